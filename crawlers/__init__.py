@@ -1,0 +1,1 @@
+"""Config-driven Scrapy crawlers: sources.yaml -> generic spiders -> pipelines -> the item store."""

@@ -1,0 +1,76 @@
+"""The FastAPI application: API, console and (for `yuqing run`) the in-process scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from loguru import logger
+
+from service import context
+from service.context import AppContext
+from service.db import DatabaseUnavailable
+from service.settings import Settings
+from service.store.base import StoreUnavailable
+
+
+def prepare(ctx: AppContext) -> dict[str, str]:
+    """Migrate the database and initialise the store; a down backend is reported, not fatal."""
+    problems: dict[str, str] = {}
+    try:
+        ctx.db.migrate()
+    except DatabaseUnavailable as exc:
+        problems["database"] = str(exc)
+        logger.error("database not ready: {}", exc)
+    try:
+        ctx.store.init()
+    except StoreUnavailable as exc:
+        problems["store"] = str(exc)
+        logger.error("item store not ready (serving anyway; /healthz shows it): {}", exc)
+    return problems
+
+
+def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext | None = None) -> FastAPI:
+    """Build the app; ``with_scheduler`` hosts the scheduler in this process (``yuqing run`` only)."""
+    ctx = ctx or AppContext.create(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context.set_current(ctx)
+        prepare(ctx)
+        scheduler = None
+        if with_scheduler:
+            from service.scheduling.lease import LeaseHeld
+            from service.scheduling.scheduler import Scheduler
+
+            scheduler = Scheduler(ctx)
+            try:
+                scheduler.start()
+            except LeaseHeld as exc:
+                # Serving still helps; double-running jobs would not. /healthz tells the operator.
+                logger.error("scheduler not started: {}", exc)
+                app.state.scheduler_error = str(exc)
+                scheduler = None
+        app.state.scheduler = scheduler
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown()
+            ctx.close()
+
+    app = FastAPI(
+        title="yuqing 政务舆情监测与回应",
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    app.state.ctx = ctx
+
+    from service.health import router as health_router
+    from service.items.api import router as items_router
+
+    app.include_router(health_router)
+    app.include_router(items_router)
+    return app

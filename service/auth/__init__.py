@@ -1,0 +1,1 @@
+"""Who is calling: principals, roles and the one place authorisation is decided."""

@@ -1,0 +1,35 @@
+"""The caller of a request, as every router sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["admin", "officer", "department", "leader", "auditor"]
+ROLES: tuple[str, ...] = ("admin", "officer", "department", "leader", "auditor")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated user. ``department`` is set for (and only for) the department role."""
+
+    user_id: int
+    username: str
+    role: Role
+    department: str | None = None
+    address: str | None = None  # client address, for the audit log
+
+    @property
+    def sees_everything(self) -> bool:
+        """Officers, leaders and admins read across departments; department users see their own only."""
+        return self.role in ("admin", "officer", "leader")
+
+    @property
+    def sees_personal_data(self) -> bool:
+        """Only admins see unmasked phone, ID and bank card numbers."""
+        return self.role == "admin"
+
+    def may_see_department(self, department: str | None) -> bool:
+        if self.sees_everything:
+            return True
+        return self.role == "department" and department is not None and department == self.department

@@ -1,0 +1,80 @@
+"""Loading YAML config files into Pydantic models with errors that name file, key path and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    """A config file is invalid; the message is one line: ``file: key.path: reason``."""
+
+    def __init__(self, file: str, path: str, reason: str) -> None:
+        self.file = file
+        self.path = path
+        self.reason = reason
+        where = f"{file}: {path}: " if path else f"{file}: "
+        super().__init__(f"{where}{reason}")
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """Turn a Pydantic error location into ``sources[2].list.items``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _reason(err: dict[str, Any]) -> str:
+    if err.get("type") == "missing":
+        return "required"
+    if err.get("type") == "extra_forbidden":
+        return "unknown key"
+    msg = str(err.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ")
+
+
+def validation_to_config_error(file: str, exc: ValidationError) -> ConfigError:
+    """The first validation error of ``exc`` as a ConfigError (one line is what start-up prints)."""
+    err = exc.errors()[0]
+    loc = tuple(p for p in err.get("loc", ()) if p not in ("function-after", "function-before"))
+    return ConfigError(file, format_loc(loc), _reason(err))
+
+
+def read_yaml(path: Path) -> dict[str, Any] | None:
+    """Read a YAML mapping; None when the file does not exist (optional files mean defaults)."""
+    if not path.exists():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(path.name, where, f"not valid YAML: {problem}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path.name, "", "not UTF-8 text") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(path.name, "", "the top level must be a mapping")
+    return data
+
+
+def load_model(path: Path, model: type[M], default: dict[str, Any] | None = None) -> M:
+    """Validate the YAML file at ``path`` as ``model``; a missing file gives ``default`` (or the model's)."""
+    data = read_yaml(path)
+    if data is None:
+        data = default or {}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_to_config_error(path.name, exc) from exc

@@ -1,0 +1,44 @@
+"""The running application's shared parts: settings, database, store. Built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.db import Database
+from service.settings import Settings
+from service.store import Store, make_store
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    store: Store
+
+    @classmethod
+    def create(cls, settings: Settings) -> AppContext:
+        """Objects only; nothing is connected until first use, so a down backend does not stop start-up."""
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url, echo=settings.database.echo),
+            store=make_store(settings),
+        )
+
+    def close(self) -> None:
+        self.store.close()
+        self.db.dispose()
+
+
+_current: AppContext | None = None
+
+
+def set_current(ctx: AppContext | None) -> None:
+    """Make ``ctx`` the context scheduled jobs run in (they are stored by reference, not by value)."""
+    global _current
+    _current = ctx
+
+
+def current() -> AppContext:
+    if _current is None:
+        raise RuntimeError("no application context: start through the yuqing CLI or create_app()")
+    return _current

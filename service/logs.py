@@ -1,0 +1,87 @@
+"""Logging: loguru for everything, with stdlib (Scrapy, uvicorn, SQLAlchemy) routed through it."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+_masker: list[Any] = []
+
+
+class InterceptHandler(logging.Handler):
+    """Send stdlib log records to loguru, keeping the original caller."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        frame, depth = inspect.currentframe(), 0
+        while frame and (depth == 0 or frame.f_code.co_filename == logging.__file__):
+            frame = frame.f_back
+            depth += 1
+        logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
+
+
+def set_masker(mask: Any) -> None:
+    """Install the personal-data mask applied to every log message (see service.masking)."""
+    _masker[:] = [mask]
+
+
+def _patch(record: dict[str, Any]) -> None:
+    if _masker:
+        record["message"] = _masker[0](record["message"])
+
+
+def setup_logging(
+    level: str = "INFO",
+    log_dir: Path | None = None,
+    file_level: str = "DEBUG",
+    rotation: str = "50 MB",
+    retention: str = "30 days",
+) -> None:
+    """Readable console output on stderr and, with ``log_dir``, a rotated JSON-lines file there."""
+    logger.remove()
+    logger.configure(patcher=_patch)
+    logger.add(
+        sys.stderr,
+        level=level.upper(),
+        format="<green>{time:YYYY-MM-DD HH:mm:ss}</green> <level>{level: <7}</level> <cyan>{name}</cyan> {message}",
+        backtrace=False,
+        diagnose=False,
+    )
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        logger.add(
+            log_dir / "yuqing.jsonl",
+            level=file_level.upper(),
+            serialize=True,
+            rotation=rotation,
+            retention=retention,
+            enqueue=True,
+            backtrace=False,
+            diagnose=False,
+            encoding="utf-8",
+        )
+    logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
+    for name in (
+        "uvicorn",
+        "uvicorn.error",
+        "uvicorn.access",
+        "scrapy",
+        "twisted",
+        "apscheduler",
+        "sqlalchemy",
+    ):
+        std = logging.getLogger(name)
+        std.handlers = [InterceptHandler()]
+        std.propagate = False
+    # SQLAlchemy's INFO is every statement; keep it for echo=True only.
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.INFO)
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)

@@ -1,0 +1,1 @@
+"""APScheduler hosting: persisted jobs, one scheduler per database (lease), job registry."""

@@ -1,0 +1,92 @@
+"""The scheduler process: APScheduler 3 with jobs persisted in the database, guarded by a lease."""
+
+from __future__ import annotations
+
+import threading
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from loguru import logger
+
+from service.context import AppContext
+from service.scheduling.lease import Lease
+from service.scheduling.registry import job_specs
+
+
+class Scheduler:
+    """Start with ``start()``; raises LeaseHeld when another scheduler runs on the same database."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        cfg = ctx.settings.scheduler
+        self.lease = Lease(ctx.db, ttl_seconds=cfg.lock_ttl_seconds)
+        self.lost = threading.Event()
+        self.aps = BackgroundScheduler(
+            jobstores={
+                "default": SQLAlchemyJobStore(engine=ctx.db.engine, tablename="apscheduler_jobs"),
+                # The heartbeat belongs to this process only; it must never be persisted.
+                "local": MemoryJobStore(),
+            },
+            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            job_defaults={
+                "coalesce": cfg.coalesce,
+                "misfire_grace_time": cfg.misfire_grace_time,
+                "max_instances": 1,
+            },
+            timezone=ctx.settings.zone,
+        )
+
+    def start(self) -> None:
+        self.lease.acquire()
+        try:
+            self.aps.start(paused=True)
+            wanted = {spec.id for spec in job_specs(self.ctx.settings)}
+            for spec in job_specs(self.ctx.settings):
+                self.aps.add_job(
+                    spec.func,
+                    trigger=spec.trigger,
+                    id=spec.id,
+                    name=spec.name or spec.id,
+                    kwargs=spec.kwargs,
+                    replace_existing=True,
+                )
+            for job in self.aps.get_jobs(jobstore="default"):
+                if job.id not in wanted:
+                    logger.info("removing job {} that is no longer configured", job.id)
+                    job.remove()
+            self.aps.add_job(
+                self._heartbeat,
+                "interval",
+                seconds=self.ctx.settings.scheduler.heartbeat_seconds,
+                id="lease-heartbeat",
+                jobstore="local",
+            )
+            self.aps.resume()
+        except BaseException:
+            self.lease.release()
+            raise
+        logger.info("scheduler started with {} job(s) as {}", len(self.jobs()), self.lease.owner)
+
+    def _heartbeat(self) -> None:
+        try:
+            if not self.lease.renew():
+                logger.error("scheduler lease lost to another process; stopping this scheduler")
+                self.lost.set()
+                self.aps.pause()
+        except Exception as exc:
+            logger.warning("scheduler heartbeat failed (will retry): {}", exc)
+
+    def jobs(self) -> list[dict[str, str]]:
+        return [
+            {"id": j.id, "name": j.name, "next_run": j.next_run_time.isoformat() if j.next_run_time else ""}
+            for j in self.aps.get_jobs(jobstore="default")
+        ]
+
+    def shutdown(self) -> None:
+        if self.aps.running:
+            self.aps.shutdown(wait=True)
+        if not self.lost.is_set():
+            self.lease.release()
+        logger.info("scheduler stopped")

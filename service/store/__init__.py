@@ -1,0 +1,32 @@
+"""Item store: one interface, two backends, one factory that picks by settings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from service.store.base import Item, ItemQuery, SearchPage, Store, StoreUnavailable, UpsertResult, item_id
+
+if TYPE_CHECKING:
+    from service.settings import Settings
+
+__all__ = [
+    "Item",
+    "ItemQuery",
+    "SearchPage",
+    "Store",
+    "StoreUnavailable",
+    "UpsertResult",
+    "item_id",
+    "make_store",
+]
+
+
+def make_store(settings: Settings) -> Store:
+    """The store the settings name; nothing is connected until first use."""
+    if settings.store.backend == "elasticsearch":
+        from service.store.elasticsearch import ElasticsearchStore
+
+        return ElasticsearchStore(settings.store.elasticsearch)
+    from service.store.sqlite import SqliteStore
+
+    return SqliteStore(settings.sqlite_store_path)

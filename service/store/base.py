@@ -1,0 +1,223 @@
+"""The item store interface. Spiders, pipelines and the service talk to this, never to a backend."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field, field_validator
+
+from service.clock import ensure_aware
+
+Channel = Literal["hotline", "mailbox", "media"]
+CHANNELS: tuple[str, ...] = ("hotline", "mailbox", "media")
+
+# Fields whose change makes a re-crawled item an update; everything else (fetched_at…) is bookkeeping.
+CONTENT_FIELDS = (
+    "title",
+    "content",
+    "url",
+    "published_at",
+    "department",
+    "status",
+    "reply",
+    "replied_at",
+)
+
+
+def item_id(source: str, external_id: str | None = None, url: str | None = None) -> str:
+    """Stable item id: source + external id, else source + canonical URL. Same input, same id, always."""
+    if external_id:
+        key = f"{source}\x1fext\x1f{external_id.strip()}"
+    elif url:
+        key = f"{source}\x1furl\x1f{url.strip()}"
+    else:
+        raise ValueError("an item needs an external_id or a url to get a stable id")
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:24]  # noqa: S324 - an id, not a secret
+
+
+class Item(BaseModel):
+    """One work order, letter, article or post, as stored."""
+
+    id: str
+    source: str
+    channel: Channel
+    external_id: str | None = None
+    url: str | None = None
+    title: str = ""
+    content: str = ""
+    published_at: datetime | None = None
+    fetched_at: datetime
+    department: str | None = None
+    status: str | None = None
+    reply: str | None = None
+    replied_at: datetime | None = None
+    event_id: str | None = None
+    # 64-bit SimHash of title + content, as a signed int so both backends store it in a long.
+    simhash: int | None = None
+    fingerprint: str = ""
+    # Set by the store: when the item was first stored (the discovery time), last changed, matched.
+    stored_at: datetime | None = None
+    updated_at: datetime | None = None
+    matched_at: datetime | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("published_at", "fetched_at", "replied_at", "stored_at", "updated_at", "matched_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return ensure_aware(value) if value is not None else None
+
+    def compute_fingerprint(self) -> str:
+        """Hash of the content fields: equal fingerprints mean a re-crawl changed nothing."""
+        h = hashlib.sha256()
+        for name in CONTENT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            h.update(f"{name}\x1f{value if value is not None else ''}\x1e".encode())
+        return h.hexdigest()
+
+    def with_fingerprint(self) -> Item:
+        return self.model_copy(update={"fingerprint": self.compute_fingerprint()})
+
+
+class ItemQuery(BaseModel):
+    """Filters of the search API. ``q`` holds whitespace-separated terms, each an exact phrase, all required."""
+
+    q: str | None = None
+    channel: Channel | None = None
+    source: str | None = None
+    department: str | None = None
+    event_id: str | None = None
+    date_from: datetime | None = None  # on published_at, inclusive
+    date_to: datetime | None = None  # on published_at, exclusive
+    page: int = Field(default=1, ge=1)
+    size: int = Field(default=20, ge=1, le=500)
+
+    def terms(self) -> list[str]:
+        """The phrases of ``q``: split on whitespace; a double-quoted part keeps its spaces."""
+        if not self.q:
+            return []
+        out: list[str] = []
+        buf = ""
+        quoted = False
+        for ch in self.q:
+            if ch == '"':
+                if quoted and buf:
+                    out.append(buf)
+                    buf = ""
+                quoted = not quoted
+            elif ch.isspace() and not quoted:
+                if buf:
+                    out.append(buf)
+                buf = ""
+            else:
+                buf += ch
+        if buf.strip():
+            out.append(buf.strip())
+        return out
+
+
+@dataclass
+class UpsertResult:
+    """What one bulk upsert did; ``new + updated + unchanged + len(dead_lettered) == input``."""
+
+    new: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    dead_lettered: list[tuple[str, str]] = field(default_factory=list)  # (id, reason)
+
+    def merge(self, other: UpsertResult) -> None:
+        self.new += other.new
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.dead_lettered += other.dead_lettered
+
+    @property
+    def stored(self) -> int:
+        return len(self.new) + len(self.updated)
+
+
+@dataclass
+class SearchPage:
+    results: list[Item]
+    total: int
+
+
+@dataclass
+class DeadLetter:
+    item_id: str
+    reason: str
+    document: dict[str, Any]
+    at: datetime
+
+
+class StoreUnavailable(Exception):
+    """The backend cannot be reached (connection refused, timeout, cluster red)."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where items live. Both backends pass tests/store/test_store_contract.py."""
+
+    backend: str
+
+    def init(self) -> None:
+        """Create tables / index templates; idempotent. StoreUnavailable if unreachable."""
+
+    def health(self) -> dict[str, Any]:
+        """``{"status": "ok"|"down", ...detail}``; never raises."""
+
+    def upsert(self, items: Sequence[Item]) -> UpsertResult:
+        """Insert new items, update changed ones (same id, new fingerprint), skip unchanged ones.
+
+        Keeps ``stored_at`` and ``matched_at`` of an existing item; sets ``stored_at``/``updated_at``
+        from the clock. Documents the backend can never accept go to the dead-letter store.
+        """
+
+    def get(self, item_id: str) -> Item | None: ...
+
+    def get_many(self, item_ids: Sequence[str]) -> list[Item]:
+        """The items that exist, in the order asked."""
+
+    def search(self, query: ItemQuery) -> SearchPage:
+        """Filtered search, newest published first; ``q`` terms are exact phrases (CJK too)."""
+
+    def iter_unmatched(self, batch_size: int = 500) -> Iterator[list[Item]]:
+        """Items never matched, oldest stored first, in batches."""
+
+    def mark_matched(self, item_ids: Sequence[str]) -> None:
+        """Record that these items were matched (sets matched_at from the clock)."""
+
+    def set_event(self, item_ids: Sequence[str], event_id: str) -> None:
+        """Put items into one near-duplicate event."""
+
+    def find_similar(self, simhash: int, max_distance: int = 3, limit: int = 20) -> list[Item]:
+        """Stored items whose SimHash is within ``max_distance`` bits (near-duplicates)."""
+
+    def count(self, query: ItemQuery | None = None) -> int: ...
+
+    def counts(self) -> dict[str, Any]:
+        """``{"total": N, "by_channel": {...}, "by_source": {...}, "unmatched": N}``."""
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    def close(self) -> None: ...
+
+
+def simhash_bands(simhash: int) -> list[int]:
+    """Four 16-bit bands: two hashes within 3 bits of each other share at least one band exactly."""
+    unsigned = simhash & 0xFFFFFFFFFFFFFFFF
+    return [(unsigned >> (16 * i)) & 0xFFFF for i in range(4)]
+
+
+def hamming(a: int, b: int) -> int:
+    return ((a ^ b) & 0xFFFFFFFFFFFFFFFF).bit_count()
+
+
+def to_signed64(value: int) -> int:
+    value &= 0xFFFFFFFFFFFFFFFF
+    return value - (1 << 64) if value >= (1 << 63) else value

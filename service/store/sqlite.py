@@ -1,0 +1,351 @@
+"""The embedded item store: one SQLite file with an FTS5 trigram index for Chinese phrase search."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from service import clock
+from service.store.base import (
+    DeadLetter,
+    Item,
+    ItemQuery,
+    SearchPage,
+    StoreUnavailable,
+    UpsertResult,
+    hamming,
+    simhash_bands,
+)
+
+_COLUMNS = (
+    "id", "source", "channel", "external_id", "url", "title", "content", "published_at", "fetched_at",
+    "department", "status", "reply", "replied_at", "event_id", "simhash", "fingerprint", "stored_at",
+    "updated_at", "matched_at", "extra",
+)  # fmt: skip
+_DATETIMES = {"published_at", "fetched_at", "replied_at", "stored_at", "updated_at", "matched_at"}
+# On update the re-crawled values replace these; stored_at, matched_at and event_id stay as first recorded.
+_UPDATABLE = (
+    "external_id", "url", "title", "content", "published_at", "fetched_at", "department", "status",
+    "reply", "replied_at", "simhash", "fingerprint", "extra",
+)  # fmt: skip
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    external_id TEXT,
+    url TEXT,
+    title TEXT NOT NULL DEFAULT '',
+    content TEXT NOT NULL DEFAULT '',
+    published_at TEXT,
+    fetched_at TEXT NOT NULL,
+    department TEXT,
+    status TEXT,
+    reply TEXT,
+    replied_at TEXT,
+    event_id TEXT,
+    simhash INTEGER,
+    band0 INTEGER, band1 INTEGER, band2 INTEGER, band3 INTEGER,
+    fingerprint TEXT NOT NULL,
+    stored_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    matched_at TEXT,
+    extra TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS items_published ON items(published_at);
+CREATE INDEX IF NOT EXISTS items_source ON items(source);
+CREATE INDEX IF NOT EXISTS items_event ON items(event_id);
+CREATE INDEX IF NOT EXISTS items_unmatched ON items(seq) WHERE matched_at IS NULL;
+CREATE INDEX IF NOT EXISTS items_band0 ON items(band0);
+CREATE INDEX IF NOT EXISTS items_band1 ON items(band1);
+CREATE INDEX IF NOT EXISTS items_band2 ON items(band2);
+CREATE INDEX IF NOT EXISTS items_band3 ON items(band3);
+-- trigram: any substring of three or more characters is found through the index, CJK included.
+CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(
+    title, content, content='items', content_rowid='seq', tokenize='trigram'
+);
+CREATE TRIGGER IF NOT EXISTS items_ai AFTER INSERT ON items BEGIN
+    INSERT INTO items_fts(rowid, title, content) VALUES (new.seq, new.title, new.content);
+END;
+CREATE TRIGGER IF NOT EXISTS items_ad AFTER DELETE ON items BEGIN
+    INSERT INTO items_fts(items_fts, rowid, title, content) VALUES ('delete', old.seq, old.title, old.content);
+END;
+CREATE TRIGGER IF NOT EXISTS items_au AFTER UPDATE OF title, content ON items BEGIN
+    INSERT INTO items_fts(items_fts, rowid, title, content) VALUES ('delete', old.seq, old.title, old.content);
+    INSERT INTO items_fts(rowid, title, content) VALUES (new.seq, new.title, new.content);
+END;
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    document TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"""
+
+
+def _ts(value: datetime | None) -> str | None:
+    # Fixed-width UTC text so that string order is time order.
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _parse_ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class SqliteStore:
+    """Items in one SQLite file (WAL mode, so the crawler process and the service can share it)."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._initialised = False
+
+    # -- connection handling -------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            except (OSError, sqlite3.Error) as exc:
+                raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            if not self._initialised:
+                conn.executescript(_SCHEMA)
+                self._initialised = True
+        return conn
+
+    def init(self) -> None:
+        """Create the schema (idempotent)."""
+        self._conn()
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def health(self) -> dict[str, Any]:
+        try:
+            self._conn().execute("SELECT 1").fetchone()
+        except (StoreUnavailable, sqlite3.Error) as exc:
+            return {"status": "down", "backend": self.backend, "error": str(exc)}
+        return {"status": "ok", "backend": self.backend, "path": str(self.path)}
+
+    # -- writes --------------------------------------------------------------------------------
+    def _row_values(self, item: Item) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in _COLUMNS:
+            value = getattr(item, name)
+            if name in _DATETIMES:
+                value = _ts(value)
+            elif name == "extra":
+                value = json.dumps(value, ensure_ascii=False)
+            values[name] = value
+        bands = simhash_bands(item.simhash) if item.simhash is not None else [None] * 4
+        for i, band in enumerate(bands):
+            values[f"band{i}"] = band
+        return values
+
+    def upsert(self, items: Sequence[Item]) -> UpsertResult:
+        result = UpsertResult()
+        if not items:
+            return result
+        conn = self._conn()
+        now = clock.now()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for raw in items:
+                item = raw if raw.fingerprint else raw.with_fingerprint()
+                try:
+                    existing = conn.execute("SELECT fingerprint FROM items WHERE id = ?", (item.id,)).fetchone()
+                    if existing is None:
+                        values = self._row_values(
+                            item.model_copy(update={"stored_at": now, "updated_at": now, "event_id": item.event_id})
+                        )
+                        cols = ", ".join(values)
+                        marks = ", ".join(f":{c}" for c in values)
+                        conn.execute(f"INSERT INTO items ({cols}) VALUES ({marks})", values)  # noqa: S608
+                        result.new.append(item.id)
+                    elif existing["fingerprint"] == item.fingerprint:
+                        result.unchanged.append(item.id)
+                    else:
+                        values = self._row_values(item.model_copy(update={"updated_at": now}))
+                        keep = [*_UPDATABLE, "updated_at", "band0", "band1", "band2", "band3"]
+                        sets = ", ".join(f"{c} = :{c}" for c in keep)
+                        params = {c: values[c] for c in keep} | {"id": item.id}
+                        conn.execute(f"UPDATE items SET {sets} WHERE id = :id", params)  # noqa: S608
+                        result.updated.append(item.id)
+                except (sqlite3.Error, TypeError, ValueError, OverflowError) as exc:
+                    reason = f"{type(exc).__name__}: {exc}"
+                    conn.execute(
+                        "INSERT INTO dead_letters (item_id, reason, document, at) VALUES (?, ?, ?, ?)",
+                        (item.id, reason, item.model_dump_json(), _ts(now)),
+                    )
+                    result.dead_lettered.append((item.id, reason))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def mark_matched(self, item_ids: Sequence[str]) -> None:
+        if not item_ids:
+            return
+        conn = self._conn()
+        now = _ts(clock.now())
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "UPDATE items SET matched_at = ? WHERE id = ? AND matched_at IS NULL",
+            [(now, i) for i in item_ids],
+        )
+        conn.execute("COMMIT")
+
+    def set_event(self, item_ids: Sequence[str], event_id: str) -> None:
+        if not item_ids:
+            return
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("UPDATE items SET event_id = ? WHERE id = ?", [(event_id, i) for i in item_ids])
+        conn.execute("COMMIT")
+
+    # -- reads ---------------------------------------------------------------------------------
+    @staticmethod
+    def _item(row: sqlite3.Row) -> Item:
+        data = {name: row[name] for name in _COLUMNS}
+        for name in _DATETIMES:
+            data[name] = _parse_ts(data[name])
+        data["extra"] = json.loads(data["extra"] or "{}")
+        return Item.model_validate(data)
+
+    def get(self, item_id: str) -> Item | None:
+        row = self._conn().execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
+        return self._item(row) if row else None
+
+    def get_many(self, item_ids: Sequence[str]) -> list[Item]:
+        if not item_ids:
+            return []
+        found: dict[str, Item] = {}
+        ids = list(item_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._conn().execute(f"SELECT * FROM items WHERE id IN ({marks})", chunk)  # noqa: S608
+            for row in rows:
+                found[row["id"]] = self._item(row)
+        return [found[i] for i in ids if i in found]
+
+    def _where(self, query: ItemQuery) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        fts_terms: list[str] = []
+        for term in query.terms():
+            if len(term) >= 3:
+                fts_terms.append('"' + term.replace('"', '""') + '"')
+            else:
+                # The trigram index cannot answer terms shorter than three characters.
+                pattern = f"%{_like_escape(term)}%"
+                clauses.append("(title LIKE ? ESCAPE '\\' OR content LIKE ? ESCAPE '\\')")
+                params += [pattern, pattern]
+        if fts_terms:
+            clauses.append("seq IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
+            params.append(" AND ".join(fts_terms))
+        for column in ("channel", "source", "department", "event_id"):
+            value = getattr(query, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if query.date_from is not None:
+            clauses.append("published_at >= ?")
+            params.append(_ts(query.date_from))
+        if query.date_to is not None:
+            clauses.append("published_at < ?")
+            params.append(_ts(query.date_to))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def search(self, query: ItemQuery) -> SearchPage:
+        where, params = self._where(query)
+        conn = self._conn()
+        total = conn.execute(f"SELECT count(*) FROM items{where}", params).fetchone()[0]  # noqa: S608
+        offset = (query.page - 1) * query.size
+        rows = conn.execute(
+            f"SELECT * FROM items{where} ORDER BY published_at IS NULL, published_at DESC, seq DESC "  # noqa: S608
+            "LIMIT ? OFFSET ?",
+            [*params, query.size, offset],
+        ).fetchall()
+        return SearchPage(results=[self._item(r) for r in rows], total=total)
+
+    def count(self, query: ItemQuery | None = None) -> int:
+        where, params = self._where(query or ItemQuery())
+        return self._conn().execute(f"SELECT count(*) FROM items{where}", params).fetchone()[0]  # noqa: S608
+
+    def iter_unmatched(self, batch_size: int = 500) -> Iterator[list[Item]]:
+        last = 0
+        while True:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT * FROM items WHERE matched_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+                    (last, batch_size),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            last = rows[-1]["seq"]
+            yield [self._item(r) for r in rows]
+
+    def find_similar(self, simhash: int, max_distance: int = 3, limit: int = 20) -> list[Item]:
+        bands = simhash_bands(simhash)
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT * FROM items WHERE band0 = ? OR band1 = ? OR band2 = ? OR band3 = ? ORDER BY seq LIMIT 1000",
+                bands,
+            )
+            .fetchall()
+        )
+        close = [
+            self._item(r) for r in rows if r["simhash"] is not None and hamming(r["simhash"], simhash) <= max_distance
+        ]
+        return close[:limit]
+
+    def counts(self) -> dict[str, Any]:
+        conn = self._conn()
+        total = conn.execute("SELECT count(*) FROM items").fetchone()[0]
+        unmatched = conn.execute("SELECT count(*) FROM items WHERE matched_at IS NULL").fetchone()[0]
+        by_channel = dict(conn.execute("SELECT channel, count(*) FROM items GROUP BY channel").fetchall())
+        by_source = dict(conn.execute("SELECT source, count(*) FROM items GROUP BY source").fetchall())
+        return {"total": total, "unmatched": unmatched, "by_channel": by_channel, "by_source": by_source}
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = self._conn().execute("SELECT * FROM dead_letters ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+        return [
+            DeadLetter(
+                item_id=r["item_id"],
+                reason=r["reason"],
+                document=json.loads(r["document"]),
+                at=_parse_ts(r["at"]) or clock.now(),
+            )
+            for r in rows
+        ]

@@ -1,0 +1,77 @@
+"""The API app on the embedded default: health, item search, and a store that is down."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import load_settings
+from service.store import make_store
+from service.store.base import Item, item_id
+
+
+def _item(n: int, title: str, content: str, published: datetime) -> Item:
+    return Item(
+        id=item_id("demo-12345", str(n)),
+        source="demo-12345",
+        channel="hotline",
+        external_id=str(n),
+        title=title,
+        content=content,
+        published_at=published,
+        fetched_at=published,
+    )
+
+
+def test_healthz_reports_store_and_database(config_dir: Path, data_dir: Path) -> None:
+    settings = load_settings(config_dir)
+    with TestClient(create_app(settings)) as client:
+        body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["store"]["status"] == "ok"
+    assert body["store"]["backend"] == "sqlite"
+    assert body["database"]["status"] == "ok"
+    assert (data_dir / "items.sqlite3").exists()
+    assert (data_dir / "yuqing.db").exists()
+
+
+def test_items_search_filters_and_pages(config_dir: Path, data_dir: Path) -> None:
+    settings = load_settings(config_dir)
+    store = make_store(settings)
+    store.upsert(
+        [
+            _item(1, "化工厂排污", "河边化工厂夜里排放异味气体", datetime(2026, 11, 20, 2, tzinfo=UTC)),
+            _item(2, "道路积水", "暴雨后道路积水严重，化工路口", datetime(2026, 11, 21, 2, tzinfo=UTC)),
+            _item(3, "噪音扰民", "工地夜间施工噪音", datetime(2026, 11, 22, 2, tzinfo=UTC)),
+        ]
+    )
+    with TestClient(create_app(settings)) as client:
+        hit = client.get("/api/v1/items", params={"q": "化工厂"}).json()
+        assert [r["external_id"] for r in hit["results"]] == ["1"]
+        both = client.get("/api/v1/items", params={"q": "化工"}).json()
+        assert both["total"] == 2
+        day = client.get("/api/v1/items", params={"from": "2026-11-21", "to": "2026-11-21"}).json()
+        assert [r["external_id"] for r in day["results"]] == ["2"]
+        paged = client.get("/api/v1/items", params={"size": 2, "page": 2}).json()
+        assert paged["total"] == 3
+        assert [r["external_id"] for r in paged["results"]] == ["1"]
+        assert paged["results"][0]["published_at"] == "2026-11-20T10:00:00+08:00"
+        assert client.get("/api/v1/items", params={"from": "yesterday"}).status_code == 422
+
+
+def test_elasticsearch_down_keeps_serving_and_health_says_so(config_dir: Path, data_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("YUQING_STORE__BACKEND", "elasticsearch")
+    # Port 9 (discard) is closed on loopback: connection refused at once.
+    monkeypatch.setenv("YUQING_STORE__ELASTICSEARCH__HOSTS", '["http://127.0.0.1:9"]')
+    settings = load_settings(config_dir)
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/healthz")
+        assert response.status_code == 200
+        body = response.json()
+        assert body["status"] == "degraded"
+        assert body["store"]["status"] == "down"
+        assert body["database"]["status"] == "ok"
+        assert client.get("/api/v1/items").status_code == 503

@@ -1,0 +1,88 @@
+"""`yuqing run` / `yuqing scheduler` as real processes, the way an operator starts them."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.foundation.conftest import run_cli
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == 200:
+                return response.json()
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer 200 within {timeout}s")
+
+
+def test_run_serves_health_and_hosts_the_scheduler(config_dir: Path, data_dir: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "--config", str(config_dir), "run", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        body = _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        assert body["store"]["status"] == "ok"
+        assert body["database"]["status"] == "ok"
+        assert body["scheduler"]["status"] == "in-process"
+        # The in-process scheduler holds the lease: a separate scheduler must refuse to double-run jobs.
+        second = run_cli("--config", str(config_dir), "scheduler", timeout=60)
+        assert second.returncode == 1
+        assert "another scheduler is running" in second.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    # uvicorn re-raises the signal after a graceful shutdown, so -SIGTERM is the normal exit here.
+    assert proc.returncode in (0, -15)
+    # The JSON-lines log in the data dir carries uvicorn's records too (stdlib logging routed to loguru).
+    records = [json.loads(line) for line in (data_dir / "logs" / "yuqing.jsonl").read_text().splitlines()]
+    names = {r["record"]["name"] for r in records}
+    assert "uvicorn.error" in names or any(n.startswith("uvicorn") for n in names)
+    messages = [r["record"]["message"] for r in records]
+    assert any("scheduler started" in m for m in messages)
+    assert any("scheduler stopped" in m for m in messages)  # graceful: the lease was released
+
+
+def test_init_with_unreachable_elasticsearch_names_the_host(config_dir: Path, data_dir: Path) -> None:
+    result = run_cli(
+        "--config",
+        str(config_dir),
+        "init",
+        env={
+            "YUQING_STORE__BACKEND": "elasticsearch",
+            "YUQING_STORE__ELASTICSEARCH__HOSTS": '["http://127.0.0.1:9"]',
+        },
+    )
+    assert result.returncode == 2
+    assert "127.0.0.1:9" in result.stderr.strip().splitlines()[-1]
+
+
+def test_unknown_database_scheme_exits_2(config_dir: Path, data_dir: Path) -> None:
+    result = run_cli("--config", str(config_dir), "init", env={"YUQING_DATABASE__URL": "oracle://x@y/z"})
+    assert result.returncode == 2
+    assert "unsupported database URL scheme 'oracle'" in result.stderr

@@ -1,0 +1,89 @@
+"""The scheduler: persisted jobs with explicit misfire handling, and one scheduler per database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import inspect
+
+from service import clock
+from service.context import AppContext
+from service.scheduling import registry
+from service.scheduling.lease import Lease, LeaseHeld
+from service.scheduling.registry import JobSpec
+from service.scheduling.scheduler import Scheduler
+from service.settings import load_settings
+
+CALLS: list[str] = []
+
+
+def record_call() -> None:
+    CALLS.append("ran")
+
+
+def sample_jobs(settings) -> list[JobSpec]:
+    return [JobSpec(id="sample", func=f"{__name__}:record_call", trigger=IntervalTrigger(hours=1))]
+
+
+@pytest.fixture
+def ctx(config_dir: Path, data_dir: Path, database_url: str):
+    settings = load_settings(config_dir)
+    settings.database.url = database_url
+    app_ctx = AppContext.create(settings)
+    app_ctx.db.migrate()
+    registry.register(f"{__name__}:sample_jobs")
+    yield app_ctx
+    registry._factories.remove(f"{__name__}:sample_jobs")
+    app_ctx.close()
+
+
+def test_jobs_are_persisted_with_explicit_misfire_policy(ctx: AppContext) -> None:
+    sched = Scheduler(ctx)
+    sched.start()
+    try:
+        job = sched.aps.get_job("sample")
+        assert job is not None
+        assert job.misfire_grace_time == 300
+        assert job.coalesce is True
+        assert "apscheduler_jobs" in inspect(ctx.db.engine).get_table_names()
+    finally:
+        sched.shutdown()
+    # A new scheduler process finds the job in the database, not in memory.
+    again = Scheduler(ctx)
+    assert [j.id for j in again.aps._lookup_jobstore("default").get_all_jobs()] == ["sample"]
+
+
+def test_a_second_scheduler_on_the_same_database_refuses(ctx: AppContext) -> None:
+    first = Scheduler(ctx)
+    first.start()
+    try:
+        second = Scheduler(AppContext.create(ctx.settings))
+        with pytest.raises(LeaseHeld, match="another scheduler is running"):
+            second.start()
+        assert not second.aps.running
+    finally:
+        first.shutdown()
+    # Once the first stops, the next one starts.
+    third = Scheduler(ctx)
+    third.start()
+    third.shutdown()
+
+
+def test_a_crashed_holder_is_taken_over_after_the_ttl(ctx: AppContext) -> None:
+    frozen = clock.FrozenClock(clock.now())
+    clock.set_clock(frozen)
+    try:
+        crashed = Lease(ctx.db, ttl_seconds=60)
+        crashed.acquire()  # never renewed nor released: the process died
+        with pytest.raises(LeaseHeld):
+            Lease(ctx.db, ttl_seconds=60).acquire()
+        frozen.advance(timedelta(seconds=61))
+        taker = Lease(ctx.db, ttl_seconds=60)
+        taker.acquire()
+        assert crashed.renew() is False
+        assert taker.renew() is True
+    finally:
+        clock.set_clock(clock.Clock())
