@@ -25,8 +25,9 @@ def make_store(settings: Settings) -> Store:
     """The store the settings name; nothing is connected until first use."""
     if settings.store.backend == "elasticsearch":
         from service.store.elasticsearch import ElasticsearchStore
+        from service.store.spool import SpoolingStore
 
-        return ElasticsearchStore(settings.store.elasticsearch)
+        return SpoolingStore(ElasticsearchStore(settings.store.elasticsearch), settings.data_path("spool"))
     from service.store.sqlite import SqliteStore
 
     return SqliteStore(settings.sqlite_store_path)

@@ -123,18 +123,21 @@ class ItemQuery(BaseModel):
 
 @dataclass
 class UpsertResult:
-    """What one bulk upsert did; ``new + updated + unchanged + len(dead_lettered) == input``."""
+    """What one bulk upsert did; ``new + updated + unchanged + dead_lettered + spooled == input``."""
 
     new: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     dead_lettered: list[tuple[str, str]] = field(default_factory=list)  # (id, reason)
+    # Written to the disk spool because the backend was unreachable; replayed when it returns.
+    spooled: list[str] = field(default_factory=list)
 
     def merge(self, other: UpsertResult) -> None:
         self.new += other.new
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.dead_lettered += other.dead_lettered
+        self.spooled += other.spooled
 
     @property
     def stored(self) -> int:

@@ -1,0 +1,128 @@
+"""Crawl process entry point: ``python -m crawlers.run --config DIR [--check] SOURCE_ID...``.
+
+Runs the spiders of the named sources (all enabled ones when none are named) in one Scrapy
+process and prints one JSON line with the per-source counts on stdout; Scrapy's log goes to stderr.
+A Twisted reactor cannot be restarted, so long-lived processes call this through crawlers.runner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from crawlers.sources import SourcesFile, load_sources
+from service import clock
+from service.config_files import ConfigError
+from service.settings import Settings, load_settings
+
+EXIT_BAD_INPUT = 2
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m crawlers.run", description="抓取 sources.yaml 中的来源")
+    parser.add_argument("--config", default=None, help="配置目录（默认 YUQING_CONFIG_DIR 或 ./config）")
+    parser.add_argument("--settings-stdin", action="store_true", help="从标准输入读取 JSON 格式的设置")
+    parser.add_argument("--check", action="store_true", help="只取一个列表页和一个详情页，不入库")
+    parser.add_argument("--now", default=None, help="以此时间（ISO 8601）作为抓取时间，用于测试")
+    parser.add_argument("sources", nargs="*", help="来源 id；不写则抓取全部启用的来源")
+    return parser.parse_args(argv)
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _select(sources: SourcesFile, ids: list[str]) -> list[str]:
+    known = {s.id for s in sources.sources}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ConfigError("sources.yaml", "", f"未知的来源: {', '.join(unknown)}")
+    return ids or [s.id for s in sources.sources if s.enabled]
+
+
+def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[str, Any]:
+    """Crawl the sources in this process (which must not have run a reactor before)."""
+    from scrapy.crawler import CrawlerProcess
+
+    from crawlers import health
+    from crawlers.pipelines import Shared
+    from crawlers.settings import scrapy_settings
+    from crawlers.spiders import spider_for
+
+    sources = load_sources(settings.config_dir)
+    ids = _select(sources, source_ids)
+    if not ids:
+        return {}
+    store = None
+    if not check:
+        from service.store import make_store
+
+        store = make_store(settings)
+        store.init()
+    scrapy_conf = scrapy_settings(sources.crawl, check_mode=check)
+    scrapy_conf["YUQING_STORE"] = Shared(store)
+    scrapy_conf["YUQING_TIMEZONE"] = settings.timezone
+    process = CrawlerProcess(scrapy_conf)
+    crawlers = {}
+    for sid in ids:
+        crawler = process.create_crawler(spider_for(sources.get(sid), sources.crawl, check_mode=check))
+        crawlers[sid] = crawler
+        process.crawl(crawler)
+    try:
+        process.start()
+    finally:
+        if store is not None:
+            store.close()
+    results: dict[str, Any] = {}
+    for sid, crawler in crawlers.items():
+        spider = crawler.spider
+        summary = spider.summary() if spider is not None else {"errors": 1, "error_samples": []}
+        if check:
+            items = getattr(spider, "checked_items", [])
+            results[sid] = {**summary, "items": [i.model_dump(mode="json") for i in items]}
+            continue
+        stats = crawler.stats.get_stats() if crawler.stats else {}
+        counts = {
+            "new": int(stats.get("yuqing/new", 0)),
+            "updated": int(stats.get("yuqing/updated", 0)),
+            "skipped": int(stats.get("yuqing/unchanged", 0)),
+            "errors": int(summary.get("errors", 0)),
+            "pages": summary.get("pages", 0),
+            "entries": summary.get("entries", 0),
+            "error_samples": summary.get("error_samples", []),
+        }
+        record = health.record_crawl(settings, sid, summary)
+        counts["healthy"] = record.healthy
+        counts["failure"] = record.last_failure if not record.healthy else None
+        counts["consecutive_failures"] = record.consecutive_failures
+        results[sid] = counts
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry; exit 0 after a crawl (failures are in the counts), 2 on bad input."""
+    args = _parse_args(argv)
+    try:
+        if args.settings_stdin:
+            settings = Settings.model_validate(json.loads(sys.stdin.read()))
+        else:
+            settings = load_settings(args.config)
+        if args.now:
+            clock.set_clock(clock.FrozenClock(datetime.fromisoformat(args.now)))
+        results = run(settings, args.sources, check=args.check)
+    except ConfigError as exc:
+        _emit({"ok": False, "error": str(exc), "file": exc.file, "path": exc.path, "reason": exc.reason})
+        return EXIT_BAD_INPUT
+    except ValueError as exc:
+        _emit({"ok": False, "error": str(exc)})
+        return EXIT_BAD_INPUT
+    _emit({"ok": True, "sources": results})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Scrapy settings of a yuqing crawl, built from the ``crawl:`` section of sources.yaml."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crawlers.sources import CrawlDefaults
+
+# 5xx and 429 are worth another try; 404 and other 4xx are answers, not accidents.
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+
+
+def scrapy_settings(crawl: CrawlDefaults, check_mode: bool = False) -> dict[str, Any]:
+    """The Scrapy settings shared by all sources of one run (per-source ones live on the spider class)."""
+    return {
+        "BOT_NAME": "yuqing",
+        "USER_AGENT": crawl.user_agent,
+        "ROBOTSTXT_OBEY": True,
+        # No consoles listening on ports from inside a crawl process.
+        "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,
+        "LOG_LEVEL": "INFO",
+        "COOKIES_ENABLED": True,
+        "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
+        "AUTOTHROTTLE_START_DELAY": max(crawl.download_delay, 0.5),
+        "AUTOTHROTTLE_MAX_DELAY": 30.0,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": 1.0,
+        "DOWNLOAD_DELAY": crawl.download_delay,
+        "CONCURRENT_REQUESTS": 16,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
+        "RETRY_ENABLED": crawl.retries > 0,
+        "RETRY_TIMES": crawl.retries,
+        "RETRY_HTTP_CODES": RETRY_HTTP_CODES,
+        "DOWNLOAD_TIMEOUT": crawl.timeout,
+        "DOWNLOAD_MAXSIZE": int(crawl.max_download_mb * 1024 * 1024),
+        "DOWNLOAD_WARNSIZE": int(crawl.max_download_mb * 1024 * 1024 / 2),
+        "REDIRECT_MAX_TIMES": 5,
+        # Only http(s): file://, data:, ftp:// and s3:// have no business in a public-opinion crawl.
+        "DOWNLOAD_HANDLERS": {"file": None, "data": None, "ftp": None, "s3": None},
+        "DOWNLOADER_MIDDLEWARES": {"crawlers.middlewares.HostGuardMiddleware": 50},
+        "ITEM_PIPELINES": {
+            "crawlers.pipelines.NormalisePipeline": 300,
+            ("crawlers.pipelines.CollectPipeline" if check_mode else "crawlers.pipelines.StorePipeline"): 800,
+        },
+        "YUQING_BATCH_SIZE": crawl.batch_size,
+        "YUQING_SIMHASH_DISTANCE": crawl.simhash_distance,
+        "HTTPCACHE_ENABLED": False,
+    }

@@ -1,0 +1,105 @@
+"""A disk spool in front of a remote store: items written while Elasticsearch is unreachable are kept
+on disk and replayed, in order, as soon as it answers again. Nothing is lost; replays never duplicate
+because item ids are deterministic and upserts are idempotent."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from service.store.base import Item, Store, StoreUnavailable, UpsertResult
+
+
+class SpoolingStore:
+    """A Store that spools writes to ``spool_dir`` when the inner store is unavailable."""
+
+    def __init__(self, inner: Store, spool_dir: Path) -> None:
+        self.inner = inner
+        self.backend = inner.backend
+        self.spool_dir = Path(spool_dir)
+        self._thread_lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        # Reads and everything else go straight to the backend.
+        return getattr(self.inner, name)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # The crawler subprocess and the service share the spool: one writer/replayer at a time.
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        with self._thread_lock, open(self.spool_dir / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _files(self) -> list[Path]:
+        if not self.spool_dir.exists():
+            return []
+        return sorted(self.spool_dir.glob("*.jsonl"))
+
+    def pending(self) -> int:
+        """Items waiting in the spool."""
+        total = 0
+        for path in self._files():
+            with open(path, encoding="utf-8") as handle:
+                total += sum(1 for line in handle if line.strip())
+        return total
+
+    def _spool(self, items: Sequence[Item]) -> Path:
+        name = f"{time.time_ns():020d}-{os.getpid()}"
+        tmp = self.spool_dir / f"{name}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            for item in items:
+                handle.write(item.model_dump_json() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        final = tmp.with_suffix(".jsonl")
+        os.replace(tmp, final)  # atomic: a replay never sees half a file
+        return final
+
+    def _replay_locked(self) -> int:
+        replayed = 0
+        for path in self._files():
+            with open(path, encoding="utf-8") as handle:
+                items = [Item.model_validate(json.loads(line)) for line in handle if line.strip()]
+            self.inner.upsert(items)  # StoreUnavailable propagates: the file stays for next time
+            path.unlink()
+            replayed += len(items)
+        if replayed:
+            logger.info("replayed {} spooled item(s) into {}", replayed, self.backend)
+        return replayed
+
+    def replay(self) -> int:
+        """Write spooled items to the backend; returns how many. StoreUnavailable if it is still down."""
+        if not self._files():
+            return 0
+        with self._locked():
+            return self._replay_locked()
+
+    def upsert(self, items: Sequence[Item]) -> UpsertResult:
+        if not items:
+            return UpsertResult()
+        with self._locked():
+            try:
+                self._replay_locked()
+                return self.inner.upsert(items)
+            except StoreUnavailable as exc:
+                path = self._spool(items)
+                logger.warning("store unavailable ({}); spooled {} item(s) to {}", exc, len(items), path)
+                return UpsertResult(spooled=[i.id for i in items])
+
+    def health(self) -> dict[str, Any]:
+        health = self.inner.health()
+        health["spooled"] = self.pending()
+        return health

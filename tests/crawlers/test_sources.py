@@ -1,0 +1,99 @@
+"""sources.yaml validation: errors name the file, the key path and the reason."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from crawlers.sources import load_sources, parse_interval
+from service.config_files import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+RSS = '{id: news, name: 新闻, channel: media, type: rss, start_urls: ["http://a.example/rss"], interval: 1h}'
+
+
+def _load(tmp_path: Path, text: str) -> object:
+    (tmp_path / "sources.yaml").write_text(text, encoding="utf-8")
+    return load_sources(tmp_path)
+
+
+def _error(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        _load(tmp_path, text)
+    return str(info.value)
+
+
+def test_missing_list_items_names_the_source_index(tmp_path: Path) -> None:
+    text = f"""sources:
+  - {RSS}
+  - {{id: b, name: B, channel: media, type: rss, start_urls: ["http://b/"], interval: 1h}}
+  - id: c
+    name: C
+    channel: hotline
+    type: html
+    start_urls: ["http://c.example/list.html"]
+    interval: 15m
+    list: {{url: "a::attr(href)"}}
+    fields: {{title: h1}}
+"""
+    assert _error(tmp_path, text) == "sources.yaml: sources[2].list.items: required"
+
+
+def test_html_source_needs_list_and_title(tmp_path: Path) -> None:
+    base = 'sources:\n  - {id: c, name: C, channel: hotline, type: html, start_urls: ["http://c/"], interval: 15m'
+    assert _error(tmp_path, base + ", fields: {title: h1}}\n") == "sources.yaml: sources[0].list: required"
+    assert _error(tmp_path, base + ", list: {items: li}}\n") == "sources.yaml: sources[0].fields.title: required"
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ("id: News_1", "sources[0].id"),
+        ("channel: weibo", "sources[0].channel"),
+        ("type: xml", "sources[0].type"),
+        ("interval: 15x", "sources[0].interval"),
+        ('start_urls: ["file:///etc/passwd"]', "sources[0].start_urls"),
+        ("encoding: klingon", "sources[0].encoding"),
+        ("colour: red", "sources[0].colour"),
+    ],
+)
+def test_bad_values_are_named(tmp_path: Path, change: str, where: str) -> None:
+    key = change.split(":")[0]
+    fields = {k.split(":")[0].strip(): k for k in RSS.strip("{}").split(", ")}
+    fields[key] = change
+    text = "sources:\n  - {" + ", ".join(fields.values()) + "}\n"
+    assert _error(tmp_path, text).startswith(f"sources.yaml: {where}: ")
+
+
+def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
+    assert "duplicate source id 'news'" in _error(tmp_path, f"sources:\n  - {RSS}\n  - {RSS}\n")
+
+
+def test_rss_needs_only_the_basics_and_gets_defaults(tmp_path: Path) -> None:
+    sources = _load(tmp_path, f"sources:\n  - {RSS}\n")
+    src = sources.get("news")  # type: ignore[attr-defined]
+    assert src.obey_robots is True
+    assert src.max_pages == 5
+    assert src.period == timedelta(hours=1)
+    assert src.trusted_hosts == {"a.example"}
+
+
+def test_missing_file_means_no_sources(tmp_path: Path) -> None:
+    assert load_sources(tmp_path).sources == []
+
+
+def test_intervals() -> None:
+    assert parse_interval("30s") == timedelta(seconds=30)
+    assert parse_interval("1d") == timedelta(days=1)
+    with pytest.raises(ValueError, match="invalid interval"):
+        parse_interval("0m")
+
+
+@pytest.mark.parametrize("path", ["config/sources.yaml", "crawlers/demo/sources.yaml"])
+def test_shipped_files_are_valid(path: str) -> None:
+    sources = load_sources((REPO / path).parent)
+    assert {s.channel for s in sources.sources} == {"hotline", "mailbox", "media"}
+    assert {s.type for s in sources.sources} == {"html", "json", "rss"}

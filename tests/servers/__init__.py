@@ -1,0 +1,1 @@
+"""Real servers (Elasticsearch, PostgreSQL) started for the test session; see fixtures.py."""

@@ -1,0 +1,209 @@
+"""What every item store backend must do; runs on SQLite and on a real Elasticsearch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from service import clock
+from service.store.base import ItemQuery, Store, to_signed64
+from tests.store.builders import DAY0, make_item
+from tests.store.conftest import START
+
+
+def test_upsert_counts_new_updated_and_unchanged(store: Store) -> None:
+    items = [make_item(n) for n in range(3)]
+    first = store.upsert(items)
+    assert sorted(first.new) == sorted(i.id for i in items)
+    assert first.updated == first.unchanged == first.dead_lettered == []
+
+    changed = items[1].model_copy(update={"content": "市民反映问题已经变化"})
+    second = store.upsert([items[0], changed, items[2], make_item(3)])
+    assert second.unchanged == [items[0].id, items[2].id]
+    assert second.updated == [changed.id]
+    assert second.new == [make_item(3).id]
+    assert store.count() == 4
+
+
+def test_a_recrawl_that_changes_only_bookkeeping_is_unchanged(store: Store) -> None:
+    item = make_item(1)
+    store.upsert([item])
+    later = item.model_copy(update={"fetched_at": item.fetched_at + timedelta(days=3)})
+    assert store.upsert([later]).unchanged == [item.id]
+
+
+def test_update_keeps_discovery_match_and_event_but_takes_new_content(
+    store: Store, frozen_clock: clock.FrozenClock
+) -> None:
+    item = make_item(1)
+    store.upsert([item])
+    frozen_clock.advance(timedelta(minutes=5))
+    store.mark_matched([item.id])
+    store.set_event([item.id], "event-1")
+    frozen_clock.advance(timedelta(hours=2))
+    store.upsert([item.model_copy(update={"status": "已办结", "reply": "已处理"})])
+
+    stored = store.get(item.id)
+    assert stored is not None
+    assert stored.status == "已办结"
+    assert stored.reply == "已处理"
+    assert stored.stored_at == START
+    assert stored.matched_at == START + timedelta(minutes=5)
+    assert stored.updated_at == START + timedelta(hours=2, minutes=5)
+    assert stored.event_id == "event-1"
+
+
+def test_items_round_trip_with_aware_times_and_extra(store: Store) -> None:
+    item = make_item(7, department="市生态环境局", extra={"phone_masked": "138****0000", "tags": ["环保"]})
+    store.upsert([item])
+    stored = store.get(item.id)
+    assert stored is not None
+    assert stored.published_at == item.published_at
+    assert stored.published_at.utcoffset() == timedelta(0)
+    assert stored.department == "市生态环境局"
+    assert stored.extra == item.extra
+    assert stored.fingerprint == item.compute_fingerprint()
+
+
+def test_get_and_get_many_keep_the_order_asked(store: Store) -> None:
+    items = [make_item(n) for n in range(4)]
+    store.upsert(items)
+    wanted = [items[2].id, "no-such-item", items[0].id, items[3].id]
+    assert [i.id for i in store.get_many(wanted)] == [items[2].id, items[0].id, items[3].id]
+    assert store.get("no-such-item") is None
+    assert store.get_many([]) == []
+
+
+def test_search_matches_a_chinese_phrase_exactly(store: Store) -> None:
+    together = make_item(1, title="关于化工厂排污的投诉", content="夜间有刺鼻气味")
+    apart = make_item(2, title="化工园区附近的厂房", content="化工和厂都在这里，但不连在一起")
+    in_content = make_item(3, title="群众来信", content="河边那家化工厂又在排放")
+    store.upsert([together, apart, in_content])
+
+    page = store.search(ItemQuery(q="化工厂"))
+    assert {i.id for i in page.results} == {together.id, in_content.id}
+    assert page.total == 2
+    # Every term is required.
+    both = store.search(ItemQuery(q="化工厂 刺鼻"))
+    assert [i.id for i in both.results] == [together.id]
+    assert store.search(ItemQuery(q="化工厂 死鱼")).total == 0
+
+
+def test_search_filters_by_channel_source_and_published_range(store: Store) -> None:
+    hotline = make_item(1)
+    mailbox = make_item(2, channel="mailbox", source="mayor-mail")
+    media = make_item(30, channel="media", source="news")
+    store.upsert([hotline, mailbox, media])
+
+    assert [i.id for i in store.search(ItemQuery(channel="mailbox")).results] == [mailbox.id]
+    assert [i.id for i in store.search(ItemQuery(source="news")).results] == [media.id]
+    # from is inclusive, to is exclusive.
+    window = ItemQuery(date_from=DAY0 + timedelta(hours=1), date_to=DAY0 + timedelta(hours=30))
+    assert [i.id for i in store.search(window).results] == [mailbox.id, hotline.id]
+    assert store.count(window) == 2
+    assert store.count(ItemQuery(channel="media", source="demo-12345")) == 0
+
+
+def test_search_pages_newest_published_first_with_total(store: Store) -> None:
+    items = [make_item(n) for n in range(7)]
+    store.upsert(items)
+    newest_first = [i.id for i in reversed(items)]
+
+    pages = [store.search(ItemQuery(page=p, size=3)) for p in (1, 2, 3, 4)]
+    assert [p.total for p in pages] == [7, 7, 7, 7]
+    assert [len(p.results) for p in pages] == [3, 3, 1, 0]
+    assert [i.id for p in pages for i in p.results] == newest_first
+
+
+def test_iter_unmatched_with_mark_matched_returns_each_item_once(store: Store, frozen_clock: clock.FrozenClock) -> None:
+    early = [make_item(n) for n in range(5)]
+    store.upsert(early)
+    frozen_clock.advance(timedelta(minutes=1))
+    late = [make_item(n) for n in range(5, 8)]
+    store.upsert(late)
+
+    seen: list[str] = []
+    for batch in store.iter_unmatched(batch_size=3):
+        assert len(batch) <= 3
+        seen += [i.id for i in batch]
+        store.mark_matched([i.id for i in batch])
+    assert sorted(seen) == sorted(i.id for i in early + late)
+    assert len(seen) == len(set(seen))
+    # Oldest stored first: everything of the first upsert before anything of the second.
+    assert set(seen[:5]) == {i.id for i in early}
+
+    assert list(store.iter_unmatched()) == []
+    assert store.counts()["unmatched"] == 0
+    frozen_clock.advance(timedelta(hours=1))
+    store.mark_matched([early[0].id])  # a second match does not move the first match time
+    stored = store.get(early[0].id)
+    assert stored is not None
+    assert stored.matched_at == START + timedelta(minutes=1)
+
+
+def test_an_item_just_upserted_is_unmatched_at_once(store: Store) -> None:
+    store.upsert([make_item(1)])
+    assert [[i.id for i in b] for b in store.iter_unmatched()] == [[make_item(1).id]]
+
+
+def test_set_event_groups_items(store: Store) -> None:
+    items = [make_item(n) for n in range(3)]
+    store.upsert(items)
+    store.set_event([items[0].id, items[2].id, "not-stored"], "evt-42")
+    assert {i.id for i in store.search(ItemQuery(event_id="evt-42")).results} == {items[0].id, items[2].id}
+    assert store.get(items[1].id).event_id is None  # type: ignore[union-attr]
+    assert store.get("not-stored") is None
+
+
+def test_find_similar_finds_near_duplicates_only(store: Store) -> None:
+    base = to_signed64(0xF0F0_1234_ABCD_8765)
+    same = make_item(1, simhash=base)
+    two_bits = make_item(2, simhash=to_signed64(base ^ 0b101))
+    three_bits_across_bands = make_item(3, simhash=to_signed64(base ^ (1 << 3 | 1 << 20 | 1 << 63)))
+    four_bits = make_item(4, simhash=to_signed64(base ^ 0xF0000))
+    far = make_item(5, simhash=to_signed64(~base))
+    no_hash = make_item(6)
+    store.upsert([same, two_bits, three_bits_across_bands, four_bits, far, no_hash])
+
+    found = {i.id for i in store.find_similar(base, max_distance=3)}
+    assert found == {same.id, two_bits.id, three_bits_across_bands.id}
+    assert {i.id for i in store.find_similar(base, max_distance=0)} == {same.id}
+    assert len(store.find_similar(base, max_distance=3, limit=2)) == 2
+
+
+def test_counts_by_channel_source_and_unmatched(store: Store) -> None:
+    store.upsert(
+        [
+            make_item(1),
+            make_item(2),
+            make_item(3, channel="mailbox", source="mayor-mail"),
+            make_item(4, channel="media", source="news"),
+        ]
+    )
+    store.mark_matched([make_item(1).id])
+    counts = store.counts()
+    assert counts["total"] == 4
+    assert counts["unmatched"] == 3
+    assert counts["by_channel"] == {"hotline": 2, "mailbox": 1, "media": 1}
+    assert counts["by_source"] == {"demo-12345": 2, "mayor-mail": 1, "news": 1}
+
+
+def test_a_document_the_backend_refuses_is_dead_lettered_not_lost(store: Store) -> None:
+    # A SimHash given unsigned (not folded into a signed 64-bit long) fits neither backend's column.
+    bad = make_item(2, simhash=0xFFFF_0000_0000_0001)
+    items = [make_item(1), bad, make_item(3)]
+    result = store.upsert(items)
+    assert [i for i, _ in result.dead_lettered] == [bad.id]
+    assert result.new == [items[0].id, items[2].id]
+    assert len(result.new) + len(result.dead_lettered) == len(items)
+    assert store.get(bad.id) is None
+    assert store.count() == 2
+    letters = store.dead_letters()
+    assert [d.item_id for d in letters] == [bad.id]
+    assert letters[0].reason
+    assert letters[0].at == START
+
+
+def test_health_is_ok_on_a_working_store(store: Store) -> None:
+    health = store.health()
+    assert health["status"] == "ok"
+    assert health["backend"] == store.backend
