@@ -9,4 +9,5 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e .
 .venv/bin/yuqing init
-exec .venv/bin/yuqing "${@:-run}"
+# Default: the bundled demo site plus the whole product, so items arrive within a minute.
+exec .venv/bin/yuqing "${@:-demo}"

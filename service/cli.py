@@ -163,15 +163,53 @@ def scheduler(ctx: typer.Context) -> None:
 @app.command()
 def crawl(ctx: typer.Context, source_ids: list[str] = typer.Argument(None, help="来源 ID，省略则全部")) -> None:
     """立即抓取来源，输出每个来源的 新增/更新/跳过/错误 数。"""
-    settings_of(ctx)
-    not_available("crawl")
+    from crawlers.runner import CrawlError, crawl_sources
+
+    settings = settings_of(ctx)
+    try:
+        results = crawl_sources(settings, source_ids or [])
+    except ConfigError as exc:
+        fail(str(exc))
+    except CrawlError as exc:
+        fail(f"抓取进程失败 (crawl process failed): {exc}", 1)
+    if not results:
+        typer.echo("没有启用的来源 (no enabled sources)")
+        return
+    failed = False
+    for source_id, counts in results.items():
+        line = (
+            f"{source_id}: new={counts.get('new', 0)} updated={counts.get('updated', 0)} "
+            f"skipped={counts.get('skipped', 0)} errors={counts.get('errors', 0)}"
+        )
+        if counts.get("spooled"):
+            line += f" spooled={counts['spooled']}"
+        if not counts.get("healthy", True):
+            line += f"  来源异常: {counts.get('failure')}"
+        typer.echo(line)
+        for sample in (counts.get("error_samples") or [])[:5]:
+            typer.echo(f"  ! {sample.get('url', '')}: {sample.get('reason', '')}")
+        failed = failed or bool(counts.get("errors")) or not counts.get("healthy", True)
+    if failed:
+        raise typer.Exit(1)
 
 
 @sources_app.command("check")
 def sources_check(ctx: typer.Context, source_id: str) -> None:
     """抓取一个列表页和一个详情页，输出提取的字段，不保存。"""
-    settings_of(ctx)
-    not_available("sources check")
+    import json
+
+    from crawlers.runner import CrawlError, check_source
+
+    settings = settings_of(ctx, quiet=True)
+    try:
+        result = check_source(settings, source_id)
+    except ConfigError as exc:
+        fail(str(exc))
+    except CrawlError as exc:
+        fail(f"抓取进程失败 (crawl process failed): {exc}", 1)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+    if result.get("errors") or not result.get("items"):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -191,8 +229,37 @@ def rules_check(ctx: typer.Context) -> None:
 @sla_app.command("check")
 def sla_check(ctx: typer.Context, at: str | None = typer.Option(None, "--at", help="ISO 8601 时间")) -> None:
     """按当前或指定时间运行时限监控，输出预警/超期。"""
-    settings_of(ctx)
-    not_available("sla check")
+    from datetime import datetime
+
+    from service import clock
+    from service.clock import ensure_aware, to_local
+
+    settings = settings_of(ctx, quiet=True)
+    when = clock.now()
+    if at is not None:
+        try:
+            when = ensure_aware(datetime.fromisoformat(at.strip()))
+        except ValueError:
+            fail(f"--at: {at!r} 不是 ISO 8601 时间（例如 2026-03-02T10:25:00+08:00）")
+    from alerting.monitor import run_sla_check
+    from service.context import AppContext
+    from service.db import DatabaseUnavailable
+
+    app_ctx = AppContext.create(settings)
+    try:
+        app_ctx.db.migrate()
+        report = run_sla_check(app_ctx, when)
+    except DatabaseUnavailable as exc:
+        fail(str(exc), 1)
+    finally:
+        app_ctx.close()
+    counts = {level: len(report.of_level(level)) for level in ("warning", "breach", "escalation", "recovery")}
+    typer.echo(
+        f"时限检查（截至 {to_local(when):%Y-%m-%d %H:%M}）：预警 {counts['warning']} 条，超期 {counts['breach']} 条，"
+        f"督办 {counts['escalation']} 条，超期后完成 {counts['recovery']} 条"
+    )
+    for notice in report.notices:
+        typer.echo(f"  {notice.subject}  {notice.body}")
 
 
 @app.command()
@@ -203,10 +270,55 @@ def export(
     department: str | None = typer.Option(None, "--department"),
     fmt: str = typer.Option("xlsx", "--format", help="xlsx | csv"),
     output: Path = typer.Option(..., "-o", "--output"),
+    per_department: bool | None = typer.Option(
+        None, "--per-department/--no-per-department", help="xlsx：每个责任单位另加一个工作表 (默认取 settings.yaml)"
+    ),
 ) -> None:
-    """导出回应台账。"""
-    settings_of(ctx)
-    not_available("export")
+    """导出回应台账：按发现时间 (北京时间，首尾两天均含) 筛选工单。"""
+    from datetime import date
+
+    from service.context import AppContext
+    from service.db import DatabaseUnavailable
+    from service.exports.ledger_rows import Names
+    from service.exports.service import FORMATS, export_ledger
+    from service.exports.writers import ExportTooLarge
+
+    settings = settings_of(ctx)
+    days = {}
+    for option, value in (("--from", date_from), ("--to", date_to)):
+        try:
+            days[option] = date.fromisoformat(value)
+        except ValueError:
+            fail(f"{option}: 日期格式应为 YYYY-MM-DD，收到 {value!r}")
+    if days["--to"] < days["--from"]:
+        fail(f"--from {days['--from']} 晚于 --to {days['--to']}")
+    if fmt not in FORMATS:
+        fail(f"--format: 应为 {' 或 '.join(FORMATS)}，收到 {fmt!r}")
+    known = Names.load(settings.config_dir).departments
+    if department and known and department not in known:
+        fail(f"--department: departments.yaml 中没有责任单位 {department!r}（可选：{', '.join(sorted(known))}）")
+    app_ctx = AppContext.create(settings)
+    try:
+        app_ctx.db.migrate()
+        summary = export_ledger(
+            app_ctx.db,
+            settings,
+            output,
+            date_from=days["--from"],
+            date_to=days["--to"],
+            department=department,
+            fmt=fmt,
+            per_department_sheets=settings.exports.per_department_sheets if per_department is None else per_department,
+        )
+    except DatabaseUnavailable as exc:
+        fail(str(exc), 1)
+    except ExportTooLarge as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{output}: 无法写入 ({exc.strerror or exc})", 1)
+    finally:
+        app_ctx.close()
+    typer.echo(f"已导出 {summary.rows} 件工单（超期 {summary.total.overdue} 件）：{output}")
 
 
 @user_app.command("add")
@@ -216,16 +328,96 @@ def user_add(
     role: str = typer.Option(..., "--role", help="admin | officer | department | leader | auditor"),
     department: str | None = typer.Option(None, "--department"),
 ) -> None:
-    """新增用户，密码从标准输入读取。"""
-    settings_of(ctx)
-    not_available("user add")
+    """新增用户，密码从标准输入读取 (第一行)；管理员会得到一次性显示的 TOTP 绑定地址。"""
+    from service.audit.service import record
+    from service.context import AppContext
+    from service.db import DatabaseUnavailable
+    from service.users.service import UserError, create_user, password_problems, validate_role
+
+    settings = settings_of(ctx, quiet=True)
+    try:
+        validate_role(role, department)
+    except UserError as exc:
+        fail(str(exc))
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("密码: ")
+        if getpass.getpass("再次输入密码: ") != password:
+            fail("两次输入的密码不一致")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        fail("标准输入中没有密码 (第一行为密码)")
+    problems = password_problems(password, username, settings.security)
+    if problems:
+        fail("；".join(problems))
+    app_ctx = AppContext.create(settings)
+    try:
+        app_ctx.db.migrate()
+        with app_ctx.db.session() as session:
+            user, totp_uri = create_user(
+                session,
+                username=username,
+                password=password,
+                role=role,
+                department=department,
+                policy=settings.security,
+            )
+            record(
+                session,
+                event="user_add",
+                principal_or_username=_os_user(),
+                result="success",
+                address="cli",
+                detail={"username": username, "role": role, "department": department},
+            )
+    except UserError as exc:
+        fail(str(exc))
+    except DatabaseUnavailable as exc:
+        fail(str(exc), 1)
+    finally:
+        app_ctx.close()
+    where = f"，部门 {department}" if department else ""
+    typer.echo(f"已创建用户 {user.username} (角色 {role}{where})")
+    if totp_uri:
+        typer.echo(f"请用身份验证器扫描/导入 (仅显示一次): {totp_uri}")
+
+
+def _os_user() -> str:
+    """Who ran the command, for the audit log."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 @app.command()
-def demo(ctx: typer.Context) -> None:
+def demo(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, help="监听地址 (default 127.0.0.1)"),
+    port: int | None = typer.Option(None, help="端口 (default 8000)"),
+    demo_port: int = typer.Option(8801, help="示例站点端口"),
+) -> None:
     """在本机回环地址上启动内置示例站点，并用它运行整个产品。"""
-    settings_of(ctx)
-    not_available("demo")
+    from crawlers.demo.server import serve_demo
+
+    settings = settings_of(ctx)
+    try:
+        server, base_url = serve_demo(demo_port)
+    except OSError as exc:
+        fail(f"示例站点无法监听端口 {demo_port}: {exc}", 1)
+    typer.echo(f"示例站点 (demo site): {base_url}")
+    typer.echo(
+        f"控制台 (console): http://{host or settings.server.host}:{port or settings.server.port}/ "
+        "— 先创建账号: yuqing user add 用户名 --role officer"
+    )
+    try:
+        _serve(settings, host, port, with_scheduler=True)
+    finally:
+        server.shutdown()
 
 
 def main() -> None:

@@ -22,8 +22,13 @@ class JobSpec:
 
 
 JobFactory = Callable[[Settings], list[JobSpec]]
+# "module:function" returning list[JobSpec], one per domain that has scheduled work.
 _factories: list[str] = [
-    # "module:function" returning list[JobSpec]; imported lazily so a missing domain never breaks start-up.
+    "crawlers.scheduled:jobs",
+    "service.matching.scheduled:jobs",
+    "service.tickets.scheduled:jobs",
+    "service.exports.scheduled:jobs",
+    "service.audit.scheduled:jobs",
 ]
 
 
@@ -36,8 +41,16 @@ def register(factory_path: str) -> None:
 def job_specs(settings: Settings) -> list[JobSpec]:
     from importlib import import_module
 
+    from loguru import logger
+
     specs: list[JobSpec] = []
     for path in _factories:
         module, _, attr = path.partition(":")
-        specs.extend(getattr(import_module(module), attr)(settings))
+        try:
+            factory = getattr(import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            # One broken domain must not stop every other job; the error is loud in the log.
+            logger.error("job factory {} not loaded: {}", path, exc)
+            continue
+        specs.extend(factory(settings))
     return specs

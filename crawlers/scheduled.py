@@ -1,0 +1,74 @@
+"""Scheduled crawling: one job per source at its interval, never two crawls of one source at once
+(max_instances=1 in one scheduler; the scheduler lease keeps it to one scheduler)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from apscheduler.triggers.interval import IntervalTrigger
+from loguru import logger
+
+from service import clock, context
+from service.config_files import ConfigError
+from service.scheduling.registry import JobSpec
+from service.settings import Settings
+
+
+def jobs(settings: Settings) -> list[JobSpec]:
+    from crawlers.sources import load_sources
+
+    try:
+        sources = load_sources(settings.config_dir)
+    except ConfigError as exc:
+        logger.error("crawl jobs not scheduled: {}", exc)
+        return []
+    now = clock.now()
+    specs = []
+    for n, source in enumerate(s for s in sources.sources if s.enabled):
+        specs.append(
+            JobSpec(
+                id=f"crawl:{source.id}",
+                func="crawlers.scheduled:crawl_one",
+                # First crawl soon after start (staggered), then at the source's interval.
+                trigger=IntervalTrigger(
+                    seconds=max(1, int(source.period.total_seconds())),
+                    start_date=now + timedelta(seconds=3 + 5 * n),
+                ),
+                kwargs={"source_id": source.id},
+                name=f"抓取 {source.name}",
+            )
+        )
+    return specs
+
+
+def health_alert(source_id: str, summary: dict[str, Any]) -> tuple[str, str]:
+    """Subject and body of the source-health notice for officers."""
+    failure = summary.get("failure") or "未知原因"
+    lines = [f"来源：{source_id}", f"原因：{failure}", f"连续失败：{summary.get('consecutive_failures', 1)} 次"]
+    for sample in (summary.get("error_samples") or [])[:3]:
+        lines.append(f"{sample.get('url', '')}：{sample.get('reason', '')}")
+    return f"【来源异常】{source_id} 抓取失败", "\n".join(lines)
+
+
+def crawl_one(source_id: str) -> dict[str, Any]:
+    """Crawl one source; a failing source raises a source-health notice (a silent source is the worst)."""
+    from alerting.outbox import enqueue
+    from crawlers.runner import CrawlError, crawl_sources
+
+    ctx = context.current()
+    try:
+        summary = crawl_sources(ctx.settings, [source_id]).get(source_id, {})
+    except CrawlError as exc:
+        summary = {"healthy": False, "failure": f"抓取进程失败: {exc}", "consecutive_failures": 1}
+    if not summary.get("healthy", True):
+        subject, body = health_alert(source_id, summary)
+        with ctx.db.session() as session:
+            day = clock.to_local(clock.now()).date().isoformat()
+            # One notice per source per failure streak length: a source failing all day is not spam.
+            key = f"source-health:{source_id}:{day}:{summary.get('consecutive_failures', 1)}"
+            if summary.get("consecutive_failures", 1) in (1, 3, 10) or summary.get("consecutive_failures", 1) % 50 == 0:
+                enqueue(session, "source_health", None, "major", subject, body, key)
+        logger.warning("source {} failed: {}", source_id, summary.get("failure"))
+    # New items are matched by the matching worker within a moment; no need to wait for the sweep.
+    return summary
