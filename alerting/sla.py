@@ -160,9 +160,7 @@ def deadline(start: datetime, duration: Duration, calendar: WorkCalendar) -> dat
     return datetime.combine(day, END_OF_DAY, tzinfo=SHANGHAI).astimezone(UTC)
 
 
-def warn_time(
-    start: datetime, due: datetime, warn_at: float, *, calendar: WorkCalendar | None = None
-) -> datetime:
+def warn_time(start: datetime, due: datetime, warn_at: float, *, calendar: WorkCalendar | None = None) -> datetime:
     """The instant when ``warn_at`` (0..1) of the time from ``start`` to ``due`` is used up.
 
     Without a calendar all wall time counts (natural stages). With one, only the time on working

@@ -212,18 +212,60 @@ def sources_check(ctx: typer.Context, source_id: str) -> None:
         raise typer.Exit(1)
 
 
+def _app_context(ctx: typer.Context):
+    """Settings, database migrated, store initialised; exit 2 when a backend cannot be reached."""
+    from service import context
+    from service.app import prepare
+    from service.context import AppContext
+
+    app_ctx = AppContext.create(settings_of(ctx))
+    problems = prepare(app_ctx)
+    if problems:
+        app_ctx.close()
+        fail("; ".join(problems.values()))
+    context.set_current(app_ctx)
+    return app_ctx
+
+
 @app.command()
 def match(ctx: typer.Context) -> None:
     """立即匹配所有未匹配的条目，输出命中和新建工单数。"""
-    settings_of(ctx)
-    not_available("match")
+    from service.matching.engine import engine_for
+
+    app_ctx = _app_context(ctx)
+    try:
+        report = engine_for(app_ctx).run()
+    finally:
+        app_ctx.close()
+    typer.echo(
+        f"items={report.items} hits={report.hits} alerts={report.alerts} "
+        f"tickets_created={report.tickets_created} tickets_attached={report.tickets_attached}"
+    )
 
 
 @rules_app.command("check")
 def rules_check(ctx: typer.Context) -> None:
     """校验全部规则，列出错误 (规则 ID 与位置)。"""
-    settings_of(ctx)
-    not_available("rules check")
+    from service.rules.config import department_errors
+
+    settings = settings_of(ctx, quiet=True)
+    errors = department_errors(settings.config_dir)
+    if not errors:
+        from service.matching.engine import engine_for
+
+        app_ctx = _app_context(ctx)
+        try:
+            book = engine_for(app_ctx).rulebook
+            book.refresh()
+            errors = [f"rule {rule_id}: {reason}" for rule_id, reason in sorted(book.errors.items())]
+            count = len(book.current().rule_ids)
+        finally:
+            app_ctx.close()
+    for line in errors:
+        typer.echo(line)
+    if errors:
+        fail(f"{len(errors)} 条规则有误 (invalid rules)")
+    typer.echo(f"全部 {count} 条规则有效 (all rules valid)")
 
 
 @sla_app.command("check")

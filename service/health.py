@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from loguru import logger
 
 from service import clock
 from service.deps import CtxDep
@@ -15,8 +16,9 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 def healthz(ctx: CtxDep, request: Request) -> dict[str, Any]:
     """Always 200 while the process serves; each dependency says ok or down."""
-    store = ctx.store.health()
-    database = ctx.db.health()
+    # Public endpoint: status and backend only; the reasons (hosts, URLs) go to the log.
+    store = _public(ctx.store.health(), "store")
+    database = _public(ctx.db.health(), "database")
     scheduler = getattr(request.app.state, "scheduler", None)
     ok = store["status"] == "ok" and database["status"] == "ok"
     return {
@@ -28,8 +30,13 @@ def healthz(ctx: CtxDep, request: Request) -> dict[str, Any]:
     }
 
 
+def _public(status: dict[str, Any], name: str) -> dict[str, Any]:
+    if "error" in status:
+        logger.warning("health: {} down: {}", name, status["error"])
+    return {k: v for k, v in status.items() if k in ("status", "backend")}
+
+
 def _scheduler_status(request: Request, scheduler: object | None) -> dict[str, Any]:
-    error = getattr(request.app.state, "scheduler_error", None)
-    if error:
-        return {"status": "refused", "error": error}
+    if getattr(request.app.state, "scheduler_error", None):
+        return {"status": "refused"}
     return {"status": "in-process" if scheduler is not None else "external"}

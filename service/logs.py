@@ -46,6 +46,9 @@ def setup_logging(
     retention: str = "30 days",
 ) -> None:
     """Readable console output on stderr and, with ``log_dir``, a rotated JSON-lines file there."""
+    from service.masking import mask_text
+
+    set_masker(mask_text)  # crawled text in log lines must not carry phone or ID numbers to the files
     logger.remove()
     logger.configure(patcher=_patch)
     logger.add(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from service.config_files import ConfigError, format_loc, read_yaml, validation_to_config_error
@@ -83,11 +83,152 @@ class SchedulerSettings(Section):
     sla_interval_seconds: int = Field(default=60, ge=1)
 
 
+class LedgerSettings(Section):
+    # A department may send a ticket back (退件) only this long after it was assigned to it.
+    return_window_hours: float = Field(default=24, gt=0)
+    # How often the scheduler looks for public replies on linked hotline/mailbox items.
+    reply_sweep_interval_seconds: int = Field(default=300, ge=1)
+
+
+class NotificationRoute(Section):
+    """Which messages go to which channels: ``*`` (or an empty list) matches everything."""
+
+    departments: list[str] | Literal["*"] = "*"
+    severities: list[str] | Literal["*"] = "*"
+    kinds: (
+        list[Literal["alert", "sla_warning", "sla_breach", "escalation", "recovery", "report", "source_health"]]
+        | Literal["*"]
+    ) = "*"
+    channels: list[str] = Field(min_length=1)
+
+
+class NotificationSettings(Section):
+    # name -> {type: dingtalk|wecom|feishu|email|webhook, ...options of that type}
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    routes: list[NotificationRoute] = Field(default_factory=list)
+    delivery_interval_seconds: int = Field(default=30, ge=1)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_seconds: float = Field(default=30, gt=0)
+    backoff_max_seconds: float = Field(default=3600, gt=0)
+    # A claimed message not marked sent within this time is taken again (the worker died mid-send).
+    claim_seconds: int = Field(default=120, ge=5)
+
+    @model_validator(mode="after")
+    def _channels_known(self) -> NotificationSettings:
+        from alerting.channels import check_channel_config
+
+        for name, options in self.channels.items():
+            check_channel_config(name, options)
+        for i, route in enumerate(self.routes):
+            for channel in route.channels:
+                if channel not in self.channels:
+                    raise ValueError(f"routes[{i}].channels: unknown channel {channel!r}")
+        return self
+
+
+class PushPolicy(Section):
+    """How a department's alerts are pushed: each one at once, or a digest every N minutes."""
+
+    mode: Literal["immediate", "digest"] = "immediate"
+    digest_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # "22:00-07:00" (Asia/Shanghai): inside it only major and critical alerts are pushed.
+    quiet_hours: str | None = None
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _hours(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from datetime import time
+
+        try:
+            start, end = (time.fromisoformat(p.strip()) for p in value.split("-"))
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a range like 22:00-07:00") from exc
+        if start == end:
+            raise ValueError("quiet hours must not start and end at the same time")
+        return value
+
+
+class AlertSettings(Section):
+    push: PushPolicy = Field(default_factory=PushPolicy)
+    # Per department id, overriding ``push``.
+    departments: dict[str, PushPolicy] = Field(default_factory=dict)
+    # How often the matching worker looks for new items (the ingest trigger); the sweep job is a safety net.
+    poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    # How often an SSE connection looks for new alerts (one cheap indexed query per connection).
+    stream_poll_seconds: float = Field(default=0.2, ge=0.05, le=10)
+    sweep_seconds: int = Field(default=60, ge=5)
+
+    def policy_for(self, department: str) -> PushPolicy:
+        return self.departments.get(department, self.push)
+
+
+class WeeklyExportSchedule(Section):
+    """When the weekly ledger is written and sent (cron fields, in the settings' time zone)."""
+
+    enabled: bool = True
+    day_of_week: str = "mon"
+    hour: int = Field(default=8, ge=0, le=23)
+    minute: int = Field(default=30, ge=0, le=59)
+
+    @field_validator("day_of_week")
+    @classmethod
+    def _cron_day(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger(day_of_week=value)
+        except ValueError as exc:
+            raise ValueError(f"not a cron day of week {value!r} (e.g. mon, mon-fri, 0): {exc}") from exc
+        return value
+
+
+class DailyBriefSchedule(Section):
+    """When the daily brief (日报) about yesterday is sent."""
+
+    enabled: bool = True
+    hour: int = Field(default=8, ge=0, le=23)
+    minute: int = Field(default=0, ge=0, le=59)
+
+
+class ExportSettings(Section):
+    weekly_cron: WeeklyExportSchedule = Field(default_factory=WeeklyExportSchedule)
+    daily_brief: DailyBriefSchedule = Field(default_factory=DailyBriefSchedule)
+    # One extra sheet per department in the weekly workbook (the summary and ledger sheets are always there).
+    per_department_sheets: bool = False
+
+
 class LoggingSettings(Section):
     level: str = "INFO"
     file_level: str = "DEBUG"
     rotation: str = "50 MB"
     retention: str = "30 days"
+
+
+class SecuritySettings(Section):
+    lockout_attempts: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+    idle_timeout_minutes: int = Field(default=30, ge=1)
+    absolute_timeout_hours: int = Field(default=12, ge=1)
+    # 等保 level 3 asks for at least six months of audit records.
+    audit_retention_days: int = 365
+    password_min_length: int = Field(default=10, ge=8)
+    password_min_classes: int = Field(default=3, ge=1, le=4)
+    # Sources added through the API/console may not point at loopback/private hosts unless allowed.
+    allow_private_source_hosts: bool = False
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    login_rate_per_minute: int = Field(default=10, ge=1)
+    search_rate_per_minute: int = Field(default=120, ge=1)
+    # None: Secure cookies when the request (or server.public_url) is https.
+    cookie_secure: bool | None = None
+
+    @field_validator("audit_retention_days")
+    @classmethod
+    def _at_least_half_a_year(cls, value: int) -> int:
+        if value < 180:
+            raise ValueError("must be at least 180 days (等保三级要求审计记录至少保存六个月)")
+        return value
 
 
 class Settings(BaseSettings):
@@ -105,6 +246,11 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    exports: ExportSettings = Field(default_factory=ExportSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -157,6 +303,8 @@ def load_settings(config_dir: str | Path | None = None, **overrides: Any) -> Set
     """Read settings.yaml from the config dir, apply the environment; ConfigError when invalid."""
     cfg_dir = resolve_config_dir(config_dir)
     data = read_yaml(cfg_dir / SETTINGS_FILE) or {}
+    # A section left with only comments in it (``database:``) means its defaults, not an error.
+    data = {key: value for key, value in data.items() if value is not None}
     data.update(overrides)
     try:
         settings = Settings(**data)

@@ -1,18 +1,29 @@
-"""GET /api/v1/items: search stored items."""
+"""GET /api/v1/items: search stored items.
+
+Items carry the department *named by the source*, not a yuqing department id, so a department user
+cannot be limited to "their" items here: department users (and auditors) are refused (403) and reach
+their items through their tickets. Personal data in title, content and reply is masked for every
+role but admin.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
+from service.auth.deps import rate_limit, require_roles
+from service.auth.principal import Principal
 from service.clock import ensure_aware
 from service.deps import SettingsDep, StoreDep
 from service.items.schemas import ItemList, ItemRead
+from service.masking import mask_for
 from service.store.base import ItemQuery, StoreUnavailable
 
 router = APIRouter(prefix="/api/v1/items", tags=["items"])
+Reader = Annotated[Principal, Depends(require_roles("admin", "officer", "leader"))]
+MASKED_FIELDS = ("title", "content", "reply")
 
 
 def _bound(value: str | None, zone_name: str, end: bool) -> datetime | None:
@@ -33,8 +44,9 @@ def _bound(value: str | None, zone_name: str, end: bool) -> datetime | None:
         raise HTTPException(422, f"not a date or ISO 8601 time: {value!r}") from exc
 
 
-@router.get("", response_model=ItemList)
+@router.get("", response_model=ItemList, dependencies=[Depends(rate_limit("search"))])
 def search_items(
+    principal: Reader,
     store: StoreDep,
     settings: SettingsDep,
     q: str | None = Query(None, max_length=200, description="空格分隔的词，每个词按短语精确匹配"),
@@ -60,4 +72,5 @@ def search_items(
         found = store.search(query)
     except StoreUnavailable as exc:
         raise HTTPException(503, f"item store unavailable: {exc}") from exc
-    return ItemList(results=[ItemRead.from_item(i) for i in found.results], total=found.total)
+    results = [mask_for(principal, ItemRead.from_item(i), MASKED_FIELDS) for i in found.results]
+    return ItemList(results=results, total=found.total)

@@ -23,6 +23,7 @@ class Scheduler:
         cfg = ctx.settings.scheduler
         self.lease = Lease(ctx.db, ttl_seconds=cfg.lock_ttl_seconds)
         self.lost = threading.Event()
+        self.worker = None
         self.aps = BackgroundScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(engine=ctx.db.engine, tablename="apscheduler_jobs"),
@@ -64,6 +65,10 @@ class Scheduler:
                 jobstore="local",
             )
             self.aps.resume()
+            from service.matching.worker import MatchingWorker
+
+            self.worker = MatchingWorker(self.ctx)
+            self.worker.start()
         except BaseException:
             self.lease.release()
             raise
@@ -85,6 +90,8 @@ class Scheduler:
         ]
 
     def shutdown(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
         if self.aps.running:
             self.aps.shutdown(wait=True)
         if not self.lost.is_set():

@@ -234,6 +234,7 @@ class ElasticsearchStore:
         }
 
     def close(self) -> None:
+        """Release the client's connections."""
         self._es.close()
 
     # -- writes --------------------------------------------------------------------------------
@@ -342,8 +343,17 @@ class ElasticsearchStore:
                     # require_alias: a write must never auto-create a dynamically mapped index.
                     resp = self._es.bulk(operations=operations, require_alias=True)
             except ApiError as exc:
+                if exc.status_code == 413 and len(pending) > 1:
+                    # Over http.max_content_length: halve the request rather than lose the chunk.
+                    ids = list(pending)
+                    half = len(ids) // 2
+                    failed.update(self._bulk_index({i: pending[i] for i in ids[:half]}))
+                    failed.update(self._bulk_index({i: pending[i] for i in ids[half:]}))
+                    break
                 if not _is_transient(exc.status_code):
-                    raise
+                    # The request as a whole can never succeed; keep its documents, with the reason.
+                    failed.update({i: _reason(exc.status_code, exc.error) for i in pending})
+                    break
                 # The whole request was turned away (coordinating-node rejection): retry all of it.
                 retry = pending
                 last_reason = {i: _reason(exc.status_code, exc.error) for i in pending}

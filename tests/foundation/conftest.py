@@ -40,4 +40,3 @@ def run_cli(
     )
 
 
-pytest_plugins = ["tests.db_fixtures"]

@@ -26,6 +26,15 @@ def _item(n: int, title: str, content: str, published: datetime) -> Item:
     )
 
 
+def _officer(client: TestClient) -> dict[str, str]:
+    """Headers of a freshly created officer: item search needs a signed-in reader."""
+    from tests.auth.fixtures import Accounts
+
+    accounts = Accounts(client)
+    accounts.add("officer", "officer")
+    return accounts.headers("officer")
+
+
 def test_healthz_reports_store_and_database(config_dir: Path, data_dir: Path) -> None:
     settings = load_settings(config_dir)
     with TestClient(create_app(settings)) as client:
@@ -49,17 +58,18 @@ def test_items_search_filters_and_pages(config_dir: Path, data_dir: Path) -> Non
         ]
     )
     with TestClient(create_app(settings)) as client:
-        hit = client.get("/api/v1/items", params={"q": "化工厂"}).json()
+        auth = _officer(client)
+        hit = client.get("/api/v1/items", params={"q": "化工厂"}, headers=auth).json()
         assert [r["external_id"] for r in hit["results"]] == ["1"]
-        both = client.get("/api/v1/items", params={"q": "化工"}).json()
+        both = client.get("/api/v1/items", params={"q": "化工"}, headers=auth).json()
         assert both["total"] == 2
-        day = client.get("/api/v1/items", params={"from": "2026-11-21", "to": "2026-11-21"}).json()
+        day = client.get("/api/v1/items", params={"from": "2026-11-21", "to": "2026-11-21"}, headers=auth).json()
         assert [r["external_id"] for r in day["results"]] == ["2"]
-        paged = client.get("/api/v1/items", params={"size": 2, "page": 2}).json()
+        paged = client.get("/api/v1/items", params={"size": 2, "page": 2}, headers=auth).json()
         assert paged["total"] == 3
         assert [r["external_id"] for r in paged["results"]] == ["1"]
         assert paged["results"][0]["published_at"] == "2026-11-20T10:00:00+08:00"
-        assert client.get("/api/v1/items", params={"from": "yesterday"}).status_code == 422
+        assert client.get("/api/v1/items", params={"from": "yesterday"}, headers=auth).status_code == 422
 
 
 def test_elasticsearch_down_keeps_serving_and_health_says_so(config_dir: Path, data_dir: Path, monkeypatch) -> None:
@@ -74,4 +84,4 @@ def test_elasticsearch_down_keeps_serving_and_health_says_so(config_dir: Path, d
         assert body["status"] == "degraded"
         assert body["store"]["status"] == "down"
         assert body["database"]["status"] == "ok"
-        assert client.get("/api/v1/items").status_code == 503
+        assert client.get("/api/v1/items", headers=_officer(client)).status_code == 503

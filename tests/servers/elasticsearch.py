@@ -42,6 +42,7 @@ ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 USERNAME = "yuqing"
 START_TIMEOUT = 180.0
+MAX_CONTENT_MB = 4
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,8 @@ def _config(home: Path, run: Path, http_port: int, transport_port: int, write_qu
         "xpack.security.http.ssl.enabled: false",
         "xpack.security.transport.ssl.enabled: false",
         "action.destructive_requires_name: false",
+        # Small enough that a test can send a request over it (the store must then split, not lose).
+        f"http.max_content_length: {MAX_CONTENT_MB}mb",
     ]
     if write_queue_size is not None:
         # One write thread with a queue of one: concurrent bulks get real per-document 429s, so the

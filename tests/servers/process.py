@@ -47,14 +47,17 @@ class RunAs:
 
     @property
     def switches(self) -> bool:
+        """Whether starting a server means dropping root."""
         return self.uid != os.getuid()
 
     def popen_kwargs(self) -> dict:
+        """subprocess arguments that run the child as this account."""
         if not self.switches:
             return {}
         return {"user": self.uid, "group": self.gid, "extra_groups": []}
 
     def chown_tree(self, path: Path) -> None:
+        """Hand a directory the server writes to over to this account."""
         if not self.switches:
             return
         for root, dirs, files in os.walk(path):

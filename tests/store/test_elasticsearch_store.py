@@ -10,7 +10,7 @@ from elasticsearch import Elasticsearch
 from service.settings import ElasticsearchSettings
 from service.store.base import ItemQuery, StoreUnavailable
 from service.store.elasticsearch import ElasticsearchStore
-from tests.servers.elasticsearch import ElasticsearchServer
+from tests.servers.elasticsearch import MAX_CONTENT_MB, ElasticsearchServer
 from tests.servers.process import free_port
 from tests.store.builders import make_item
 
@@ -79,6 +79,20 @@ def test_refused_documents_are_dead_lettered_and_later_chunks_still_indexed(
     assert "HTTP 400" in letters[items[1].id].reason
     assert letters[items[4].id].document["simhash"] == 1 << 63
     store.close()
+
+
+def test_a_request_over_the_size_limit_is_split_and_only_the_giant_is_dead_lettered(
+    es_store: ElasticsearchStore, es_server: ElasticsearchServer
+) -> None:
+    if es_server.version == "external":
+        pytest.skip("needs the size limit of the server this suite starts")
+    giant = make_item(3, content="字" * (MAX_CONTENT_MB * 1024 * 1024 // 3 + 1000))
+    items = [make_item(n) for n in range(3)] + [giant] + [make_item(n) for n in range(4, 8)]
+    result = es_store.upsert(items)
+    assert [i for i, _ in result.dead_lettered] == [giant.id]
+    assert "HTTP 413" in result.dead_lettered[0][1]
+    assert len(result.new) == 7
+    assert es_store.count() == 7
 
 
 def test_a_retried_upsert_does_not_duplicate(es_store: ElasticsearchStore, client: Elasticsearch) -> None:

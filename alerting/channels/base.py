@@ -1,0 +1,91 @@
+"""The one base of notification channels and the name -> class registry they register into."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+class DeliveryError(Exception):
+    """A message could not be delivered now (the outbox retries it later)."""
+
+
+class ChannelConfigError(ValueError):
+    """A channel in ``notifications.channels`` is misconfigured (unknown type, missing option)."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """What a channel sends: Chinese subject and body plus the routing facts for structured receivers."""
+
+    id: int
+    kind: str
+    subject: str
+    body: str
+    department: str | None = None
+    severity: str | None = None
+    dedupe_key: str = ""
+
+
+class Notifier:
+    """One configured channel. Subclasses declare their type name and options and implement ``send``."""
+
+    type_name: ClassVar[str] = ""
+    required: ClassVar[tuple[str, ...]] = ()
+    optional: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, name: str, options: Mapping[str, Any]) -> None:
+        self.name = name
+        self.options = dict(options)
+
+    @classmethod
+    def check_options(cls, name: str, options: Mapping[str, Any]) -> None:
+        """Raise ChannelConfigError naming the channel and the option when ``options`` do not fit."""
+        for key in cls.required:
+            if options.get(key) in (None, "", []):
+                raise ChannelConfigError(f"channels.{name}.{key}: required for type {cls.type_name}")
+        known = {"type", *cls.required, *cls.optional}
+        for key in options:
+            if key not in known:
+                raise ChannelConfigError(
+                    f"channels.{name}.{key}: unknown option for type {cls.type_name} "
+                    f"(known: {', '.join(sorted(known - {'type'}))})"
+                )
+
+    def send(self, message: Message) -> None:
+        """Deliver ``message`` or raise DeliveryError."""
+        raise NotImplementedError
+
+
+NOTIFIERS: dict[str, type[Notifier]] = {}
+
+
+def register(cls: type[Notifier]) -> type[Notifier]:
+    """Class decorator: make ``cls`` available as ``type: <cls.type_name>`` in the settings."""
+    if not cls.type_name:
+        raise TypeError(f"{cls.__name__} has no type_name")
+    if cls.type_name in NOTIFIERS and NOTIFIERS[cls.type_name] is not cls:
+        raise TypeError(f"two notification channel classes for type {cls.type_name!r}")
+    if cls.send is Notifier.send:
+        raise TypeError(f"{cls.__name__} does not implement send()")
+    NOTIFIERS[cls.type_name] = cls
+    return cls
+
+
+class AppriseNotifier(Notifier):
+    """Channels delivered through apprise: subclasses only build the apprise URL from their options."""
+
+    def apprise_url(self) -> str:
+        """The apprise URL of this channel (contains secrets: never log it)."""
+        raise NotImplementedError
+
+    def send(self, message: Message) -> None:
+        """Send through apprise; apprise reports failure as False, which becomes DeliveryError."""
+        import apprise
+
+        client = apprise.Apprise()
+        if not client.add(self.apprise_url()):
+            raise DeliveryError(f"channel {self.name}: apprise does not accept the configured options")
+        if not client.notify(title=message.subject, body=message.body):
+            raise DeliveryError(f"channel {self.name} ({self.type_name}): delivery failed")

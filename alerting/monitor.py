@@ -1,0 +1,275 @@
+"""The SLA monitor: warnings, breaches, escalations and recoveries, each raised exactly once.
+
+For every stage of every ticket the monitor looks at the instant ``at``:
+
+- ``warning``: the stage is unmet and ``warn_at`` of its time is used (counted as the stage counts:
+  wall time for natural periods, working days for working-day periods);
+- ``breach``: the stage is unmet and its deadline has passed (a stage first seen already past due gets
+  the breach only, not a warning as well);
+- ``escalation``: a breached respond stage of a major or critical ticket marks the ticket 督办 (timeline
+  entry by ``system:sla``, ``escalated`` set) and notifies the supervisors;
+- ``recovery``: a breached stage has been met; the notice says how late.
+
+"Exactly once" is a unique ``sla_notices`` row per (ticket, stage, level, deadline), inserted in the same
+transaction as the outbox messages: a restart, a second scheduler or a rerun of ``yuqing sla check``
+finds the row and sends nothing. Each notice has its own transaction, so one failure costs one notice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from loguru import logger
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alerting.models import SlaNotice
+from alerting.outbox import enqueue
+from alerting.sla import STAGES
+from service import clock
+from service.clock import ensure_aware, to_local
+from service.context import AppContext
+from service.tickets import transitions
+from service.tickets.dbtypes import insert_ignore
+from service.tickets.models import Ticket
+from service.tickets.service import (
+    SEVERITY_LABELS,
+    STAGE_LABELS,
+    LedgerConfig,
+    StaleVersion,
+    facts_of,
+    ledger_config,
+    save_change,
+)
+
+LEVELS = ("warning", "breach", "escalation", "recovery")
+KIND_OF_LEVEL = {"warning": "sla_warning", "breach": "sla_breach", "escalation": "escalation", "recovery": "recovery"}
+ESCALATING_SEVERITIES = ("major", "critical")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notice raised by a run."""
+
+    ticket_id: int
+    stage: str
+    level: str
+    due_at: datetime
+    department: str
+    subject: str
+    body: str
+
+
+@dataclass
+class SlaReport:
+    """What one run raised (nothing already raised before is repeated here)."""
+
+    at: datetime
+    notices: list[Notice] = field(default_factory=list)
+
+    def of_level(self, level: str) -> list[Notice]:
+        """The notices of one level."""
+        return [n for n in self.notices if n.level == level]
+
+    @property
+    def warnings(self) -> list[Notice]:
+        return self.of_level("warning")
+
+    @property
+    def breaches(self) -> list[Notice]:
+        return self.of_level("breach")
+
+
+def _when(value: datetime) -> str:
+    return to_local(value).strftime("%Y-%m-%d %H:%M")
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days}天" if days else "", f"{hours}小时" if hours else "", f"{mins}分钟" if mins else ""]
+    return "".join(parts) or "不到1分钟"
+
+
+def _head(ticket: Ticket) -> str:
+    return f"工单 #{ticket.id}「{ticket.title}」（{ticket.department}，{SEVERITY_LABELS.get(ticket.severity, '')}）"
+
+
+def _text(ticket: Ticket, stage: str, level: str, at: datetime) -> tuple[str, str]:
+    label = STAGE_LABELS[stage]
+    due = ticket.due(stage)
+    if level == "warning":
+        return (
+            f"【时限预警】{ticket.title}",
+            f"{_head(ticket)}的{label}时限将于 {_when(due)} 到期，剩余 {_duration(due - at)}，请尽快{label}。",
+        )
+    if level == "breach":
+        return (
+            f"【超期】{ticket.title}",
+            f"{_head(ticket)}的{label}时限已于 {_when(due)} 到期，至今尚未{label}。",
+        )
+    if level == "escalation":
+        return (
+            f"【督办】{ticket.title}",
+            f"{_head(ticket)}的回应时限已于 {_when(due)} 到期仍未回应，已自动督办，请督促办理。",
+        )
+    met = ticket.met(stage)
+    assert met is not None
+    if met <= due:
+        return (
+            f"【已完成】{ticket.title}",
+            f"{_head(ticket)}的{label}已于 {_when(met)} 完成（在时限 {_when(due)} 之前，发现较晚）。",
+        )
+    return (
+        f"【超期后完成】{ticket.title}",
+        f"{_head(ticket)}的{label}已于 {_when(met)} 完成，超出时限 {_duration(met - due)}。",
+    )
+
+
+def _raised(session: Session, ticket_ids: list[int]) -> set[tuple[int, str, str, datetime]]:
+    if not ticket_ids:
+        return set()
+    rows = session.execute(
+        select(SlaNotice.ticket_id, SlaNotice.stage, SlaNotice.level, SlaNotice.due_at).where(
+            SlaNotice.ticket_id.in_(ticket_ids)
+        )
+    ).all()
+    return {(r[0], r[1], r[2], ensure_aware(r[3])) for r in rows}
+
+
+def due_notices(ticket: Ticket, at: datetime, config: LedgerConfig) -> list[tuple[str, str]]:
+    """(stage, level) pairs the state of ``ticket`` calls for at ``at``, already raised or not."""
+    wanted = []
+    for stage in STAGES:
+        due, met = ticket.due(stage), ticket.met(stage)
+        if met is not None:
+            if met > due:
+                wanted.append((stage, "recovery"))
+            continue
+        if ticket.status == "closed":
+            continue
+        if at >= due:
+            wanted.append((stage, "breach"))
+            if stage == "respond" and ticket.severity in ESCALATING_SEVERITIES:
+                wanted.append((stage, "escalation"))
+        else:
+            warn_at = config.policy.warn_time_for(
+                ticket.severity,  # type: ignore[arg-type]
+                stage,  # type: ignore[arg-type]
+                ticket.started(stage),
+                due,
+            )
+            if at >= warn_at:
+                wanted.append((stage, "warning"))
+    return wanted
+
+
+def run_sla_check(ctx: AppContext, at: datetime | None = None) -> SlaReport:
+    """Raise the warnings, breaches, escalations and recoveries due as of ``at`` (default: now)."""
+    at = ensure_aware(at) if at is not None else clock.now()
+    config = ledger_config(ctx.settings)
+    report = SlaReport(at=at)
+    with ctx.db.session() as session:
+        tickets = session.scalars(select(Ticket).where(Ticket.status != "closed")).all()
+        # Closed tickets matter only while a breach of theirs still waits for its recovery notice.
+        closed_with_breach = session.scalars(
+            select(Ticket)
+            .join(SlaNotice, SlaNotice.ticket_id == Ticket.id)
+            .where(Ticket.status == "closed", SlaNotice.level == "breach")
+            .distinct()
+        ).all()
+        candidates = list(tickets) + [t for t in closed_with_breach if t not in tickets]
+        raised = _raised(session, [t.id for t in candidates])
+        plan = []
+        for ticket in candidates:
+            for stage, level in due_notices(ticket, at, config):
+                key = (ticket.id, stage, level, ticket.due(stage))
+                if key in raised:
+                    continue
+                if level == "recovery" and (ticket.id, stage, "breach", ticket.due(stage)) not in raised:
+                    continue  # met late but never reported late: nothing to recover from
+                plan.append((ticket.id, stage, level))
+    for ticket_id, stage, level in plan:
+        try:
+            notice = _raise(ctx, ticket_id, stage, level, at, config)
+        except StaleVersion:
+            logger.info("ticket {} changed during the SLA check; {} {} retried next run", ticket_id, stage, level)
+            continue
+        except Exception:
+            logger.exception("SLA notice {} {} of ticket {} failed; retried next run", stage, level, ticket_id)
+            continue
+        if notice is not None:
+            report.notices.append(notice)
+    return report
+
+
+def _raise(
+    ctx: AppContext, ticket_id: int, stage: str, level: str, at: datetime, config: LedgerConfig
+) -> Notice | None:
+    with ctx.db.session() as session:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None or (stage, level) not in due_notices(ticket, at, config):
+            return None  # changed since the plan was made
+        due = ticket.due(stage)
+        subject, body = _text(ticket, stage, level, at)
+        now = clock.now()
+        inserted = insert_ignore(
+            session,
+            SlaNotice.__table__,
+            {
+                "ticket_id": ticket.id,
+                "stage": stage,
+                "level": level,
+                "due_at": due,
+                "raised_at": now,
+                "department": ticket.department,
+                "message": body,
+            },
+            ["ticket_id", "stage", "level", "due_at"],
+        )
+        if inserted is None:
+            return None  # another monitor raised it first
+        if level == "escalation" and not _escalate(session, ticket, body, now):
+            session.rollback()
+            return None
+        enqueue(
+            session,
+            KIND_OF_LEVEL[level],
+            ticket.department,
+            ticket.severity,
+            subject,
+            body,
+            f"sla:{ticket.id}:{stage}:{level}:{due.isoformat()}",
+            notifications=config.notifications,
+        )
+        return Notice(ticket.id, stage, level, due, ticket.department, subject, body)
+
+
+def _escalate(session: Session, ticket: Ticket, body: str, now: datetime) -> bool:
+    try:
+        outcome = transitions.apply(ticket.status, "escalate", facts_of(ticket))
+    except transitions.TransitionNotAllowed:
+        return False  # e.g. returned to the officers: nobody to press until it is reassigned
+    save_change(
+        session,
+        ticket,
+        ticket.version,
+        {"escalated": outcome.facts.escalated},
+        action="escalate",
+        actor="system:sla",
+        at=now,
+        note="回应超期，自动督办",
+        detail={"reason": "respond_breach"},
+    )
+    return True
+
+
+def sla_job() -> None:
+    """Scheduled job: run the monitor as of now in the running application."""
+    from service import context
+
+    report = run_sla_check(context.current())
+    if report.notices:
+        logger.info("SLA check raised {} notice(s)", len(report.notices))

@@ -1,0 +1,236 @@
+"""Matching throughput: the automaton matcher against a naive regex loop and a bare automaton scan.
+
+Usage: ``python benchmarks/matching.py [--rules 1000,10000,50000] [--items 2000] [--naive-seconds 6]``
+
+Items are generated 12345-style complaints (300-2,000 characters) naming a few places out of a large
+pool; rules are the structured kind officers write (place + subject + event, minus exclusions), 40% of
+them written as equivalent expressions. The naive baseline compiles one regex per rule from the
+benchmark's own generated terms and runs every rule on every item; the bare scan runs the same terms'
+automaton over the raw texts without folding or rule evaluation (an upper bound for the matcher).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import ahocorasick
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from service.rules.matcher import CompiledRule, Matcher, compile_rule  # noqa: E402
+from service.rules.normalize import fold_term  # noqa: E402
+
+PLACE_HEADS = (
+    "青川 河西 东湖 南山 北关 城南 新华 建设 人民 解放 幸福 和平 光明 长江 黄河 金山 银湖 凤凰 龙泉 白云 "
+    "东风 红旗 胜利 朝阳 文化 工农 团结 友谊 振兴 富强 民主 前进 向阳 春晖 桃源 柳林 松柏 翠竹 梅园 兰亭"
+).split()
+PLACE_TAILS = "区 镇 街道 社区 村 路 小区 花园 家园 大道 新村 苑 里 广场 园区".split()
+UNITS = "化工厂 建材市场 物流园 中学 小学 幼儿园 卫生院 农贸市场 加油站 污水处理厂 养殖场 工地 商场 酒店".split()
+SUBJECTS = (
+    "物业 开发商 施工方 商户 餐馆 工厂 企业 学校 医院 公交公司 供暖公司 自来水公司 供电所 城管 "
+    "中介 房东 培训机构 超市 快递站 养殖户 渣土车 出租车"
+).split()
+EVENTS = (
+    "噪音 扰民 异味 排污 污染 偷排 漏水 停水 停电 拖欠 乱收费 违建 占道 油烟 堵塞 积水 塌陷 裂缝 "
+    "欠薪 推诿 不作为 乱停车 垃圾堆放 夜间施工 安全隐患 食物中毒 变质 虚假宣传 退费难"
+).split()
+EXCLUDES = "招聘 演练 广告 表扬 感谢 征求意见 公示".split()
+FILLER = (
+    "市民 来电 反映 本人 我们 居民 多次 投诉 至今 没有 解决 希望 相关部门 尽快 处理 严重 影响 生活 "
+    "休息 孩子 老人 上班 每天 晚上 早上 附近 门口 楼下 周边 已经 一直 问题 情况 要求 核实 回复 "
+    "工作人员 电话 联系 表示 协调 现场 查看 整改 责令 依法 督促 答复 满意 不满意 诉求 办理"
+).split()
+PUNCT = "， ， ， 。 。 、 ； ： ！ ？ （ ） …… “ ”".split()
+
+
+def place_pool(rng: random.Random, size: int) -> list[str]:
+    """Distinct place and unit names like 青川镇东风村 or 光明路化工厂."""
+    names: set[str] = set()
+    while len(names) < size:
+        head = rng.choice(PLACE_HEADS) + rng.choice(PLACE_TAILS)
+        tail = rng.choice(UNITS) if rng.random() < 0.4 else rng.choice(PLACE_HEADS) + rng.choice(PLACE_TAILS)
+        names.add(head + tail)
+    return sorted(names)
+
+
+def make_item(rng: random.Random, places: list[str]) -> tuple[str, str]:
+    """A title and a 300-2,000 character complaint mentioning a few places, subjects and events."""
+    named = rng.sample(places, rng.randint(1, 4))
+    title = f"关于{rng.choice(named)}{rng.choice(SUBJECTS)}{rng.choice(EVENTS)}的投诉"
+    target = rng.randint(300, 2000)
+    parts: list[str] = [f"{rng.randint(2023, 2025)}年{rng.randint(1, 12)}月{rng.randint(1, 28)}日，"]
+    length = len(parts[0])
+    while length < target:
+        roll = rng.random()
+        if roll < 0.04:
+            word = rng.choice(named)
+        elif roll < 0.12:
+            word = rng.choice(SUBJECTS)
+        elif roll < 0.2:
+            word = rng.choice(EVENTS)
+        elif roll < 0.3:
+            word = rng.choice(PUNCT)
+        elif roll < 0.33:
+            word = f"{rng.randint(1, 30)}号楼" if rng.random() < 0.5 else "１２３４５"
+        else:
+            word = rng.choice(FILLER)
+        parts.append(word)
+        length += len(word)
+    return title, "".join(parts)
+
+
+@dataclass(frozen=True)
+class Spec:
+    id: str
+    regions: tuple[str, ...]
+    subjects: tuple[str, ...]
+    events: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+
+def make_rules(rng: random.Random, count: int, places: list[str]) -> list[Spec]:
+    """Structured rules: 1-3 places, 1-3 subjects, 1-4 events, 0-2 exclusions."""
+    return [
+        Spec(
+            f"r{i}",
+            tuple(rng.sample(places, rng.randint(1, 3))),
+            tuple(rng.sample(SUBJECTS, rng.randint(1, 3))),
+            tuple(rng.sample(EVENTS, rng.randint(1, 4))),
+            tuple(rng.sample(EXCLUDES, rng.randint(0, 2))),
+        )
+        for i in range(count)
+    ]
+
+
+def compile_spec(spec: Spec, as_expression: bool) -> CompiledRule:
+    """The rule in structured form, or as the same rule written as an expression."""
+    if not as_expression:
+        return compile_rule(
+            spec.id,
+            "bench",
+            "normal",
+            regions=spec.regions,
+            subjects=spec.subjects,
+            events=spec.events,
+            exclude=spec.exclude,
+        )
+    groups = [f"({' OR '.join(words)})" for words in (spec.regions, spec.subjects, spec.events)]
+    expr = " AND ".join(groups)
+    if spec.exclude:
+        expr += f" AND NOT ({' OR '.join(spec.exclude)})"
+    return compile_rule(spec.id, "bench", "normal", expr)
+
+
+class NaiveRule:
+    """One compiled regex per rule, finding any of its terms; then the structured logic on what it found."""
+
+    def __init__(self, spec: Spec) -> None:
+        terms = sorted({*spec.regions, *spec.subjects, *spec.events, *spec.exclude}, key=len, reverse=True)
+        self.spec = spec
+        self.regex = re.compile("|".join(re.escape(t) for t in terms), re.IGNORECASE)
+
+    def matches(self, title: str, content: str) -> bool:
+        found = set(self.regex.findall(title)) | set(self.regex.findall(content))
+        s = self.spec
+        return (
+            not found.isdisjoint(s.regions)
+            and not found.isdisjoint(s.subjects)
+            and not found.isdisjoint(s.events)
+            and found.isdisjoint(s.exclude)
+        )
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def run(rule_count: int, items: list[tuple[str, str]], places: list[str], naive_seconds: float) -> dict[str, float]:
+    rng = random.Random(rule_count)
+    specs = make_rules(rng, rule_count, places)
+
+    started = time.perf_counter()
+    matcher = Matcher.build([compile_spec(s, as_expression=i % 5 < 2) for i, s in enumerate(specs)])
+    build = time.perf_counter() - started
+
+    bare = ahocorasick.Automaton()
+    for term in {fold_term(t) for s in specs for t in (*s.regions, *s.subjects, *s.events, *s.exclude)}:
+        bare.add_word(term, len(term))
+    bare.make_automaton()
+
+    matcher.match(*items[0])  # first call builds the folding tables
+    started = time.perf_counter()
+    hits = sum(len(matcher.match(title, content)) for title, content in items)
+    matcher_rate = rate(len(items), time.perf_counter() - started)
+
+    started = time.perf_counter()
+    for title, content in items:
+        for _ in bare.iter(title):
+            pass
+        for _ in bare.iter(content):
+            pass
+    bare_rate = rate(len(items), time.perf_counter() - started)
+
+    started = time.perf_counter()
+    naive_rules = [NaiveRule(s) for s in specs]
+    naive_build = time.perf_counter() - started
+    started = time.perf_counter()
+    naive_items = naive_hits = automaton_hits = 0
+    for title, content in items:
+        naive_hits += sum(1 for rule in naive_rules if rule.matches(title, content))
+        naive_items += 1
+        if time.perf_counter() - started > naive_seconds:
+            break
+    naive_rate = rate(naive_items, time.perf_counter() - started)
+    automaton_hits = sum(len(matcher.match(t, c)) for t, c in items[:naive_items])
+    return {
+        "rules": rule_count,
+        "terms": matcher.term_count,
+        "build_s": build,
+        "naive_build_s": naive_build,
+        "matcher": matcher_rate,
+        "bare": bare_rate,
+        "naive": naive_rate,
+        "naive_items": naive_items,
+        "hits_per_item": hits / len(items),
+        "hits_agree": naive_hits == automaton_hits,
+    }
+
+
+def main() -> None:
+    """Generate the data, run each rule count, print one table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rules", default="1000,10000,50000", help="comma-separated rule counts")
+    parser.add_argument("--items", type=int, default=2000, help="items for the matcher and the bare scan")
+    parser.add_argument("--naive-seconds", type=float, default=6.0, help="time budget of the naive loop per row")
+    parser.add_argument("--seed", type=int, default=12345)
+    args = parser.parse_args()
+
+    rng = random.Random(args.seed)
+    places = place_pool(rng, 20000)
+    items = [make_item(rng, places) for _ in range(args.items)]
+    chars = sum(len(t) + len(c) for t, c in items) / len(items)
+    print(f"python {sys.version.split()[0]}, {len(items)} items, {chars:.0f} characters per item on average")
+    header = (
+        f"{'rules':>6} {'terms':>6} {'build s':>8} {'matcher/s':>10} {'bare/s':>9} {'m/bare':>7} "
+        f"{'naive/s':>8} {'(items)':>7} {'speedup':>8} {'hits/item':>9} {'agree':>5}"
+    )
+    print(header)
+    for count in (int(c) for c in args.rules.split(",")):
+        r = run(count, items, places, args.naive_seconds)
+        print(
+            f"{r['rules']:>6} {r['terms']:>6} {r['build_s']:>8.2f} {r['matcher']:>10.0f} {r['bare']:>9.0f} "
+            f"{r['matcher'] / r['bare']:>7.2f} {r['naive']:>8.2f} {r['naive_items']:>7} "
+            f"{r['matcher'] / r['naive']:>7.0f}x {r['hits_per_item']:>9.2f} {'yes' if r['hits_agree'] else 'NO':>5}",
+            flush=True,
+        )
+    print("m/bare: matcher rate / bare automaton scan rate; speedup: matcher rate / naive regex loop rate")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Alerts: what officers see when a rule hits an item, and what is pushed."""

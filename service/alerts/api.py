@@ -1,0 +1,160 @@
+"""The alert feed: paged list, Server-Sent Events stream, and officer triage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from service.alerts.models import Alert
+from service.alerts.service import AlertFilter, AlertNotFound, list_alerts, set_state
+from service.api_types import LocalDateTime
+from service.audit.service import record
+from service.auth.deps import CurrentUser, client_address, require_roles
+from service.auth.principal import Principal
+from service.deps import CtxDep, SessionDep
+from service.masking import mask_for
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+Severity = Literal["minor", "normal", "major", "critical"]
+
+
+class AlertRead(BaseModel):
+    id: int
+    item_id: str
+    department: str
+    rule_ids: list[str]
+    severity: str
+    created_at: LocalDateTime
+    title: str
+    snippets: list[dict[str, Any]]
+    source: str
+    channel: str
+    url: str | None
+    published_at: LocalDateTime | None
+    ticket_id: int | None
+    state: str
+    push: str
+
+
+class AlertList(BaseModel):
+    results: list[AlertRead]
+    total: int
+
+
+def _read(alert: Alert, principal: Principal) -> AlertRead:
+    return mask_for(principal, AlertRead.model_validate(alert, from_attributes=True))
+
+
+@router.get("", response_model=AlertList)
+def alert_feed(
+    principal: CurrentUser,
+    session: SessionDep,
+    after: int | None = Query(None, ge=0, description="只返回 ID 大于此值的预警（按 ID 升序）"),
+    channel: Literal["hotline", "mailbox", "media"] | None = None,
+    severity: Severity | None = None,
+    department: str | None = None,
+    source: str | None = None,
+    state: Literal["new", "acknowledged", "noise"] | None = None,
+    page: int = Query(1, ge=1, le=10_000),
+    size: int = Query(50, ge=1, le=200),
+) -> AlertList:
+    flt = AlertFilter(
+        after=after,
+        channel=channel,
+        severity=severity,
+        department=department,
+        source=source,
+        state=state,
+        page=page,
+        size=size,
+    )
+    rows, total = list_alerts(session, principal, flt)
+    return AlertList(results=[_read(a, principal) for a in rows], total=total)
+
+
+def _sse(alert: AlertRead) -> str:
+    payload = json.dumps(alert.model_dump(mode="json"), ensure_ascii=False)
+    return f"id: {alert.id}\nevent: alert\ndata: {payload}\n\n"
+
+
+@router.get("/stream", response_class=StreamingResponse)
+async def alert_stream(
+    request: Request,
+    principal: CurrentUser,
+    ctx: CtxDep,
+    after: int | None = Query(None, ge=0),
+) -> StreamingResponse:
+    """SSE: every new alert the caller may see; resumable with Last-Event-ID (or ``after``)."""
+    last_header = request.headers.get("last-event-id")
+    last = int(last_header) if last_header and last_header.isdigit() else after
+    if last is None:
+        with ctx.db.session() as session:
+            newest, _ = list_alerts(session, principal, AlertFilter(size=1))
+        last = newest[0].id if newest else 0
+    poll = ctx.settings.alerts.stream_poll_seconds
+
+    async def events() -> AsyncIterator[str]:
+        nonlocal last
+        yield "retry: 3000\n\n"
+        idle = 0.0
+        while not await request.is_disconnected():
+            rows = await asyncio.to_thread(_fetch_after, ctx, principal, last)
+            for alert in rows:
+                last = alert.id
+                yield _sse(alert)
+            if rows:
+                idle = 0.0
+                continue
+            await asyncio.sleep(poll)
+            idle += poll
+            if idle >= 15:
+                # A comment line keeps proxies from closing an idle stream.
+                yield ": keep-alive\n\n"
+                idle = 0.0
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _fetch_after(ctx: Any, principal: Principal, last: int) -> list[AlertRead]:
+    with ctx.db.session() as session:
+        rows, _ = list_alerts(session, principal, AlertFilter(after=last, size=100))
+        return [_read(a, principal) for a in rows]
+
+
+class StateChange(BaseModel):
+    state: Literal["acknowledged", "noise", "new"]
+
+
+@router.post("/{alert_id}/state", response_model=AlertRead)
+def change_alert_state(
+    alert_id: int,
+    body: StateChange,
+    request: Request,
+    session: SessionDep,
+    principal: Principal = Depends(require_roles("officer", "admin")),
+) -> AlertRead:
+    """Acknowledge an alert or mark it as noise (kept and counted, not pushed)."""
+    try:
+        alert = set_state(session, principal, alert_id, body.state)
+    except AlertNotFound as exc:
+        raise HTTPException(404, "预警不存在") from exc
+    record(
+        session,
+        event="alert.state",
+        principal_or_username=principal,
+        result="success",
+        address=client_address(request),
+        detail={"alert_id": alert_id, "state": body.state},
+    )
+    return _read(alert, principal)
+

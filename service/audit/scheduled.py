@@ -1,0 +1,37 @@
+"""Daily housekeeping: the audit retention purge and the removal of dead login sessions."""
+
+from __future__ import annotations
+
+from apscheduler.triggers.cron import CronTrigger
+from loguru import logger
+
+from service import context
+from service.scheduling.registry import JobSpec
+from service.settings import Settings
+
+
+def jobs(settings: Settings) -> list[JobSpec]:
+    """The jobs of this module, for service.scheduling.registry."""
+    return [
+        JobSpec(
+            id="audit-retention",
+            func="service.audit.scheduled:purge_old_records",
+            trigger=CronTrigger(hour=3, minute=17, timezone=settings.zone),
+            name="审计日志保留期清理",
+        )
+    ]
+
+
+def purge_old_records() -> None:
+    """Delete audit records past the retention period and sessions that can no longer be used."""
+    from service.audit.service import purge
+    from service.auth.service import purge_sessions
+
+    ctx = context.current()
+    policy = ctx.settings.security
+    with ctx.db.session() as session:
+        deleted = purge(session, policy.audit_retention_days)
+        sessions = purge_sessions(session, policy=policy)
+    logger.info(
+        "audit purge: {} records older than {} days, {} dead sessions", deleted, policy.audit_retention_days, sessions
+    )

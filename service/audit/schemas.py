@@ -1,0 +1,32 @@
+"""API shapes of the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from service.api_types import LocalDateTime
+
+
+class AuditRecordRead(BaseModel):
+    id: int
+    at: LocalDateTime
+    username: str | None
+    role: str | None
+    event_type: str
+    result: str
+    address: str | None
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditList(BaseModel):
+    results: list[AuditRecordRead]
+    total: int
+
+
+class ChainStatus(BaseModel):
+    ok: bool
+    first_bad_id: int | None

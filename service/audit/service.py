@@ -1,0 +1,158 @@
+"""Writing, reading, verifying and purging the audit log.
+
+Each record's ``hash`` is SHA-256 over the previous record's hash and the canonical JSON of the record, so
+an edited, inserted or deleted row breaks the chain from there on. A purge moves the chain's anchor to the
+hash the first remaining record chains onto; the tail is pinned by ``audit_head.last_hash``.
+There is no update or delete here apart from the retention purge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from service import clock
+from service.audit.models import AuditHead, AuditRecord
+from service.auth.principal import Principal
+
+Result = Literal["success", "failure", "denied"]
+RESULTS: tuple[str, ...] = ("success", "failure", "denied")
+MIN_RETENTION_DAYS = 180
+
+
+class RetentionTooShort(ValueError):
+    """A purge was asked to keep less than the legal minimum."""
+
+
+def _canonical_time(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def compute_hash(prev_hash: str, record: AuditRecord) -> str:
+    """SHA-256 over the previous hash and the canonical JSON of the record's content."""
+    body = {
+        "at": _canonical_time(record.at),
+        "username": record.username,
+        "role": record.role,
+        "event_type": record.event_type,
+        "result": record.result,
+        "address": record.address,
+        "detail": record.detail,
+    }
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+
+
+def record(
+    session: Session,
+    *,
+    event: str,
+    principal_or_username: Principal | str | None,
+    result: Result,
+    address: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditRecord:
+    """Append one record in ``session``'s transaction (it is kept only if the caller commits)."""
+    if result not in RESULTS:
+        raise ValueError(f"audit result must be one of {RESULTS}, not {result!r}")
+    if isinstance(principal_or_username, Principal):
+        username: str | None = principal_or_username.username
+        role: str | None = principal_or_username.role
+        address = address or principal_or_username.address
+    else:
+        username, role = principal_or_username, None
+    # Taking the head row's write lock first makes concurrent appenders queue up behind each other.
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(appended=AuditHead.appended + 1))
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
+    # JSON round trip: what is hashed is exactly what the database will give back.
+    clean_detail = json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str))
+    row = AuditRecord(
+        at=clock.now(),
+        username=(username or "")[:64] or None,
+        role=role,
+        event_type=event,
+        result=result,
+        address=(address or "")[:64] or None,
+        detail=clean_detail,
+        prev_hash=head.last_hash,
+    )
+    row.hash = compute_hash(row.prev_hash, row)
+    session.add(row)
+    head.last_hash = row.hash
+    session.flush()
+    return row
+
+
+def list_records(session: Session, *, after: int | None = None, size: int = 100) -> tuple[list[AuditRecord], int]:
+    """Records with ids above ``after``, oldest first, and the number of records in the log."""
+    query = select(AuditRecord).order_by(AuditRecord.id).limit(size)
+    if after is not None:
+        query = query.where(AuditRecord.id > after)
+    total = session.execute(select(func.count()).select_from(AuditRecord)).scalar_one()
+    return list(session.execute(query).scalars()), total
+
+
+def verify_chain(session: Session, batch: int = 1000) -> tuple[bool, int | None]:
+    """``(True, None)`` when the chain is intact, else ``(False, id)`` of the first record that breaks it.
+
+    A missing tail (records deleted at the end) is reported at the last remaining record; an empty
+    log whose head expects records is reported as ``(False, None)``.
+    """
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
+    expected_prev = head.anchor_hash
+    last_id: int | None = None
+    after = head.anchor_after_id
+    while True:
+        rows = list(
+            session.execute(
+                select(AuditRecord).where(AuditRecord.id > after).order_by(AuditRecord.id).limit(batch)
+            ).scalars()
+        )
+        if not rows:
+            break
+        for row in rows:
+            if row.prev_hash != expected_prev or compute_hash(row.prev_hash, row) != row.hash:
+                return False, row.id
+            expected_prev = row.hash
+            last_id = row.id
+        after = rows[-1].id
+    earlier = session.execute(
+        select(func.min(AuditRecord.id)).where(AuditRecord.id <= head.anchor_after_id)
+    ).scalar_one()
+    if earlier is not None:  # a row slipped in below the anchor
+        return False, earlier
+    if expected_prev != head.last_hash:
+        return False, last_id
+    return True, None
+
+
+def purge(session: Session, retention_days: int, *, actor: str = "system") -> int:
+    """Delete records older than ``retention_days`` (at least 180) and re-anchor the chain; the count."""
+    if retention_days < MIN_RETENTION_DAYS:
+        raise RetentionTooShort(f"audit retention must be at least {MIN_RETENTION_DAYS} days, not {retention_days}")
+    cutoff = clock.now() - timedelta(days=retention_days)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(appended=AuditHead.appended))
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
+    last_old = session.execute(
+        select(AuditRecord).where(AuditRecord.at < cutoff).order_by(AuditRecord.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    if last_old is None:
+        return 0
+    count = session.execute(delete(AuditRecord).where(AuditRecord.id <= last_old.id)).rowcount
+    head.anchor_hash = last_old.hash
+    head.anchor_after_id = last_old.id
+    head.purged_at = clock.now()
+    session.flush()
+    record(
+        session,
+        event="audit_purge",
+        principal_or_username=actor,
+        result="success",
+        detail={"deleted": count, "before": cutoff.isoformat(), "retention_days": retention_days},
+    )
+    return count

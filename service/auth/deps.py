@@ -1,0 +1,132 @@
+"""Who is calling and what they may do: the one place authorisation is decided.
+
+Routers declare ``principal: CurrentUser`` (any signed-in user) or
+``principal: Annotated[Principal, Depends(require_roles("officer", "admin"))]``, list with
+``department_filter(principal)`` and load single objects through ``ensure_department_visible``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from loguru import logger
+
+from service.audit.service import record
+from service.auth.middleware import SAFE_METHODS, limiter
+from service.auth.principal import ROLES, Principal, Role
+from service.auth.service import check_csrf, resolve
+from service.deps import SessionDep
+
+SESSION_COOKIE = "yuqing_session"
+CSRF_COOKIE = "yuqing_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+_UNAUTHORISED = {"WWW-Authenticate": "Bearer"}
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address as the server sees it (uvicorn applies trusted proxy headers)."""
+    return request.client.host if request.client else None
+
+
+def audit_denial(request: Request, who: Principal | str | None, detail: dict[str, Any]) -> None:
+    """Record a refused request in a transaction of its own: the request's own is about to roll back."""
+    try:
+        with request.app.state.ctx.db.session() as session:
+            record(
+                session,
+                event="authz_denied",
+                principal_or_username=who,
+                result="denied",
+                address=client_address(request),
+                detail={"method": request.method, "path": request.url.path, **detail},
+            )
+    except Exception as exc:  # an audit failure must not turn a 403 into a 500
+        logger.error("could not audit a denial: {}", exc)
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def current_principal(request: Request, session: SessionDep) -> Principal:
+    """The signed-in caller from ``Authorization: Bearer`` or the console cookie; 401 otherwise."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    token = _bearer(request)
+    by_cookie = token is None
+    if by_cookie:
+        token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise HTTPException(401, "未登录 (not authenticated)", headers=_UNAUTHORISED)
+    policy = request.app.state.ctx.settings.security
+    resolved = resolve(session, token, address=client_address(request), policy=policy)
+    if resolved is None:
+        raise HTTPException(401, "登录已失效，请重新登录 (session expired or revoked)", headers=_UNAUTHORISED)
+    if (
+        by_cookie
+        and request.method not in SAFE_METHODS
+        and not check_csrf(resolved, request.headers.get(CSRF_HEADER), request.cookies.get(CSRF_COOKIE))
+    ):
+        audit_denial(request, resolved.principal, {"reason": "csrf"})
+        raise HTTPException(403, "CSRF 校验失败 (missing or wrong X-CSRF-Token)")
+    request.state.principal = resolved.principal
+    request.state.session_id = resolved.session_id
+    return resolved.principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+
+
+def require_roles(*roles: Role) -> Callable[..., Principal]:
+    """A dependency admitting only ``roles``; anyone else gets 403 and an audit record."""
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown or not roles:
+        raise ValueError(f"require_roles: unknown roles {unknown} (known: {ROLES})")
+
+    def dependency(request: Request, principal: CurrentUser) -> Principal:
+        if principal.role not in roles:
+            audit_denial(request, principal, {"reason": "role", "required": list(roles)})
+            raise HTTPException(403, "无权执行此操作 (forbidden for your role)")
+        return principal
+
+    dependency.__name__ = f"require_roles_{'_'.join(roles)}"
+    return dependency
+
+
+def department_filter(principal: Principal) -> str | None:
+    """The department a listing must be restricted to; None when the caller sees every department."""
+    if principal.sees_everything:
+        return None
+    if principal.role == "department" and principal.department:
+        return principal.department
+    raise HTTPException(403, "无权查看 (forbidden for your role)")
+
+
+def ensure_department_visible(principal: Principal, department: str | None, request: Request | None = None) -> None:
+    """404 when the object belongs to a department the caller may not see (its existence stays hidden)."""
+    if principal.may_see_department(department):
+        return
+    if request is not None:
+        audit_denial(request, principal, {"reason": "department", "department": department})
+    raise HTTPException(404, "不存在 (not found)")
+
+
+def rate_limit(name: str) -> Callable[..., None]:
+    """A dependency spending one token of the app's ``name`` limiter per signed-in user; 429 when empty."""
+
+    def dependency(request: Request, principal: CurrentUser) -> None:
+        bucket = limiter(request.app, name)
+        if bucket is None:
+            return
+        wait = bucket.take(f"{principal.user_id}")
+        if wait > 0:
+            raise HTTPException(429, "请求过于频繁，请稍后再试", headers={"Retry-After": str(int(wait) + 1)})
+
+    dependency.__name__ = f"rate_limit_{name}"
+    return dependency

@@ -1,0 +1,166 @@
+"""Logging in and out: lockout, second factor, opaque session tokens with idle and absolute timeouts."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from service import clock
+from service.audit.service import record
+from service.auth.models import AuthSession
+from service.auth.principal import Principal
+from service.settings import SecuritySettings
+from service.users.models import User
+from service.users.service import check_totp, get_by_username, principal_of, verify_password
+
+# One message for every refusal, so a caller cannot tell a locked account from a wrong password.
+LOGIN_FAILED = "用户名、密码或动态口令错误"
+
+
+class LoginFailed(Exception):
+    """Credentials refused; the reason is in the audit log only."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A new session: the secrets are handed out once and only their hashes are stored."""
+
+    token: str
+    csrf_token: str
+    principal: Principal
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 hex of a session or CSRF token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def login(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    totp: str | None,
+    address: str | None,
+    policy: SecuritySettings,
+) -> Issued:
+    """Check the credentials and open a session; LoginFailed otherwise (audited either way).
+
+    The caller must commit even on LoginFailed: the failure count and the audit record are the point.
+    """
+    now = clock.now()
+    user = get_by_username(session, username)
+
+    def refuse(reason: str) -> LoginFailed:
+        record(
+            session,
+            event="login",
+            principal_or_username=username,
+            result="failure",
+            address=address,
+            detail={"reason": reason},
+        )
+        return LoginFailed(reason)
+
+    if user is None:
+        verify_password(None, password)
+        raise refuse("unknown user")
+    if user.locked_until is not None and user.locked_until > now:
+        verify_password(None, password)
+        raise refuse(f"locked until {user.locked_until.isoformat()}")
+    password_ok = verify_password(user.password_hash, password)
+    if password_ok and not user.active:
+        raise refuse("inactive")
+    second_ok = user.role != "admin" or check_totp(user, totp, now)
+    if not (password_ok and second_ok):
+        user.failed_logins += 1
+        reason = "bad password" if not password_ok else ("totp missing" if not totp else "bad totp")
+        if user.failed_logins >= policy.lockout_attempts:
+            user.locked_until = now + timedelta(minutes=policy.lockout_minutes)
+            user.failed_logins = 0
+            record(
+                session,
+                event="account_locked",
+                principal_or_username=username,
+                result="failure",
+                address=address,
+                detail={"until": user.locked_until.isoformat(), "attempts": policy.lockout_attempts},
+            )
+        raise refuse(reason)
+    user.failed_logins = 0
+    user.locked_until = None
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    session.add(
+        AuthSession(
+            token_hash=token_hash(token),
+            csrf_hash=token_hash(csrf),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(hours=policy.absolute_timeout_hours),
+            address=(address or "")[:64] or None,
+        )
+    )
+    principal = principal_of(user, address)
+    record(session, event="login", principal_or_username=principal, result="success", address=address)
+    return Issued(token=token, csrf_token=csrf, principal=principal)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    principal: Principal
+    session_id: int
+    csrf_hash: str | None
+
+
+def resolve(session: Session, token: str, *, address: str | None, policy: SecuritySettings) -> Resolved | None:
+    """The live session of ``token`` (its idle clock restarted), or None when unknown, revoked or timed out."""
+    now = clock.now()
+    row = session.execute(
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.token_hash == token_hash(token))
+    ).first()
+    if row is None:
+        return None
+    auth, user = row
+    idle_limit = timedelta(minutes=policy.idle_timeout_minutes)
+    if auth.revoked_at is not None or now >= auth.expires_at or now - auth.last_seen_at >= idle_limit:
+        return None
+    if not user.active:
+        return None
+    auth.last_seen_at = now
+    return Resolved(principal=principal_of(user, address), session_id=auth.id, csrf_hash=auth.csrf_hash)
+
+
+def logout(session: Session, session_id: int) -> None:
+    """Revoke one session on the server side."""
+    session.execute(update(AuthSession).where(AuthSession.id == session_id).values(revoked_at=clock.now()))
+
+
+def check_csrf(resolved: Resolved, header: str | None, cookie: str | None) -> bool:
+    """Double submit: the header echoes the cookie, and both are this session's CSRF token."""
+    if not header or not cookie or resolved.csrf_hash is None:
+        return False
+    return secrets.compare_digest(header, cookie) and secrets.compare_digest(token_hash(header), resolved.csrf_hash)
+
+
+def purge_sessions(session: Session, *, policy: SecuritySettings) -> int:
+    """Delete sessions that can no longer be used (expired, idle or revoked over a day ago); the count."""
+    now = clock.now()
+    stale = now - timedelta(days=1)
+    result = session.execute(
+        delete(AuthSession).where(
+            or_(
+                AuthSession.expires_at < now,
+                AuthSession.last_seen_at < now - timedelta(minutes=policy.idle_timeout_minutes),
+                AuthSession.revoked_at < stale,
+            )
+        )
+    )
+    return result.rowcount

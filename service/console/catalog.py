@@ -1,0 +1,72 @@
+"""What the read-only pages show from the config dir: departments, sources, SLA policy and calendar."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from service.clock import now, to_local
+from service.config_files import ConfigError, read_yaml
+
+UNIT_NAMES = {"m": "分钟", "h": "小时", "wd": "个工作日"}
+STAGE_NAMES = {"acknowledge": "签收", "handle": "办理", "respond": "回应"}
+
+
+def departments(config_dir: Path) -> list[tuple[str, str]]:
+    """(id, name) of every department in departments.yaml, in file order; [] when the file is missing."""
+    data = read_yaml(Path(config_dir) / "departments.yaml") or {}
+    entries = data.get("departments") or []
+    if not isinstance(entries, list):
+        raise ConfigError("departments.yaml", "departments", "must be a list")
+    out: list[tuple[str, str]] = []
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("id"):
+            out.append((str(entry["id"]), str(entry.get("name") or entry["id"])))
+    return out
+
+
+def sources(config_dir: Path) -> list[dict[str, Any]]:
+    """The configured sources as the sources page lists them (no selectors: they mean nothing to readers)."""
+    from crawlers.sources import load_sources
+
+    return [
+        {
+            "id": src.id,
+            "name": src.name,
+            "channel": src.channel,
+            "type": src.type,
+            "start_urls": src.start_urls,
+            "interval": src.interval,
+            "max_pages": src.max_pages,
+            "enabled": src.enabled,
+        }
+        for src in load_sources(config_dir).sources
+    ]
+
+
+def duration_text(value: Any) -> str:
+    """``2wd`` -> ``2 个工作日``; ``30m`` -> ``30 分钟``."""
+    return f"{value.amount} {UNIT_NAMES.get(value.unit, value.unit)}"
+
+
+def sla(config_dir: Path) -> dict[str, Any]:
+    """The SLA policy by severity and stage, and the calendar years computed without official holiday data."""
+    from alerting.calendar import load_calendar
+    from alerting.sla import SEVERITIES, STAGES, load_sla
+
+    config = load_sla(config_dir)
+    calendar = load_calendar(config_dir)
+    this_year = to_local(now()).year
+    # Asking is what records a missing year; the page shows the years a deadline could fall in.
+    for year in (this_year, this_year + 1):
+        calendar.is_workday(date(year, 1, 5))
+    return {
+        "warn_at": round(config.warn_at * 100),
+        "rows": [
+            {"severity": sev, "stages": [duration_text(config.duration(sev, stage)) for stage in STAGES]}
+            for sev in reversed(SEVERITIES)
+        ],
+        "stages": [STAGE_NAMES[s] for s in STAGES],
+        "fallback_years": calendar.fallback_years(),
+    }

@@ -1,0 +1,207 @@
+"""HTML pages of the console. Each page is a shell: its script in /static fetches the data from the API.
+
+Pages never render crawled text on the server: the scripts put it into the DOM as text nodes, so one
+escaping rule covers the live feed and the pages alike. What the server renders (user name, department
+names, configuration) goes through Jinja2's autoescape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from loguru import logger
+
+from service.auth.principal import Principal
+from service.config_files import ConfigError
+from service.console import catalog
+from service.console.session import principal_of
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+router = APIRouter(include_in_schema=False)
+
+# Which roles may open which page; the API enforces the same again, this only keeps the menu honest.
+PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "alerts": ("预警", ("admin", "officer", "leader")),
+    "tickets": ("工单", ("admin", "officer", "department", "leader")),
+    "rules": ("规则", ("admin", "officer")),
+    "dashboard": ("看板", ("admin", "officer", "leader")),
+    "ledger": ("台账", ("admin", "officer", "department", "leader")),
+    "sources": ("来源", ("admin", "officer", "leader")),
+    "sla": ("时限", ("admin", "officer", "department", "leader")),
+}
+ROLE_NAMES = {"admin": "管理员", "officer": "舆情专员", "department": "责任单位", "leader": "领导", "auditor": "审计员"}
+CHANNEL_NAMES = {"hotline": "12345热线", "mailbox": "领导信箱", "media": "媒体"}
+SEVERITY_NAMES = {"critical": "特别重大", "major": "重大", "normal": "较大", "minor": "一般"}
+
+# The console's own policy, in case no middleware set one: everything from this origin, nothing inline
+# but styles (ECharts writes style attributes into its tooltips).
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; media-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def home_of(principal: Principal) -> str:
+    """The first page a user lands on: the feed for officers, the queue for departments, the dashboard for leaders."""
+    return {"department": "/tickets", "leader": "/dashboard"}.get(principal.role, "/alerts")
+
+
+def _render(
+    request: Request, template: str, principal: Principal | None, page: str, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    settings = request.app.state.ctx.settings
+    departments = _departments_for(settings, principal)
+    context = {
+        "request": request,
+        "user": principal,
+        "page": page,
+        "nav": [
+            (name, label) for name, (label, roles) in PAGES.items() if principal is not None and principal.role in roles
+        ],
+        "role_name": ROLE_NAMES.get(principal.role, principal.role) if principal else "",
+        "departments": departments,
+        "department_names": dict(departments),
+        "channels": CHANNEL_NAMES,
+        "severities": SEVERITY_NAMES,
+        **extra,
+    }
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _departments_for(settings: Any, principal: Principal | None) -> list[tuple[str, str]]:
+    """(id, name) pairs the user may see: all for readers of everything, their own for a department user."""
+    if principal is None:
+        return []
+    try:
+        everything = catalog.departments(settings.config_dir)
+    except ConfigError as exc:
+        logger.warning("console: departments.yaml unreadable: {}", exc)
+        everything = []
+    if principal.sees_everything:
+        return everything
+    own = principal.department or ""
+    return [(d, n) for d, n in everything if d == own] or [(own, own)]
+
+
+def _guard(request: Request, page: str) -> Principal | Response:
+    """The principal, or the response that sends an anonymous user to /login and a wrong role home."""
+    principal = principal_of(request)
+    if principal is None:
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        return RedirectResponse(f"/login?next={_quote(target)}", status_code=303)
+    if principal.role not in PAGES[page][1]:
+        return _render(request, "forbidden.html", principal, page, status_code=403)
+    return principal
+
+
+def _quote(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="/")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> Response:
+    """The login form; an already logged-in user goes home."""
+    principal = principal_of(request)
+    if principal is not None:
+        return RedirectResponse(home_of(principal), status_code=303)
+    return _render(request, "login.html", None, "login")
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request) -> Response:
+    """Home: depends on the role."""
+    principal = principal_of(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    if principal.role == "auditor":
+        return _render(request, "forbidden.html", principal, "")
+    return RedirectResponse(home_of(principal), status_code=303)
+
+
+def _page(name: str, template: str | None = None) -> Callable[[Request], Response]:
+    def view(request: Request) -> Response:
+        guarded = _guard(request, name)
+        if isinstance(guarded, Response):
+            return guarded
+        return _render(request, template or f"{name}.html", guarded, name)
+
+    view.__name__ = f"{name}_page"
+    view.__doc__ = f"The {name} page."
+    return view
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request) -> Response:
+    """The live alert feed; the source filter lists the configured sources by name."""
+    guarded = _guard(request, "alerts")
+    if isinstance(guarded, Response):
+        return guarded
+    try:
+        sources = [(s["id"], s["name"]) for s in catalog.sources(request.app.state.ctx.settings.config_dir)]
+    except ConfigError:
+        sources = []  # the sources page shows the error; the feed still works, with ids for names
+    return _render(request, "alerts.html", guarded, "alerts", sources=sources)
+
+
+for _name in ("tickets", "rules", "dashboard", "ledger"):
+    router.add_api_route(f"/{_name}", _page(_name), methods=["GET"], response_class=HTMLResponse)
+
+
+@router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
+def ticket_page(request: Request, ticket_id: int) -> Response:
+    """One ticket; whether the user may see it is the API's answer (404 for another department's)."""
+    guarded = _guard(request, "tickets")
+    if isinstance(guarded, Response):
+        return guarded
+    return _render(request, "ticket.html", guarded, "tickets", ticket_id=ticket_id)
+
+
+@router.get("/sources", response_class=HTMLResponse)
+def sources_page(request: Request) -> Response:
+    """The configured sources, read-only."""
+    guarded = _guard(request, "sources")
+    if isinstance(guarded, Response):
+        return guarded
+    settings = request.app.state.ctx.settings
+    try:
+        sources, error = catalog.sources(settings.config_dir), None
+    except ConfigError as exc:
+        sources, error = [], str(exc)
+    return _render(request, "sources.html", guarded, "sources", sources=sources, error=error)
+
+
+@router.get("/sla", response_class=HTMLResponse)
+def sla_page(request: Request) -> Response:
+    """The SLA policy and the holiday calendar's state, read-only."""
+    guarded = _guard(request, "sla")
+    if isinstance(guarded, Response):
+        return guarded
+    settings = request.app.state.ctx.settings
+    try:
+        policy, error = catalog.sla(settings.config_dir), None
+    except ConfigError as exc:
+        policy, error = None, str(exc)
+    return _render(request, "sla.html", guarded, "sla", policy=policy, error=error)
+
+
+def install(app: FastAPI) -> None:
+    """Add the console pages and mount /static (CSS, scripts, the vendored ECharts) on ``app``."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

@@ -1,0 +1,187 @@
+// The leaders' dashboard: on-time rates per department, volume by channel and day, top sources, overdue list.
+// Charts are drawn by the ECharts copy this service serves itself (/static/vendor/echarts.min.js).
+import { api } from "./api.js";
+import { $, clear, departments, el } from "./dom.js";
+import { CHANNELS, STAGES, currentStage, daysAgo, formatLeft, secondsLeft, shanghaiDay } from "./format.js";
+
+const deptNames = departments();
+const charts = {};
+
+function chart(id) {
+  if (!window.echarts) return null;
+  if (!charts[id]) charts[id] = window.echarts.init($(id), null, { renderer: "canvas" });
+  return charts[id];
+}
+
+// Rates come as 0..1 (null when no ticket of that stage was decided yet); shown as percentages.
+function rateOf(row, stage) {
+  const value = row[`${stage}_on_time_rate`];
+  return typeof value === "number" ? value * 100 : null;
+}
+
+function rowsOf(stats) {
+  return (stats && stats.results) || [];
+}
+
+function drawOnTime(rows) {
+  const c = chart("chart-ontime");
+  if (!c) return;
+  const names = rows.map((r) => deptNames.get(r.department) || r.department);
+  c.setOption(
+    {
+      tooltip: { trigger: "axis", valueFormatter: (v) => (v === null || v === undefined ? "—" : `${v.toFixed(1)}%`) },
+      legend: { top: 0 },
+      grid: { left: 8, right: 16, bottom: 8, top: 32, containLabel: true },
+      xAxis: { type: "category", data: names, axisLabel: { interval: 0, rotate: names.length > 5 ? 30 : 0 } },
+      yAxis: { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
+      series: Object.entries(STAGES).map(([stage, label]) => ({ name: label, type: "bar", data: rows.map((r) => rateOf(r, stage)) })),
+    },
+    true,
+  );
+}
+
+function drawVolume(byDay) {
+  const c = chart("chart-volume");
+  if (!c) return;
+  const days = [...new Set(byDay.map((r) => r.day))].sort();
+  const channels = Object.keys(CHANNELS);
+  c.setOption(
+    {
+      tooltip: { trigger: "axis" },
+      legend: { top: 0 },
+      grid: { left: 8, right: 16, bottom: 8, top: 32, containLabel: true },
+      xAxis: { type: "category", data: days },
+      yAxis: { type: "value", minInterval: 1 },
+      series: channels.map((ch) => ({
+        name: CHANNELS[ch],
+        type: "line",
+        smooth: true,
+        data: days.map((d) => byDay.filter((r) => r.day === d && r.channel === ch).reduce((n, r) => n + r.count, 0)),
+      })),
+    },
+    true,
+  );
+}
+
+function drawSources(top) {
+  const c = chart("chart-sources");
+  if (!c) return;
+  const rows = top.slice(0, 10).reverse();
+  c.setOption(
+    {
+      tooltip: { trigger: "axis" },
+      grid: { left: 8, right: 24, bottom: 8, top: 8, containLabel: true },
+      xAxis: { type: "value", minInterval: 1 },
+      yAxis: { type: "category", data: rows.map((r) => r.source) },
+      series: [{ type: "bar", data: rows.map((r) => r.count) }],
+    },
+    true,
+  );
+}
+
+function renderStatsTable(rows) {
+  const body = $("stats-rows");
+  clear(body);
+  const cell = (v) => el("td", { text: v === null || v === undefined ? "—" : String(v) });
+  const rate = (v) => el("td", { text: v === null ? "—" : `${v.toFixed(1)}%` });
+  for (const r of rows) {
+    body.append(
+      el(
+        "tr",
+        {},
+        el("td", { text: deptNames.get(r.department) || r.department }),
+        cell(r.total),
+        cell((r.by_status && r.by_status.closed) || 0),
+        cell(r.overdue),
+        rate(rateOf(r, "acknowledge")),
+        rate(rateOf(r, "handle")),
+        rate(rateOf(r, "respond")),
+      ),
+    );
+  }
+}
+
+// Volume and sources are counted from the alert feed of the chosen days (the stats API is per department).
+async function volumeAndSources(from, to) {
+  const alerts = [];
+  // Newest first, page by page, until the pages reach back before the first chosen day (bounded).
+  for (let page = 1; page <= 25; page += 1) {
+    const data = await api("/api/v1/alerts", { query: { page, size: 200 } });
+    const results = (data && data.results) || [];
+    alerts.push(...results);
+    const oldest = results.length ? shanghaiDay(new Date(results[results.length - 1].created_at)) : "";
+    if (results.length < 200 || oldest < from) break;
+  }
+  const counts = new Map();
+  const sources = new Map();
+  for (const a of alerts) {
+    const day = shanghaiDay(new Date(a.created_at));
+    if (day < from || day > to) continue;
+    const key = `${day}\u0000${a.channel}`;
+    counts.set(key, (counts.get(key) || 0) + 1);
+    sources.set(a.source, (sources.get(a.source) || 0) + 1);
+  }
+  const byDay = [...counts].map(([key, count]) => {
+    const [day, channel] = key.split("\u0000");
+    return { day, channel, count };
+  });
+  const top = [...sources].map(([source, count]) => ({ source, count })).sort((a, b) => b.count - a.count);
+  return { byDay, top };
+}
+
+async function renderOverdue() {
+  const body = $("overdue-rows");
+  clear(body);
+  const data = await api("/api/v1/tickets", {
+    query: { overdue: "true", status: "new,acknowledged,handled,responded,returned", size: 200 },
+  });
+  const tickets = ((data && data.results) || []).filter((t) => t.status !== "closed");
+  for (const t of tickets) {
+    const stage = currentStage(t);
+    const late = Object.entries(t.overdue || {})
+      .filter(([, v]) => v)
+      .map(([s]) => STAGES[s] || s)
+      .join("、");
+    body.append(
+      el(
+        "tr",
+        { class: "overdue" },
+        el("td", { text: String(t.id) }),
+        el("td", {}, el("a", { href: `/tickets/${Number(t.id)}`, text: t.title || "（无标题）" })),
+        el("td", { text: deptNames.get(t.department) || t.department }),
+        el("td", { text: stage ? `${late}（${formatLeft(secondsLeft(t, stage))}）` : late }),
+      ),
+    );
+  }
+  $("overdue-empty").classList.toggle("hidden", tickets.length > 0);
+}
+
+async function load() {
+  const from = $("d-from").value;
+  const to = $("d-to").value;
+  let stats = null;
+  try {
+    stats = await api("/api/v1/stats", { query: { from, to } });
+  } catch (err) {
+    $("stats-rows").replaceChildren(el("tr", {}, el("td", { colspan: "7", class: "error", text: `统计加载失败：${err.message}` })));
+  }
+  const rows = rowsOf(stats);
+  if (stats) {
+    drawOnTime(rows);
+    renderStatsTable(rows);
+  }
+  try {
+    const { byDay, top } = await volumeAndSources(from, to);
+    drawVolume(byDay);
+    drawSources(top);
+  } catch {
+    // The feed may be closed to this role; the other panels still stand.
+  }
+  await renderOverdue().catch(() => {});
+}
+
+$("d-from").value = daysAgo(29);
+$("d-to").value = daysAgo(0);
+$("d-apply").addEventListener("click", load);
+window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
+load();

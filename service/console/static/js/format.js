@@ -1,0 +1,100 @@
+// Display conventions: Asia/Shanghai time, Chinese labels.
+
+export const CHANNELS = { hotline: "12345热线", mailbox: "领导信箱", media: "媒体" };
+export const SEVERITIES = { critical: "特别重大", major: "重大", normal: "较大", minor: "一般" };
+export const STATUSES = {
+  new: "待签收",
+  acknowledged: "已签收",
+  handled: "已办理",
+  responded: "已回应",
+  closed: "已办结",
+  returned: "已退件",
+};
+export const STAGES = { acknowledge: "签收", handle: "办理", respond: "回应" };
+export const ACTIONS = {
+  acknowledge: "签收",
+  handle: "办理",
+  respond: "回应",
+  close: "办结",
+  reassign: "改派",
+  escalate: "督办",
+  reopen: "重新打开",
+  return: "退件",
+  request_extension: "申请延期",
+  approve_extension: "批准延期",
+  reject_extension: "驳回延期",
+  create: "创建",
+  assign: "分派",
+};
+
+const dateTime = new Intl.DateTimeFormat("zh-CN", {
+  timeZone: "Asia/Shanghai",
+  year: "numeric",
+  month: "2-digit",
+  day: "2-digit",
+  hour: "2-digit",
+  minute: "2-digit",
+  hour12: false,
+});
+const dayOnly = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit" });
+
+export function formatTime(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : dateTime.format(d);
+}
+
+// YYYY-MM-DD of an instant in Asia/Shanghai.
+export function shanghaiDay(date) {
+  return dayOnly.format(date);
+}
+
+export function daysAgo(n) {
+  return shanghaiDay(new Date(Date.now() - n * 86400000));
+}
+
+// "剩 2天3小时" / "超期 45分钟": the sign tells which.
+export function formatLeft(seconds) {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "—";
+  const late = seconds < 0;
+  let s = Math.abs(Math.round(seconds));
+  const days = Math.floor(s / 86400);
+  s -= days * 86400;
+  const hours = Math.floor(s / 3600);
+  s -= hours * 3600;
+  const minutes = Math.floor(s / 60);
+  let text;
+  if (days) text = `${days}天${hours}小时`;
+  else if (hours) text = `${hours}小时${minutes}分钟`;
+  else text = `${minutes}分钟`;
+  return late ? `超期 ${text}` : `剩 ${text}`;
+}
+
+// The stage a ticket waits on, from its status and stage facts.
+export function currentStage(ticket) {
+  if (!ticket || ticket.status === "closed" || ticket.status === "returned") return null;
+  if (ticket.status === "new") return "acknowledge";
+  const met = ticket.met || {};
+  const open = ["handle", "respond"].filter((s) => !met[s]);
+  if (!open.length) return null;
+  const due = ticket.deadlines || {};
+  open.sort((a, b) => new Date(due[a]) - new Date(due[b]));
+  return open[0];
+}
+
+// Seconds left for the current stage: the API's time_left when it gives one, else from the deadline.
+export function secondsLeft(ticket, stage) {
+  const given = ticket.time_left;
+  if (typeof given === "number") return given;
+  if (given && typeof given === "object") {
+    const value = given.seconds ?? given[stage] ?? given.remaining_seconds;
+    if (typeof value === "number") return value;
+  }
+  const due = stage && ticket.deadlines && ticket.deadlines[stage];
+  return due ? (new Date(due) - Date.now()) / 1000 : null;
+}
+
+export function isOverdue(ticket) {
+  const overdue = ticket.overdue || {};
+  return Object.values(overdue).some(Boolean);
+}

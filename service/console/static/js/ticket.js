@@ -1,0 +1,226 @@
+// One ticket: facts, deadlines, items, timeline and the actions its state allows for this user.
+import { api, post } from "./api.js";
+import { $, clear, departments, el, externalLink, toast } from "./dom.js";
+import {
+  ACTIONS,
+  CHANNELS,
+  SEVERITIES,
+  STAGES,
+  STATUSES,
+  currentStage,
+  formatLeft,
+  formatTime,
+  secondsLeft,
+} from "./format.js";
+
+const ticketId = Number($("ticket").dataset.ticketId);
+const deptNames = departments();
+let ticket = null;
+let pending = null;
+
+// What each action asks for; "required" fields must be filled before the request is sent.
+const FORMS = {
+  acknowledge: { note: "签收说明（可选）" },
+  handle: { note: "办理结果", required: ["result"] },
+  respond: { note: "回应说明（可选）", url: true, required: ["response_url"] },
+  close: { note: "办结说明（可选）" },
+  reassign: { note: "改派原因", department: true, required: ["department"] },
+  escalate: { note: "督办意见" },
+  reopen: { note: "重新打开的原因", required: ["note"] },
+  return: { note: "退件原因", required: ["note"] },
+  request_extension: { note: "延期理由", until: true, required: ["note", "until"] },
+  approve_extension: { note: "审批意见（可选）" },
+  reject_extension: { note: "驳回理由", required: ["note"] },
+};
+
+function fact(label, value) {
+  return [el("dt", { text: label }), el("dd", {}, value)];
+}
+
+function renderFacts() {
+  const stage = currentStage(ticket);
+  const left = stage ? secondsLeft(ticket, stage) : null;
+  const facts = $("t-facts");
+  clear(facts);
+  facts.append(
+    ...fact("状态", STATUSES[ticket.status] || ticket.status),
+    ...fact("级别", el("span", { class: `sev sev-${ticket.severity}`, text: SEVERITIES[ticket.severity] || ticket.severity })),
+    ...fact("责任单位", deptNames.get(ticket.department) || ticket.department),
+    ...fact("发现时间", formatTime(ticket.discovered_at)),
+    ...fact("发布时间", formatTime(ticket.published_at)),
+    ...fact("当前环节", stage ? `${STAGES[stage]}（${formatLeft(left)}）` : "—"),
+    ...fact("督办", ticket.escalated ? "是" : "否"),
+  );
+  if (ticket.result) facts.append(...fact("办理结果", ticket.result));
+  if (ticket.response_url) facts.append(...fact("回应地址", externalLink(ticket.response_url)));
+  const ext = ticket.extension;
+  if (ext && ext.pending) {
+    facts.append(...fact("延期申请", `待审批，至 ${formatTime(ext.until)}${ext.reason ? `（${ext.reason}）` : ""}`));
+  }
+}
+
+function renderDeadlines() {
+  const body = $("t-deadlines");
+  clear(body);
+  for (const stage of ["acknowledge", "handle", "respond"]) {
+    const met = ticket.met && ticket.met[stage];
+    const overdue = ticket.overdue && ticket.overdue[stage];
+    let state;
+    if (met) state = overdue ? "超期完成" : "按时完成";
+    else if (overdue) state = "已超期";
+    else state = formatLeft(ticket.deadlines ? (new Date(ticket.deadlines[stage]) - Date.now()) / 1000 : null);
+    body.append(
+      el(
+        "tr",
+        { class: overdue ? "overdue" : "" },
+        el("td", { text: STAGES[stage] }),
+        el("td", { text: formatTime(ticket.deadlines && ticket.deadlines[stage]) }),
+        el("td", { text: met ? formatTime(met) : "—" }),
+        el("td", { text: state }),
+      ),
+    );
+  }
+}
+
+function renderItems() {
+  const list = $("t-items");
+  clear(list);
+  for (const item of ticket.items || []) {
+    const text = item.content ?? item.text ?? item.snippet ?? "";
+    list.append(
+      el(
+        "li",
+        { class: "item" },
+        el("h3", { class: "item-title", text: item.title || "（无标题）" }),
+        el(
+          "div",
+          { class: "meta" },
+          el("span", { text: CHANNELS[item.channel] || item.channel || "" }),
+          el("span", { text: item.source || "" }),
+          el("time", { text: formatTime(item.published_at) }),
+        ),
+        text ? el("div", { class: "item-text", text }) : null,
+        el("div", { class: "links" }, externalLink(item.url, "查看原文")),
+      ),
+    );
+  }
+  if (!(ticket.items || []).length) list.append(el("li", { class: "muted", text: "没有条目" }));
+}
+
+function renderTimeline() {
+  const list = $("t-timeline");
+  clear(list);
+  for (const entry of ticket.timeline || []) {
+    const move =
+      entry.from_status && entry.to_status && entry.from_status !== entry.to_status
+        ? `${STATUSES[entry.from_status] || entry.from_status} → ${STATUSES[entry.to_status] || entry.to_status}`
+        : "";
+    list.append(
+      el(
+        "li",
+        {},
+        el("time", { text: formatTime(entry.at) }),
+        el("strong", { text: ` ${ACTIONS[entry.action] || entry.action} ` }),
+        el("span", { class: "actor", text: entry.actor || "" }),
+        move ? el("span", { class: "muted", text: ` ${move}` }) : null,
+        entry.note ? el("div", { class: "note", text: entry.note }) : null,
+        entry.response_url ? el("div", {}, externalLink(entry.response_url)) : null,
+      ),
+    );
+  }
+}
+
+function actionNames() {
+  return (ticket.allowed_actions || []).map((a) => (typeof a === "string" ? a : a.action)).filter(Boolean);
+}
+
+function renderActions() {
+  const box = $("t-actions");
+  clear(box);
+  const names = actionNames();
+  for (const name of names) {
+    const button = el("button", { type: "button", class: "action", dataset: { action: name }, text: ACTIONS[name] || name });
+    button.addEventListener("click", () => openForm(name));
+    box.append(button);
+  }
+  if (!names.length) box.append(el("p", { class: "muted", text: "当前状态下没有您可执行的操作" }));
+}
+
+function openForm(name) {
+  pending = name;
+  const spec = FORMS[name] || { note: "说明" };
+  const form = $("action-form");
+  $("af-title").textContent = ACTIONS[name] || name;
+  $("af-note").placeholder = spec.note || "";
+  $("af-note").value = "";
+  $("af-url").value = "";
+  $("af-until").value = "";
+  $("af-error").textContent = "";
+  form.querySelector(".af-url").classList.toggle("hidden", !spec.url);
+  form.querySelector(".af-department").classList.toggle("hidden", !spec.department);
+  form.querySelector(".af-until").classList.toggle("hidden", !spec.until);
+  if (spec.department) {
+    const select = $("af-department");
+    for (const option of select.options) option.disabled = option.value === ticket.department;
+    const first = [...select.options].find((o) => !o.disabled);
+    if (first) select.value = first.value;
+  }
+  form.classList.remove("hidden");
+  $("af-note").focus();
+}
+
+async function submit(event) {
+  event.preventDefault();
+  const spec = FORMS[pending] || {};
+  const body = { action: pending, version: ticket.version };
+  const note = $("af-note").value.trim();
+  if (note) body[pending === "handle" ? "result" : "note"] = note;
+  if (spec.url) body.response_url = $("af-url").value.trim();
+  if (spec.department) body.department = $("af-department").value;
+  // A date means the end of that day in Beijing time, as deadlines in working days do.
+  if (spec.until && $("af-until").value) body.until = `${$("af-until").value}T23:59:59+08:00`;
+  const missing = (spec.required || []).filter((k) => !body[k]);
+  if (missing.length) {
+    const names = { note: "说明", result: "办理结果", response_url: "回应链接", department: "改派部门", until: "延期日期" };
+    $("af-error").textContent = `请填写：${missing.map((k) => names[k]).join("、")}`;
+    return;
+  }
+  $("af-submit").disabled = true;
+  try {
+    await post(`/api/v1/tickets/${ticketId}/actions`, body);
+    toast(`${ACTIONS[pending] || pending}成功`);
+    $("action-form").classList.add("hidden");
+    pending = null;
+    await load();
+  } catch (err) {
+    $("af-error").textContent =
+      err.status === 409 ? `${err.message}（工单已被他人更新，已刷新，请核对后重试）` : err.message;
+    if (err.status === 409) await load();
+  } finally {
+    $("af-submit").disabled = false;
+  }
+}
+
+async function load() {
+  try {
+    ticket = await api(`/api/v1/tickets/${ticketId}`);
+  } catch (err) {
+    $("t-body").classList.add("hidden");
+    const box = $("t-error");
+    box.textContent = err.status === 404 ? "工单不存在，或您无权查看。" : `加载失败：${err.message}`;
+    box.classList.remove("hidden");
+    return;
+  }
+  document.title = `工单 ${ticket.id} · ${ticket.title || ""}`;
+  $("t-title").textContent = `工单 ${ticket.id}：${ticket.title || "（无标题）"}`;
+  renderFacts();
+  renderDeadlines();
+  renderItems();
+  renderTimeline();
+  renderActions();
+  $("t-body").classList.remove("hidden");
+}
+
+$("action-form").addEventListener("submit", submit);
+$("af-cancel").addEventListener("click", () => $("action-form").classList.add("hidden"));
+load();

@@ -1,0 +1,76 @@
+"""GET /api/v1/ledger/export: the ledger file of a date range (xlsx or csv).
+
+Department users export their own department only: naming another answers 404 (its existence stays
+hidden), naming none means their own. Officers, leaders and admins export any department or all.
+Personal data is masked in the file for every role (see service.exports.writers).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from service.auth.deps import CurrentUser, department_filter, ensure_department_visible
+from service.deps import CtxDep
+from service.exports.service import export_filename, export_ledger
+
+router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
+MEDIA_TYPES = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
+# A wider range is one request holding a worker for minutes; the CLI has no such limit.
+MAX_DAYS = 366
+
+
+@router.get("/export", response_class=FileResponse)
+def export_ledger_file(
+    request: Request,
+    principal: CurrentUser,
+    ctx: CtxDep,
+    date_from: date = Query(alias="from", description="开始日期 YYYY-MM-DD（含，北京时间）"),
+    date_to: date = Query(alias="to", description="结束日期 YYYY-MM-DD（含，北京时间）"),
+    department: str | None = Query(None, description="责任单位 ID；部门用户默认本部门"),
+    fmt: Literal["xlsx", "csv"] = Query("xlsx", alias="format"),
+    per_department: bool = Query(False, description="xlsx：每个责任单位另加一个工作表"),
+) -> FileResponse:
+    """The ledger of tickets discovered from ``from`` to ``to`` (both days included)."""
+    own = department_filter(principal)  # 403 for roles that see no tickets
+    if department:
+        ensure_department_visible(principal, department, request)
+    department = department or own
+    if date_to < date_from:
+        raise HTTPException(422, f"from: {date_from} 晚于 to: {date_to}")
+    if (date_to - date_from).days >= MAX_DAYS:
+        raise HTTPException(422, f"日期范围最多 {MAX_DAYS} 天，更长的范围请用命令行 yuqing export")
+    exports_dir = ctx.settings.data_path("exports", ".api")
+    exports_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(suffix=f".{fmt}", dir=exports_dir)
+    os.close(fd)
+    try:
+        export_ledger(
+            ctx.db,
+            ctx.settings,
+            path=Path(name),
+            date_from=date_from,
+            date_to=date_to,
+            department=department,
+            fmt=fmt,
+            per_department_sheets=per_department,
+        )
+    except BaseException:
+        os.unlink(name)
+        raise
+    return FileResponse(
+        name,
+        media_type=MEDIA_TYPES[fmt],
+        filename=export_filename(date_from, date_to, fmt, department),
+        background=BackgroundTask(os.unlink, name),
+    )

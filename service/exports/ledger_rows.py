@@ -1,0 +1,258 @@
+"""One row of the response ledger (回应台账) and the queries that stream them from the ticket tables.
+
+Rows carry raw values (UTC datetimes, codes, unmasked text); the writers format, localise and mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, noload, selectinload
+
+from service.clock import SHANGHAI
+from service.config_files import read_yaml
+from service.tickets.models import STAGE_COLUMNS, Ticket
+from service.tickets.service import SEVERITY_LABELS
+from service.tickets.transitions import STATUS_LABELS
+
+STAGES: tuple[str, ...] = ("acknowledge", "handle", "respond")
+STAGE_LABELS = {"acknowledge": "签收", "handle": "办理", "respond": "回应"}
+CHANNEL_LABELS = {"hotline": "12345热线", "mailbox": "领导信箱", "media": "媒体"}
+# Tickets are read from the database in batches of this many; memory stays flat in the ticket count.
+BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One ticket as the ledger shows it. Datetimes are aware UTC; text is raw (writers mask it)."""
+
+    seq: int  # 序号
+    ticket_id: int
+    title: str  # 舆情标题
+    channel: str | None  # 来源渠道: hotline | mailbox | media
+    source: str  # 来源 (source name, or id when unnamed)
+    published_at: datetime | None  # 发布时间
+    discovered_at: datetime  # 发现时间
+    department: str  # 责任单位 id
+    department_name: str  # 责任单位 as people read it
+    severity: str  # 严重程度: minor | normal | major | critical
+    acknowledged_at: datetime | None  # 签收时间
+    result: str | None  # 办理结果
+    handled_at: datetime | None  # 办理时间
+    responded_at: datetime | None  # 回应时间
+    response_url: str | None  # 回应方式/链接
+    status: str  # 当前状态
+    acknowledge_overdue: bool  # 签收是否超期 (met late, or unmet past its deadline)
+    handle_overdue: bool
+    respond_overdue: bool
+    escalated: bool  # 督办
+    note: str = ""  # 备注
+
+    @property
+    def channel_label(self) -> str:
+        """来源渠道 in Chinese."""
+        return CHANNEL_LABELS.get(self.channel or "", self.channel or "")
+
+    @property
+    def severity_label(self) -> str:
+        return SEVERITY_LABELS.get(self.severity, self.severity)
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.status, self.status)
+
+    def met_at(self, stage: str) -> datetime | None:
+        """When ``stage`` was met."""
+        return {"acknowledge": self.acknowledged_at, "handle": self.handled_at, "respond": self.responded_at}[stage]
+
+    def overdue(self, stage: str) -> bool:
+        """Whether ``stage`` is overdue (met late, or unmet past its deadline)."""
+        return {
+            "acknowledge": self.acknowledge_overdue,
+            "handle": self.handle_overdue,
+            "respond": self.respond_overdue,
+        }[stage]
+
+    @property
+    def overdue_stages(self) -> list[str]:
+        return [s for s in STAGES if self.overdue(s)]
+
+    @property
+    def open_overdue_stages(self) -> list[str]:
+        """Stages past their deadline and still not met: what a department must act on now."""
+        if self.status == "closed":
+            return []
+        return [s for s in STAGES if self.overdue(s) and self.met_at(s) is None]
+
+
+def week_of(day: date) -> tuple[date, date]:
+    """The ISO week (Monday, Sunday) containing ``day``."""
+    monday = day - timedelta(days=day.weekday())
+    return monday, monday + timedelta(days=6)
+
+
+def previous_week(at: datetime, zone: ZoneInfo = SHANGHAI) -> tuple[date, date]:
+    """The last complete ISO week (Monday, Sunday) before the local day of ``at``."""
+    monday, _ = week_of(at.astimezone(zone).date())
+    return week_of(monday - timedelta(days=1))
+
+
+def day_bounds(first: date, last: date, zone: ZoneInfo = SHANGHAI) -> tuple[datetime, datetime]:
+    """[start, end) instants of the local days ``first`` to ``last``, both included."""
+    return (
+        datetime.combine(first, time(0), tzinfo=zone),
+        datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone),
+    )
+
+
+def _names(config_dir: Path, file: str, key: str) -> dict[str, str]:
+    # Display names only: the owners of these files validate them; a broken file just shows ids.
+    try:
+        data = read_yaml(Path(config_dir) / file) or {}
+    except Exception:
+        return {}
+    entries = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return {}
+    return {
+        str(e["id"]): str(e.get("name") or e["id"]) for e in entries if isinstance(e, dict) and e.get("id") is not None
+    }
+
+
+@dataclass(frozen=True)
+class Names:
+    """Display names of departments and sources, from departments.yaml and sources.yaml."""
+
+    departments: dict[str, str]
+    sources: dict[str, str]
+
+    @classmethod
+    def load(cls, config_dir: Path) -> Names:
+        """Names from the config dir; missing or unreadable files give ids as names."""
+        return cls(_names(config_dir, "departments.yaml", "departments"), _names(config_dir, "sources.yaml", "sources"))
+
+    def department(self, dept: str) -> str:
+        return self.departments.get(dept, dept)
+
+    def source(self, source: str) -> str:
+        return self.sources.get(source, source)
+
+
+NO_NAMES = Names({}, {})
+
+
+def _note(ticket: Ticket, zone: ZoneInfo) -> str:
+    parts = []
+    if ticket.status == "returned":
+        parts.append("已退件，待改派")
+    if ticket.extension_pending:
+        parts.append("延期申请待审批")
+    if ticket.extension_until is not None and not ticket.extension_pending:
+        parts.append(f"已延期至{ticket.extension_until.astimezone(zone):%Y-%m-%d %H:%M}")
+    if (ticket.response_source or "").startswith("system:"):
+        parts.append("回应由系统从公开答复中采集")
+    if len(ticket.items) > 1:
+        parts.append(f"关联条目{len(ticket.items)}条")
+    return "；".join(parts)
+
+
+def row_from_ticket(
+    ticket: Ticket, seq: int, at: datetime, names: Names = NO_NAMES, zone: ZoneInfo = SHANGHAI
+) -> LedgerRow:
+    """The ledger row of ``ticket`` with overdue flags as of ``at``."""
+    first = ticket.items[0] if ticket.items else None
+    late = {}
+    for stage in STAGES:
+        met, due = ticket.met(stage), ticket.due(stage)
+        late[stage] = met > due if met is not None else at > due
+    return LedgerRow(
+        seq=seq,
+        ticket_id=ticket.id,
+        title=ticket.title,
+        channel=first.channel if first else None,
+        source=names.source(first.source) if first else "",
+        published_at=ticket.published_at,
+        discovered_at=ticket.discovered_at,
+        department=ticket.department,
+        department_name=names.department(ticket.department),
+        severity=ticket.severity,
+        acknowledged_at=ticket.ack_met_at,
+        result=ticket.result,
+        handled_at=ticket.handle_met_at,
+        responded_at=ticket.respond_met_at,
+        response_url=ticket.response_url,
+        status=ticket.status,
+        acknowledge_overdue=late["acknowledge"],
+        handle_overdue=late["handle"],
+        respond_overdue=late["respond"],
+        escalated=ticket.escalated,
+        note=_note(ticket, zone),
+    )
+
+
+def _stream(session: Session, stmt, at: datetime, names: Names, zone: ZoneInfo) -> Iterator[LedgerRow]:
+    stmt = (
+        stmt.options(selectinload(Ticket.items), noload(Ticket.timeline))
+        .order_by(Ticket.discovered_at, Ticket.id)
+        .execution_options(yield_per=BATCH)
+    )
+    for seq, ticket in enumerate(session.scalars(stmt), start=1):
+        yield row_from_ticket(ticket, seq, at, names, zone)
+        # The identity map would otherwise keep every ticket of the export alive.
+        session.expunge(ticket)
+
+
+def rows_from_tickets(
+    session: Session,
+    date_from: date,
+    date_to: date,
+    department: str | None,
+    at: datetime,
+    *,
+    names: Names = NO_NAMES,
+    zone: ZoneInfo = SHANGHAI,
+) -> Iterator[LedgerRow]:
+    """Stream the rows of tickets discovered on local days ``date_from``..``date_to`` (both included).
+
+    Ordered by discovery time; ``seq`` numbers them from 1; overdue flags are as of ``at``.
+    """
+    if date_to < date_from:
+        raise ValueError(f"date range: {date_from} is after {date_to}")
+    start, end = day_bounds(date_from, date_to, zone)
+    stmt = select(Ticket).where(Ticket.discovered_at >= start, Ticket.discovered_at < end)
+    if department:
+        stmt = stmt.where(Ticket.department == department)
+    return _stream(session, stmt, at, names, zone)
+
+
+def rows_for_brief(
+    session: Session,
+    day: date,
+    at: datetime,
+    department: str | None = None,
+    *,
+    names: Names = NO_NAMES,
+    zone: ZoneInfo = SHANGHAI,
+) -> Iterator[LedgerRow]:
+    """Rows a daily brief for ``day`` needs: discovered or responded that day, or open and overdue at ``at``."""
+    start, end = day_bounds(day, day, zone)
+    open_late = []
+    for prefix in STAGE_COLUMNS.values():
+        due = getattr(Ticket, f"{prefix}_due")
+        met = getattr(Ticket, f"{prefix}_met_at")
+        open_late.append(and_(met.is_(None), due < at))
+    stmt = select(Ticket).where(
+        or_(
+            and_(Ticket.discovered_at >= start, Ticket.discovered_at < end),
+            and_(Ticket.respond_met_at >= start, Ticket.respond_met_at < end),
+            and_(Ticket.status != "closed", or_(*open_late)),
+        )
+    )
+    if department:
+        stmt = stmt.where(Ticket.department == department)
+    return _stream(session, stmt, at, names, zone)

@@ -1,0 +1,1 @@
+"""Matching: new items against all department rules, once each, into alerts and tickets."""

@@ -1,0 +1,159 @@
+"""The matching run: every stored item matched exactly once against all rules, hits turned into
+alerts and tickets.
+
+Exactly once: an item is marked matched in the store only after its alerts and tickets are committed;
+a crash in between re-matches it, and the unique (item, department) alert and (event, department)
+ticket keys make that second pass a no-op. One lock per process serialises the ingest trigger and the
+sweep job; across processes only the scheduler (lease holder) runs matching.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from loguru import logger
+
+from alerting.outbox import enqueue
+from service import clock
+from service.alerts.models import Alert
+from service.alerts.service import DepartmentHit, create_alert, highest, muted_rules, push_state
+from service.alerts.snippets import snippets
+from service.context import AppContext
+from service.masking import mask_text
+from service.matching.rulebook import RuleBook
+from service.rules.hits import Hit
+from service.rules.matcher import Matcher
+from service.store.base import Item
+from service.tickets.service import open_or_attach
+
+
+@dataclass
+class MatchReport:
+    items: int = 0
+    hits: int = 0
+    alerts: int = 0
+    tickets_created: int = 0
+    tickets_attached: int = 0
+    alert_ids: list[int] = field(default_factory=list)
+
+    def add(self, other: MatchReport) -> None:
+        self.items += other.items
+        self.hits += other.hits
+        self.alerts += other.alerts
+        self.tickets_created += other.tickets_created
+        self.tickets_attached += other.tickets_attached
+        self.alert_ids += other.alert_ids
+
+
+def department_hits(matcher: Matcher, item: Item) -> list[DepartmentHit]:
+    """Group one item's rule hits by department: one alert per (item, department)."""
+    grouped: dict[str, list[Hit]] = {}
+    for hit in matcher.match(item.title, item.content):
+        grouped.setdefault(hit.department, []).append(hit)
+    out = []
+    for department, hits in grouped.items():
+        highlights = [h for hit in hits for h in hit.highlights]
+        out.append(
+            DepartmentHit(
+                department=department,
+                rule_ids=sorted({h.rule_id for h in hits}),
+                severity=highest([h.severity for h in hits]),
+                snippets=snippets(item.title, item.content, highlights),
+            )
+        )
+    return out
+
+
+def alert_message(alert: Alert, ticket_id: int | None) -> tuple[str, str]:
+    """Subject and body of a pushed alert; personal data masked (pushes leave the system)."""
+    subject = f"【舆情预警·{alert.severity}】{mask_text(alert.title)}"
+    lines = [
+        f"责任单位：{alert.department}",
+        f"来源：{alert.source}（{alert.channel}）",
+        f"命中规则：{', '.join(alert.rule_ids)}",
+    ]
+    for snippet in alert.snippets[:3]:
+        lines.append(f"摘要：{mask_text(snippet.get('text', ''))}")
+    if alert.url:
+        lines.append(f"原文：{alert.url}")
+    if ticket_id:
+        lines.append(f"工单：#{ticket_id}")
+    return subject, "\n".join(lines)
+
+
+class MatchingEngine:
+    """Holds the compiled rules of this process and runs matching batches."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.rulebook = RuleBook(ctx)
+        self._lock = threading.Lock()
+
+    def run(self, batch_size: int = 200, at: datetime | None = None) -> MatchReport:
+        """Match everything not yet matched; safe to call from several threads."""
+        report = MatchReport()
+        with self._lock:
+            self.rulebook.refresh()
+            for batch in self.ctx.store.iter_unmatched(batch_size):
+                report.add(self._match_batch(batch, at))
+        if report.items:
+            logger.info(
+                "matched {} item(s): {} alert(s), {} new ticket(s)", report.items, report.alerts, report.tickets_created
+            )
+        return report
+
+    def _match_batch(self, batch: list[Item], at: datetime | None) -> MatchReport:
+        report = MatchReport(items=len(batch))
+        # One matcher for the whole batch: a rule change mid-batch never splits it.
+        matcher = self.rulebook.current()
+        now = at or clock.now()
+        settings = self.ctx.settings
+        with self.ctx.db.session() as session:
+            muted = muted_rules(session, now)
+            for item in batch:
+                for hit in department_hits(matcher, item):
+                    report.hits += 1
+                    ticket, created = open_or_attach(
+                        session,
+                        title=item.title,
+                        severity=hit.severity,
+                        department=hit.department,
+                        discovered_at=item.stored_at or now,
+                        published_at=item.published_at,
+                        event_id=item.event_id,
+                        items=[item],
+                    )
+                    if created:
+                        report.tickets_created += 1
+                    else:
+                        report.tickets_attached += 1
+                    policy = settings.alerts.policy_for(hit.department)
+                    alert = create_alert(
+                        session, item, hit, at=now, push=push_state(hit, policy, muted, now), ticket_id=ticket.id
+                    )
+                    if alert is None:
+                        continue
+                    report.alerts += 1
+                    report.alert_ids.append(alert.id)
+                    if alert.push == "immediate":
+                        subject, body = alert_message(alert, ticket.id)
+                        enqueue(session, "alert", alert.department, alert.severity, subject, body, f"alert:{alert.id}")
+                        alert.push = "pushed"
+                        alert.pushed_at = now
+        self.ctx.store.mark_matched([i.id for i in batch])
+        return report
+
+
+_engines: dict[int, MatchingEngine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine_for(ctx: AppContext) -> MatchingEngine:
+    """The process's engine for this context (rules compiled once, swapped on change)."""
+    with _engines_lock:
+        engine = _engines.get(id(ctx))
+        if engine is None or engine.ctx is not ctx:
+            engine = _engines[id(ctx)] = MatchingEngine(ctx)
+        return engine

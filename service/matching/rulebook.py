@@ -1,0 +1,145 @@
+"""The rules this process matches with: departments.yaml imported into the rules table, API edits kept,
+compiled into one matcher and swapped atomically when anything changes.
+
+departments.yaml stays the administrator's file: a rule of it is (re)imported whenever its text in the
+file changes, and a rule removed from the file is removed from the table; rules created through the API
+live in the table only. Every process (API, scheduler) notices changes by a cheap stamp query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from datetime import datetime
+
+from loguru import logger
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from service import clock
+from service.alerts.models import RuleRecord
+from service.config_files import ConfigError
+from service.context import AppContext
+from service.rules.config import DEPARTMENTS_FILE, DepartmentsConfig, RuleConfig, load_departments
+from service.rules.language import RuleSyntaxError
+from service.rules.matcher import CompiledRule, Matcher, MatcherHolder, compile_rule
+
+
+def rule_digest(rule: RuleConfig) -> str:
+    return hashlib.sha256(json.dumps(rule.model_dump(), sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def compile_record(record: RuleRecord) -> CompiledRule:
+    """A stored rule compiled; RuleSyntaxError/ValueError when it is invalid."""
+    s = record.structured or {}
+    return compile_rule(
+        record.id,
+        record.department,
+        record.severity,
+        record.expr if not s else None,
+        regions=s.get("regions", ()),
+        subjects=s.get("subjects", ()),
+        events=s.get("events", ()),
+        exclude=s.get("exclude", ()),
+    )
+
+
+def import_file_rules(session: Session, departments: DepartmentsConfig) -> int:
+    """Bring the table in line with departments.yaml; how many rules changed."""
+    now = clock.now()
+    changed = 0
+    in_file: set[str] = set()
+    for department in departments.departments:
+        for rule in department.rules:
+            in_file.add(rule.id)
+            digest = rule_digest(rule)
+            record = session.get(RuleRecord, rule.id)
+            if record is not None and record.origin == "file" and record.file_digest == digest:
+                continue
+            if record is not None and record.origin == "api":
+                logger.warning("rule {} exists in departments.yaml and the API; the API version is kept", rule.id)
+                continue
+            structured = (
+                {"regions": rule.regions, "subjects": rule.subjects, "events": rule.events, "exclude": rule.exclude}
+                if rule.expr is None
+                else None
+            )
+            if record is None:
+                record = RuleRecord(id=rule.id, created_at=now, origin="file")
+                session.add(record)
+            record.department = department.id
+            record.expr = rule.expr
+            record.structured = structured
+            record.severity = rule.severity
+            record.enabled = rule.enabled
+            record.file_digest = digest
+            record.updated_at = now
+            record.updated_by = f"file:{DEPARTMENTS_FILE}"
+            changed += 1
+    gone = session.execute(
+        delete(RuleRecord).where(RuleRecord.origin == "file", RuleRecord.id.not_in(in_file or {""}))
+    ).rowcount
+    return changed + (gone or 0)
+
+
+class RuleBook:
+    """departments.yaml + rules table → one Matcher, rebuilt only when a stamp changes."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.holder = MatcherHolder()
+        self._lock = threading.Lock()
+        self._file_stamp: tuple[float, int] | None = None
+        self._table_stamp: tuple[int, datetime | None] | None = None
+        self.errors: dict[str, str] = {}
+        self.departments: DepartmentsConfig = DepartmentsConfig()
+
+    def _file(self) -> tuple[float, int]:
+        path = self.ctx.settings.config_dir / DEPARTMENTS_FILE
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return (0.0, 0)
+        return (stat.st_mtime, stat.st_size)
+
+    def refresh(self) -> bool:
+        """Re-import the file if it changed and rebuild the matcher if the rules changed; True if rebuilt."""
+        with self._lock:
+            file_stamp = self._file()
+            with self.ctx.db.session() as session:
+                if file_stamp != self._file_stamp:
+                    try:
+                        self.departments = load_departments(self.ctx.settings.config_dir)
+                        if import_file_rules(session, self.departments):
+                            session.flush()
+                    except ConfigError as exc:
+                        # A broken edit must not silence every rule: keep matching with what we have.
+                        logger.error("departments.yaml not reloaded: {}", exc)
+                    self._file_stamp = file_stamp
+                table_stamp = session.execute(
+                    select(func.count(), func.max(RuleRecord.updated_at)).select_from(RuleRecord)
+                ).one()
+                table_stamp = (table_stamp[0], table_stamp[1])
+                if table_stamp == self._table_stamp:
+                    return False
+                records = session.execute(select(RuleRecord).where(RuleRecord.enabled.is_(True))).scalars().all()
+                compiled, errors = [], {}
+                for record in records:
+                    try:
+                        compiled.append(compile_record(record))
+                    except (RuleSyntaxError, ValueError) as exc:
+                        errors[record.id] = str(exc)
+                        logger.error("rule {} skipped: {}", record.id, exc)
+            # Build outside the session, then swap one reference: items in flight keep the old matcher.
+            self.holder.rebuild(compiled)
+            self.errors = errors
+            self._table_stamp = table_stamp
+            logger.info("matcher rebuilt with {} rule(s)", len(compiled))
+            return True
+
+    def current(self) -> Matcher:
+        return self.holder.matcher
+
+    def department_ids(self) -> set[str]:
+        return {d.id for d in self.departments.departments}

@@ -1,0 +1,54 @@
+"""The ingest trigger: a thread in the scheduler process that matches new items within a moment of
+their being stored (whoever stored them: a crawl subprocess, the API, a replayed spool)."""
+
+from __future__ import annotations
+
+import threading
+
+from loguru import logger
+
+from service.context import AppContext
+from service.matching.engine import engine_for
+from service.store.base import StoreUnavailable
+
+
+class MatchingWorker:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="matching-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Match now (called after an in-process ingest)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def _has_new(self) -> bool:
+        return next(iter(self.ctx.store.iter_unmatched(1)), None) is not None
+
+    def _loop(self) -> None:
+        poll = self.ctx.settings.alerts.poll_seconds
+        failures = 0
+        while not self._stop.is_set():
+            self._wake.wait(poll if failures == 0 else min(60.0, poll * 2**failures))
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                if self._has_new():
+                    engine_for(self.ctx).run()
+                failures = 0
+            except StoreUnavailable as exc:
+                failures = min(failures + 1, 8)
+                logger.warning("matching paused, store unavailable: {}", exc)
+            except Exception:  # the worker must outlive a bad batch; the sweep job retries it
+                failures = min(failures + 1, 8)
+                logger.exception("matching run failed")

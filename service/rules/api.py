@@ -1,0 +1,269 @@
+"""Rule management: CRUD, mute, and trying an expression on a text or on recent items."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import select
+
+from service import clock
+from service.alerts.models import RuleRecord
+from service.api_types import LocalDateTime
+from service.audit.service import record
+from service.auth.deps import CurrentUser, client_address, require_roles
+from service.auth.principal import Principal
+from service.deps import CtxDep, SessionDep
+from service.masking import mask_for
+from service.matching.rulebook import compile_record
+from service.rules.config import load_departments
+from service.rules.language import RuleSyntaxError, parse
+from service.rules.matcher import CompiledRule, Matcher, evaluate_expression
+from service.store.base import ItemQuery, StoreUnavailable
+
+router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
+Severity = Literal["minor", "normal", "major", "critical"]
+RuleEditor = Depends(require_roles("officer", "admin"))
+
+
+class RuleBody(BaseModel):
+    department: str = Field(min_length=1, max_length=64)
+    expr: str | None = Field(None, max_length=4000)
+    regions: list[str] = Field(default_factory=list)
+    subjects: list[str] = Field(default_factory=list)
+    events: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    severity: Severity = "normal"
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_form(self) -> RuleBody:
+        structured = self.regions or self.subjects or self.events or self.exclude
+        if self.expr is not None and structured:
+            raise ValueError("give either expr or regions/subjects/events/exclude, not both")
+        if self.expr is None and not (self.regions or self.subjects or self.events):
+            raise ValueError("needs expr, or at least one of regions/subjects/events")
+        return self
+
+    def structured(self) -> dict[str, list[str]] | None:
+        if self.expr is not None:
+            return None
+        return {"regions": self.regions, "subjects": self.subjects, "events": self.events, "exclude": self.exclude}
+
+
+class RuleCreate(RuleBody):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class RuleRead(BaseModel):
+    id: str
+    department: str
+    expr: str | None
+    structured: dict[str, list[str]] | None
+    severity: str
+    enabled: bool
+    origin: str
+    muted_until: LocalDateTime | None
+    updated_at: LocalDateTime
+    updated_by: str | None
+
+
+class RuleList(BaseModel):
+    results: list[RuleRead]
+    total: int
+
+
+class TestBody(BaseModel):
+    expr: str = Field(max_length=4000)
+    text: str = Field("", max_length=200_000)
+    title: str | None = Field(None, max_length=2000)
+
+
+class RecentBody(BaseModel):
+    expr: str = Field(max_length=4000)
+    days: int = Field(7, ge=1, le=31)
+    limit: int = Field(2000, ge=1, le=10_000)
+
+
+class MuteBody(BaseModel):
+    minutes: int | None = Field(None, ge=1, le=60 * 24 * 90)
+    until: datetime | None = None
+
+
+def _syntax_error(exc: RuleSyntaxError) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": {"message": exc.message, "position": exc.position}})
+
+
+def _validate(ctx: Any, rule_id: str, body: RuleBody) -> JSONResponse | None:
+    known = {d.id for d in load_departments(ctx.settings.config_dir).departments}
+    if body.department not in known:
+        raise HTTPException(422, f"unknown department {body.department!r}")
+    probe = RuleRecord(
+        id=rule_id, department=body.department, expr=body.expr, structured=body.structured(), severity=body.severity
+    )
+    try:
+        compile_record(probe)
+    except RuleSyntaxError as exc:
+        return _syntax_error(exc)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return None
+
+
+def _audit(session: Any, request: Request, principal: Principal, event: str, detail: dict[str, Any]) -> None:
+    record(
+        session,
+        event=event,
+        principal_or_username=principal,
+        result="success",
+        address=client_address(request),
+        detail=detail,
+    )
+
+
+@router.get("", response_model=RuleList)
+def list_rules(
+    principal: CurrentUser,
+    session: SessionDep,
+    department: str | None = Query(None, max_length=64),
+) -> RuleList:
+    """Rules the caller may read (department users: their own department's)."""
+    if principal.role == "auditor":
+        raise HTTPException(403, "无权查看 (forbidden for your role)")
+    stmt = select(RuleRecord).order_by(RuleRecord.department, RuleRecord.id)
+    if not principal.sees_everything:
+        stmt = stmt.where(RuleRecord.department == principal.department)
+    if department:
+        stmt = stmt.where(RuleRecord.department == department)
+    rows = session.execute(stmt).scalars().all()
+    return RuleList(results=[RuleRead.model_validate(r, from_attributes=True) for r in rows], total=len(rows))
+
+
+@router.post("", response_model=RuleRead, status_code=201)
+def create_rule(
+    body: RuleCreate, request: Request, session: SessionDep, ctx: CtxDep, principal: Principal = RuleEditor
+) -> Any:
+    if (error := _validate(ctx, body.id, body)) is not None:
+        return error
+    if session.get(RuleRecord, body.id) is not None:
+        raise HTTPException(409, f"rule {body.id!r} already exists")
+    now = clock.now()
+    rule = RuleRecord(
+        id=body.id,
+        department=body.department,
+        expr=body.expr,
+        structured=body.structured(),
+        severity=body.severity,
+        enabled=body.enabled,
+        origin="api",
+        created_at=now,
+        updated_at=now,
+        updated_by=principal.username,
+    )
+    session.add(rule)
+    _audit(session, request, principal, "rule.create", {"rule_id": body.id, "expr": body.expr})
+    session.flush()
+    return RuleRead.model_validate(rule, from_attributes=True)
+
+
+@router.put("/{rule_id}", response_model=RuleRead)
+def update_rule(
+    rule_id: str, body: RuleBody, request: Request, session: SessionDep, ctx: CtxDep, principal: Principal = RuleEditor
+) -> Any:
+    """Change a rule; a rule imported from departments.yaml becomes an API rule (the file no longer overrides it)."""
+    rule = session.get(RuleRecord, rule_id)
+    if rule is None:
+        raise HTTPException(404, "规则不存在")
+    if (error := _validate(ctx, rule_id, body)) is not None:
+        return error
+    before = {"expr": rule.expr, "structured": rule.structured, "severity": rule.severity, "enabled": rule.enabled}
+    rule.department = body.department
+    rule.expr = body.expr
+    rule.structured = body.structured()
+    rule.severity = body.severity
+    rule.enabled = body.enabled
+    rule.origin = "api"
+    rule.updated_at = clock.now()
+    rule.updated_by = principal.username
+    _audit(session, request, principal, "rule.update", {"rule_id": rule_id, "before": before, "expr": body.expr})
+    return RuleRead.model_validate(rule, from_attributes=True)
+
+
+@router.delete("/{rule_id}", status_code=204)
+def delete_rule(rule_id: str, request: Request, session: SessionDep, principal: Principal = RuleEditor) -> Response:
+    rule = session.get(RuleRecord, rule_id)
+    if rule is None:
+        raise HTTPException(404, "规则不存在")
+    session.delete(rule)
+    _audit(session, request, principal, "rule.delete", {"rule_id": rule_id, "expr": rule.expr})
+    return Response(status_code=204)
+
+
+@router.post("/{rule_id}/mute", response_model=RuleRead)
+def mute_rule(
+    rule_id: str, body: MuteBody, request: Request, session: SessionDep, principal: Principal = RuleEditor
+) -> RuleRead:
+    """Mute a rule's pushes for a while (its alerts still appear in the feed); no minutes/until unmutes."""
+    rule = session.get(RuleRecord, rule_id)
+    if rule is None:
+        raise HTTPException(404, "规则不存在")
+    until = body.until
+    if body.minutes is not None:
+        until = clock.now() + timedelta(minutes=body.minutes)
+    rule.muted_until = clock.ensure_aware(until) if until else None
+    rule.muted_by = principal.username if until else None
+    _audit(
+        session, request, principal, "rule.mute", {"rule_id": rule_id, "until": until.isoformat() if until else None}
+    )
+    return RuleRead.model_validate(rule, from_attributes=True)
+
+
+@router.post("/test")
+def test_rule(body: TestBody, principal: CurrentUser) -> Any:
+    """Try an expression on a pasted text: matched or not, and where its terms are."""
+    try:
+        return evaluate_expression(body.expr, body.text, body.title)
+    except RuleSyntaxError as exc:
+        return _syntax_error(exc)
+
+
+@router.post("/test-recent")
+def test_rule_on_recent_items(body: RecentBody, principal: CurrentUser, ctx: CtxDep) -> Any:
+    """Try an expression on the items stored in the last ``days`` days before saving it."""
+    if principal.role not in ("officer", "admin"):
+        raise HTTPException(403, "无权执行此操作 (forbidden for your role)")
+    try:
+        matcher = Matcher.build([CompiledRule("test", "", "normal", parse(body.expr))])
+    except RuleSyntaxError as exc:
+        return _syntax_error(exc)
+    since = clock.now() - timedelta(days=body.days)
+    scanned, hits = 0, []
+    page = 1
+    try:
+        while scanned < body.limit:
+            found = ctx.store.search(ItemQuery(date_from=since, page=page, size=200))
+            for item in found.results:
+                scanned += 1
+                result = matcher.match(item.title, item.content)
+                if result:
+                    hits.append(
+                        {
+                            "id": item.id,
+                            "title": item.title,
+                            "source": item.source,
+                            "published_at": item.published_at.isoformat() if item.published_at else None,
+                            "highlights": [
+                                {"field": h.field, "start": h.start, "end": h.end, "term": h.term}
+                                for h in result[0].highlights
+                            ],
+                        }
+                    )
+            if len(found.results) < 200:
+                break
+            page += 1
+    except StoreUnavailable as exc:
+        raise HTTPException(503, f"item store unavailable: {exc}") from exc
+    return {"scanned": scanned, "matched": len(hits), "items": mask_for(principal, hits[:200])}

@@ -1,0 +1,145 @@
+"""``departments.yaml``: departments and their keyword rules, validated and compiled at load time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from service.config_files import ConfigError, format_loc, load_model, read_yaml
+from service.rules.language import RuleSyntaxError, parse
+from service.rules.matcher import CompiledRule, compile_rule
+
+DEPARTMENTS_FILE = "departments.yaml"
+SLUG = r"^[a-z0-9][a-z0-9_-]*$"
+
+Severity = Literal["minor", "normal", "major", "critical"]
+
+
+class RuleConfig(BaseModel):
+    """One rule: either ``expr`` or the structured lists."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=SLUG)
+    name: str | None = None
+    expr: str | None = None
+    regions: list[str] = Field(default_factory=list)
+    subjects: list[str] = Field(default_factory=list)
+    events: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    severity: Severity = "normal"
+    enabled: bool = True
+
+    @field_validator("expr")
+    @classmethod
+    def _parses(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        try:
+            parse(value)
+        except RuleSyntaxError as exc:
+            rule_id = info.data.get("id", "?")
+            raise ValueError(f"rule {rule_id}: {exc.message} at position {exc.position}") from exc
+        return value
+
+    @field_validator("regions", "subjects", "events", "exclude")
+    @classmethod
+    def _entries(cls, value: list[str]) -> list[str]:
+        for index, entry in enumerate(value):
+            if not entry.strip():
+                raise ValueError(f"entry {index} is empty")
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> RuleConfig:
+        structured = self.regions or self.subjects or self.events or self.exclude
+        if self.expr is not None and structured:
+            raise ValueError(f"rule {self.id}: give either expr or regions/subjects/events/exclude, not both")
+        if self.expr is None and not (self.regions or self.subjects or self.events):
+            raise ValueError(f"rule {self.id}: needs expr, or at least one of regions/subjects/events")
+        return self
+
+    def compile(self, department: str) -> CompiledRule:
+        """The rule ready for :meth:`Matcher.build`."""
+        return compile_rule(
+            self.id,
+            department,
+            self.severity,
+            self.expr,
+            regions=self.regions,
+            subjects=self.subjects,
+            events=self.events,
+            exclude=self.exclude,
+        )
+
+
+class DepartmentConfig(BaseModel):
+    """A responsible unit (责任单位) and the rules that route items to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=SLUG)
+    name: str = Field(min_length=1)
+    rules: list[RuleConfig] = Field(default_factory=list)
+
+
+class DepartmentsConfig(BaseModel):
+    """The whole ``departments.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    departments: list[DepartmentConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> DepartmentsConfig:
+        # The key path is in the message because an after-validator's error sits on the whole file.
+        departments: dict[str, int] = {}
+        rules: dict[str, str] = {}
+        for d_index, department in enumerate(self.departments):
+            if department.id in departments:
+                first = departments[department.id]
+                raise ValueError(
+                    f"departments[{d_index}].id: department id {department.id!r} is already used by "
+                    f"departments[{first}]"
+                )
+            departments[department.id] = d_index
+            for r_index, rule in enumerate(department.rules):
+                where = f"departments[{d_index}].rules[{r_index}]"
+                if rule.id in rules:
+                    raise ValueError(f"{where}.id: rule id {rule.id!r} is already used by {rules[rule.id]}")
+                rules[rule.id] = where
+        return self
+
+    def compiled_rules(self) -> list[CompiledRule]:
+        """Every enabled rule of every department, compiled, in file order."""
+        return [
+            rule.compile(department.id) for department in self.departments for rule in department.rules if rule.enabled
+        ]
+
+
+def load_departments(config_dir: Path) -> DepartmentsConfig:
+    """Load ``departments.yaml`` from the config dir; missing means no departments; ConfigError if invalid."""
+    return load_model(config_dir / DEPARTMENTS_FILE, DepartmentsConfig)
+
+
+def department_errors(config_dir: Path) -> list[str]:
+    """Every problem in ``departments.yaml``, one line each (``yuqing rules check`` lists them all)."""
+    path = config_dir / DEPARTMENTS_FILE
+    try:
+        data = read_yaml(path)
+    except ConfigError as exc:
+        return [str(exc)]
+    try:
+        DepartmentsConfig.model_validate(data or {})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = format_loc(tuple(err.get("loc", ())))
+            reason = "required" if err.get("type") == "missing" else str(err.get("msg", "invalid"))
+            if err.get("type") == "extra_forbidden":
+                reason = "unknown key"
+            lines.append(str(ConfigError(path.name, loc, reason.removeprefix("Value error, "))))
+        return lines
+    return []

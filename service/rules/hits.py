@@ -1,0 +1,84 @@
+"""What matching produces: hits with highlights, and the snippets alerts show around them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from service.rules.language import Field
+
+
+class Highlight(NamedTuple):
+    """A term found at ``[start, end)`` of a field, in the original text's character offsets."""
+
+    field: Field
+    start: int
+    end: int
+    term: str  # the term as written in the rule
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One rule matched one item."""
+
+    rule_id: str
+    department: str
+    severity: str
+    highlights: tuple[Highlight, ...]
+
+
+def sort_highlights(highlights: Sequence[Highlight]) -> tuple[Highlight, ...]:
+    """Title first, then by position; duplicates dropped."""
+    return tuple(sorted(set(highlights), key=lambda h: (h.field != "title", h.start, h.end, h.term)))
+
+
+def make_snippets(
+    title: str,
+    content: str,
+    highlights: Sequence[Highlight],
+    width: int = 60,
+    limit: int = 3,
+    mark: tuple[str, str] = ("【", "】"),
+) -> list[str]:
+    """Up to ``limit`` excerpts of about ``width`` characters around the highlights, terms marked."""
+    texts = {"title": title, "content": content}
+    snippets: list[str] = []
+    by_field: dict[str, list[Highlight]] = {}
+    for h in sort_highlights(highlights):
+        by_field.setdefault(h.field, []).append(h)
+    for field_name, items in by_field.items():
+        text = texts[field_name]
+        windows: list[list[int]] = []
+        for h in items:
+            pad = max(0, (width - (h.end - h.start)) // 2)
+            lo, hi = max(0, h.start - pad), min(len(text), h.end + pad)
+            if windows and lo <= windows[-1][1]:
+                windows[-1][1] = max(windows[-1][1], hi)
+            else:
+                windows.append([lo, hi])
+        for lo, hi in windows:
+            snippets.append(_render(text, lo, hi, items, mark))
+            if len(snippets) >= limit:
+                return snippets
+    return snippets
+
+
+def _render(text: str, lo: int, hi: int, items: list[Highlight], mark: tuple[str, str]) -> str:
+    # Overlapping highlights (化工 inside 化工厂) are merged so marks never nest.
+    spans: list[list[int]] = []
+    for h in items:
+        start, end = max(h.start, lo), min(h.end, hi)
+        if start >= end:
+            continue
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    out = ["…" if lo > 0 else ""]
+    pos = lo
+    for start, end in spans:
+        out += [text[pos:start], mark[0], text[start:end], mark[1]]
+        pos = end
+    out += [text[pos:hi], "…" if hi < len(text) else ""]
+    return "".join(out).replace("\n", " ")

@@ -1,0 +1,327 @@
+"""The keyword rule language: tokenizer, parser and syntax tree.
+
+Grammar (the one place it is written down; EBNF, whitespace separates tokens and is otherwise ignored)::
+
+    rule      = or_expr ;
+    or_expr   = and_expr , { "OR" , and_expr } ;            (* also "|" *)
+    and_expr  = not_expr , { "AND" , not_expr } ;          (* also "&" *)
+    not_expr  = "NOT" , not_expr | near_expr ;             (* also "!" *)
+    near_expr = operand , [ "NEAR/" , digits , operand ] ;
+    operand   = [ field , ":" ] , ( term | "(" , or_expr , ")" ) ;
+    field     = "title" | "content" ;
+    term      = word | phrase ;
+    phrase    = '"' , { any character but '"' } , '"'      (* or “…” *)
+    word      = { any character but whitespace, ( ) " “ ” & | ! } ;
+
+Meaning:
+
+- A term holds when its text occurs as a substring. An unscoped term looks at the title and the content;
+  ``title:`` / ``content:`` limit a term or a whole parenthesised group to one field. Scopes do not nest.
+- Precedence: NOT binds tightest, then AND, then OR; parentheses group.
+- Two terms side by side with no operator are an error ("expected AND/OR between terms"), never an
+  implicit AND: in Chinese a missing operator is far more often a typo than an intent.
+- ``A NEAR/n B`` holds when A and B occur in the same field, in either order, with at most n characters
+  strictly between them (overlapping occurrences count as zero apart; with the same term on both sides
+  two different occurrences are needed). Each side must be a term or a phrase, optionally field-scoped;
+  NEAR over a parenthesised group, a NOT or another NEAR is rejected at the offending position. Distances
+  count characters of the original text.
+- Operators are upper-case words (``AND OR NOT NEAR/n``) or ``& | !``; lower-case ``and`` is a term.
+  Full-width forms of the operator characters (``（）＆｜！＂``) work like the ASCII ones.
+- A word of the form ``name:`` with ASCII letters before the colon is a field scope; unknown names are
+  an error, so quote a term such as ``"QQ:12345"``.
+- Matching folds case and width (NFKC + casefold, see :mod:`service.rules.normalize`) on rule and text.
+
+Errors are :class:`RuleSyntaxError` with a 0-based character index into the expression.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from service.rules.normalize import fold_char, fold_term
+
+Field = Literal["title", "content"]
+FIELDS: tuple[Field, ...] = ("title", "content")
+
+
+class RuleSyntaxError(ValueError):
+    """A rule expression does not parse; ``position`` is a 0-based character index into it."""
+
+    def __init__(self, message: str, position: int) -> None:
+        self.message = message
+        self.position = position
+        super().__init__(f"{message} at position {position}")
+
+
+# --- syntax tree -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Term:
+    """A substring to find; ``text`` is folded, ``raw`` is as written in the rule."""
+
+    text: str
+    raw: str
+    fields: tuple[Field, ...] = FIELDS
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Near:
+    """Both terms in one field with at most ``distance`` characters between them."""
+
+    left: Term
+    right: Term
+    distance: int
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Node
+
+
+@dataclass(frozen=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+Node = Term | Near | Not | And | Or
+
+
+def iter_terms(node: Node, negated: bool = False) -> list[tuple[Term, bool]]:
+    """Every term of ``node`` with whether it sits under an odd number of NOTs."""
+    if isinstance(node, Term):
+        return [(node, negated)]
+    if isinstance(node, Near):
+        return [(node.left, negated), (node.right, negated)]
+    if isinstance(node, Not):
+        return iter_terms(node.child, not negated)
+    out: list[tuple[Term, bool]] = []
+    for child in node.children:
+        out.extend(iter_terms(child, negated))
+    return out
+
+
+# --- tokenizer ---------------------------------------------------------------------------------------
+
+_PUNCT = {"(": "LPAREN", ")": "RPAREN", "&": "AND", "|": "OR", "!": "NOT"}
+_WORD_OPS = {"AND": "AND", "OR": "OR", "NOT": "NOT"}
+_NEAR = re.compile(r"NEAR/([0-9]+)")
+_OPEN_CLOSE = {'"': '"', "“": "”"}
+_OP_NAMES = {"AND": "AND", "OR": "OR", "NOT": "NOT", "NEAR": "NEAR"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # LPAREN RPAREN AND OR NOT NEAR FIELD TERM EOF
+    text: str  # the operator's spelling, the field name, or the term as written
+    position: int
+    distance: int = 0  # NEAR only
+    end: int = 0  # FIELD only: where the scoped term or '(' must start
+
+
+@lru_cache(maxsize=4096)
+def _char_kind(char: str) -> str:
+    """Classify by the folded character so full-width punctuation acts like ASCII."""
+    folded = fold_char(char) if not char.isascii() else char
+    if char.isspace():
+        return "space"
+    if folded in _PUNCT:
+        return folded
+    if folded == '"' or char in _OPEN_CLOSE:
+        return "quote"
+    if char == "”":
+        return "stray-close"
+    return "word"
+
+
+def tokenize(expr: str) -> list[Token]:
+    """Split ``expr`` into tokens; raise RuleSyntaxError at the first bad character."""
+    tokens: list[Token] = []
+    i = 0
+    n = len(expr)
+    while i < n:
+        char = expr[i]
+        kind = _char_kind(char)
+        if kind == "space":
+            i += 1
+        elif kind in _PUNCT:
+            tokens.append(Token(_PUNCT[kind], char, i))
+            i += 1
+        elif kind == "quote":
+            close = _OPEN_CLOSE.get(char, '"')
+            j = i + 1
+            while j < n and not (expr[j] == close or (close == '"' and fold_char(expr[j]) == '"')):
+                j += 1
+            if j >= n:
+                raise RuleSyntaxError("unterminated quoted phrase", i)
+            phrase = expr[i + 1 : j]
+            if not phrase.strip():
+                raise RuleSyntaxError("empty quoted phrase", i)
+            tokens.append(Token("TERM", phrase, i))
+            i = j + 1
+        elif kind == "stray-close":
+            raise RuleSyntaxError("closing quote ” without an opening “", i)
+        else:
+            j = i
+            while j < n and _char_kind(expr[j]) == "word":
+                j += 1
+            tokens.extend(_word_tokens(expr[i:j], i))
+            i = j
+    tokens.append(Token("EOF", "", n))
+    return tokens
+
+
+def _word_tokens(word: str, position: int) -> list[Token]:
+    norm = unicodedata.normalize("NFKC", word)
+    if norm in _WORD_OPS:
+        return [Token(_WORD_OPS[norm], word, position)]
+    if norm.startswith("NEAR"):
+        m = _NEAR.fullmatch(norm)
+        if m is not None:
+            return [Token("NEAR", word, position, distance=int(m.group(1)))]
+        if norm == "NEAR" or norm.startswith("NEAR/"):
+            raise RuleSyntaxError("NEAR needs a distance, for example NEAR/5", position)
+    colon = next((k for k, char in enumerate(word) if char == ":" or char == "："), -1)
+    if colon > 0:
+        name = unicodedata.normalize("NFKC", word[:colon])
+        if name.isascii() and name.isalpha():
+            if name.lower() not in FIELDS:
+                raise RuleSyntaxError(f"unknown field {name!r}: use title: or content:, or quote the term", position)
+            out = [Token("FIELD", name.lower(), position, end=position + colon + 1)]
+            if colon + 1 < len(word):
+                out.extend(_word_tokens(word[colon + 1 :], position + colon + 1))
+            return out
+    return [Token("TERM", word, position)]
+
+
+# --- parser ------------------------------------------------------------------------------------------
+
+
+def _describe(token: Token) -> str:
+    if token.kind == "EOF":
+        return "the end"
+    if token.kind == "TERM":
+        return f"term {token.text!r}"
+    return repr(token.text)
+
+
+class _Parser:
+    def __init__(self, expr: str) -> None:
+        self.tokens = tokenize(expr)
+        self.i = 0
+        self.scope: tuple[Field, ...] | None = None
+
+    def peek(self) -> Token:
+        return self.tokens[self.i]
+
+    def take(self) -> Token:
+        token = self.tokens[self.i]
+        self.i += 1
+        return token
+
+    def parse(self) -> Node:
+        if self.peek().kind == "EOF":
+            raise RuleSyntaxError("empty expression", 0)
+        node = self.or_expr()
+        token = self.peek()
+        if token.kind == "RPAREN":
+            raise RuleSyntaxError("unbalanced ')'", token.position)
+        if token.kind != "EOF":
+            raise RuleSyntaxError(self._missing_operator(token), token.position)
+        return node
+
+    @staticmethod
+    def _missing_operator(token: Token) -> str:
+        hint = ""
+        if token.kind == "TERM" and token.text.upper() in _OP_NAMES:
+            hint = f" (operators are upper-case: {token.text.upper()})"
+        return f"expected AND/OR between terms, found {_describe(token)}{hint}"
+
+    def or_expr(self) -> Node:
+        children = [self.and_expr()]
+        while self.peek().kind == "OR":
+            self.take()
+            children.append(self.and_expr())
+        return children[0] if len(children) == 1 else Or(tuple(children))
+
+    def and_expr(self) -> Node:
+        children = [self.not_expr()]
+        while self.peek().kind == "AND":
+            self.take()
+            children.append(self.not_expr())
+        return children[0] if len(children) == 1 else And(tuple(children))
+
+    def not_expr(self) -> Node:
+        if self.peek().kind == "NOT":
+            self.take()
+            return Not(self.not_expr())
+        return self.near_expr()
+
+    def near_expr(self) -> Node:
+        start = self.peek().position
+        left = self.operand()
+        token = self.peek()
+        if token.kind != "NEAR":
+            return left
+        self.take()
+        right = self.operand(near_side=True)
+        if not isinstance(left, Term):
+            raise RuleSyntaxError("NEAR needs a term or quoted phrase on its left", start)
+        assert isinstance(right, Term)
+        if not set(left.fields) & set(right.fields):
+            raise RuleSyntaxError("the two sides of NEAR look at different fields", token.position)
+        if self.peek().kind == "NEAR":
+            raise RuleSyntaxError("NEAR cannot be chained: combine with AND", self.peek().position)
+        return Near(left, right, token.distance)
+
+    def operand(self, near_side: bool = False) -> Node:
+        token = self.peek()
+        if token.kind == "FIELD":
+            self.take()
+            if self.scope is not None:
+                raise RuleSyntaxError("a field scope cannot be nested in another", token.position)
+            nxt = self.peek()
+            if nxt.kind not in ("TERM", "LPAREN") or nxt.position != token.end:
+                raise RuleSyntaxError(f"expected a term or '(' right after {token.text}:", nxt.position)
+            self.scope = (token.text,)  # type: ignore[assignment]
+            try:
+                return self.operand(near_side)
+            finally:
+                self.scope = None
+        if token.kind == "TERM":
+            self.take()
+            text = fold_term(token.text)
+            return Term(text, token.text, self.scope or FIELDS, token.position)
+        if near_side and token.kind in ("LPAREN", "NOT", "NEAR"):
+            raise RuleSyntaxError("NEAR needs a term or quoted phrase on its right", token.position)
+        if token.kind == "LPAREN":
+            self.take()
+            if self.peek().kind == "RPAREN":
+                raise RuleSyntaxError("empty parentheses", self.peek().position)
+            node = self.or_expr()
+            close = self.peek()
+            if close.kind == "EOF":
+                raise RuleSyntaxError("'(' is never closed", token.position)
+            if close.kind != "RPAREN":
+                raise RuleSyntaxError(self._missing_operator(close), close.position)
+            self.take()
+            return node
+        previous = self.tokens[self.i - 1] if self.i else None
+        if previous is not None and previous.kind in ("AND", "OR", "NOT", "NEAR"):
+            raise RuleSyntaxError(f"expected a term after {previous.text}, found {_describe(token)}", token.position)
+        raise RuleSyntaxError(f"expected a term, found {_describe(token)}", token.position)
+
+
+def parse(expr: str) -> Node:
+    """Parse a rule expression into its syntax tree; raise RuleSyntaxError with a position."""
+    return _Parser(expr).parse()

@@ -1,0 +1,356 @@
+"""The multi-pattern matcher: every term of every rule in one Aho-Corasick automaton.
+
+An item's title and content are folded and scanned once each; the found terms pick the candidate rules
+(for each rule a small set of its terms, at least one of which must be present for it to match, chosen
+to be the rarest among the rules), and only those are evaluated. Rules that hold on an empty text (``NOT
+招聘``) are tracked the other way round: they hit unless a term that could falsify them is present.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+import ahocorasick
+
+from service.rules.hits import Highlight, Hit
+from service.rules.language import FIELDS, And, Near, Node, Not, Or, Term, iter_terms, parse
+from service.rules.normalize import Folded, fold
+from service.rules.structured import structured_node
+
+SEVERITIES = ("minor", "normal", "major", "critical")
+
+Spans = list[tuple[int, int]]
+_first = itemgetter(0)
+_second = itemgetter(1)
+_new_tuple = tuple.__new__
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A parsed rule with its owner; what :meth:`Matcher.build` takes."""
+
+    id: str
+    department: str
+    severity: str
+    node: Node
+
+
+def compile_rule(
+    rule_id: str,
+    department: str,
+    severity: str = "normal",
+    expr: str | None = None,
+    *,
+    regions: Sequence[str] = (),
+    subjects: Sequence[str] = (),
+    events: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> CompiledRule:
+    """Parse an expression or build a structured rule; RuleSyntaxError or ValueError when invalid."""
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+    structured = any((regions, subjects, events, exclude))
+    if expr is not None and structured:
+        raise ValueError("give either expr or regions/subjects/events/exclude, not both")
+    node = parse(expr) if expr is not None else structured_node(regions, subjects, events, exclude)
+    return CompiledRule(rule_id, department, severity, node)
+
+
+class _Scan:
+    """One item's folded fields and found terms; positions are worked out only when asked for."""
+
+    __slots__ = ("by_term", "folded", "found", "found_any", "hits", "lengths", "spans_cache")
+
+    def __init__(self, folded: tuple[Folded, Folded], hits: tuple[list[Any], list[Any]], lengths: list[int]):
+        self.folded = folded
+        self.hits = hits
+        self.lengths = lengths
+        self.found = (set(map(_second, hits[0])), set(map(_second, hits[1])))
+        self.found_any = self.found[0] | self.found[1]
+        self.by_term: list[tuple[list[int], list[int]] | None] = [None, None]
+        self.spans_cache: tuple[dict[int, Spans], dict[int, Spans]] = ({}, {})
+
+    def spans(self, field: int, tid: int) -> Spans:
+        """Original spans of term ``tid`` in field 0 (title) or 1 (content), sorted by start."""
+        cache = self.spans_cache[field]
+        out = cache.get(tid)
+        if out is None:
+            by_term = self.by_term[field]
+            if by_term is None:
+                # A stable sort by term keeps each term's ends ascending; all of it runs in C.
+                ordered = sorted(self.hits[field], key=_second)
+                by_term = self.by_term[field] = (list(map(_second, ordered)), list(map(_first, ordered)))
+            tids, ends = by_term
+            lo = bisect_left(tids, tid)
+            out = cache[tid] = self.folded[field].spans(ends[lo : bisect_right(tids, tid, lo)], self.lengths[tid])
+        return out
+
+
+Evaluator = Callable[[_Scan], bool]
+_FIELD_INDEX = {name: i for i, name in enumerate(FIELDS)}
+
+
+def _near(left: Spans, right: Spans, distance: int) -> bool:
+    for a in left:
+        for b in right:
+            if b[0] - a[1] > distance:
+                break  # right is sorted by start: every later b is farther still
+            if a != b and a[0] - b[1] <= distance:
+                return True
+    return False
+
+
+def _compile(node: Node, tid: dict[str, int]) -> Evaluator:
+    """Turn a syntax tree into nested closures over a scan (no code generation, no eval)."""
+    if isinstance(node, Term):
+        t = tid[node.text]
+        if len(node.fields) == len(FIELDS):
+            return lambda s: t in s.found_any
+        fi = _FIELD_INDEX[node.fields[0]]
+        return lambda s: t in s.found[fi]
+    if isinstance(node, Near):
+        a, b, n = tid[node.left.text], tid[node.right.text], node.distance
+        fields = [_FIELD_INDEX[f] for f in FIELDS if f in node.left.fields and f in node.right.fields]
+
+        def near(s: _Scan) -> bool:
+            for fi in fields:
+                found = s.found[fi]
+                if a in found and b in found and _near(s.spans(fi, a), s.spans(fi, b), n):
+                    return True
+            return False
+
+        return near
+    if isinstance(node, Not):
+        inner = _compile(node.child, tid)
+        return lambda s: not inner(s)
+    parts = [_compile(child, tid) for child in node.children]
+    if isinstance(node, And):
+        if len(parts) == 2:
+            p, q = parts
+            return lambda s: p(s) and q(s)
+        return lambda s: all(p(s) for p in parts)
+    assert isinstance(node, Or)
+    if len(parts) == 2:
+        p, q = parts
+        return lambda s: p(s) or q(s)
+    return lambda s: any(p(s) for p in parts)
+
+
+def _triggers(node: Node, tid: dict[str, int], cost: Callable[[frozenset[int]], int]) -> tuple[bool, frozenset[int]]:
+    """(value on an empty text, terms one of which must be present to change that value)."""
+    if isinstance(node, Term):
+        return False, frozenset((tid[node.text],))
+    if isinstance(node, Near):
+        sides = (frozenset((tid[node.left.text],)), frozenset((tid[node.right.text],)))
+        return False, min(sides, key=cost)
+    if isinstance(node, Not):
+        value, terms = _triggers(node.child, tid, cost)
+        return not value, terms
+    results = [_triggers(child, tid, cost) for child in node.children]
+    # AND is false on empty if one child is; any such child's triggers suffice, so take the cheapest.
+    # OR is true on empty if one child is; falsifying it needs that child falsified, so the same.
+    decisive = not isinstance(node, And)
+    choices = [terms for value, terms in results if value is decisive]
+    if choices:
+        return decisive, min(choices, key=cost)
+    return not decisive, frozenset().union(*(terms for _, terms in results))
+
+
+@dataclass(frozen=True)
+class _Rule:
+    rule: CompiledRule
+    evaluate: Evaluator
+    highlight_terms: tuple[tuple[tuple[int, str], ...], ...]  # per field: (tid, term as written)
+
+
+class Matcher:
+    """All rules compiled into one automaton; immutable once built, safe to share between threads."""
+
+    def __init__(
+        self,
+        rules: list[_Rule],
+        automaton: Any,
+        lengths: list[int],
+        triggers: dict[int, tuple[int, ...]],
+        always: list[tuple[int, frozenset[int]]],
+    ) -> None:
+        self._rules = rules
+        self._automaton = automaton
+        self._lengths = lengths
+        self._triggers = triggers
+        self._always = always
+        self._index = {r.rule.id: i for i, r in enumerate(rules)}
+
+    @classmethod
+    def build(cls, rules: Iterable[CompiledRule]) -> Matcher:
+        """Compile ``rules`` (ids must be unique) into a new matcher."""
+        # Tens of thousands of small objects would trigger many full collections that find nothing.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return cls._build(list(rules))
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    @classmethod
+    def _build(cls, rules: list[CompiledRule]) -> Matcher:
+        seen: set[str] = set()
+        tid: dict[str, int] = {}
+        usage: Counter[int] = Counter()
+        rule_terms: list[list[tuple[Term, bool]]] = []
+        for rule in rules:
+            if rule.id in seen:
+                raise ValueError(f"duplicate rule id {rule.id!r}")
+            seen.add(rule.id)
+            terms = iter_terms(rule.node)
+            rule_terms.append(terms)
+            usage.update({tid.setdefault(term.text, len(tid)) for term, _ in terms})
+
+        def cost(terms: frozenset[int]) -> int:
+            # A term used by many rules is probably common in text too: prefer rare triggers.
+            return sum(usage[t] for t in terms)
+
+        compiled: list[_Rule] = []
+        triggers: dict[int, list[int]] = {}
+        always: list[tuple[int, frozenset[int]]] = []
+        for index, (rule, terms) in enumerate(zip(rules, rule_terms, strict=True)):
+            highlight_terms = tuple(
+                tuple(
+                    sorted({(tid[term.text], term.raw) for term, negated in terms if not negated and f in term.fields})
+                )
+                for f in FIELDS
+            )
+            compiled.append(_Rule(rule, _compile(rule.node, tid), highlight_terms))
+            empty_value, terms = _triggers(rule.node, tid, cost)
+            if empty_value:
+                always.append((index, terms))
+            else:
+                for t in terms:
+                    triggers.setdefault(t, []).append(index)
+
+        automaton = ahocorasick.Automaton()
+        lengths = [0] * len(tid)
+        for text, t in tid.items():
+            automaton.add_word(text, t)
+            lengths[t] = len(text)
+        if tid:
+            automaton.make_automaton()
+        return cls(compiled, automaton, lengths, {t: tuple(v) for t, v in triggers.items()}, always)
+
+    @property
+    def rule_ids(self) -> list[str]:
+        """Ids of the compiled rules, in build order."""
+        return list(self._index)
+
+    @property
+    def term_count(self) -> int:
+        """Distinct folded terms in the automaton."""
+        return len(self._lengths)
+
+    def _scan(self, title: str, content: str) -> _Scan:
+        folded = (fold(title), fold(content))
+        if self._lengths:
+            hits = (list(self._automaton.iter(folded[0].text)), list(self._automaton.iter(folded[1].text)))
+        else:
+            hits = ([], [])
+        return _Scan(folded, hits, self._lengths)
+
+    def _highlights(self, scan: _Scan, rule: _Rule) -> tuple[Highlight, ...]:
+        out: list[Highlight] = []
+        for fi, terms in enumerate(rule.highlight_terms):
+            found = scan.found[fi]
+            field = FIELDS[fi]
+            # tuple.__new__ skips the namedtuple's Python-level __new__: highlights are many.
+            part = [
+                _new_tuple(Highlight, (field, start, end, raw))
+                for t, raw in terms
+                if t in found
+                for start, end in scan.spans(fi, t)
+            ]
+            part.sort()  # distinct already: one entry per (term, occurrence)
+            out.extend(part)
+        return tuple(out)
+
+    def match(self, title: str, content: str) -> list[Hit]:
+        """The rules that match this item, in build order, with highlights in original offsets."""
+        scan = self._scan(title, content)
+        found = scan.found_any
+        triggers = self._triggers
+        candidates: set[int] = set().union(*[triggers[t] for t in found if t in triggers])
+        matched: list[int] = []
+        for index, falsifiers in self._always:
+            if found.isdisjoint(falsifiers):
+                matched.append(index)  # nothing that could make it false is present
+            else:
+                candidates.add(index)
+        rules = self._rules
+        matched.extend(i for i in candidates if rules[i].evaluate(scan))
+        hits = []
+        for i in sorted(set(matched)):
+            r = rules[i].rule
+            hits.append(Hit(r.id, r.department, r.severity, self._highlights(scan, rules[i])))
+        return hits
+
+    def explain(self, rule_id: str, title: str, content: str) -> tuple[bool, tuple[Highlight, ...]]:
+        """Whether one rule matches, and where its terms occur even when it does not (for rule tests)."""
+        rule = self._rules[self._index[rule_id]]
+        scan = self._scan(title, content)
+        return rule.evaluate(scan), self._highlights(scan, rule)
+
+
+class MatcherHolder:
+    """The current matcher, replaced whole: an item in flight keeps the matcher it started with."""
+
+    def __init__(self, matcher: Matcher | None = None) -> None:
+        self._matcher = matcher if matcher is not None else Matcher.build([])
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    @property
+    def matcher(self) -> Matcher:
+        """The matcher to use for one item (take it once per item, not per field)."""
+        return self._matcher
+
+    @property
+    def generation(self) -> int:
+        """How many times the matcher was replaced; lets callers tell rule sets apart."""
+        return self._generation
+
+    def replace(self, matcher: Matcher) -> None:
+        """Swap in an already built matcher (one reference assignment)."""
+        with self._lock:
+            self._matcher = matcher
+            self._generation += 1
+
+    def rebuild(self, rules: Iterable[CompiledRule]) -> Matcher:
+        """Build a matcher from ``rules`` and swap it in; on error the old one stays."""
+        matcher = Matcher.build(rules)
+        self.replace(matcher)
+        return matcher
+
+    def match(self, title: str, content: str) -> list[Hit]:
+        """Match one item against the current matcher."""
+        return self._matcher.match(title, content)
+
+
+def evaluate_expression(expr: str, text: str, title: str | None = None) -> dict[str, Any]:
+    """``POST /api/v1/rules/test``: match one expression on a text; RuleSyntaxError when it does not parse.
+
+    ``highlights`` lists the occurrences of the expression's (non-negated) terms even when it does not
+    match, which is what an officer needs to see why; offsets are into ``text`` (field ``content``) or
+    into ``title`` (field ``title``).
+    """
+    rule = CompiledRule("test", "", "normal", parse(expr))
+    matched, highlights = Matcher.build([rule]).explain("test", title or "", text)
+    return {
+        "matched": matched,
+        "highlights": [{"field": h.field, "start": h.start, "end": h.end, "term": h.term} for h in highlights],
+    }

@@ -1,0 +1,165 @@
+"""Ledger endpoints: list and read tickets, act on them, statistics."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from loguru import logger
+
+from service import clock
+from service.audit.service import record
+from service.auth.deps import CurrentUser, client_address, department_filter
+from service.auth.principal import Principal
+from service.deps import CtxDep, SessionDep
+from service.tickets import service
+from service.tickets.schemas import (
+    ActionRequest,
+    StatsPage,
+    TicketPage,
+    TicketRead,
+    TicketSummary,
+)
+from service.tickets.service import InvalidInput, StaleVersion, TicketNotFound
+from service.tickets.transitions import RoleNotAllowedError, TransitionNotAllowed
+
+router = APIRouter(prefix="/api/v1", tags=["tickets"])
+
+
+def _bound(name: str, value: str | None) -> date | datetime | None:
+    """A ``from``/``to`` parameter: a date (a whole Asia/Shanghai day) or an ISO 8601 time."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, {"message": f"{name}: {value!r} 不是日期或 ISO 8601 时间", "field": name}) from None
+
+
+def _audit(request: Request, principal: Principal, result: str, detail: dict[str, Any], session=None) -> None:
+    try:
+        if session is not None:
+            record(
+                session,
+                event="ticket_action",
+                principal_or_username=principal,
+                result=result,  # type: ignore[arg-type]
+                address=client_address(request),
+                detail=detail,
+            )
+            return
+        # The request's transaction is rolled back on errors: a refusal is recorded in one of its own.
+        with request.app.state.ctx.db.session() as own:
+            record(
+                own,
+                event="ticket_action",
+                principal_or_username=principal,
+                result=result,  # type: ignore[arg-type]
+                address=client_address(request),
+                detail=detail,
+            )
+    except Exception as exc:  # an audit failure must not hide the answer
+        logger.error("could not audit a ticket action: {}", exc)
+
+
+@router.get("/tickets", response_model=TicketPage)
+def list_tickets(
+    principal: CurrentUser,
+    session: SessionDep,
+    status: str | None = Query(None, description="状态，可用逗号分隔多个"),
+    department: str | None = None,
+    overdue: bool | None = Query(None, description="true: 有环节超期（含超期后完成）"),
+    date_from: str | None = Query(None, alias="from", description="发现时间起 (日期或 ISO 8601)"),
+    date_to: str | None = Query(None, alias="to", description="发现时间止 (日期含当天)"),
+    page: int = Query(1, ge=1),
+    size: int = Query(20, ge=1, le=200),
+) -> TicketPage:
+    """Tickets the caller may see (department users: their own department only)."""
+    department_filter(principal)  # auditors and unknown roles: 403
+    statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
+    try:
+        tickets, total = service.list_tickets(
+            session,
+            principal,
+            status=statuses,
+            department=department,
+            overdue_only=overdue,
+            date_from=_bound("from", date_from),
+            date_to=_bound("to", date_to),
+            page=page,
+            size=size,
+        )
+    except InvalidInput as exc:
+        raise HTTPException(422, {"message": str(exc), "field": exc.field}) from exc
+    now = clock.now()
+    results = [TicketSummary.of(t, principal, now).masked_for(principal) for t in tickets]
+    return TicketPage(results=results, total=total)
+
+
+@router.get("/tickets/{ticket_id}", response_model=TicketRead)
+def read_ticket(ticket_id: int, principal: CurrentUser, session: SessionDep) -> TicketRead:
+    """One ticket with items, deadlines, timeline, time left and the caller's allowed actions."""
+    try:
+        ticket = service.get(session, ticket_id, principal)
+    except TicketNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return TicketRead.full(ticket, principal, clock.now()).masked_for(principal)  # type: ignore[return-value]
+
+
+@router.post("/tickets/{ticket_id}/actions", response_model=TicketRead)
+def ticket_action(
+    ticket_id: int, body: ActionRequest, request: Request, principal: CurrentUser, session: SessionDep, ctx: CtxDep
+) -> TicketRead:
+    """Do one action; 409 on a stale version or a move not allowed now, 403 for the wrong role."""
+    detail: dict[str, Any] = {"ticket_id": ticket_id, "action": body.action, "version": body.version}
+    try:
+        ticket = service.act(
+            session,
+            ticket_id,
+            principal,
+            body.action,
+            note=body.note,
+            department=body.department,
+            response_url=body.response_url,
+            until=body.until,
+            version=body.version,
+            result=body.result,
+            config=service.ledger_config(ctx.settings),
+        )
+    except TicketNotFound as exc:
+        _audit(request, principal, "denied", {**detail, "reason": "not_found"})
+        raise HTTPException(404, str(exc)) from exc
+    except RoleNotAllowedError as exc:
+        _audit(request, principal, "denied", {**detail, "reason": "role"})
+        raise HTTPException(403, str(exc)) from exc
+    except InvalidInput as exc:
+        _audit(request, principal, "failure", {**detail, "reason": str(exc)})
+        raise HTTPException(422, {"message": str(exc), "field": exc.field}) from exc
+    except StaleVersion as exc:
+        _audit(request, principal, "failure", {**detail, "reason": "stale_version", "current": exc.current})
+        raise HTTPException(409, {"message": str(exc), "current_version": exc.current}) from exc
+    except TransitionNotAllowed as exc:
+        _audit(request, principal, "failure", {**detail, "reason": exc.reason, "status": exc.status})
+        raise HTTPException(409, {"message": str(exc), "status": exc.status}) from exc
+    _audit(
+        request,
+        principal,
+        "success",
+        {**detail, "to_status": ticket.status, "new_version": ticket.version},
+        session=session,
+    )
+    return TicketRead.full(ticket, principal, clock.now()).masked_for(principal)  # type: ignore[return-value]
+
+
+@router.get("/stats", response_model=StatsPage)
+def ticket_stats(
+    principal: CurrentUser,
+    session: SessionDep,
+    date_from: str | None = Query(None, alias="from", description="发现时间起 (日期或 ISO 8601)"),
+    date_to: str | None = Query(None, alias="to", description="发现时间止 (日期含当天)"),
+) -> StatsPage:
+    """Per department: counts, on-time rates per stage, average hours, time from publication to discovery."""
+    department_filter(principal)
+    rows = service.stats(session, principal, date_from=_bound("from", date_from), date_to=_bound("to", date_to))
+    return StatsPage(results=rows, total=len(rows))  # type: ignore[arg-type]

@@ -1,0 +1,49 @@
+"""Database helpers of the ledger: a UTC column type and an insert that ignores duplicates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
+
+from service.clock import ensure_aware
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out, on SQLite (which keeps no offset) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = ensure_aware(value)
+        # SQLite compares the stored text: one fixed form (naive UTC) keeps ORDER BY and < correct.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def insert_ignore(session: Session, table: Table, values: dict[str, Any], conflict: list[str]) -> int | None:
+    """INSERT ... ON CONFLICT DO NOTHING on ``conflict`` columns; the new row's id, or None if it existed.
+
+    Unlike catching IntegrityError this leaves the surrounding transaction usable on PostgreSQL, so the
+    caller can do the rest of its work (or nothing) in the same transaction.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    row = session.execute(stmt.returning(table.c.id)).first()
+    return None if row is None else row[0]

@@ -1,0 +1,126 @@
+"""Ledger tables: tickets, the items linked to them and their append-only timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from service.db import Base
+from service.tickets.dbtypes import UtcDateTime
+
+STAGE_COLUMNS = {"acknowledge": "ack", "handle": "handle", "respond": "respond"}
+
+
+class Ticket(Base):
+    """One response record: a department's duty to acknowledge, handle and respond to one event."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        # One ticket per event per department; items of the same event attach to it.
+        UniqueConstraint("event_key", "department", name="uq_tickets_event_department"),
+        Index("ix_tickets_department_status", "department", "status"),
+        Index("ix_tickets_discovered_at", "discovered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    severity: Mapped[str] = mapped_column(String(10))
+    department: Mapped[str] = mapped_column(String(100))
+    discovered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    event_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # event_id, or the first item's id for items not clustered into an event: the uniqueness key.
+    event_key: Mapped[str] = mapped_column(String(120))
+    assigned_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Per stage: when its clock started (for the warning instant), its deadline, when it was met.
+    ack_from: Mapped[datetime] = mapped_column(UtcDateTime)
+    ack_due: Mapped[datetime] = mapped_column(UtcDateTime)
+    ack_met_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    handle_from: Mapped[datetime] = mapped_column(UtcDateTime)
+    handle_due: Mapped[datetime] = mapped_column(UtcDateTime)
+    handle_met_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    respond_from: Mapped[datetime] = mapped_column(UtcDateTime)
+    respond_due: Mapped[datetime] = mapped_column(UtcDateTime)
+    respond_met_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    handled: Mapped[bool] = mapped_column(Boolean, default=False)
+    responded: Mapped[bool] = mapped_column(Boolean, default=False)
+    response_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Who recorded the response: a user name, or system:crawler when a public reply was found.
+    response_source: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    extension_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    extension_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    extension_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Comma-separated stages the pending request covers (those still open and not yet due).
+    extension_stages: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    items: Mapped[list[TicketItem]] = relationship(
+        back_populates="ticket", order_by="TicketItem.id", lazy="selectin", cascade="all, delete-orphan"
+    )
+    timeline: Mapped[list[TimelineEntry]] = relationship(
+        back_populates="ticket", order_by="TimelineEntry.id", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+    def due(self, stage: str) -> datetime:
+        """Deadline of ``stage``."""
+        return getattr(self, f"{STAGE_COLUMNS[stage]}_due")
+
+    def met(self, stage: str) -> datetime | None:
+        """When ``stage`` was met, or None."""
+        return getattr(self, f"{STAGE_COLUMNS[stage]}_met_at")
+
+    def started(self, stage: str) -> datetime:
+        """When the clock of ``stage`` started."""
+        return getattr(self, f"{STAGE_COLUMNS[stage]}_from")
+
+
+class TicketItem(Base):
+    """An item of the store linked to a ticket, with a snapshot of what it was when linked."""
+
+    __tablename__ = "ticket_items"
+    __table_args__ = (UniqueConstraint("ticket_id", "item_id", name="uq_ticket_items_ticket_item"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(100), default="")
+    channel: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    attached_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="items")
+
+
+class TimelineEntry(Base):
+    """One thing that happened to a ticket. Rows are only ever inserted."""
+
+    __tablename__ = "ticket_timeline"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    response_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The version the action produced: two rows with the same version would mean a lost update.
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="timeline")
+
+
+# The SLA notice and outbox tables live in alerting/, outside the packages service.db scans.
+from alerting import models as _alerting_models  # noqa: E402, F401

@@ -1,0 +1,191 @@
+"""API shapes of the ledger: tickets as the contract names them, the action body, statistics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api_types import LocalDateTime
+from service.auth.principal import Principal
+from service.masking import mask_for
+from service.tickets import transitions
+from service.tickets.models import Ticket
+from service.tickets.service import STAGES, allowed_actions_for, overdue, time_left
+
+Action = Literal[
+    "acknowledge",
+    "handle",
+    "respond",
+    "close",
+    "reassign",
+    "escalate",
+    "reopen",
+    "return",
+    "request_extension",
+    "approve_extension",
+    "reject_extension",
+]
+assert set(Action.__args__) == set(transitions.ACTIONS)  # type: ignore[attr-defined]
+
+
+class StageTimes(BaseModel):
+    acknowledge: LocalDateTime | None = None
+    handle: LocalDateTime | None = None
+    respond: LocalDateTime | None = None
+
+
+class TicketItemRead(BaseModel):
+    item_id: str
+    source: str
+    channel: str | None
+    title: str
+    url: str | None
+    published_at: LocalDateTime | None
+
+
+class TimelineRead(BaseModel):
+    action: str
+    actor: str
+    at: LocalDateTime
+    from_status: str | None
+    to_status: str | None
+    note: str | None
+    response_url: str | None = None
+
+
+class ExtensionRead(BaseModel):
+    pending: bool
+    until: LocalDateTime | None
+    reason: str | None
+    stages: list[str]
+
+
+class TicketSummary(BaseModel):
+    """A ticket in a list: everything but its items and timeline."""
+
+    id: int
+    title: str
+    status: str
+    severity: str
+    department: str
+    discovered_at: LocalDateTime
+    published_at: LocalDateTime | None
+    event_id: str | None
+    deadlines: StageTimes
+    met: StageTimes
+    overdue: dict[str, bool]
+    time_left: dict[str, float | None] = Field(
+        description="seconds to each deadline; negative when past; null once met"
+    )
+    escalated: bool
+    version: int
+    result: str | None
+    response_url: str | None
+    extension: ExtensionRead | None
+    allowed_actions: list[str]
+
+    @classmethod
+    def of(cls, ticket: Ticket, principal: Principal, now: datetime, **extra: Any) -> TicketSummary:
+        """The API view of ``ticket`` for ``principal`` at ``now`` (unmasked: mask with mask_for)."""
+        extension = None
+        if ticket.extension_until is not None:
+            extension = ExtensionRead(
+                pending=ticket.extension_pending,
+                until=ticket.extension_until,
+                reason=ticket.extension_reason,
+                stages=[s for s in (ticket.extension_stages or "").split(",") if s],
+            )
+        return cls(
+            id=ticket.id,
+            title=ticket.title,
+            status=ticket.status,
+            severity=ticket.severity,
+            department=ticket.department,
+            discovered_at=ticket.discovered_at,
+            published_at=ticket.published_at,
+            event_id=ticket.event_id,
+            deadlines=StageTimes(**{s: ticket.due(s) for s in STAGES}),
+            met=StageTimes(**{s: ticket.met(s) for s in STAGES}),
+            overdue=overdue(ticket, now),
+            time_left=time_left(ticket, now),
+            escalated=ticket.escalated,
+            version=ticket.version,
+            result=ticket.result,
+            response_url=ticket.response_url,
+            extension=extension,
+            allowed_actions=allowed_actions_for(ticket, principal),
+            **extra,
+        )
+
+    def masked_for(self, principal: Principal) -> TicketSummary:
+        """A copy with personal data in free text masked unless ``principal`` may see it (URLs stay)."""
+        if principal.sees_personal_data:
+            return self
+        update: dict[str, Any] = {"title": mask_for(principal, self.title), "result": mask_for(principal, self.result)}
+        if self.extension is not None:
+            update["extension"] = self.extension.model_copy(
+                update={"reason": mask_for(principal, self.extension.reason)}
+            )
+        if isinstance(self, TicketRead):
+            update["items"] = [i.model_copy(update={"title": mask_for(principal, i.title)}) for i in self.items]
+            update["timeline"] = [e.model_copy(update={"note": mask_for(principal, e.note)}) for e in self.timeline]
+        return self.model_copy(update=update)
+
+
+class TicketRead(TicketSummary):
+    """One ticket with its items and timeline."""
+
+    items: list[TicketItemRead]
+    timeline: list[TimelineRead]
+
+    @classmethod
+    def full(cls, ticket: Ticket, principal: Principal, now: datetime) -> TicketRead:
+        """The detail view of ``ticket``."""
+        return cls.of(  # type: ignore[return-value]
+            ticket,
+            principal,
+            now,
+            items=[TicketItemRead.model_validate(i, from_attributes=True) for i in ticket.items],
+            timeline=[TimelineRead.model_validate(e, from_attributes=True) for e in ticket.timeline],
+        )
+
+
+class TicketPage(BaseModel):
+    results: list[TicketSummary]
+    total: int
+
+
+class ActionRequest(BaseModel):
+    """The body of POST /api/v1/tickets/{id}/actions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action
+    note: str | None = Field(default=None, max_length=5000)
+    department: str | None = Field(default=None, max_length=100)
+    response_url: str | None = Field(default=None, max_length=2000)
+    until: datetime | None = None
+    version: int | None = Field(default=None, ge=1)
+    result: str | None = Field(default=None, max_length=5000)
+
+
+class DepartmentStats(BaseModel):
+    department: str
+    total: int
+    by_status: dict[str, int]
+    escalated: int
+    overdue: int
+    acknowledge_on_time_rate: float | None
+    handle_on_time_rate: float | None
+    respond_on_time_rate: float | None
+    acknowledge_avg_hours: float | None
+    handle_avg_hours: float | None
+    respond_avg_hours: float | None
+    avg_discover_hours: float | None = Field(description="average hours from publication to discovery")
+
+
+class StatsPage(BaseModel):
+    results: list[DepartmentStats]
+    total: int

@@ -1,0 +1,1 @@
+"""User accounts: password hashes, roles, departments, second factor, lockout."""

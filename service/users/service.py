@@ -1,0 +1,144 @@
+"""Creating users and checking their passwords and second factor."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service import clock
+from service.auth.principal import ROLES, Principal
+from service.settings import SecuritySettings
+from service.users.models import User
+
+_hasher = PasswordHasher()
+# Verifying against this when the user does not exist keeps "no such user" as slow as "wrong password".
+_DUMMY_HASH = _hasher.hash("yuqing-no-such-user")
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
+DEPARTMENT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+TOTP_ISSUER = "yuqing"
+
+
+class UserError(ValueError):
+    """Bad input for a user: the message names what is wrong."""
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password``."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches; always spends one argon2 verification."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_problems(password: str, username: str, policy: SecuritySettings) -> list[str]:
+    """What the password policy finds wrong with ``password`` (empty when it is acceptable)."""
+    problems = []
+    if len(password) < policy.password_min_length:
+        problems.append(f"密码至少 {policy.password_min_length} 个字符")
+    classes = sum(
+        [
+            any(c.isupper() for c in password),
+            any(c.islower() for c in password),
+            any(c.isdigit() for c in password),
+            any(not c.isalnum() for c in password),
+        ]
+    )
+    if classes < policy.password_min_classes:
+        problems.append(f"密码需包含大写字母、小写字母、数字、符号中的至少 {policy.password_min_classes} 类")
+    if username and username.lower() in password.lower():
+        problems.append("密码不能包含用户名")
+    return problems
+
+
+def validate_role(role: str, department: str | None) -> None:
+    """The role exists and a department is given for, and only for, the department role."""
+    if role not in ROLES:
+        raise UserError(f"未知角色 {role!r}，可选: {' | '.join(ROLES)}")
+    if role == "department":
+        if not department:
+            raise UserError("department 角色必须用 --department 指定部门 ID")
+        if not DEPARTMENT_RE.match(department):
+            raise UserError(f"部门 ID {department!r} 无效 (小写字母、数字、短横线)")
+    elif department:
+        raise UserError(f"{role} 角色不属于某个部门，不能指定 --department")
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    department: str | None,
+    policy: SecuritySettings,
+) -> tuple[User, str | None]:
+    """Add a user; the TOTP provisioning URI is returned (once) for admins, who need a second factor."""
+    if not USERNAME_RE.match(username):
+        raise UserError(f"用户名 {username!r} 无效 (2-64 个字母、数字或 _ . @ -)")
+    validate_role(role, department)
+    problems = password_problems(password, username, policy)
+    if problems:
+        raise UserError("；".join(problems))
+    if session.execute(select(User.id).where(User.username == username)).first():
+        raise UserError(f"用户 {username} 已存在")
+    now = clock.now()
+    secret = pyotp.random_base32() if role == "admin" else None
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        department=department,
+        active=True,
+        totp_secret=secret,
+        failed_logins=0,
+        created_at=now,
+        password_changed_at=now,
+    )
+    session.add(user)
+    session.flush()
+    uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=TOTP_ISSUER) if secret else None
+    return user, uri
+
+
+def get_by_username(session: Session, username: str) -> User | None:
+    """The user named ``username``, or None."""
+    return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+
+
+def check_totp(user: User, code: str | None, at: datetime) -> bool:
+    """Whether ``code`` is the user's current TOTP (±1 step); a code is accepted only once."""
+    if not user.totp_secret or not code:
+        return False
+    code = code.strip()
+    totp = pyotp.TOTP(user.totp_secret)
+    step = int(at.timestamp()) // totp.interval
+    for candidate in (step, step - 1, step + 1):
+        if user.totp_last_step is not None and candidate <= user.totp_last_step:
+            continue
+        if totp.verify(code, for_time=candidate * totp.interval):
+            user.totp_last_step = candidate
+            return True
+    return False
+
+
+def principal_of(user: User, address: str | None = None) -> Principal:
+    """The Principal a request by ``user`` runs as."""
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,  # type: ignore[arg-type]
+        department=user.department if user.role == "department" else None,
+        address=address,
+    )

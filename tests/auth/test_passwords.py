@@ -1,0 +1,49 @@
+"""The password policy and role/department rules of new accounts."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.settings import SecuritySettings
+from service.users.service import UserError, password_problems, validate_role
+
+POLICY = SecuritySettings()
+
+
+@pytest.mark.parametrize("password", ["Kx9!mPq2#vLt", "abcdefgh12!!", "ABCDEFGH12ab", "长城Abc12345"])
+def test_long_passwords_with_three_classes_pass(password: str) -> None:
+    assert password_problems(password, "alice", POLICY) == []
+
+
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("Ab1!xyz", "至少 10 个字符"),
+        ("abcdefghijk1", "至少 3 类"),
+        ("ABCDEFGHIJKL", "至少 3 类"),
+        ("Alice!2026xx", "不能包含用户名"),
+        ("xxALICE!2026", "不能包含用户名"),
+    ],
+)
+def test_weak_passwords_are_refused_with_the_reason(password: str, problem: str) -> None:
+    assert any(problem in p for p in password_problems(password, "alice", POLICY))
+
+
+def test_the_minimum_length_follows_the_setting() -> None:
+    strict = SecuritySettings(password_min_length=14)
+    assert password_problems("Kx9!mPq2#vLt", "alice", strict)
+    assert not password_problems("Kx9!mPq2#vLt", "alice", POLICY)
+
+
+@pytest.mark.parametrize(
+    ("role", "department", "error"),
+    [
+        ("department", None, "必须用 --department"),
+        ("officer", "env", "不能指定 --department"),
+        ("superuser", None, "未知角色"),
+        ("department", "Env Bureau", "部门 ID"),
+    ],
+)
+def test_role_and_department_must_fit(role: str, department: str | None, error: str) -> None:
+    with pytest.raises(UserError, match=error):
+        validate_role(role, department)

@@ -1,0 +1,256 @@
+"""The console under test: the real service in a child process, users made by the real CLI, Debian's Chromium.
+
+One service and one browser per session keep the browser tests few and fast; each test opens its own
+browser context (its own cookies) and makes its own items, so tests do not depend on each other's order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service import clock
+from service.settings import Settings, load_settings
+from service.store import make_store
+from service.store.base import Item, item_id
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "console"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+PASSWORD = "Console-Test-2024!"
+USERS = {
+    "officer1": ("officer", None),
+    "env1": ("department", "env"),
+    "water1": ("department", "water"),
+    "leader1": ("leader", None),
+}
+
+DEPARTMENTS_YAML = """\
+departments:
+  - id: env
+    name: 市生态环境局
+    rules:
+      - id: env-pollution
+        expr: '(排污 OR 污染 OR 异味) AND (化工厂 OR 工厂) AND NOT 招聘'
+        severity: major
+  - id: water
+    name: 市水务局
+    rules:
+      - id: water-outage
+        expr: '停水 OR 水管爆裂'
+        severity: normal
+"""
+SOURCES_YAML = """\
+sources:
+  - id: demo-12345
+    name: 示例市12345热线
+    channel: hotline
+    type: rss
+    start_urls: ["http://127.0.0.1:9/feed.xml"]
+    interval: 15m
+"""
+
+
+@dataclass
+class ConsoleServer:
+    base_url: str
+    settings: Settings
+    process: subprocess.Popen
+
+    def ingest(self, title: str, content: str, *, channel: str = "hotline", source: str = "demo-12345") -> str:
+        """Store one item the way a crawl does; the service's matching turns it into alerts and tickets."""
+        ext = f"console-{next(_serial)}-{time.monotonic_ns()}"
+        now = clock.now()
+        item = Item(
+            id=item_id(source, ext),
+            source=source,
+            channel=channel,
+            external_id=ext,
+            url=f"http://127.0.0.1:9/detail/{ext}.html",
+            title=title,
+            content=content,
+            published_at=now - timedelta(minutes=5),
+            fetched_at=now,
+        ).with_fingerprint()
+        store = make_store(self.settings)
+        try:
+            result = store.upsert([item])
+        finally:
+            store.close()
+        assert result.new == [item.id], result
+        return item.id
+
+    @contextmanager
+    def client(self, username: str) -> Iterator[httpx.Client]:
+        """An API client logged in as ``username`` (cookie + CSRF header, as the console sends them)."""
+        with httpx.Client(base_url=self.base_url, timeout=10) as client:
+            response = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+            response.raise_for_status()
+            client.headers["X-CSRF-Token"] = client.cookies["yuqing_csrf"]
+            yield client
+
+    def wait_for(self, username: str, path: str, predicate, timeout: float = 10.0):
+        """Poll an API list until one result satisfies ``predicate``; that result."""
+        deadline = time.monotonic() + timeout
+        with self.client(username) as client:
+            while True:
+                response = client.get(path)
+                if response.status_code == 200:
+                    for row in response.json().get("results", []):
+                        if predicate(row):
+                            return row
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"nothing in {path} matched within {timeout}s: {response.text[:500]}")
+                time.sleep(0.2)
+
+
+_serial = itertools.count(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _cli(config: Path, env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", "--config", str(config), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
+    """`yuqing run` on a loopback port with two departments, four users and an empty store."""
+    base = tmp_path_factory.mktemp("console")
+    config, data = base / "config", base / "data"
+    config.mkdir()
+    (config / "departments.yaml").write_text(DEPARTMENTS_YAML, encoding="utf-8")
+    (config / "sources.yaml").write_text(SOURCES_YAML, encoding="utf-8")
+    env = {**os.environ, "YUQING_DATA_DIR": str(data), "YUQING_LOGGING__LEVEL": "WARNING"}
+    env.pop("YUQING_CONFIG_DIR", None)
+    commands = {
+        username: ["user", "add", username, "--role", role] + (["--department", department] if department else [])
+        for username, (role, department) in USERS.items()
+    }
+    # The first one creates the database; the others may then run side by side.
+    first, *rest = commands
+    done = _cli(config, env, *commands[first], stdin=PASSWORD + "\n")
+    assert done.returncode == 0, f"user add {first}: {done.stderr}"
+    with ThreadPoolExecutor(len(rest)) as pool:
+        results = dict(
+            zip(rest, pool.map(lambda u: _cli(config, env, *commands[u], stdin=PASSWORD + "\n"), rest), strict=True)
+        )
+    for username, done in results.items():
+        assert done.returncode == 0, f"user add {username}: {done.stderr}"
+    port = _free_port()
+    log = (base / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "--config", str(config), "run", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code < 500:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"service did not start: {(base / 'server.log').read_text()[-3000:]}")
+        time.sleep(0.2)
+    settings = load_settings(config, data_dir=data)
+    try:
+        yield ConsoleServer(base_url=base_url, settings=settings, process=process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    """Debian's headless Chromium driven by Playwright; skipped locally when missing, a failure under CI."""
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        reason = f"Chromium not installed at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def open_as(chromium, console_server: ConsoleServer):
+    """``open_as(username)`` -> a page logged in as that user (a fresh browser context each time)."""
+    contexts = []
+    errors: list[str] = []
+
+    def _open(username: str | None):
+        context = chromium.new_context(
+            base_url=console_server.base_url, locale="zh-CN", viewport={"width": 1400, "height": 900}
+        )
+        context.set_default_timeout(8000)
+        contexts.append(context)
+        if username is not None:
+            response = context.request.post("/api/v1/auth/login", data={"username": username, "password": PASSWORD})
+            assert response.ok, response.text()
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.errors = errors
+        return page
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page PNG under test-artifacts/console/ (kept by CI, ignored by git)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,67 @@
+"""GET /api/v1/ledger/export through the real app: who may export what, and the file that comes back."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import openpyxl
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.auth.fixtures import Accounts, accounts, app_settings, client, frozen  # noqa: F401 (fixtures)
+from tests.exports.builders import PHONE, T0, make_ticket
+
+URL = "/api/v1/ledger/export"
+WEEK = {"from": "2026-03-02", "to": "2026-03-08"}
+
+
+@pytest.fixture
+def users(client: TestClient, accounts: Accounts) -> Accounts:  # noqa: F811 (fixture use)
+    with client.app.state.ctx.db.session() as s:
+        make_ticket(s, 1, T0, result=f"联系人{PHONE}")
+        make_ticket(s, 2, T0 + timedelta(hours=1), department="water")
+        make_ticket(s, 3, T0 + timedelta(days=7))  # the week after
+    accounts.add("officer1", "officer")
+    accounts.add("env1", "department", department="env")
+    accounts.add("auditor1", "auditor")
+    return accounts
+
+
+def test_officer_exports_every_department_as_xlsx(client: TestClient, users: Accounts) -> None:  # noqa: F811
+    response = client.get(URL, params=WEEK, headers=users.headers("officer1"))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert "attachment" in response.headers["content-disposition"]
+    wb = openpyxl.load_workbook(io.BytesIO(response.content))
+    titles = [r[1] for r in wb["台账"].iter_rows(min_row=2, values_only=True)]
+    assert titles == ["化工厂异味投诉1", "化工厂异味投诉2"]
+    assert PHONE.encode() not in response.content
+    # The temporary file is gone once sent.
+    assert list(client.app.state.ctx.settings.data_path("exports", ".api").iterdir()) == []
+
+
+def test_department_user_gets_own_department_only(client: TestClient, users: Accounts) -> None:  # noqa: F811
+    headers = users.headers("env1")
+    own = client.get(URL, params={**WEEK, "format": "csv"}, headers=headers)
+    assert own.status_code == 200, own.text
+    assert own.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(own.content.decode("utf-8-sig"))))
+    assert [r[1] for r in rows[1:]] == ["化工厂异味投诉1"]
+    assert rows[1][9] == "联系人138****5678"
+
+    named = client.get(URL, params={**WEEK, "format": "csv", "department": "env"}, headers=headers)
+    assert named.status_code == 200
+    other = client.get(URL, params={**WEEK, "department": "water"}, headers=headers)
+    assert other.status_code == 404
+
+
+def test_refusals(client: TestClient, users: Accounts) -> None:  # noqa: F811
+    assert client.get(URL, params=WEEK).status_code == 401
+    assert client.get(URL, params=WEEK, headers=users.headers("auditor1")).status_code == 403
+    officer = users.headers("officer1")
+    backwards = client.get(URL, params={"from": "2026-03-08", "to": "2026-03-02"}, headers=officer)
+    assert backwards.status_code == 422
+    assert client.get(URL, params={**WEEK, "format": "pdf"}, headers=officer).status_code == 422
+    assert client.get(URL, params={"from": "03/02/2026", "to": "2026-03-08"}, headers=officer).status_code == 422

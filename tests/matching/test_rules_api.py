@@ -1,0 +1,79 @@
+"""Rule management over HTTP: CRUD, syntax errors with positions, live tests, mutes."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from service.alerts.models import Alert
+from service.matching.engine import MatchingEngine
+from tests.matching.builders import item
+
+
+def test_rule_crud_and_errors(client, accounts) -> None:
+    accounts.add("officer1", "officer")
+    accounts.add("env-clerk", "department", department="env")
+    officer = accounts.headers("officer1")
+    # departments.yaml rules are imported on first use.
+    client.post("/api/v1/rules/test", json={"expr": "a", "text": "a"}, headers=officer)
+    MatchingEngine(client.app.state.ctx).rulebook.refresh()
+    listed = client.get("/api/v1/rules", headers=officer).json()
+    assert {r["id"] for r in listed["results"]} == {"env-pollution", "env-noise", "water-flood"}
+    assert {r["origin"] for r in listed["results"]} == {"file"}
+
+    bad = client.post(
+        "/api/v1/rules", json={"id": "env-x", "department": "env", "expr": "(排污 OR 异味"}, headers=officer
+    )
+    assert bad.status_code == 422
+    assert bad.json()["detail"]["position"] == 0  # the "(" that is never closed
+    unknown = client.post("/api/v1/rules", json={"id": "x-1", "department": "nope", "expr": "a"}, headers=officer)
+    assert unknown.status_code == 422
+    created = client.post(
+        "/api/v1/rules",
+        json={"id": "env-smell", "department": "env", "regions": ["河西区"], "events": ["臭味"], "severity": "major"},
+        headers=officer,
+    )
+    assert created.status_code == 201
+    assert client.post("/api/v1/rules", json=created.json() | {"id": "env-smell"}, headers=officer).status_code in (
+        409,
+        422,
+    )
+    updated = client.put(
+        "/api/v1/rules/env-smell", json={"department": "env", "expr": "臭味 AND 河西区"}, headers=officer
+    )
+    assert updated.status_code == 200
+    assert updated.json()["expr"] == "臭味 AND 河西区"
+    clerk = accounts.headers("env-clerk")
+    assert client.post("/api/v1/rules", json={"id": "c-1", "department": "env", "expr": "a"}, headers=clerk).status_code == 403
+    assert {r["department"] for r in client.get("/api/v1/rules", headers=clerk).json()["results"]} == {"env"}
+    assert client.delete("/api/v1/rules/env-smell", headers=officer).status_code == 204
+    assert client.delete("/api/v1/rules/env-smell", headers=officer).status_code == 404
+
+
+def test_rule_test_endpoint_shows_highlights_and_positions(client, accounts) -> None:
+    accounts.add("officer1", "officer")
+    headers = accounts.headers("officer1")
+    ok = client.post(
+        "/api/v1/rules/test", json={"expr": "化工厂 NEAR/3 排污", "text": "河边化工厂偷偷排污"}, headers=headers
+    ).json()
+    assert ok["matched"] is True
+    assert {(h["start"], h["end"], h["term"]) for h in ok["highlights"]} == {(2, 5, "化工厂"), (7, 9, "排污")}
+    broken = client.post("/api/v1/rules/test", json={"expr": "化工厂 AND", "text": "x"}, headers=headers)
+    assert broken.status_code == 422
+    assert broken.json()["detail"]["position"] == 7  # the end, where a term was expected
+    assert "message" in broken.json()["detail"]
+
+
+def test_a_muted_rule_still_alerts_but_is_not_pushed(client, accounts) -> None:
+    ctx = client.app.state.ctx
+    accounts.add("officer1", "officer")
+    headers = accounts.headers("officer1")
+    engine = MatchingEngine(ctx)
+    engine.rulebook.refresh()
+    muted = client.post("/api/v1/rules/env-noise/mute", json={"minutes": 60}, headers=headers)
+    assert muted.status_code == 200
+    assert muted.json()["muted_until"] is not None
+    ctx.store.upsert([item(1, "工地噪音", "夜间施工噪音")])
+    engine.run()
+    with ctx.db.session() as session:
+        alert = session.execute(select(Alert)).scalar_one()
+        assert alert.push == "muted"

@@ -1,0 +1,98 @@
+"""Personal-data masking: what is masked, what is kept, and what is left alone."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from pydantic import BaseModel
+
+from service.auth.principal import Principal
+from service.masking import mask_for, mask_text, mask_value
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("市民电话13812345678反映", "市民电话138****5678反映"),
+        ("联系方式：138-1234-5678", "联系方式：138-****-5678"),
+        ("+86 138 1234 5678", "+86 138 **** 5678"),
+        ("手机１３８１２３４５６７８，请回电", "手机１３８****５６７８，请回电"),
+        ("８６－１５９１２３４５６７８", "８６－１５９****５６７８"),
+        ("Tel: 19912345678.", "Tel: 199****5678."),
+        ("①13812345678", "①138****5678"),
+        ("办公电话010-12345678", "办公电话010-****5678"),
+        ("0571-88881234转", "0571-****1234转"),
+        ("(0755)12345678", "(0755)****5678"),
+        ("身份证号110101199001011234", "身份证号110101********1234"),
+        ("证件11010119900101123X。", "证件110101********123X。"),
+        ("证件１１０１０１１９９００１０１１２３ｘ", "证件１１０１０１********１２３ｘ"),
+        ("旧证110101900101123", "旧证110101******123"),
+        ("卡号6222021234567890123", "卡号6222***********0123"),
+        ("卡号 6222 0212 3456 7890", "卡号 6222 **** **** 7890"),
+        ("两个号码13812345678和13987654321", "两个号码138****5678和139****4321"),
+    ],
+)
+def test_personal_numbers_are_masked_keeping_head_and_tail(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2023-07-21 10:00:00",
+        "2023年7月21日 14:30",
+        "20230721",
+        "时间戳1690000000000",
+        "工单编号2023072100123",
+        "工单号GD2023072110300001",
+        "item 3f9a13812345678bc0",
+        "金额12345678元",
+        "12位138123456789不是手机号",
+        "门牌号88号，邮编310000",
+        "",
+    ],
+)
+def test_dates_work_order_numbers_and_identifiers_are_left_alone(text: str) -> None:
+    assert mask_text(text) == text
+
+
+def test_mask_value_walks_dicts_lists_and_models() -> None:
+    class Reply(BaseModel):
+        text: str
+        url: str
+
+    value = {"items": [{"content": "电话13812345678"}], "reply": Reply(text="回电13912345678", url="x?id=13812345678")}
+    masked = mask_value(value)
+    assert masked["items"][0]["content"] == "电话138****5678"
+    assert masked["reply"].text == "回电139****5678"
+    assert value["items"][0]["content"] == "电话13812345678", "the original stays unmasked"
+
+
+def test_mask_value_fields_limits_masking_to_the_named_keys() -> None:
+    row = {"content": "电话13812345678", "url": "http://h/d?tel=13812345678"}
+    assert mask_value(row, fields=("content",)) == {"content": "电话138****5678", "url": row["url"]}
+
+
+@pytest.mark.parametrize(("role", "masked"), [("admin", False), ("officer", True), ("leader", True), ("auditor", True)])
+def test_mask_for_depends_on_the_role(role: str, masked: bool) -> None:
+    principal = Principal(user_id=1, username="u", role=role)
+    result = mask_for(principal, {"content": "电话13812345678"})
+    assert (result["content"] == "电话138****5678") is masked
+
+
+def test_log_lines_are_masked(tmp_path) -> None:
+    from loguru import logger
+
+    from service.logs import setup_logging
+
+    setup_logging("INFO", tmp_path)
+    try:
+        logger.info("crawled item with 联系电话13812345678")
+        logger.complete()
+    finally:
+        logger.remove()  # close the file sink in tmp_path
+        logger.add(sys.stderr, level="INFO")
+    written = (tmp_path / "yuqing.jsonl").read_text(encoding="utf-8")
+    assert "138****5678" in written
+    assert "13812345678" not in written
