@@ -23,10 +23,18 @@ compgen -G "/usr/share/fonts/opentype/noto/NotoSansCJK*" >/dev/null || missing+=
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: java, mvn, postgresql, chromium, CJK fonts already present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# `docker compose config` validates docker-compose.yml; Debian has no Compose v2 package, so the plugin
+# is built from its Go module (once; the binary is kept in the Go bin dir).
+if ! docker compose version >/dev/null 2>&1 && command -v go >/dev/null 2>&1; then
+  echo "install-deps: building the docker compose plugin"
+  GOFLAGS=-mod=mod go install github.com/docker/compose/v2/cmd@v2.29.7
+  mkdir -p "$HOME/.docker/cli-plugins"
+  cp "$(go env GOPATH)/bin/cmd" "$HOME/.docker/cli-plugins/docker-compose"
+fi

@@ -17,7 +17,7 @@ import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 
 # Blocks with no compatibility decomposition and no case mapping (CJK ideographs, Hangul syllables,
 # surrogates, private use, unassigned planes): skipped when tabulating, which keeps start-up to ~0.3 s.
@@ -120,31 +120,34 @@ class Folded:
     def spans(self, ends: list[int], length: int) -> list[tuple[int, int]]:
         """Distinct original spans of the folded matches of ``length`` characters ending at ``ends``.
 
-        ``ends`` are ascending and inclusive, as the automaton reports them; one walk over the segments.
+        ``ends`` are ascending and inclusive, as the automaton reports them.
         """
         if not self.seg_folded_start:
             return [(end - length + 1, end + 1) for end in ends]
-        starts = self._walk([end - length + 1 for end in ends], False)
+        f_starts, f_ends, o_starts, o_ends, shifts = self._arrays
+        # Per folded index x, j is the last segment starting at or before it: inside the segment x maps
+        # to the segment's original span, after it x moves by the segment's accumulated shift.
+        starts = [
+            x if (j := bisect.bisect_right(f_starts, x) - 1) < 0 else o_starts[j] if x < f_ends[j] else x + shifts[j]
+            for x in [end - length + 1 for end in ends]
+        ]
+        stops = [
+            x + 1
+            if (j := bisect.bisect_right(f_starts, x) - 1) < 0
+            else o_ends[j]
+            if x < f_ends[j]
+            else x + shifts[j] + 1
+            for x in ends
+        ]
         # Matches inside one expansion (... in the six dots of ……) map to the same original span: keep one.
-        return list(dict.fromkeys(zip(starts, self._walk(ends, True), strict=True)))
+        return list(dict.fromkeys(zip(starts, stops, strict=True)))
 
-    def _walk(self, indexes: list[int], end: bool) -> list[int]:
-        f_starts, o_starts = self.seg_folded_start, self.seg_orig_start
-        f_lens, o_lens = self.seg_folded_len, self.seg_orig_len
-        count = len(f_starts)
-        j = -1
-        out: list[int] = []
-        for index in indexes:
-            while j + 1 < count and f_starts[j + 1] <= index:
-                j += 1
-            if j < 0:
-                out.append(index + 1 if end else index)
-            elif index < f_starts[j] + f_lens[j]:
-                out.append(o_starts[j] + o_lens[j] if end else o_starts[j])
-            else:
-                pos = o_starts[j] + o_lens[j] + index - f_starts[j] - f_lens[j]
-                out.append(pos + 1 if end else pos)
-        return out
+    @cached_property
+    def _arrays(self) -> tuple[tuple[int, ...], ...]:
+        f_ends = tuple(f + n for f, n in zip(self.seg_folded_start, self.seg_folded_len, strict=True))
+        o_ends = tuple(o + n for o, n in zip(self.seg_orig_start, self.seg_orig_len, strict=True))
+        shifts = tuple(o - f for o, f in zip(o_ends, f_ends, strict=True))
+        return self.seg_folded_start, f_ends, self.seg_orig_start, o_ends, shifts
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Map the folded span ``[start, end)`` (non-empty) to the original span covering it."""

@@ -44,6 +44,8 @@ _MAX_BACKOFF = 30.0
 # Crawled text is hostile: a keyword longer than Lucene's 32 KB term limit would fail the whole
 # document, so long values stay in _source but are not indexed.
 _KEYWORD = {"type": "keyword", "ignore_above": 1024}
+# A document refused for its size must still fit in the dead-letter index.
+_DEAD_LETTER_TEXT = 20_000
 
 
 def _safe_host(url: str) -> str:
@@ -63,6 +65,17 @@ def _is_rejection(status: int, error: Any) -> bool:
 def _is_transient(status: int) -> bool:
     # Shards moving, a node restarting: worth another try. 4xx (mapping, parsing) never succeeds.
     return status in (429, 502, 503, 504)
+
+
+def _shrink(value: Any, limit: int = _DEAD_LETTER_TEXT) -> Any:
+    """The document as kept in the dead-letter index: long strings cut, so the letter itself always fits."""
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + f"…[{len(value) - limit} characters cut]"
+    if isinstance(value, dict):
+        return {k: _shrink(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shrink(v, limit) for v in value[:1000]]
+    return value
 
 
 def _reason(status: int, error: Any) -> str:
@@ -397,7 +410,7 @@ class ElasticsearchStore:
             logger.error("item {} dead-lettered: {}", doc_id, reason)
             operations += [
                 {"index": {"_index": self.deadletter_index, "_id": uuid.uuid4().hex}},
-                {"item_id": doc_id, "reason": reason, "at": now, "document": docs[doc_id]},
+                {"item_id": doc_id, "reason": reason, "at": now, "document": _shrink(docs[doc_id])},
             ]
         for attempt in range(self.settings.bulk_max_retries + 1):
             with self._call("dead-letter write"):

@@ -93,6 +93,9 @@ def test_a_request_over_the_size_limit_is_split_and_only_the_giant_is_dead_lette
     assert "HTTP 413" in result.dead_lettered[0][1]
     assert len(result.new) == 7
     assert es_store.count() == 7
+    (letter,) = es_store.dead_letters()
+    assert letter.document["title"] == giant.title
+    assert "characters cut" in letter.document["content"]
 
 
 def test_a_retried_upsert_does_not_duplicate(es_store: ElasticsearchStore, client: Elasticsearch) -> None:
