@@ -30,8 +30,8 @@ from alerting.sla import STAGES
 from service import clock
 from service.clock import ensure_aware, to_local
 from service.context import AppContext
+from service.dbtypes import insert_ignore
 from service.tickets import transitions
-from service.tickets.dbtypes import insert_ignore
 from service.tickets.models import Ticket
 from service.tickets.service import (
     SEVERITY_LABELS,

@@ -24,8 +24,8 @@ from alerting.channels.base import ChannelConfigError
 from alerting.models import OutboxMessage
 from service import clock
 from service.db import Database
+from service.dbtypes import insert_ignore
 from service.settings import NotificationSettings
-from service.tickets.dbtypes import insert_ignore
 
 KINDS: tuple[str, ...] = ("alert", "sla_warning", "sla_breach", "escalation", "recovery", "report")
 

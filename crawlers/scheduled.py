@@ -70,5 +70,10 @@ def crawl_one(source_id: str) -> dict[str, Any]:
             if summary.get("consecutive_failures", 1) in (1, 3, 10) or summary.get("consecutive_failures", 1) % 50 == 0:
                 enqueue(session, "source_health", None, "major", subject, body, key)
         logger.warning("source {} failed: {}", source_id, summary.get("failure"))
-    # New items are matched by the matching worker within a moment; no need to wait for the sweep.
+    if summary.get("updated") or summary.get("new"):
+        # A reply that appeared on the website is the department's public response: record it now
+        # rather than at the next periodic sweep. New items are matched by the matching worker.
+        from service.tickets.scheduled import sweep_public_replies
+
+        sweep_public_replies(ctx)
     return summary

@@ -68,12 +68,14 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     )
     app.state.ctx = ctx
 
+    from service.alerts.api import router as alerts_router
     from service.audit.api import router as audit_router
     from service.auth.api import router as auth_router
     from service.auth.middleware import install_security
+    from service.console.routes import install as install_console
+    from service.exports.api import router as exports_router
     from service.health import router as health_router
     from service.items.api import router as items_router
-    from service.alerts.api import router as alerts_router
     from service.rules.api import router as rules_router
     from service.tickets.api import router as tickets_router
 
@@ -85,6 +87,6 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     app.include_router(tickets_router)
     app.include_router(alerts_router)
     app.include_router(rules_router)
-    app.include_router(__import__("service.exports.api", fromlist=["router"]).router)
-    __import__("service.console.routes", fromlist=["install"]).install(app)
+    app.include_router(exports_router)
+    install_console(app)
     return app

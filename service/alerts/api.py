@@ -157,4 +157,3 @@ def change_alert_state(
         detail={"alert_id": alert_id, "state": body.state},
     )
     return _read(alert, principal)
-

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.auth.dbtypes import BigId, UtcDateTime
 from service.db import Base
+from service.dbtypes import BigId, UtcDateTime
 
 GENESIS = "0" * 64
 

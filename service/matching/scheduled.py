@@ -53,9 +53,7 @@ def digests() -> None:
             lines = [f"{i + 1}. [{a.severity}] {mask_text(a.title)} ({a.source})" for i, a in enumerate(alerts[:50])]
             if len(alerts) > 50:
                 lines.append(f"…… 另有 {len(alerts) - 50} 条")
-            severity = max(
-                (a.severity for a in alerts), key=lambda s: ["minor", "normal", "major", "critical"].index(s)
-            )
+            severity = highest([a.severity for a in alerts])
             enqueue(
                 session,
                 "alert",

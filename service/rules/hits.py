@@ -44,24 +44,34 @@ def make_snippets(
     """Up to ``limit`` excerpts of about ``width`` characters around the highlights, terms marked."""
     texts = {"title": title, "content": content}
     snippets: list[str] = []
-    by_field: dict[str, list[Highlight]] = {}
-    for h in sort_highlights(highlights):
-        by_field.setdefault(h.field, []).append(h)
-    for field_name, items in by_field.items():
+    for field_name, items in by_field(highlights).items():
         text = texts[field_name]
-        windows: list[list[int]] = []
-        for h in items:
-            pad = max(0, (width - (h.end - h.start)) // 2)
-            lo, hi = max(0, h.start - pad), min(len(text), h.end + pad)
-            if windows and lo <= windows[-1][1]:
-                windows[-1][1] = max(windows[-1][1], hi)
-            else:
-                windows.append([lo, hi])
-        for lo, hi in windows:
+        for lo, hi in snippet_windows(len(text), items, width):
             snippets.append(_render(text, lo, hi, items, mark))
             if len(snippets) >= limit:
                 return snippets
     return snippets
+
+
+def by_field(highlights: Sequence[Highlight]) -> dict[str, list[Highlight]]:
+    """Sorted highlights grouped by field, title first."""
+    grouped: dict[str, list[Highlight]] = {}
+    for h in sort_highlights(highlights):
+        grouped.setdefault(h.field, []).append(h)
+    return grouped
+
+
+def snippet_windows(length: int, items: Sequence[Highlight], width: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` excerpts of about ``width`` characters around ``items`` (one field), overlaps merged."""
+    windows: list[list[int]] = []
+    for h in items:
+        pad = max(0, (width - (h.end - h.start)) // 2)
+        lo, hi = max(0, h.start - pad), min(length, h.end + pad)
+        if windows and lo <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], hi)
+        else:
+            windows.append([lo, hi])
+    return [(lo, hi) for lo, hi in windows]
 
 
 def _render(text: str, lo: int, hi: int, items: list[Highlight], mark: tuple[str, str]) -> str:

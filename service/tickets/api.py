@@ -13,6 +13,7 @@ from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, department_filter
 from service.auth.principal import Principal
 from service.deps import CtxDep, SessionDep
+from service.store.base import StoreUnavailable
 from service.tickets import service
 from service.tickets.schemas import (
     ActionRequest,
@@ -97,14 +98,23 @@ def list_tickets(
     return TicketPage(results=results, total=total)
 
 
+def _item_texts(ctx: Any, ticket: Any) -> dict[str, Any]:
+    """The linked items as stored, for their text; empty when the store is down (the ticket still shows)."""
+    try:
+        return {i.id: i for i in ctx.store.get_many([linked.item_id for linked in ticket.items])}
+    except StoreUnavailable:
+        return {}
+
+
 @router.get("/tickets/{ticket_id}", response_model=TicketRead)
-def read_ticket(ticket_id: int, principal: CurrentUser, session: SessionDep) -> TicketRead:
-    """One ticket with items, deadlines, timeline, time left and the caller's allowed actions."""
+def read_ticket(ticket_id: int, principal: CurrentUser, session: SessionDep, ctx: CtxDep) -> TicketRead:
+    """One ticket with items (and their text), deadlines, timeline, time left and the caller's allowed actions."""
     try:
         ticket = service.get(session, ticket_id, principal)
     except TicketNotFound as exc:
         raise HTTPException(404, str(exc)) from exc
-    return TicketRead.full(ticket, principal, clock.now()).masked_for(principal)  # type: ignore[return-value]
+    texts = _item_texts(ctx, ticket)
+    return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)  # type: ignore[return-value]
 
 
 @router.post("/tickets/{ticket_id}/actions", response_model=TicketRead)
@@ -149,7 +159,8 @@ def ticket_action(
         {**detail, "to_status": ticket.status, "new_version": ticket.version},
         session=session,
     )
-    return TicketRead.full(ticket, principal, clock.now()).masked_for(principal)  # type: ignore[return-value]
+    texts = _item_texts(ctx, ticket)
+    return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)  # type: ignore[return-value]
 
 
 @router.get("/stats", response_model=StatsPage)

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base
-from service.tickets.dbtypes import UtcDateTime
+from service.dbtypes import UtcDateTime
 
 STAGE_COLUMNS = {"acknowledge": "ack", "handle": "handle", "respond": "respond"}
 

@@ -43,6 +43,10 @@ class TicketItemRead(BaseModel):
     title: str
     url: str | None
     published_at: LocalDateTime | None
+    # From the item store (null when it cannot be reached): the text as crawled, and the public reply.
+    content: str | None = None
+    reply: str | None = None
+    replied_at: LocalDateTime | None = None
 
 
 class TimelineRead(BaseModel):
@@ -129,7 +133,16 @@ class TicketSummary(BaseModel):
                 update={"reason": mask_for(principal, self.extension.reason)}
             )
         if isinstance(self, TicketRead):
-            update["items"] = [i.model_copy(update={"title": mask_for(principal, i.title)}) for i in self.items]
+            update["items"] = [
+                i.model_copy(
+                    update={
+                        "title": mask_for(principal, i.title),
+                        "content": mask_for(principal, i.content),
+                        "reply": mask_for(principal, i.reply),
+                    }
+                )
+                for i in self.items
+            ]
             update["timeline"] = [e.model_copy(update={"note": mask_for(principal, e.note)}) for e in self.timeline]
         return self.model_copy(update=update)
 
@@ -141,13 +154,25 @@ class TicketRead(TicketSummary):
     timeline: list[TimelineRead]
 
     @classmethod
-    def full(cls, ticket: Ticket, principal: Principal, now: datetime) -> TicketRead:
-        """The detail view of ``ticket``."""
+    def full(
+        cls, ticket: Ticket, principal: Principal, now: datetime, texts: dict[str, Any] | None = None
+    ) -> TicketRead:
+        """The detail view of ``ticket``; ``texts`` maps item ids to stored items for their content."""
+        texts = texts or {}
+        items = []
+        for linked in ticket.items:
+            view = TicketItemRead.model_validate(linked, from_attributes=True)
+            stored = texts.get(linked.item_id)
+            if stored is not None:
+                view = view.model_copy(
+                    update={"content": stored.content, "reply": stored.reply, "replied_at": stored.replied_at}
+                )
+            items.append(view)
         return cls.of(  # type: ignore[return-value]
             ticket,
             principal,
             now,
-            items=[TicketItemRead.model_validate(i, from_attributes=True) for i in ticket.items],
+            items=items,
             timeline=[TimelineRead.model_validate(e, from_attributes=True) for e in ticket.timeline],
         )
 

@@ -27,10 +27,10 @@ from service import clock
 from service.auth.principal import Principal
 from service.clock import SHANGHAI, ensure_aware
 from service.config_files import read_yaml
+from service.dbtypes import insert_ignore
 from service.settings import LedgerSettings, NotificationSettings, Settings
 from service.store.base import Item
 from service.tickets import transitions
-from service.tickets.dbtypes import insert_ignore
 from service.tickets.models import STAGE_COLUMNS, Ticket, TicketItem, TimelineEntry
 from service.tickets.transitions import Facts, TransitionNotAllowed
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.auth.dbtypes import UtcDateTime
 from service.db import Base
+from service.dbtypes import UtcDateTime
 
 
 class User(Base):

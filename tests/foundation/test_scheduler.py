@@ -53,7 +53,7 @@ def test_jobs_are_persisted_with_explicit_misfire_policy(ctx: AppContext) -> Non
         sched.shutdown()
     # A new scheduler process finds the job in the database, not in memory.
     again = Scheduler(ctx)
-    assert [j.id for j in again.aps._lookup_jobstore("default").get_all_jobs()] == ["sample"]
+    assert "sample" in [j.id for j in again.aps._lookup_jobstore("default").get_all_jobs()]
 
 
 def test_a_second_scheduler_on_the_same_database_refuses(ctx: AppContext) -> None:

@@ -11,7 +11,6 @@ from service.db import Database
 from service.tickets.service import LedgerConfig
 from tests.ledger.builders import T0, make_config
 
-pytest_plugins = ["tests.db_fixtures"]
 
 
 @pytest.fixture

@@ -1,16 +1,19 @@
-"""Database helpers of the ledger: a UTC column type and an insert that ignores duplicates."""
+"""Column types shared by every table: UTC datetimes, 64-bit ids, insert-or-ignore."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Table
+from sqlalchemy import BigInteger, DateTime, Integer, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from service.clock import ensure_aware
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class UtcDateTime(TypeDecorator[datetime]):
