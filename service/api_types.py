@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import PlainSerializer
 
 from service.clock import to_local
@@ -13,3 +14,8 @@ from service.clock import to_local
 LocalDateTime = Annotated[
     datetime, PlainSerializer(lambda v: to_local(v).isoformat(), return_type=str, when_used="json")
 ]
+
+# Ids of ledger rows (tickets, alerts) are 32-bit on PostgreSQL: a larger number in a path or filter is
+# answered 422 instead of reaching the database as an overflow (a 500).
+ROW_ID_MAX = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="ID")]

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from service.alerts.models import Alert
 from service.alerts.service import AlertFilter, AlertNotFound, list_alerts, set_state
-from service.api_types import LocalDateTime
+from service.api_types import ROW_ID_MAX, LocalDateTime, RowId
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, require_roles
 from service.auth.principal import Principal
@@ -55,7 +55,7 @@ def _read(alert: Alert, principal: Principal) -> AlertRead:
 def alert_feed(
     principal: CurrentUser,
     session: SessionDep,
-    after: int | None = Query(None, ge=0, description="只返回 ID 大于此值的预警（按 ID 升序）"),
+    after: int | None = Query(None, ge=0, le=ROW_ID_MAX, description="只返回 ID 大于此值的预警（按 ID 升序）"),
     channel: Literal["hotline", "mailbox", "media"] | None = None,
     severity: Severity | None = None,
     department: str | None = None,
@@ -88,7 +88,7 @@ async def alert_stream(
     request: Request,
     principal: CurrentUser,
     ctx: CtxDep,
-    after: int | None = Query(None, ge=0),
+    after: int | None = Query(None, ge=0, le=ROW_ID_MAX),
 ) -> StreamingResponse:
     """SSE: every new alert the caller may see; resumable with Last-Event-ID (or ``after``)."""
     last_header = request.headers.get("last-event-id")
@@ -137,7 +137,7 @@ class StateChange(BaseModel):
 
 @router.post("/{alert_id}/state", response_model=AlertRead)
 def change_alert_state(
-    alert_id: int,
+    alert_id: RowId,
     body: StateChange,
     request: Request,
     session: SessionDep,

@@ -24,7 +24,7 @@ Auditor = Annotated[Principal, Depends(require_roles("auditor"))]
 def read_audit_log(
     principal: Auditor,
     session: SessionDep,
-    after: int | None = Query(None, ge=0, description="只返回 ID 大于此值的记录"),
+    after: int | None = Query(None, ge=0, le=2**63 - 1, description="只返回 ID 大于此值的记录"),
     size: int = Query(100, ge=1, le=1000),
 ) -> AuditList:
     """Records oldest first, after the given id; details are masked like everything else."""

@@ -23,6 +23,9 @@ SESSION_COOKIE = "yuqing_session"
 CSRF_COOKIE = "yuqing_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 _UNAUTHORISED = {"WWW-Authenticate": "Bearer"}
+# Signing in and out stays open to every role; the scopes below hold for everything else.
+_AUTH_PREFIX = "/api/v1/auth/"
+_AUDIT_PATH = "/api/v1/audit"
 
 
 def client_address(request: Request) -> str | None:
@@ -75,9 +78,28 @@ def current_principal(request: Request, session: SessionDep) -> Principal:
     ):
         audit_denial(request, resolved.principal, {"reason": "csrf"})
         raise HTTPException(403, "CSRF 校验失败 (missing or wrong X-CSRF-Token)")
+    if _out_of_scope(request, resolved.principal):
+        audit_denial(request, resolved.principal, {"reason": "role_scope"})
+        raise HTTPException(403, "无权执行此操作 (forbidden for your role)")
     request.state.principal = resolved.principal
     request.state.session_id = resolved.session_id
     return resolved.principal
+
+
+def _out_of_scope(request: Request, principal: Principal) -> bool:
+    """Whether the role may not make this request at all, whatever the route itself declares.
+
+    Decided here rather than per router so a new endpoint cannot forget it: auditors read the audit
+    log only (separation of duties) and leaders read everything but change nothing.
+    """
+    path = request.url.path
+    if path.startswith(_AUTH_PREFIX):
+        return False
+    if principal.role == "auditor":
+        return not (path == _AUDIT_PATH or path.startswith(_AUDIT_PATH + "/"))
+    if principal.role == "leader":
+        return request.method not in SAFE_METHODS
+    return False
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from zoneinfo import ZoneInfo
 from service.clock import SHANGHAI
 from service.exports.ledger_rows import STAGE_LABELS, STAGES, LedgerRow
 from service.exports.summary import LedgerSummary
+from service.exports.xlsx_stream import BLANK, StreamSheet, Style, XlsxBook
 from service.masking import mask_text
 
 HEADERS: tuple[str, ...] = (
@@ -62,6 +62,9 @@ SUMMARY_HEADERS: tuple[str, ...] = (
     "平均发现至回应时长（小时）",
     "超期工单数",
     "督办数",
+)
+RATE_NOTE = (
+    "按时率 = 按时完成数 ÷（已完成数 + 未完成且已超期数）；尚在时限内未完成的环节不计入。“—”表示暂无可计算的数据。"
 )
 SUMMARY_WIDTHS: tuple[float, ...] = (22, 9, 12, 12, 12, 26, 12, 9)
 # Excel's own "bad" cell style: light red fill, dark red text.
@@ -160,38 +163,39 @@ def write_csv(rows: Iterable[LedgerRow], path: Path, *, zone: ZoneInfo = SHANGHA
 
 # -- xlsx ------------------------------------------------------------------------------------------
 
+_DATE_FORMAT = "yyyy-mm-dd hh:mm"
+_LATE = {"fill": OVERDUE_FILL, "color": OVERDUE_FONT}
+
 
 @dataclass
 class _Formats:
-    header: object
-    text: object
-    date: object
-    date_late: object
-    late: object
-    title: object
-    percent: object
-    hours: object
-    total: object
-    total_percent: object
-    total_hours: object
+    """Style ids of the book."""
+
+    header: int
+    date: int
+    date_late: int
+    late: int
+    title: int
+    percent: int
+    hours: int
+    total: int
+    total_percent: int
+    total_hours: int
 
     @classmethod
-    def of(cls, wb) -> _Formats:  # type: ignore[no-untyped-def]
-        date_fmt = "yyyy-mm-dd hh:mm"
-        header = {"bold": True, "bg_color": "#D9E1F2", "border": 1, "align": "center", "valign": "vcenter"}
-        late = {"bg_color": OVERDUE_FILL, "font_color": OVERDUE_FONT}
+    def of(cls, book: XlsxBook) -> _Formats:
+        """Register the ledger's cell formats in ``book``."""
         return cls(
-            header=wb.add_format(header),
-            text=wb.add_format({}),
-            date=wb.add_format({"num_format": date_fmt}),
-            date_late=wb.add_format({"num_format": date_fmt, **late}),
-            late=wb.add_format(late),
-            title=wb.add_format({"bold": True, "font_size": 14}),
-            percent=wb.add_format({"num_format": "0.0%"}),
-            hours=wb.add_format({"num_format": "0.0"}),
-            total=wb.add_format({"bold": True, "top": 1}),
-            total_percent=wb.add_format({"bold": True, "top": 1, "num_format": "0.0%"}),
-            total_hours=wb.add_format({"bold": True, "top": 1, "num_format": "0.0"}),
+            header=book.style(Style(bold=True, fill="D9E1F2", border="all", center=True)),
+            date=book.style(Style(num_format=_DATE_FORMAT)),
+            date_late=book.style(Style(num_format=_DATE_FORMAT, **_LATE)),
+            late=book.style(Style(**_LATE)),
+            title=book.style(Style(bold=True, size=14)),
+            percent=book.style(Style(num_format="0.0%")),
+            hours=book.style(Style(num_format="0.0")),
+            total=book.style(Style(bold=True, border="top")),
+            total_percent=book.style(Style(bold=True, border="top", num_format="0.0%")),
+            total_hours=book.style(Style(bold=True, border="top", num_format="0.0")),
         )
 
 
@@ -206,57 +210,44 @@ def _sheet_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
-_TEXT, _DATE, _NUMBER, _FLAGS = "text", "date", "number", "flags"
-# How each ledger column is written; an int is a stage time column (index into the overdue flags).
-_KINDS: tuple[str | int, ...] = tuple(
-    {0: _NUMBER, 4: _DATE, 5: _DATE, OVERDUE_COLUMN: _FLAGS}.get(
-        col, next((STAGES.index(s) for s, c in STAGE_COLUMN.items() if c == col), _TEXT)
-    )
-    for col in range(len(HEADERS))
-)
+_DATE_COLUMNS = (4, 5, *STAGE_COLUMN.values())
+
+
+def _row_styles(fmt: _Formats) -> tuple[tuple[int, ...], ...]:
+    # The styles of a ledger row for each combination of the three overdue flags (index: 4a + 2h + r), so
+    # a row picks its styles with one lookup instead of deciding cell by cell.
+    combos = []
+    for flags in range(8):
+        late = ((flags >> 2) & 1, (flags >> 1) & 1, flags & 1)
+        styles = [0] * len(HEADERS)
+        for col in _DATE_COLUMNS:
+            styles[col] = fmt.date
+        for stage, col in STAGE_COLUMN.items():
+            if late[STAGES.index(stage)]:
+                styles[col] = fmt.date_late
+        if any(late):
+            styles[OVERDUE_COLUMN] = fmt.late
+        combos.append(tuple(styles))
+    return tuple(combos)
 
 
 class _LedgerSheet:
     """One sheet in the ledger layout, written a row at a time."""
 
-    def __init__(self, ws, fmt: _Formats) -> None:  # type: ignore[no-untyped-def]
-        self.ws = ws
-        self.fmt = fmt
-        self.next_row = 1
-        for col, (head, width) in enumerate(zip(HEADERS, WIDTHS, strict=True)):
-            ws.set_column(col, col, width)
-            ws.write_string(0, col, head, fmt.header)
-        ws.freeze_panes(1, 0)
+    def __init__(self, sheet: StreamSheet, fmt: _Formats) -> None:
+        self.sheet = sheet
+        self.styles = _row_styles(fmt)
+        sheet.write_row(HEADERS, (fmt.header,) * len(HEADERS))
 
-    def write(self, values: tuple, late: tuple[bool, bool, bool]) -> None:
-        """Append one ledger row; ``late`` are the overdue flags of the three stages."""
-        r = self.next_row
-        if r >= XLSX_MAX_ROWS:
+    def write(self, values: tuple, late: int) -> None:
+        """Append one ledger row; ``late`` is the overdue flags of the three stages as 4a + 2h + r."""
+        if self.sheet.next_row >= XLSX_MAX_ROWS:
             raise ExportTooLarge(f"xlsx 每个工作表最多 {XLSX_MAX_ROWS - 1} 行台账：请缩小日期范围或导出 csv")
-        self.next_row += 1
-        ws, fmt = self.ws, self.fmt
-        write_string, write_number = ws.write_string, ws.write_number
-        for col, kind, value in zip(range(len(_KINDS)), _KINDS, values, strict=True):
-            if kind is _TEXT:
-                if value:
-                    write_string(r, col, value)
-            elif kind is _DATE:
-                if value is not None:
-                    write_number(r, col, value, fmt.date)
-            elif kind is _NUMBER:
-                write_number(r, col, value)
-            elif kind is _FLAGS:
-                write_string(r, col, value, fmt.late if late[0] or late[1] or late[2] else None)
-            elif late[kind]:  # a stage time: highlighted, even empty, when that stage is overdue
-                if value is None:
-                    ws.write_blank(r, col, None, fmt.late)
-                else:
-                    write_number(r, col, value, fmt.date_late)
-            elif value is not None:
-                write_number(r, col, value, fmt.date)
+        self.sheet.write_row(values, self.styles[late])
 
     def finish(self) -> None:
-        self.ws.autofilter(0, 0, max(self.next_row - 1, 0), len(HEADERS) - 1)
+        self.sheet.set_autofilter(self.sheet.next_row - 1, len(HEADERS) - 1)
+        self.sheet.close()
 
 
 def _serial(value: datetime | None, zone: ZoneInfo) -> float | None:
@@ -266,39 +257,41 @@ def _serial(value: datetime | None, zone: ZoneInfo) -> float | None:
     return (value.astimezone(zone).replace(tzinfo=None) - _EXCEL_EPOCH).total_seconds() / 86400
 
 
-def _write_summary(ws, fmt: _Formats, summary: LedgerSummary, period: tuple[date, date] | None, generated: str) -> None:  # type: ignore[no-untyped-def]
-    for col, width in enumerate(SUMMARY_WIDTHS):
-        ws.set_column(col, col, width)
-    ws.write_string(0, 0, f"回应台账汇总 {period_text(period)}".strip(), fmt.title)
-    ws.write_string(1, 0, f"按发现时间统计（北京时间，首尾两天均含）；生成时间：{generated}")
-    for col, head in enumerate(SUMMARY_HEADERS):
-        ws.write_string(3, col, head, fmt.header)
-    row = 4
+def _write_summary(
+    ws: StreamSheet, fmt: _Formats, summary: LedgerSummary, period: tuple[date, date] | None, generated: str
+) -> None:
+    ws.write_row((f"回应台账汇总 {period_text(period)}".strip(),), (fmt.title,))
+    ws.write_row((f"按发现时间统计（北京时间，首尾两天均含）；生成时间：{generated}",))
+    ws.skip()
+    ws.write_row(SUMMARY_HEADERS, (fmt.header,) * len(SUMMARY_HEADERS))
     for dept in [*summary.departments(), summary.total]:
         is_total = dept is summary.total
-        text_fmt = fmt.total if is_total else None
-        ws.write_string(row, 0, dept.department_name, text_fmt)
-        ws.write_number(row, 1, dept.tickets, text_fmt)
-        for col, stage in enumerate(STAGES, start=2):
-            rate = dept.rate(stage)
-            if rate is None:
-                ws.write_string(row, col, "—", text_fmt)
-            else:
-                ws.write_number(row, col, rate, fmt.total_percent if is_total else fmt.percent)
-        hours = dept.avg_respond_hours
-        if hours is None:
-            ws.write_string(row, 5, "—", text_fmt)
-        else:
-            ws.write_number(row, 5, hours, fmt.total_hours if is_total else fmt.hours)
-        ws.write_number(row, 6, dept.overdue, text_fmt)
-        ws.write_number(row, 7, dept.escalated, text_fmt)
-        row += 1
-    ws.write_string(
-        row + 1,
-        0,
-        "按时率 = 按时完成数 ÷（已完成数 + 未完成且已超期数）；尚在时限内未完成的环节不计入。“—”表示暂无可计算的数据。",
-    )
-    ws.freeze_panes(4, 0)
+        text, percent, hours = (
+            (fmt.total, fmt.total_percent, fmt.total_hours) if is_total else (0, fmt.percent, fmt.hours)
+        )
+        rates = [dept.rate(stage) for stage in STAGES]
+        avg = dept.avg_respond_hours
+        ws.write_row(
+            (
+                dept.department_name,
+                dept.tickets,
+                *("—" if rate is None else rate for rate in rates),
+                "—" if avg is None else avg,
+                dept.overdue,
+                dept.escalated,
+            ),
+            (
+                text,
+                text,
+                *(text if rate is None else percent for rate in rates),
+                text if avg is None else hours,
+                text,
+                text,
+            ),
+        )
+    ws.skip()
+    ws.write_row((RATE_NOTE,))
+    ws.close()
 
 
 def write_xlsx(
@@ -312,67 +305,57 @@ def write_xlsx(
     mask: bool = True,
 ) -> LedgerSummary:
     """Write the workbook: 汇总 (summary), 台账 (ledger) and optionally one sheet per department."""
-    import xlsxwriter
-
     from service import clock
 
     generated = (generated_at or clock.now()).astimezone(zone).strftime("%Y-%m-%d %H:%M")
     summary = LedgerSummary()
     masked = _masker(mask)
     path = Path(path)
-    # xlsxwriter's per-sheet temporary files go in a directory of our own, removed even on failure.
-    with _atomic(path) as tmp, tempfile.TemporaryDirectory(prefix=".xlsx-", dir=path.parent) as work_dir:
-        wb = xlsxwriter.Workbook(
-            str(tmp),
-            {
-                "constant_memory": True,
-                # Crawled text must stay text: never a formula, a link or a number.
-                "strings_to_formulas": False,
-                "strings_to_urls": False,
-                "strings_to_numbers": False,
-                "tmpdir": work_dir,
-            },
-        )
-        try:
-            fmt = _Formats.of(wb)
-            taken = {"汇总", "台账"}
-            summary_ws = wb.add_worksheet("汇总")
-            ledger = _LedgerSheet(wb.add_worksheet("台账"), fmt)
-            per_department: dict[str, _LedgerSheet] = {}
-            for row in rows:
-                summary.add(row)
-                late = (row.acknowledge_overdue, row.handle_overdue, row.respond_overdue)
-                values = (
-                    row.seq,
-                    masked(row.title),
-                    row.channel_label,
-                    masked(row.source),
-                    _serial(row.published_at, zone),
-                    _serial(row.discovered_at, zone),
-                    row.department_name,
-                    row.severity_label,
-                    _serial(row.acknowledged_at, zone),
-                    masked(row.result),
-                    _serial(row.handled_at, zone),
-                    _serial(row.responded_at, zone),
-                    masked(row.response_url),
-                    row.status_label,
-                    overdue_text(row),
-                    "是" if row.escalated else "否",
-                    masked(row.note),
-                )
-                ledger.write(values, late)
-                if per_department_sheets:
-                    sheet = per_department.get(row.department)
-                    if sheet is None:
-                        name = _sheet_name(row.department_name, taken)
-                        sheet = per_department[row.department] = _LedgerSheet(wb.add_worksheet(name), fmt)
-                    sheet.write(values, late)
-            ledger.finish()
-            for sheet in per_department.values():
-                sheet.finish()
-            _write_summary(summary_ws, fmt, summary, period, generated)
-            summary_ws.activate()
-        finally:
-            wb.close()
+    # Text cells are always inline strings: crawled text never becomes a formula, a link or a number.
+    with _atomic(path) as tmp, XlsxBook(tmp) as book:
+        fmt = _Formats.of(book)
+        taken = {"汇总", "台账"}
+        summary_ws = book.add_sheet("汇总", widths=SUMMARY_WIDTHS, freeze_rows=4)
+        ledger = _LedgerSheet(book.add_sheet("台账", widths=WIDTHS, freeze_rows=1), fmt)
+        per_department: dict[str, _LedgerSheet] = {}
+        for row in rows:
+            summary.add(row)
+            acknowledge, handle, respond = row.acknowledge_overdue, row.handle_overdue, row.respond_overdue
+            late = 4 * acknowledge + 2 * handle + respond
+            acknowledged = _serial(row.acknowledged_at, zone)
+            handled = _serial(row.handled_at, zone)
+            responded = _serial(row.responded_at, zone)
+            # An overdue stage never met shows as an empty highlighted cell.
+            values = (
+                row.seq,
+                masked(row.title),
+                row.channel_label,
+                masked(row.source),
+                _serial(row.published_at, zone),
+                _serial(row.discovered_at, zone),
+                row.department_name,
+                row.severity_label,
+                BLANK if acknowledged is None and acknowledge else acknowledged,
+                masked(row.result),
+                BLANK if handled is None and handle else handled,
+                BLANK if responded is None and respond else responded,
+                masked(row.response_url),
+                row.status_label,
+                overdue_text(row),
+                "是" if row.escalated else "否",
+                masked(row.note),
+            )
+            ledger.write(values, late)
+            if per_department_sheets:
+                sheet = per_department.get(row.department)
+                if sheet is None:
+                    name = _sheet_name(row.department_name, taken)
+                    sheet = per_department[row.department] = _LedgerSheet(
+                        book.add_sheet(name, widths=WIDTHS, freeze_rows=1), fmt
+                    )
+                sheet.write(values, late)
+        ledger.finish()
+        for sheet in per_department.values():
+            sheet.finish()
+        _write_summary(summary_ws, fmt, summary, period, generated)
     return summary

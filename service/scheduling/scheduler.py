@@ -43,20 +43,7 @@ class Scheduler:
         self.lease.acquire()
         try:
             self.aps.start(paused=True)
-            wanted = {spec.id for spec in job_specs(self.ctx.settings)}
-            for spec in job_specs(self.ctx.settings):
-                self.aps.add_job(
-                    spec.func,
-                    trigger=spec.trigger,
-                    id=spec.id,
-                    name=spec.name or spec.id,
-                    kwargs=spec.kwargs,
-                    replace_existing=True,
-                )
-            for job in self.aps.get_jobs(jobstore="default"):
-                if job.id not in wanted:
-                    logger.info("removing job {} that is no longer configured", job.id)
-                    job.remove()
+            self.sync_jobs(replace=True)
             self.aps.add_job(
                 self._heartbeat,
                 "interval",
@@ -64,6 +51,8 @@ class Scheduler:
                 id="lease-heartbeat",
                 jobstore="local",
             )
+            # Sources added through the API or edited in sources.yaml get (or lose) their jobs without a restart.
+            self.aps.add_job(self._resync, "interval", seconds=60, id="jobs-sync", jobstore="local")
             self.aps.resume()
             from service.matching.worker import MatchingWorker
 
@@ -73,6 +62,44 @@ class Scheduler:
             self.lease.release()
             raise
         logger.info("scheduler started with {} job(s) as {}", len(self.jobs()), self.lease.owner)
+
+    def sync_jobs(self, replace: bool = False) -> tuple[list[str], list[str]]:
+        """Make the persisted jobs match the registry: add missing ones, remove unknown ones.
+
+        ``replace`` also rewrites existing jobs (at start, so a changed interval takes effect); a periodic
+        sync leaves them alone so their next run time is kept.
+        """
+        specs = job_specs(self.ctx.settings)
+        wanted = {spec.id for spec in specs}
+        existing = {job.id for job in self.aps.get_jobs(jobstore="default")}
+        added = []
+        for spec in specs:
+            if spec.id in existing and not replace:
+                continue
+            self.aps.add_job(
+                spec.func,
+                trigger=spec.trigger,
+                id=spec.id,
+                name=spec.name or spec.id,
+                kwargs=spec.kwargs,
+                replace_existing=True,
+            )
+            if spec.id not in existing:
+                added.append(spec.id)
+        removed = sorted(existing - wanted)
+        for job_id in removed:
+            logger.info("removing job {} that is no longer configured", job_id)
+            self.aps.remove_job(job_id, jobstore="default")
+        return added, removed
+
+    def _resync(self) -> None:
+        try:
+            added, removed = self.sync_jobs()
+        except Exception as exc:  # a broken config file must not stop the scheduler; it is logged
+            logger.error("job sync failed: {}", exc)
+            return
+        if added or removed:
+            logger.info("jobs synced: added {}, removed {}", added, removed)
 
     def _heartbeat(self) -> None:
         try:

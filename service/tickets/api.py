@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from loguru import logger
+from pydantic import BaseModel, Field
 
 from service import clock
+from service.api_types import RowId
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, department_filter
 from service.auth.principal import Principal
@@ -107,7 +109,7 @@ def _item_texts(ctx: Any, ticket: Any) -> dict[str, Any]:
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketRead)
-def read_ticket(ticket_id: int, principal: CurrentUser, session: SessionDep, ctx: CtxDep) -> TicketRead:
+def read_ticket(ticket_id: RowId, principal: CurrentUser, session: SessionDep, ctx: CtxDep) -> TicketRead:
     """One ticket with items (and their text), deadlines, timeline, time left and the caller's allowed actions."""
     try:
         ticket = service.get(session, ticket_id, principal)
@@ -119,7 +121,7 @@ def read_ticket(ticket_id: int, principal: CurrentUser, session: SessionDep, ctx
 
 @router.post("/tickets/{ticket_id}/actions", response_model=TicketRead)
 def ticket_action(
-    ticket_id: int, body: ActionRequest, request: Request, principal: CurrentUser, session: SessionDep, ctx: CtxDep
+    ticket_id: RowId, body: ActionRequest, request: Request, principal: CurrentUser, session: SessionDep, ctx: CtxDep
 ) -> TicketRead:
     """Do one action; 409 on a stale version or a move not allowed now, 403 for the wrong role."""
     detail: dict[str, Any] = {"ticket_id": ticket_id, "action": body.action, "version": body.version}
@@ -159,6 +161,42 @@ def ticket_action(
         {**detail, "to_status": ticket.status, "new_version": ticket.version},
         session=session,
     )
+    texts = _item_texts(ctx, ticket)
+    return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)  # type: ignore[return-value]
+
+
+class SeverityChange(BaseModel):
+    severity: Literal["minor", "normal", "major", "critical"]
+    version: int | None = None
+    note: str | None = Field(None, max_length=2000)
+
+
+@router.put("/tickets/{ticket_id}/severity", response_model=TicketRead)
+def change_ticket_severity(
+    ticket_id: RowId, body: SeverityChange, request: Request, principal: CurrentUser, session: SessionDep, ctx: CtxDep
+) -> TicketRead:
+    """Re-grade a ticket (officers, admins): stages not yet met get the new severity's deadlines."""
+    detail: dict[str, Any] = {"ticket_id": ticket_id, "action": "change_severity", "severity": body.severity}
+    try:
+        ticket = service.change_severity(
+            session,
+            ticket_id,
+            principal,
+            body.severity,
+            body.version,
+            body.note,
+            config=service.ledger_config(ctx.settings),
+        )
+    except TicketNotFound as exc:
+        _audit(request, principal, "denied", {**detail, "reason": "not_found"})
+        raise HTTPException(404, str(exc)) from exc
+    except RoleNotAllowedError as exc:
+        _audit(request, principal, "denied", {**detail, "reason": "role"})
+        raise HTTPException(403, str(exc)) from exc
+    except StaleVersion as exc:
+        _audit(request, principal, "failure", {**detail, "reason": "stale_version", "current": exc.current})
+        raise HTTPException(409, {"message": str(exc), "current_version": exc.current}) from exc
+    _audit(request, principal, "success", {**detail, "new_version": ticket.version}, session=session)
     texts = _item_texts(ctx, ticket)
     return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)  # type: ignore[return-value]
 

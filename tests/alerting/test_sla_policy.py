@@ -220,9 +220,7 @@ def test_reassignment_restarts_acknowledge_and_keeps_the_rest_from_discovery(pol
         "handle": sh(2026, 6, 8, 21, 15),  # 21:00 from discovery, but never before acknowledge
         "respond": sh(2026, 6, 9, 9, 0),
     }
-    early = policy.after_reassignment(
-        severity="major", discovered_at=discovered, reassigned_at=sh(2026, 6, 8, 10, 0)
-    )
+    early = policy.after_reassignment(severity="major", discovered_at=discovered, reassigned_at=sh(2026, 6, 8, 10, 0))
     assert early == {
         "acknowledge": sh(2026, 6, 8, 12, 0),
         "handle": end_of(date(2026, 6, 9)),

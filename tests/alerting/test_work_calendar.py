@@ -107,9 +107,7 @@ def test_holidays_yaml_is_loaded(tmp_path: Path) -> None:
         'holidays: [2027-01-01, "2027-02-08"]\nworkdays:\n  - 2027-02-20\n', encoding="utf-8"
     )
     overrides = load_holidays(tmp_path)
-    assert overrides == HolidayOverrides(
-        holidays=[date(2027, 1, 1), date(2027, 2, 8)], workdays=[date(2027, 2, 20)]
-    )
+    assert overrides == HolidayOverrides(holidays=[date(2027, 1, 1), date(2027, 2, 8)], workdays=[date(2027, 2, 20)])
     cal = load_calendar(tmp_path)
     assert not cal.is_workday(date(2027, 2, 8))
     assert cal.is_workday(date(2027, 2, 20))

@@ -38,5 +38,3 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
-
-

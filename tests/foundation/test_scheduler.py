@@ -87,3 +87,28 @@ def test_a_crashed_holder_is_taken_over_after_the_ttl(ctx: AppContext) -> None:
         assert taker.renew() is True
     finally:
         clock.set_clock(clock.Clock())
+
+
+EXTRA: list[JobSpec] = []
+
+
+def extra_jobs(settings) -> list[JobSpec]:
+    return list(EXTRA)
+
+
+def test_jobs_follow_configuration_changes_without_restart(ctx: AppContext) -> None:
+    registry.register(f"{__name__}:extra_jobs")
+    sched = Scheduler(ctx)
+    sched.start()
+    try:
+        EXTRA.append(JobSpec(id="crawl:new-source", func=f"{__name__}:record_call", trigger=IntervalTrigger(hours=2)))
+        added, removed = sched.sync_jobs()
+        assert added == ["crawl:new-source"]
+        assert sched.aps.get_job("crawl:new-source") is not None
+        EXTRA.clear()
+        added, removed = sched.sync_jobs()
+        assert removed == ["crawl:new-source"]
+        assert sched.aps.get_job("crawl:new-source") is None
+    finally:
+        sched.shutdown()
+        registry._factories.remove(f"{__name__}:extra_jobs")

@@ -12,7 +12,6 @@ from service.tickets.service import LedgerConfig
 from tests.ledger.builders import T0, make_config
 
 
-
 @pytest.fixture
 def frozen() -> Iterator[clock.FrozenClock]:
     """The process clock frozen at T0 (restored afterwards)."""

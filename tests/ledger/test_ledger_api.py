@@ -193,3 +193,33 @@ def test_stats_per_department(client, accounts, frozen) -> None:
     assert by_dept["water"]["acknowledge_on_time_rate"] is None
     own = client.get("/api/v1/stats", headers=accounts.headers("water1")).json()
     assert [row["department"] for row in own["results"]] == ["water"]
+
+
+def test_officers_regrade_a_ticket_and_open_deadlines_follow(client, accounts) -> None:
+    ids = seed(client)
+    before = client.get(f"/api/v1/tickets/{ids['env']}", headers=accounts.headers("zhang")).json()
+    assert before["deadlines"]["acknowledge"] == "2026-03-02T14:00:00+08:00"  # normal: 4h
+    regraded = client.put(
+        f"/api/v1/tickets/{ids['env']}/severity",
+        json={"severity": "critical", "version": before["version"], "note": "涉及人员伤亡"},
+        headers=accounts.headers("zhang"),
+    )
+    assert regraded.status_code == 200, regraded.text
+    body = regraded.json()
+    assert body["severity"] == "critical"
+    assert body["deadlines"]["acknowledge"] == "2026-03-02T10:30:00+08:00"  # critical: 30m from discovery
+    assert body["timeline"][-1]["action"] == "change_severity"
+    stale = client.put(
+        f"/api/v1/tickets/{ids['env']}/severity",
+        json={"severity": "minor", "version": before["version"]},
+        headers=accounts.headers("zhang"),
+    )
+    assert stale.status_code == 409
+    denied = client.put(
+        f"/api/v1/tickets/{ids['env']}/severity", json={"severity": "minor"}, headers=accounts.headers("env1")
+    )
+    assert denied.status_code == 403
+    hidden = client.put(
+        f"/api/v1/tickets/{ids['water']}/severity", json={"severity": "minor"}, headers=accounts.headers("env1")
+    )
+    assert hidden.status_code in (403, 404)

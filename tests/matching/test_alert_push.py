@@ -22,9 +22,7 @@ WEBHOOK = {"hook": {"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret
 def _route_everything(ctx) -> None:
     from service.settings import NotificationRoute, NotificationSettings
 
-    ctx.settings.notifications = NotificationSettings(
-        channels=WEBHOOK, routes=[NotificationRoute(channels=["hook"])]
-    )
+    ctx.settings.notifications = NotificationSettings(channels=WEBHOOK, routes=[NotificationRoute(channels=["hook"])])
 
 
 def _pushes(ctx) -> list[OutboxMessage]:

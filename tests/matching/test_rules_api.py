@@ -43,7 +43,8 @@ def test_rule_crud_and_errors(client, accounts) -> None:
     assert updated.status_code == 200
     assert updated.json()["expr"] == "臭味 AND 河西区"
     clerk = accounts.headers("env-clerk")
-    assert client.post("/api/v1/rules", json={"id": "c-1", "department": "env", "expr": "a"}, headers=clerk).status_code == 403
+    by_clerk = client.post("/api/v1/rules", json={"id": "c-1", "department": "env", "expr": "a"}, headers=clerk)
+    assert by_clerk.status_code == 403
     assert {r["department"] for r in client.get("/api/v1/rules", headers=clerk).json()["results"]} == {"env"}
     assert client.delete("/api/v1/rules/env-smell", headers=officer).status_code == 204
     assert client.delete("/api/v1/rules/env-smell", headers=officer).status_code == 404

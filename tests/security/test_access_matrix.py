@@ -66,6 +66,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("GET", "/api/v1/tickets"): READERS,
     ("GET", "/api/v1/tickets/{ticket_id}"): OWN_DEPARTMENT_OBJECT,
     ("POST", "/api/v1/tickets/{ticket_id}/actions"): row(other_department=404, leader=403),
+    # Re-grading is the officers' call: a department user is refused by role, on any department's ticket.
+    ("PUT", "/api/v1/tickets/{ticket_id}/severity"): row(department=403, leader=403),
     ("GET", "/api/v1/stats"): READERS,
     ("GET", "/api/v1/alerts"): READERS,
     ("GET", "/api/v1/alerts/stream"): READERS,
@@ -131,7 +133,7 @@ def _call(world: World, method: str, path: str, caller: str) -> int:
     kwargs: dict[str, Any] = {}
     url = path
     if "{ticket_id}" in path:
-        if method == "POST":  # each action on a ticket of its own, so state left by one caller misleads none
+        if method != "GET":  # each change on a ticket of its own, so state left by one caller misleads none
             ticket = world.new_ticket("water" if other else "env")
         else:
             ticket = world.water_ticket if other else world.env_ticket
@@ -154,6 +156,8 @@ def _call(world: World, method: str, path: str, caller: str) -> int:
         case ("POST", "/api/v1/tickets/{ticket_id}/actions"):
             decider = username in ("admin1", "officer1")
             kwargs["json"] = {"action": "escalate", "note": "请加快办理"} if decider else {"action": "acknowledge"}
+        case ("PUT", "/api/v1/tickets/{ticket_id}/severity"):
+            kwargs["json"] = {"severity": "critical", "note": "影响扩大"}
         case ("POST", "/api/v1/alerts/{alert_id}/state"):
             kwargs["json"] = {"state": "acknowledged"}
         case ("POST", "/api/v1/rules"):

@@ -54,8 +54,10 @@ function drawVolume(byDay) {
       yAxis: { type: "value", minInterval: 1 },
       series: channels.map((ch) => ({
         name: CHANNELS[ch],
-        type: "line",
+        // A line needs two days to be visible; a short range reads better as bars.
+        type: days.length > 2 ? "line" : "bar",
         smooth: true,
+        showSymbol: true,
         data: days.map((d) => byDay.filter((r) => r.day === d && r.channel === ch).reduce((n, r) => n + r.count, 0)),
       })),
     },

@@ -1,0 +1,1 @@
+"""Sources managed through the API (config sources live in sources.yaml)."""
