@@ -1,17 +1,28 @@
-"""Downloader middleware keeping crawls on http(s) and off internal addresses the administrator did not name."""
+"""Downloader middlewares: the host guard (http(s) only, no unnamed internal hosts) and Retry-After waits."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils.response import response_status_message
+from twisted.internet.task import deferLater
 
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+# A longer pause asked by Retry-After is not waited for inside a crawl: the answer counts as an error
+# and the next scheduled crawl tries again.
+MAX_RETRY_AFTER = 60.0
 
 
 class BlockedAddress(IgnoreRequest):
@@ -78,3 +89,41 @@ class HostGuardMiddleware:
             self._verdicts[host] = any(is_internal(a) for a in addresses)
         if self._verdicts[host]:
             raise BlockedAddress(f"拒绝访问内网地址: {host}")
+
+
+def retry_after_seconds(value: bytes | str | None) -> float | None:
+    """Seconds a Retry-After header asks to wait (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if value is None:
+        return None
+    text = (value.decode("latin-1") if isinstance(value, bytes) else value).strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    # Real wall time on purpose: this is a wait on the network, not a recorded time (clock.now may be frozen).
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class RetryAfterMiddleware(RetryMiddleware):
+    """Scrapy's retry middleware that first waits as long as a 429/503 answer's Retry-After asks.
+
+    Only the one request waits; the rest of the crawl goes on. A wait beyond MAX_RETRY_AFTER is not
+    retried at all, so the answer is counted as an error of the crawl.
+    """
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
+        if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
+            return response
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        if wait is not None and wait > MAX_RETRY_AFTER:
+            return response
+        if wait:
+            # Imported here: importing the reactor module installs a reactor, which only Scrapy may choose.
+            from twisted.internet import reactor
+
+            await maybe_deferred_to_future(deferLater(reactor, wait, lambda: None))
+        return self._retry(request, response_status_message(response.status)) or response

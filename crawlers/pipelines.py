@@ -15,7 +15,7 @@ from crawlers.items import RawItem
 from crawlers.simhash import simhash
 from crawlers.text import html_to_text
 from service import clock
-from service.store.base import Item, Store, hamming, item_id
+from service.store.base import Item, Store, StoreUnavailable, hamming, item_id
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -144,7 +144,13 @@ class StorePipeline:
             near = other.simhash is not None and hamming(other.simhash, item.simhash) <= self.distance
             if other.id != item.id and near:
                 return other.event_id or other.id
-        similar = self.store.find_similar(item.simhash, max_distance=self.distance)
+        try:
+            similar = self.store.find_similar(item.simhash, max_distance=self.distance)
+        except StoreUnavailable as exc:
+            # Dropping the item would lose it for good; the write itself is spooled until the store is back.
+            # Its event is then only grouped within this batch (a re-crawl keeps whatever it gets now).
+            logger.warning("near-duplicate lookup skipped, store unreachable: %s", exc)
+            return item.id
         for existing in similar:
             if existing.id == item.id and existing.event_id:
                 return existing.event_id  # a re-crawl keeps the event it was put in

@@ -37,7 +37,12 @@ def scrapy_settings(crawl: CrawlDefaults, check_mode: bool = False) -> dict[str,
         "REDIRECT_MAX_TIMES": 5,
         # Only http(s): file://, data:, ftp:// and s3:// have no business in a public-opinion crawl.
         "DOWNLOAD_HANDLERS": {"file": None, "data": None, "ftp": None, "s3": None},
-        "DOWNLOADER_MIDDLEWARES": {"crawlers.middlewares.HostGuardMiddleware": 50},
+        "DOWNLOADER_MIDDLEWARES": {
+            "crawlers.middlewares.HostGuardMiddleware": 50,
+            # Replaced by a subclass at the same position that honours Retry-After.
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "crawlers.middlewares.RetryAfterMiddleware": 550,
+        },
         "ITEM_PIPELINES": {
             "crawlers.pipelines.NormalisePipeline": 300,
             ("crawlers.pipelines.CollectPipeline" if check_mode else "crawlers.pipelines.StorePipeline"): 800,

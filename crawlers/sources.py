@@ -43,6 +43,73 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Placeholders of page_url and form.data values, filled per list page (see crawlers.spiders.paging).
+PAGE_PLACEHOLDERS = ("page", "page0", "offset", "end")
+
+
+def placeholders_in(template: str) -> list[str]:
+    """The ``{name}`` placeholders of a template, found with plain string operations."""
+    names = []
+    start = 0
+    while (left := template.find("{", start)) >= 0:
+        right = template.find("}", left + 1)
+        if right < 0:
+            break
+        names.append(template[left + 1 : right])
+        start = right + 1
+    return names
+
+
+def _check_placeholders(template: str) -> None:
+    for name in placeholders_in(template):
+        if name not in PAGE_PLACEHOLDERS:
+            known = ", ".join("{" + n + "}" for n in PAGE_PLACEHOLDERS)
+            raise ValueError(f"unknown placeholder {{{name}}} in {template!r}: use {known}")
+
+
+class FormSpec(_Strict):
+    """List pages fetched by submitting a form: a plain POST form or an ASP.NET WebForms postback."""
+
+    method: Literal["post", "get"] = "post"
+    # Form field holding the page number ({page} numbering: page_start is the second page's number).
+    page_field: str | None = None
+    # Further fields sent with every page; values may use the page placeholders ({offset}, ...).
+    data: dict[str, str] = Field(default_factory=dict)
+    # json: send the fields as a JSON object instead of a urlencoded form.
+    body: Literal["form", "json"] = "form"
+    # ASP.NET WebForms: post back the list page's own form (__VIEWSTATE, __EVENTVALIDATION, ...).
+    aspnet: bool = False
+    event_target: str | None = None
+    # AspNetPager posts the page number ("{page}"); a GridView pager posts "Page${page}"; a 下一页
+    # LinkButton (event_target: its name) posts "".
+    event_argument: str = "{page}"
+    # CSS selector of the form to post back (aspnet); default: the page's first form.
+    selector: str | None = None
+
+    @field_validator("event_argument")
+    @classmethod
+    def _known_argument_placeholders(cls, value: str) -> str:
+        _check_placeholders(value)
+        return value
+
+    @field_validator("data")
+    @classmethod
+    def _known_data_placeholders(cls, value: dict[str, str]) -> dict[str, str]:
+        for template in value.values():
+            _check_placeholders(template)
+        return value
+
+    @model_validator(mode="after")
+    def _postback_target(self) -> FormSpec:
+        if self.aspnet and not self.event_target:
+            raise _missing("event_target")
+        return self
+
+    def templates(self) -> list[str]:
+        """Every template this form fills per page."""
+        return [*self.data.values(), *([self.event_argument] if self.aspnet else [])]
+
+
 class ListSpec(_Strict):
     """How to find entries on a list page (html: CSS/XPath selectors; json: dotted paths)."""
 
@@ -58,9 +125,26 @@ class ListSpec(_Strict):
     page_start: int = Field(default=2, ge=0)
     # json: dotted path to the total number of pages, when the API says it.
     total_pages: str | None = None
+    # Name of a JavaScript variable or function whose first number is the page count, read from the
+    # list page's text without running it: "createPageHTML" for TRS's createPageHTML(12, 0, ...),
+    # "totalPage" for ``var totalPage = 12;``.
+    total_pages_js: str | None = None
+    # Records per page, for the {offset}/{end} placeholders of record-range paging.
+    page_size: int | None = Field(default=None, ge=1, le=100000)
+    # The first record's offset: 0 for ``start=0``, 1 for JCMS's ``startrecord=1``.
+    offset_start: int = Field(default=0, ge=0)
+    # json: dotted path to the next page's cursor, sent as query (or form) parameter cursor_param.
+    cursor: str | None = None
+    cursor_param: str | None = None
+    # List pages reached by submitting a form (POST, ASP.NET postbacks).
+    form: FormSpec | None = None
     # Selectors on the list entry itself, used when an entry has no detail page (letters marked
     # 不公开) and as a fallback for fields the detail page lacks.
     fields: dict[str, str] = Field(default_factory=dict)
+
+    def _form_pages_differ(self, form: FormSpec) -> bool:
+        varying = form.page_field or self.page_url or self.cursor
+        return bool(varying) or any(placeholders_in(v) for v in form.data.values())
 
     @field_validator("fields")
     @classmethod
@@ -73,9 +157,32 @@ class ListSpec(_Strict):
     @field_validator("page_url")
     @classmethod
     def _has_placeholder(cls, value: str | None) -> str | None:
-        if value is not None and "{page}" not in value:
-            raise ValueError("page_url must contain {page}")
+        if value is None:
+            return None
+        _check_placeholders(value)
+        if not placeholders_in(value):
+            raise ValueError("page_url must contain {page} (or {page0}, {offset}, {end})")
         return value
+
+    @field_validator("total_pages_js")
+    @classmethod
+    def _js_name(cls, value: str | None) -> str | None:
+        if value is not None and not value.replace("_", "a").replace("$", "a").replace(".", "a").isalnum():
+            raise ValueError(f"not a JavaScript name: {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _paging_complete(self) -> ListSpec:
+        templates = [self.page_url or "", *(self.form.templates() if self.form else [])]
+        uses_offset = any(n in ("offset", "end") for t in templates for n in placeholders_in(t))
+        if uses_offset and self.page_size is None:
+            raise _missing("page_size")
+        if self.cursor and not self.cursor_param:
+            raise _missing("cursor_param")
+        form = self.form
+        if form is not None and not form.aspnet and not self._form_pages_differ(form):
+            raise _missing("form", "page_field")  # every page would post the same form
+        return self
 
 
 class FieldsSpec(_Strict):
@@ -150,6 +257,10 @@ class Source(_Strict):
                 raise _missing("list")
             if not self.fields.title and "title" not in self.list_.fields:
                 raise _missing("fields", "title")
+            if self.type == "html" and self.list_.cursor:
+                raise ValueError("list.cursor: only for json sources")
+            if self.type == "json" and self.list_.form and self.list_.form.aspnet:
+                raise ValueError("list.form.aspnet: only for html sources")
         return self
 
     @property
@@ -223,6 +334,6 @@ def load_sources(config_dir: str | Path) -> SourcesFile:
 def _relocate(exc: ConfigError) -> ConfigError:
     """Move the key named by a model validator's message into the error's key path."""
     head, sep, rest = exc.reason.partition(": ")
-    if sep and rest == "required" and re.fullmatch(r"[a-z_]+(\.[a-z_]+)*", head):
-        return ConfigError(exc.file, f"{exc.path}.{head}" if exc.path else head, "required")
+    if sep and rest and re.fullmatch(r"[a-z_]+(\.[a-z_]+)*", head):
+        return ConfigError(exc.file, f"{exc.path}.{head}" if exc.path else head, rest)
     return exc

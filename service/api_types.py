@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import PlainSerializer
+from pydantic import AfterValidator, PlainSerializer
 
 from service.clock import to_local
 
@@ -19,3 +19,13 @@ LocalDateTime = Annotated[
 # answered 422 instead of reaching the database as an overflow (a 500).
 ROW_ID_MAX = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="ID")]
+
+
+def _supported_year(value: datetime) -> datetime:
+    if not 1970 <= value.year <= 2999:
+        raise ValueError("must lie between the years 1970 and 2999")
+    return value
+
+
+# A time given by the caller: years near datetime.min/max overflow once turned into UTC or Asia/Shanghai.
+InputDateTime = Annotated[datetime, AfterValidator(_supported_year)]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from loguru import logger
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from service import context
 from service.context import AppContext
@@ -29,6 +31,15 @@ def prepare(ctx: AppContext) -> dict[str, str]:
         problems["store"] = str(exc)
         logger.error("item store not ready (serving anyway; /healthz shows it): {}", exc)
     return problems
+
+
+DATABASE_DOWN = "数据库暂时不可用，请稍后重试"
+
+
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503, not 500, while the database cannot be reached: the request is worth retrying shortly."""
+    logger.error("{} {}: database unavailable: {}", request.method, request.url.path, str(exc).splitlines()[0][:300])
+    return JSONResponse(status_code=503, content={"detail": DATABASE_DOWN}, headers={"Retry-After": "5"})
 
 
 def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext | None = None) -> FastAPI:
@@ -80,6 +91,9 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     from service.tickets.api import router as tickets_router
 
     install_security(app, settings)
+    # Connection refused/lost (OperationalError), a connection closed under us (InterfaceError).
+    for unreachable in (OperationalError, InterfaceError, DatabaseUnavailable):
+        app.add_exception_handler(unreachable, database_unavailable)
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(audit_router)

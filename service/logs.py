@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,19 @@ def set_masker(mask: Any) -> None:
 
 
 def _patch(record: dict[str, Any]) -> None:
-    if _masker:
-        record["message"] = _masker[0](record["message"])
+    if not _masker:
+        return
+    mask = _masker[0]
+    message = record["message"]
+    exception = record["exception"]
+    if exception is not None and exception.type is not None:
+        # Exception texts quote crawled data (ValueError(f"bad date in {title}")) and sinks would print
+        # them unmasked: the traceback joins the message, masked, and the record carries no exception.
+        formatted = "".join(traceback.format_exception(exception.type, exception.value, exception.traceback))
+        message = f"{message}\n{formatted.rstrip()}"
+        record["exception"] = None
+    record["message"] = mask(message)
+    record["extra"] = {k: mask(v) if isinstance(v, str) else v for k, v in record["extra"].items()}
 
 
 def setup_logging(

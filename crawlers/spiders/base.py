@@ -6,10 +6,9 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import scrapy
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DownloadCancelledError, DownloadTimeoutError, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
@@ -18,6 +17,7 @@ from crawlers.encoding import choose_encoding
 from crawlers.extract import looks_like_challenge
 from crawlers.middlewares import BlockedAddress
 from crawlers.sources import CrawlDefaults, Source
+from crawlers.spiders.paging import ListPager
 
 MAX_ERROR_SAMPLES = 20
 logger = logging.getLogger(__name__)
@@ -56,6 +56,32 @@ class SourceSpider(scrapy.Spider):
         self.challenge = False
         self.seen_pages: set[str] = set()
         self.seen_entries: set[str] = set()
+        spec = self.source.list_
+        self.pager = ListPager(spec, self.source.encoding, self.on_error) if spec is not None else None
+
+    def first_list_requests(self, callback: Callable[..., Any]) -> Iterator[scrapy.Request]:
+        """The requests of the start URLs, each the first page of its list."""
+        assert self.pager is not None
+        for url in self.source.start_urls:
+            key, request = self.pager.first(url, callback)
+            self.seen_pages.add(key)
+            yield request
+
+    def next_list_request(
+        self,
+        page: Response,
+        callback: Callable[..., Any],
+        next_link: str | None = None,
+        cursor: str | None = None,
+    ) -> scrapy.Request | None:
+        """The request of the list page after ``page``; None past max_pages or when it was seen (a loop)."""
+        if self.pager is None or page.meta["page"] >= self.max_pages:
+            return None
+        following = self.pager.after(page, callback, next_link=next_link, cursor=cursor)
+        if following is None or following[0] in self.seen_pages:
+            return None
+        self.seen_pages.add(following[0])
+        return following[1]
 
     @property
     def max_pages(self) -> int:
@@ -79,6 +105,10 @@ class SourceSpider(scrapy.Spider):
             reason = str(exc)
         elif isinstance(exc, IgnoreRequest) and "robots.txt" in str(exc):
             reason = "robots.txt 禁止抓取（如确有授权，可在 sources.yaml 设置 obey_robots: false）"
+        elif isinstance(exc, DownloadTimeoutError):
+            reason = f"请求超时（超过 {self.crawl.timeout:g} 秒，可调整 crawl.timeout）"
+        elif isinstance(exc, DownloadCancelledError) and "max size" in str(exc):
+            reason = f"页面超过大小上限（crawl.max_download_mb: {self.crawl.max_download_mb:g} MB），已放弃"
         else:
             reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
         self.record_error(url, reason)
@@ -123,23 +153,3 @@ class SourceSpider(scrapy.Spider):
             "challenge": self.challenge,
             "missing_title": self.missing_title,
         }
-
-
-def page_url(base: str, source: Source, number: int) -> str | None:
-    """The URL of list page ``number`` for page_param / page_url paging; None when neither is set."""
-    spec = source.list_
-    if spec is None:
-        return None
-    if spec.page_url:
-        return urljoin(base, spec.page_url.replace("{page}", str(number)))
-    if spec.page_param:
-        return set_query_param(base, spec.page_param, str(number))
-    return None
-
-
-def set_query_param(url: str, name: str, value: str) -> str:
-    """``url`` with query parameter ``name`` set to ``value`` (other parameters kept in order)."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
-    query.append((name, value))
-    return urlunsplit(parts._replace(query=urlencode(query)))

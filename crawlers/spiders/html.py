@@ -11,7 +11,8 @@ from scrapy.http import Response
 from crawlers.extract import extract_fragment, extract_text_value, select
 from crawlers.items import RawItem
 from crawlers.sources import FIELD_NAMES
-from crawlers.spiders.base import SourceSpider, guarded, page_url
+from crawlers.spiders.base import SourceSpider, guarded
+from crawlers.spiders.paging import reached_total, total_from_js
 from crawlers.text import html_to_text
 
 
@@ -26,9 +27,8 @@ class HtmlSourceSpider(SourceSpider):
     name = "html"
 
     async def start(self) -> AsyncIterator[Any]:
-        for url in self.source.start_urls:
-            self.seen_pages.add(url)
-            yield self.request(url, self.parse_list, page=1, start_url=url)
+        for request in self.first_list_requests(self.parse_list):
+            yield request
 
     @guarded
     def parse_list(self, response: Response) -> Iterator[Any]:
@@ -65,22 +65,12 @@ class HtmlSourceSpider(SourceSpider):
                     yield item
         if fresh == 0:
             return  # every entry seen before: the "next" page looped back
-        next_url = self._next_page(page, response.meta["page"], response.meta["start_url"])
-        if next_url and next_url not in self.seen_pages:
-            self.seen_pages.add(next_url)
-            yield self.request(
-                next_url, self.parse_list, page=response.meta["page"] + 1, start_url=response.meta["start_url"]
-            )
-
-    def _next_page(self, page: Any, number: int, start_url: str) -> str | None:
-        if number >= self.max_pages:
-            return None
-        spec = self.source.list_
-        assert spec is not None
-        if spec.next:
-            link = extract_text_value(page.selector, spec.next)
-            return page.urljoin(link) if link else None
-        return page_url(start_url, self.source, spec.page_start + number - 1)
+        if spec.total_pages_js and reached_total(page.meta["page"], total_from_js(page.text, spec.total_pages_js)):
+            return
+        next_link = extract_text_value(page.selector, spec.next) if spec.next else None
+        following = self.next_list_request(page, self.parse_list, next_link=next_link)
+        if following is not None:
+            yield following
 
     @guarded
     def parse_detail(self, response: Response) -> Iterator[Any]:

@@ -12,7 +12,8 @@ from scrapy.http import Response
 from crawlers.encoding import decode_body
 from crawlers.extract import ExtractionError, json_fragment, json_path, load_json, looks_like_challenge
 from crawlers.items import RawItem
-from crawlers.spiders.base import SourceSpider, guarded, page_url
+from crawlers.spiders.base import SourceSpider, guarded
+from crawlers.spiders.paging import reached_total, total_from_js
 from crawlers.text import html_to_text
 
 # Fields that carry markup in the APIs we know (letters and replies are often stored as HTML).
@@ -22,16 +23,20 @@ _MARKUP_FIELDS = {"content", "reply"}
 class JsonSourceSpider(SourceSpider):
     """Mayor's-mailbox style APIs: ``list.items`` is the path to the records, ``fields`` are paths in one.
 
-    Caveats: paging stops at ``max_pages``, at ``list.total_pages`` when given, at an empty page and at
-    a page whose records were all seen before (an API that ignores the page parameter).
+    Caveats: paging stops at ``max_pages``, at ``list.total_pages`` (or ``total_pages_js``) when given,
+    at an empty page, at a page whose records were all seen before (an API that ignores the page
+    parameter) and, for cursor paging, at a missing, empty or repeated cursor.
     """
 
     name = "json"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen_cursors: set[str] = set()
+
     async def start(self) -> AsyncIterator[Any]:
-        for url in self.source.start_urls:
-            self.seen_pages.add(url)
-            yield self.request(url, self.parse_page, page=1, start_url=url)
+        for request in self.first_list_requests(self.parse_page):
+            yield request
 
     @guarded
     def parse_page(self, response: Response) -> Iterator[Any]:
@@ -73,15 +78,29 @@ class JsonSourceSpider(SourceSpider):
             if self.check_mode:
                 break
         number = response.meta["page"]
-        if fresh == 0 or number >= self.max_pages:
+        if fresh == 0:
             return
-        total = json_path(data, spec.total_pages) if spec.total_pages else None
-        if isinstance(total, int | float | str) and str(total).isdigit() and number >= int(total):
+        if spec.total_pages and reached_total(number, json_path(data, spec.total_pages)):
             return
-        next_url = page_url(response.meta["start_url"], self.source, spec.page_start + number - 1)
-        if next_url and next_url not in self.seen_pages:
-            self.seen_pages.add(next_url)
-            yield self.request(next_url, self.parse_page, page=number + 1, start_url=response.meta["start_url"])
+        if spec.total_pages_js and reached_total(number, total_from_js(text, spec.total_pages_js)):
+            return
+        cursor = self._cursor(data, spec.cursor) if spec.cursor else None
+        if spec.cursor and cursor is None:
+            return
+        following = self.next_list_request(response, self.parse_page, cursor=cursor)
+        if following is not None:
+            yield following
+
+    def _cursor(self, data: Any, path: str) -> str | None:
+        """The next page's cursor; None when the API gives none, an empty one or one already followed."""
+        value = json_path(data, path)
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return None
+        cursor = str(value).strip()
+        if not cursor or cursor in self.seen_cursors:
+            return None
+        self.seen_cursors.add(cursor)
+        return cursor
 
     def _item(self, record: dict[str, Any], api_url: str) -> RawItem | None:
         spec = self.source.list_

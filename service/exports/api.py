@@ -28,6 +28,7 @@ MEDIA_TYPES = {
 }
 # A wider range is one request holding a worker for minutes; the CLI has no such limit.
 MAX_DAYS = 366
+MIN_YEAR, MAX_YEAR = 1970, 2999
 
 
 @router.get("/export", response_class=FileResponse)
@@ -43,6 +44,10 @@ def export_ledger_file(
 ) -> FileResponse:
     """The ledger of tickets discovered from ``from`` to ``to`` (both days included)."""
     own = department_filter(principal)  # 403 for roles that see no tickets
+    for name, day in (("from", date_from), ("to", date_to)):
+        # Days near date.min/date.max overflow when turned into UTC instants at the day's edges.
+        if not MIN_YEAR <= day.year <= MAX_YEAR:
+            raise HTTPException(422, f"{name}: {day} 超出支持的日期范围（{MIN_YEAR}–{MAX_YEAR} 年）")
     if department:
         ensure_department_visible(principal, department, request)
     department = department or own

@@ -1,12 +1,11 @@
-"""Ledger files: xlsx (xlsxwriter, constant_memory) and csv (UTF-8 with BOM), written from a row stream.
+"""Ledger files: xlsx (our streaming writer, service.exports.xlsx_stream) and csv (UTF-8 with BOM), from a row stream.
 
 Memory stays flat in the row count: neither writer keeps rows. The xlsx summary sheet needs aggregates
 of all rows, yet it must be the first tab people see. We use the sheet-ordering trick rather than two
 passes: the summary sheet is *added* first (so it is the first tab) but *written* last, after the ledger
-rows streamed past and were counted. xlsxwriter's constant_memory mode streams every worksheet to a
-temporary file of its own, so the row-by-row order it demands holds per sheet, not across sheets; that
-also lets per-department sheets fill in step with the ledger sheet. One pass means the source need not be
-re-iterable (a database cursor is not), and the query runs once.
+rows streamed past and were counted; the tab order is workbook.xml's, whatever order the sheets are
+written in. Per-department sheets fill in step with the ledger sheet (the stream writer spools them).
+One pass means the source need not be re-iterable (a database cursor is not), and the query runs once.
 
 Personal data is masked in every exported file whatever the caller's role: the files are sent upward
 and kept outside the product, where no role check applies.

@@ -25,7 +25,7 @@ from typing import IO
 from xml.sax.saxutils import escape, quoteattr
 
 MAX_ROWS = 1_048_576
-MAX_TEXT = 32_767  # Excel shows no more characters in a cell
+MAX_TEXT = 32_767  # UTF-16 units Excel holds in a cell
 _NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 _NS_R = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -66,9 +66,12 @@ def cell_ref(row: int, col: int, absolute: bool = False) -> str:
     return f"{mark}{column_letter(col)}{mark}{row + 1}"
 
 
-def _text_element(text: str) -> str:
-    if len(text) > MAX_TEXT:
-        text = text[:MAX_TEXT]
+def _text(text: str) -> str:
+    """The <t> element of ``text``: cut to what Excel holds, made legal XML, edge spaces kept."""
+    if len(text) > MAX_TEXT // 2:
+        # Excel counts UTF-16 units: a character beyond the BMP (an emoji) takes two.
+        units = text.encode("utf-16-le")[: 2 * MAX_TEXT]
+        text = units.decode("utf-16-le", errors="ignore")  # never half a surrogate pair
     if _SPECIAL.search(text) is None:
         return f"<t>{text}</t>"
     text = escape(_EXCEL_ESCAPE.sub(r"_x005F_\1", _ILLEGAL.sub("", text)))
@@ -224,7 +227,7 @@ class StreamSheet:
         refs = self._refs
         while len(refs) < len(values):
             refs.append(column_letter(len(refs)))
-        attrs = self.book._style_attrs
+        attrs, special = self.book._style_attrs, _SPECIAL.search
         if len(styles) < len(values):
             styles = (*styles, *(0,) * (len(values) - len(styles)))
         out = [f'<row r="{r}">']
@@ -232,7 +235,9 @@ class StreamSheet:
             cls = value.__class__
             if cls is str:
                 if value:
-                    out.append(f'<c r="{ref}{r}"{attrs[style]} t="inlineStr"><is>{_text_element(value)}</is></c>')
+                    # The common case, plain text of a sane length, costs one regex scan and no call.
+                    text = f"<t>{value}</t>" if special(value) is None and len(value) <= MAX_TEXT // 2 else _text(value)
+                    out.append(f'<c r="{ref}{r}"{attrs[style]} t="inlineStr"><is>{text}</is></c>')
             elif value is None:
                 continue
             elif value is BLANK:
@@ -321,6 +326,8 @@ class XlsxBook:
 
     def close(self) -> None:
         """Finish every sheet and write the workbook parts."""
+        if self._zip.fp is None:
+            return
         for sheet in self.sheets:
             if not sheet._spooled:
                 sheet.close()
@@ -338,16 +345,21 @@ class XlsxBook:
         """Close everything without finishing the file (the caller deletes it)."""
         for sheet in self.sheets:
             sheet._release()
-        self._zip.close()
+        if self._zip.fp is not None:
+            self._zip.close()
 
     def __enter__(self) -> XlsxBook:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
+        if exc_type is not None:
             self.abort()
+            return
+        try:
+            self.close()
+        except BaseException:
+            self.abort()
+            raise
 
     def _write_parts(self) -> None:
         n = len(self.sheets)

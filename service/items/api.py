@@ -33,6 +33,9 @@ def _bound(value: str | None, zone_name: str, end: bool) -> datetime | None:
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(zone_name)
+    if not 1970 <= _year(value) <= 2999:
+        # Years near date.min/date.max overflow once turned into UTC instants.
+        raise HTTPException(422, f"not a date or ISO 8601 time between 1970 and 2999: {value!r}")
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
@@ -42,6 +45,12 @@ def _bound(value: str | None, zone_name: str, end: bool) -> datetime | None:
         return ensure_aware(datetime.fromisoformat(value), zone)
     except ValueError as exc:
         raise HTTPException(422, f"not a date or ISO 8601 time: {value!r}") from exc
+
+
+def _year(value: str) -> int:
+    """The year a ``from``/``to`` value starts with (0 when it does not start with one)."""
+    head = value[:4]
+    return int(head) if head.isascii() and head.isdigit() else 0
 
 
 @router.get("", response_model=ItemList, dependencies=[Depends(rate_limit("search"))])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from service import clock
 from service.alerts.models import RuleRecord
-from service.api_types import LocalDateTime
+from service.api_types import InputDateTime, LocalDateTime
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, require_roles
 from service.auth.principal import Principal
@@ -90,7 +90,7 @@ class RecentBody(BaseModel):
 
 class MuteBody(BaseModel):
     minutes: int | None = Field(None, ge=1, le=60 * 24 * 90)
-    until: datetime | None = None
+    until: InputDateTime | None = None
 
 
 def _syntax_error(exc: RuleSyntaxError) -> JSONResponse:

@@ -35,9 +35,13 @@ def _bound(name: str, value: str | None) -> date | datetime | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+        bound = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
     except ValueError:
         raise HTTPException(422, {"message": f"{name}: {value!r} 不是日期或 ISO 8601 时间", "field": name}) from None
+    # Years near date.min/date.max overflow once turned into UTC day edges.
+    if not 1970 <= bound.year <= 2999:
+        raise HTTPException(422, {"message": f"{name}: {value!r} 超出支持的日期范围（1970–2999 年）", "field": name})
+    return bound
 
 
 def _audit(request: Request, principal: Principal, result: str, detail: dict[str, Any], session=None) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api_types import LocalDateTime
+from service.api_types import InputDateTime, LocalDateTime
 from service.auth.principal import Principal
 from service.masking import mask_for
 from service.tickets import transitions
@@ -191,7 +191,7 @@ class ActionRequest(BaseModel):
     note: str | None = Field(default=None, max_length=5000)
     department: str | None = Field(default=None, max_length=100)
     response_url: str | None = Field(default=None, max_length=2000)
-    until: datetime | None = None
+    until: InputDateTime | None = None
     version: int | None = Field(default=None, ge=1)
     result: str | None = Field(default=None, max_length=5000)
 

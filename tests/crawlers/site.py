@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 
 @dataclass
@@ -14,6 +16,25 @@ class Page:
     body: bytes
     content_type: str
     location: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    # Seconds to wait before answering (a slow government server).
+    delay: float = 0.0
+
+
+@dataclass
+class Request:
+    """What a dynamic page sees of a request."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    # Form fields of a urlencoded POST body.
+    form: dict[str, str]
+    body: bytes
+    headers: dict[str, str]
+
+
+Handler = Callable[[Request], Page]
 
 
 class Site:
@@ -21,7 +42,10 @@ class Site:
 
     def __init__(self) -> None:
         self.pages: dict[str, Page] = {}
+        self.handlers: dict[str, Handler] = {}
         self.hits: dict[str, int] = {}
+        # Monotonic arrival times per path, for tests of waits between attempts.
+        self.times: dict[str, list[float]] = {}
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -45,6 +69,11 @@ class Site:
         with self._lock:
             self.pages[path] = page
 
+    def handle(self, path: str, handler: Handler) -> None:
+        """Answer GET and POST requests to ``path`` (any query) with ``handler``."""
+        with self._lock:
+            self.handlers[path] = handler
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -57,19 +86,53 @@ class Site:
                 return
 
             def do_GET(self) -> None:
+                self._answer(b"")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self._answer(self.rfile.read(length) if length else b"")
+
+            def _answer(self, body: bytes) -> None:
                 parts = urlsplit(self.path)
                 key = self.path if self.path in site.pages else parts.path
                 with site._lock:
                     page = site.pages.get(key)
+                    handler = site.handlers.get(parts.path)
+                    if handler is not None:
+                        key = parts.path
                     site.hits[key] = site.hits.get(key, 0) + 1
-                if page is None:
+                    site.times.setdefault(key, []).append(time.monotonic())
+                if handler is not None:
+                    ctype = self.headers.get("Content-Type") or ""
+                    form = (
+                        dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
+                        if ctype.startswith("application/x-www-form-urlencoded")
+                        else {}
+                    )
+                    request = Request(
+                        self.command,
+                        parts.path,
+                        dict(parse_qsl(parts.query, keep_blank_values=True)),
+                        form,
+                        body,
+                        {k.lower(): v for k, v in self.headers.items()},
+                    )
+                    page = handler(request)
+                elif page is None:
                     page = Page(404, "页面不存在".encode(), "text/html; charset=utf-8")
-                self.send_response(page.status)
-                self.send_header("Content-Type", page.content_type)
-                if page.location:
-                    self.send_header("Location", page.location)
-                self.send_header("Content-Length", str(len(page.body)))
-                self.end_headers()
-                self.wfile.write(page.body)
+                if page.delay:
+                    time.sleep(page.delay)
+                try:
+                    self.send_response(page.status)
+                    self.send_header("Content-Type", page.content_type)
+                    if page.location:
+                        self.send_header("Location", page.location)
+                    for name, value in page.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(page.body)))
+                    self.end_headers()
+                    self.wfile.write(page.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the crawler gave up waiting (timeout, size limit): nothing to answer
 
         return Handler

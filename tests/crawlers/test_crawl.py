@@ -12,7 +12,7 @@ import pytest
 from crawlers.health import get_health
 from crawlers.runner import check_source, crawl_sources
 from service.config_files import ConfigError
-from service.settings import Settings
+from service.settings import ElasticsearchSettings, Settings
 from service.store import make_store
 from service.store.base import Item, ItemQuery
 from tests.crawlers.conftest import FAST_CRAWL, make_settings
@@ -471,3 +471,33 @@ def test_crawl_process_reports_bad_input_as_config_error(tmp_path: Path) -> None
 
     with pytest.raises(ConfigError, match=r"^sources.yaml: sources\[0\].name: required$"):
         _run(settings, ["x"], False, 60, None)
+
+
+def test_the_same_crawl_into_elasticsearch_stores_the_same_items(
+    site: Site, tmp_path: Path, es_settings: ElasticsearchSettings
+) -> None:
+    build_site(site)  # the pages as first served (another test changes a reply)
+    on_sqlite = make_settings(tmp_path / "sqlite", sources_yaml(site.base))
+    plain = make_settings(tmp_path / "es", sources_yaml(site.base))
+    on_es = plain.model_copy(
+        update={"store": plain.store.model_copy(update={"backend": "elasticsearch", "elasticsearch": es_settings})}
+    )
+    first = crawl_sources(on_es, ["gbk-next"], now=NOW, timeout=120)["gbk-next"]
+    crawl_sources(on_sqlite, ["gbk-next"], now=NOW, timeout=120)
+    assert (first["new"], first["errors"]) == (5, 6)
+
+    def dumped(settings: Settings) -> dict[str, dict[str, Any]]:
+        skip = {"stored_at", "updated_at", "matched_at"}
+        return {key: item.model_dump(exclude=skip) for key, item in _items(settings, "gbk-next").items()}
+
+    es_items = dumped(on_es)
+    assert sorted(es_items) == ["XF-0001", "XF-0002", "XF-0004", "XF-0008", "XF-0099"]
+    assert es_items == dumped(on_sqlite)
+    again = crawl_sources(on_es, ["gbk-next"], now=NOW, timeout=120)["gbk-next"]
+    assert (again["new"], again["updated"], again["skipped"]) == (0, 0, 5)
+    store = make_store(on_es)
+    try:
+        assert store.backend == "elasticsearch"
+        assert store.count(ItemQuery(source="gbk-next")) == 5
+    finally:
+        store.close()

@@ -97,3 +97,38 @@ def test_shipped_files_are_valid(path: str) -> None:
     sources = load_sources((REPO / path).parent)
     assert {s.channel for s in sources.sources} == {"hotline", "mailbox", "media"}
     assert {s.type for s in sources.sources} == {"html", "json", "rss"}
+
+
+HTML_SOURCE = (
+    'sources:\n  - {{id: c, name: C, channel: hotline, type: {type}, start_urls: ["http://c/"], interval: 15m,'
+    " fields: {{title: h1}}, list: {{items: li, {list}}}}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("type_", "list_", "error"),
+    [
+        ("html", 'page_url: "list_{pg}.html"', "sources[0].list.page_url: unknown placeholder {pg} in"),
+        ("html", 'page_url: "list.html"', "sources[0].list.page_url: page_url must contain {page}"),
+        ("html", 'page_url: "list.jsp?start={offset}"', "sources[0].list.page_size: required"),
+        ("json", "cursor: data.next", "sources[0].list.cursor_param: required"),
+        ("html", "cursor: data.next, cursor_param: c", "sources[0].list.cursor: only for json sources"),
+        ("html", "form: {method: post}", "sources[0].list.form.page_field: required"),
+        ("html", "form: {aspnet: true}", "sources[0].list.form.event_target: required"),
+        ("json", "form: {aspnet: true, event_target: g}", "sources[0].list.form.aspnet: only for html sources"),
+        ("html", 'form: {page_field: p, data: {start: "{offset}"}}', "sources[0].list.page_size: required"),
+        ("html", 'total_pages_js: "a(b)"', "sources[0].list.total_pages_js: not a JavaScript name"),
+    ],
+)
+def test_incomplete_pagination_is_named(tmp_path: Path, type_: str, list_: str, error: str) -> None:
+    assert _error(tmp_path, HTML_SOURCE.format(type=type_, list=list_)).startswith(f"sources.yaml: {error}")
+
+
+def test_pagination_keys_accepted(tmp_path: Path) -> None:
+    list_ = (
+        'page_url: "dataproxy.jsp?startrecord={offset}&endrecord={end}", page_size: 15, offset_start: 1, '
+        'form: {data: {col: "1", webid: "3"}, page_field: p}, total_pages_js: createPageHTML'
+    )
+    src = _load(tmp_path, HTML_SOURCE.format(type="html", list=list_)).get("c")  # type: ignore[attr-defined]
+    assert src.list_.form.method == "post"
+    assert src.list_.offset_start == 1

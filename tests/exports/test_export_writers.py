@@ -143,6 +143,26 @@ def test_xlsx_per_department_sheets_and_no_personal_data(tmp_path: Path) -> None
     assert "138****5678" in text
 
 
+def test_large_xlsx_fills_department_sheets_in_step_with_the_ledger(tmp_path: Path) -> None:
+    # Enough rows that the department sheets are written while the ledger sheet is still open.
+    n = 1200
+    rows = (
+        make_row(i, department="water", department_name="市水务局") if i % 3 == 0 else make_row(i)
+        for i in range(1, n + 1)
+    )
+    path = tmp_path / "ledger.xlsx"
+    summary = write_xlsx(rows, path, per_department_sheets=True)
+    assert summary.rows == n
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["汇总", "台账", "市生态环境局", "市水务局"]
+    assert [r[0] for r in wb["台账"].iter_rows(min_row=2, values_only=True)] == list(range(1, n + 1))
+    water = [r[0] for r in wb["市水务局"].iter_rows(min_row=2, values_only=True)]
+    assert water == list(range(3, n + 1, 3))
+    assert wb["市水务局"].auto_filter.ref == f"A1:Q{len(water) + 1}"
+    assert wb["市生态环境局"].max_row == n - len(water) + 1
+    assert wb["汇总"]["B5"].value == n - len(water)  # most tickets first
+
+
 def test_empty_xlsx_still_has_headers_and_a_total(tmp_path: Path) -> None:
     path = tmp_path / "empty.xlsx"
     assert write_xlsx(iter(()), path).rows == 0

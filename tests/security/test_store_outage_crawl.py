@@ -1,0 +1,113 @@
+"""Elasticsearch goes away in the middle of a real crawl and comes back: every item still ends up stored once.
+
+The crawl runs as ``yuqing crawl`` runs it (a child process through crawlers.runner) against the bundled
+demo site (24 work orders, 12 letters, 8 news articles). A proxy in front of the real Elasticsearch is
+switched off shortly after the first page is fetched and on again a few seconds later.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from crawlers.demo import demo_sources_yaml, serve_demo
+from crawlers.runner import crawl_sources
+from service.settings import ElasticsearchSettings, Settings
+from service.store import make_store
+from service.store.base import ItemQuery
+from tests.crawlers.conftest import make_settings
+from tests.servers.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.elasticsearch
+
+DEMO_TOTAL = 24 + 12 + 8
+# Slow enough (~50 requests x 0.15 s on one host) that the outage falls inside the crawl; small batches
+# so that writes happen while Elasticsearch is away, not only at the end.
+SLOW_CRAWL = ("download_delay: 0\n", "download_delay: 0.15\n  batch_size: 5\n")
+
+
+@pytest.fixture
+def proxy(es_server) -> Iterator[TcpProxy]:
+    parts = urlsplit(es_server.url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 9200)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def demo() -> Iterator[tuple[str, threading.Event]]:
+    """The demo site and an event set by its first request (the crawl process is up and crawling)."""
+    server, base = serve_demo(0)
+    first_request = threading.Event()
+    handler = server.RequestHandlerClass
+
+    class Watching(handler):  # type: ignore[misc, valid-type]
+        def do_GET(self) -> None:
+            first_request.set()
+            super().do_GET()
+
+    server.RequestHandlerClass = Watching
+    yield base, first_request
+    server.shutdown()
+    server.server_close()
+
+
+def _settings(tmp: Path, base: str, es: ElasticsearchSettings, slow: bool) -> Settings:
+    yaml = demo_sources_yaml(base)
+    if slow:
+        yaml = yaml.replace(*SLOW_CRAWL)
+    settings = make_settings(tmp, yaml)
+    settings.store.backend = "elasticsearch"
+    settings.store.elasticsearch = es
+    return settings
+
+
+def test_outage_mid_crawl_loses_and_doubles_nothing(
+    tmp_path: Path, es_settings: ElasticsearchSettings, proxy: TcpProxy, demo: tuple[str, threading.Event]
+) -> None:
+    base, first_request = demo
+    es = es_settings.model_copy(update={"hosts": [proxy.url], "request_timeout": 5.0})
+    assert SLOW_CRAWL[0] in demo_sources_yaml(base)
+    outage: dict[str, float] = {}
+
+    def flap() -> None:
+        if not first_request.wait(120):
+            return
+        time.sleep(0.5)
+        proxy.stop()
+        outage["down"] = time.monotonic()
+        time.sleep(4)
+        proxy.start()
+        outage["up"] = time.monotonic()
+
+    flapper = threading.Thread(target=flap, daemon=True)
+    flapper.start()
+    counts = crawl_sources(_settings(tmp_path, base, es, slow=True), timeout=180)
+    finished = time.monotonic()
+    flapper.join(10)
+    assert "up" in outage, "the proxy never went down"
+    assert outage["up"] < finished, "the crawl ended before Elasticsearch came back: the outage missed it"
+    assert set(counts) == {"demo-12345", "demo-mailbox", "demo-news"}
+
+    store = make_store(_settings(tmp_path, base, es, slow=False))
+    try:
+        store.replay()  # whatever the crawl spooled while the cluster was away
+        assert store.count(ItemQuery()) == DEMO_TOTAL
+        ids = [i.id for i in store.search(ItemQuery(size=200)).results]
+        assert len(ids) == len(set(ids)) == DEMO_TOTAL
+    finally:
+        store.close()
+
+    again = crawl_sources(_settings(tmp_path, base, es, slow=False), timeout=180)
+    assert {sid: c["new"] for sid, c in again.items()} == dict.fromkeys(counts, 0)
+    store = make_store(_settings(tmp_path, base, es, slow=False))
+    try:
+        assert store.count(ItemQuery()) == DEMO_TOTAL
+    finally:
+        store.close()
