@@ -87,10 +87,12 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     from service.exports.api import router as exports_router
     from service.health import router as health_router
     from service.items.api import router as items_router
+    from service.reveals import install_reveal_audit
     from service.rules.api import router as rules_router
     from service.tickets.api import router as tickets_router
 
     install_security(app, settings)
+    install_reveal_audit(app)
     # Connection refused/lost (OperationalError), a connection closed under us (InterfaceError).
     for unreachable in (OperationalError, InterfaceError, DatabaseUnavailable):
         app.add_exception_handler(unreachable, database_unavailable)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel
@@ -105,8 +106,27 @@ def mask_value(obj: T, fields: Iterable[str] | None = None) -> T:
     return obj
 
 
+# Per request: what was shown unmasked to an admin, so the request can be audited as a reveal.
+_reveals: ContextVar[list[str] | None] = ContextVar("yuqing_reveals", default=None)
+
+
+def collect_reveals() -> list[str]:
+    """Start collecting reveals for the current request; the returned list fills as data is shown."""
+    box: list[str] = []
+    _reveals.set(box)
+    return box
+
+
+def note_reveal(obj: object, fields: Iterable[str] | None = None) -> None:
+    """Record that ``obj`` is shown unmasked, when it holds personal data at all."""
+    box = _reveals.get()
+    if box is not None and mask_value(obj, fields) != obj:
+        box.append(type(obj).__name__)
+
+
 def mask_for(principal: Principal, obj: T, fields: Iterable[str] | None = None) -> T:
     """``obj`` as ``principal`` may see it: unchanged for roles that see personal data, masked otherwise."""
     if principal.sees_personal_data:
+        note_reveal(obj, fields)
         return obj
     return mask_value(obj, fields)

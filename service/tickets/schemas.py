@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api_types import InputDateTime, LocalDateTime
 from service.auth.principal import Principal
-from service.masking import mask_for
+from service.masking import mask_for, note_reveal
 from service.tickets import transitions
 from service.tickets.models import Ticket
 from service.tickets.service import STAGES, allowed_actions_for, overdue, time_left
@@ -126,6 +126,7 @@ class TicketSummary(BaseModel):
     def masked_for(self, principal: Principal) -> TicketSummary:
         """A copy with personal data in free text masked unless ``principal`` may see it (URLs stay)."""
         if principal.sees_personal_data:
+            note_reveal(self)
             return self
         update: dict[str, Any] = {"title": mask_for(principal, self.title), "result": mask_for(principal, self.result)}
         if self.extension is not None:

@@ -223,3 +223,26 @@ def test_officers_regrade_a_ticket_and_open_deadlines_follow(client, accounts) -
         f"/api/v1/tickets/{ids['water']}/severity", json={"severity": "minor"}, headers=accounts.headers("env1")
     )
     assert hidden.status_code in (403, 404)
+
+
+def test_each_reveal_of_personal_data_to_an_admin_is_audited(client, accounts) -> None:
+    ids = seed(client)
+    ctx = client.app.state.ctx
+
+    def reveals() -> list[AuditRecord]:
+        with ctx.db.session() as session:
+            rows = session.execute(select(AuditRecord).where(AuditRecord.event_type == "personal_data.reveal"))
+            return list(rows.scalars())
+
+    officer = client.get(f"/api/v1/tickets/{ids['env']}", headers=accounts.headers("zhang")).json()
+    assert "13812345678" not in officer["title"]
+    assert reveals() == []
+    admin = client.get(f"/api/v1/tickets/{ids['env']}", headers=accounts.headers("root")).json()
+    assert admin["title"] == "市民13812345678反映化工厂异味"
+    found = reveals()
+    assert len(found) == 1
+    assert found[0].username == "root"
+    assert found[0].detail["path"] == f"/api/v1/tickets/{ids['env']}"
+    # A ticket without personal data shows nothing to reveal.
+    client.get(f"/api/v1/tickets/{ids['water']}", headers=accounts.headers("root"))
+    assert len(reveals()) == 1
