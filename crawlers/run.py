@@ -13,7 +13,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from crawlers.sources import SourcesFile, load_sources
+from crawlers.sources import SourcesFile, load_all_sources
 from service import clock
 from service.config_files import ConfigError
 from service.settings import Settings, load_settings
@@ -53,7 +53,7 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
     from crawlers.settings import scrapy_settings
     from crawlers.spiders import spider_for
 
-    sources = load_sources(settings.config_dir)
+    sources = load_all_sources(settings)
     ids = _select(sources, source_ids)
     if not ids:
         return {}

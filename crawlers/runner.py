@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from crawlers.sources import load_sources
+from crawlers.sources import load_all_sources
 from service.config_files import ConfigError
 from service.settings import Settings
 
@@ -102,7 +102,7 @@ def _tail(path: Path, start: int, limit: int = 2000) -> str:
 
 def _validate_ids(settings: Settings, source_ids: Sequence[str]) -> list[str]:
     """The ids to crawl (all enabled ones when none are named); ConfigError for unknown ids."""
-    sources = load_sources(settings.config_dir)
+    sources = load_all_sources(settings)
     known = {s.id for s in sources.sources}
     unknown = [i for i in source_ids if i not in known]
     if unknown:

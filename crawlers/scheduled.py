@@ -16,10 +16,10 @@ from service.settings import Settings
 
 
 def jobs(settings: Settings) -> list[JobSpec]:
-    from crawlers.sources import load_sources
+    from crawlers.sources import load_all_sources
 
     try:
-        sources = load_sources(settings.config_dir)
+        sources = load_all_sources(settings)
     except ConfigError as exc:
         logger.error("crawl jobs not scheduled: {}", exc)
         return []

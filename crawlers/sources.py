@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from service.config_files import ConfigError, load_model
+from service.settings import Settings
 
 SOURCES_FILE = "sources.yaml"
 
@@ -221,6 +222,10 @@ class Source(_Strict):
     obey_robots: bool = True
     enabled: bool = True
     user_agent: str | None = None
+    # Set by the loader, never read from a file: where the source came from and whether an API source's
+    # hosts may be internal (security.allow_private_source_hosts).
+    origin: Literal["config", "api"] = "config"
+    trust_private: bool = False
 
     @field_validator("start_urls")
     @classmethod
@@ -269,7 +274,13 @@ class Source(_Strict):
 
     @property
     def trusted_hosts(self) -> set[str]:
-        """Hosts the administrator vouched for by naming them in start_urls."""
+        """Hosts the administrator vouched for by naming them in start_urls (sources.yaml only).
+
+        A source added through the API is vouched for by nobody: its own hosts get the same internal-address
+        check as any link, unless ``security.allow_private_source_hosts`` allowed them when it was loaded.
+        """
+        if self.origin == "api" and not self.trust_private:
+            return set()
         return {(urlsplit(u).hostname or "").lower() for u in self.start_urls}
 
 
@@ -322,13 +333,42 @@ class SourcesFile(_Strict):
         raise KeyError(source_id)
 
 
+LOADER_KEYS = ("origin", "trust_private")
+
+
 def load_sources(config_dir: str | Path) -> SourcesFile:
     """Read and validate ``sources.yaml`` from the config dir; ConfigError naming file, key and reason."""
     path = Path(config_dir) / SOURCES_FILE
     try:
-        return load_model(path, SourcesFile)
+        loaded = load_model(path, SourcesFile)
     except ConfigError as exc:
         raise _relocate(exc) from exc
+    for index, src in enumerate(loaded.sources):
+        if src.origin != "config" or src.trust_private:
+            raise ConfigError(SOURCES_FILE, f"sources[{index}]", "origin and trust_private are not settings")
+    return loaded
+
+
+def load_all_sources(settings: Settings) -> SourcesFile:
+    """sources.yaml plus the sources added through the API (``<data dir>/sources.api.yaml``)."""
+    from service.sources.api_sources import api_sources_path, read_api_sources
+
+    config = load_sources(settings.config_dir)
+    path = api_sources_path(settings)
+    try:
+        raw = read_api_sources(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(path.name, "", f"cannot read API sources: {exc}") from exc
+    trust = settings.security.allow_private_source_hosts
+    extra = []
+    for index, definition in enumerate(raw):
+        clean = {k: v for k, v in definition.items() if k not in LOADER_KEYS}
+        try:
+            extra.append(Source.model_validate(clean | {"origin": "api", "trust_private": trust}))
+        except ValueError as exc:
+            raise ConfigError(path.name, f"sources[{index}]", str(exc).splitlines()[0]) from exc
+    taken = {s.id for s in config.sources}
+    return config.model_copy(update={"sources": [*config.sources, *(s for s in extra if s.id not in taken)]})
 
 
 def _relocate(exc: ConfigError) -> ConfigError:

@@ -89,6 +89,7 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     from service.items.api import router as items_router
     from service.reveals import install_reveal_audit
     from service.rules.api import router as rules_router
+    from service.sources.api import router as sources_router
     from service.tickets.api import router as tickets_router
 
     install_security(app, settings)
@@ -103,6 +104,7 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     app.include_router(tickets_router)
     app.include_router(alerts_router)
     app.include_router(rules_router)
+    app.include_router(sources_router)
     app.include_router(exports_router)
     install_console(app)
     return app

@@ -26,23 +26,33 @@ def departments(config_dir: Path) -> list[tuple[str, str]]:
     return out
 
 
-def sources(config_dir: Path) -> list[dict[str, Any]]:
-    """The configured sources as the sources page lists them (no selectors: they mean nothing to readers)."""
-    from crawlers.sources import load_sources
+def sources(settings: Any) -> list[dict[str, Any]]:
+    """The sources (sources.yaml and API) as the sources page lists them, with crawl health; no selectors."""
+    from crawlers.health import load_health
+    from crawlers.sources import load_all_sources
 
-    return [
-        {
-            "id": src.id,
-            "name": src.name,
-            "channel": src.channel,
-            "type": src.type,
-            "start_urls": src.start_urls,
-            "interval": src.interval,
-            "max_pages": src.max_pages,
-            "enabled": src.enabled,
-        }
-        for src in load_sources(config_dir).sources
-    ]
+    health = load_health(settings)
+    out = []
+    for src in load_all_sources(settings).sources:
+        h = health.get(src.id)
+        out.append(
+            {
+                "id": src.id,
+                "name": src.name,
+                "channel": src.channel,
+                "type": src.type,
+                "start_urls": src.start_urls,
+                "interval": src.interval,
+                "max_pages": src.max_pages,
+                "enabled": src.enabled,
+                "origin": src.origin,
+                "healthy": None if h is None else h.healthy,
+                "last_success_at": None if h is None else h.last_success_at,
+                "last_failure": None if h is None else h.last_failure,
+                "consecutive_failures": 0 if h is None else h.consecutive_failures,
+            }
+        )
+    return out
 
 
 def duration_text(value: Any) -> str:

@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from loguru import logger
 
 from service.auth.principal import Principal
+from service.clock import to_local
 from service.config_files import ConfigError
 from service.console import catalog
 from service.console.session import principal_of
@@ -25,6 +26,8 @@ from service.console.session import principal_of
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+# Times are stored in UTC; pages show them in Asia/Shanghai.
+templates.env.filters["localtime"] = lambda value: to_local(value).strftime("%Y-%m-%d %H:%M")
 
 router = APIRouter(include_in_schema=False)
 
@@ -154,7 +157,7 @@ def alerts_page(request: Request) -> Response:
     if isinstance(guarded, Response):
         return guarded
     try:
-        sources = [(s["id"], s["name"]) for s in catalog.sources(request.app.state.ctx.settings.config_dir)]
+        sources = [(s["id"], s["name"]) for s in catalog.sources(request.app.state.ctx.settings)]
     except ConfigError:
         sources = []  # the sources page shows the error; the feed still works, with ids for names
     return _render(request, "alerts.html", guarded, "alerts", sources=sources)
@@ -181,7 +184,7 @@ def sources_page(request: Request) -> Response:
         return guarded
     settings = request.app.state.ctx.settings
     try:
-        sources, error = catalog.sources(settings.config_dir), None
+        sources, error = catalog.sources(settings), None
     except ConfigError as exc:
         sources, error = [], str(exc)
     return _render(request, "sources.html", guarded, "sources", sources=sources, error=error)

@@ -28,8 +28,10 @@ SECOND_PHONE = "19987654321"
 ID_NUMBER = "11010119900307123X"
 TITLE = f"化工厂排污扰民，联系电话{PHONE}"
 CONTENT = f"化工厂夜间排污，举报人身份证{ID_NUMBER}，备用手机 {SECOND_PHONE}，请回电。"
-MOBILE_RE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-ID_RE = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
+# Not glued to digits, nor to Latin letters: item ids are hex digests ("…a13427416535b…" is no phone),
+# and service.masking documents the same boundary.
+MOBILE_RE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
+ID_RE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 
 
 def leaks(text: str) -> list[str]:

@@ -18,7 +18,7 @@ import pytest
 from crawlers.demo import demo_sources_yaml, serve_demo
 from crawlers.runner import crawl_sources
 from service.settings import ElasticsearchSettings, Settings
-from service.store import make_store
+from service.store import Store, make_store
 from service.store.base import ItemQuery
 from tests.crawlers.conftest import make_settings
 from tests.servers.tcp_proxy import TcpProxy
@@ -56,6 +56,16 @@ def demo() -> Iterator[tuple[str, threading.Event]]:
     yield base, first_request
     server.shutdown()
     server.server_close()
+
+
+def _settled_count(store: Store, wait: float = 15.0) -> int:
+    """The item count once the crawl process's last writes are searchable (Elasticsearch refreshes ~1/s)."""
+    deadline = time.monotonic() + wait
+    count = store.count(ItemQuery())
+    while count < DEMO_TOTAL and time.monotonic() < deadline:
+        time.sleep(0.5)
+        count = store.count(ItemQuery())
+    return count
 
 
 def _settings(tmp: Path, base: str, es: ElasticsearchSettings, slow: bool) -> Settings:
@@ -98,7 +108,7 @@ def test_outage_mid_crawl_loses_and_doubles_nothing(
     store = make_store(_settings(tmp_path, base, es, slow=False))
     try:
         store.replay()  # whatever the crawl spooled while the cluster was away
-        assert store.count(ItemQuery()) == DEMO_TOTAL
+        assert _settled_count(store) == DEMO_TOTAL
         ids = [i.id for i in store.search(ItemQuery(size=200)).results]
         assert len(ids) == len(set(ids)) == DEMO_TOTAL
     finally:
@@ -108,6 +118,6 @@ def test_outage_mid_crawl_loses_and_doubles_nothing(
     assert {sid: c["new"] for sid, c in again.items()} == dict.fromkeys(counts, 0)
     store = make_store(_settings(tmp_path, base, es, slow=False))
     try:
-        assert store.count(ItemQuery()) == DEMO_TOTAL
+        assert _settled_count(store) == DEMO_TOTAL
     finally:
         store.close()
