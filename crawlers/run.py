@@ -66,7 +66,12 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
     scrapy_conf = scrapy_settings(sources.crawl, check_mode=check)
     scrapy_conf["YUQING_STORE"] = Shared(store)
     scrapy_conf["YUQING_TIMEZONE"] = settings.timezone
+    scrapy_conf["LOG_INSTALL_ROOT_HANDLER"] = False
     process = CrawlerProcess(scrapy_conf)
+    # Scrapy's configure_logging (run by CrawlerProcess) resets its loggers: route them through loguru again.
+    from service.logs import setup_logging
+
+    setup_logging(settings.logging.level)
     crawlers = {}
     for sid in ids:
         crawler = process.create_crawler(spider_for(sources.get(sid), sources.crawl, check_mode=check))
@@ -111,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
             settings = Settings.model_validate(json.loads(sys.stdin.read()))
         else:
             settings = load_settings(args.config)
+        # The parent appends this process's stderr to logs/crawl.log: route Scrapy through loguru so
+        # crawled personal data is masked there as everywhere else.
+        from service.logs import setup_logging
+
+        setup_logging(settings.logging.level)
         if args.now:
             clock.set_clock(clock.FrozenClock(datetime.fromisoformat(args.now)))
         results = run(settings, args.sources, check=args.check)

@@ -92,7 +92,9 @@ async def alert_stream(
 ) -> StreamingResponse:
     """SSE: every new alert the caller may see; resumable with Last-Event-ID (or ``after``)."""
     last_header = request.headers.get("last-event-id")
-    last = int(last_header) if last_header and last_header.isdigit() else after
+    # A resuming client sends the last id it saw; anything that is not a plausible id is ignored.
+    resumable = last_header is not None and last_header.isdigit() and len(last_header) <= 10
+    last = min(int(last_header), ROW_ID_MAX) if resumable else after
     if last is None:
         with ctx.db.session() as session:
             newest, _ = list_alerts(session, principal, AlertFilter(size=1))

@@ -165,11 +165,16 @@ def test_actions_answer_200_409_403_422_and_are_audited(client, accounts) -> Non
         ("env1", "success"),
         ("env1", "failure"),
         ("env1", "failure"),
-        ("wang", "denied"),
         ("env1", "failure"),
         ("water1", "denied"),
         ("env1", "success"),
     ]
+    # A leader changes nothing: refused before the ledger is reached, and audited as a denial.
+    with client.app.state.ctx.db.session() as s:
+        leader_denials = s.execute(
+            select(AuditRecord.result).where(AuditRecord.event_type == "authz_denied", AuditRecord.username == "wang")
+        ).all()
+    assert [tuple(r) for r in leader_denials] == [("denied",)]
 
 
 def test_stats_per_department(client, accounts, frozen) -> None:

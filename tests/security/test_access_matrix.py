@@ -52,6 +52,7 @@ READERS = row()  # officers, leaders, admins everything; department its own; aud
 OWN_DEPARTMENT_OBJECT = row(other_department=404)
 RULE_EDITORS = row(department=403, leader=403)
 DECIDERS_ON_ALERTS = row(department=403, leader=403)
+ADMIN_ONLY = row(officer=403, department=403, leader=403)
 
 EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("GET", "/healthz"): PUBLIC,
@@ -81,6 +82,9 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("POST", "/api/v1/rules/test"): row(leader=403),
     ("POST", "/api/v1/rules/test-recent"): RULE_EDITORS,
     ("GET", "/api/v1/ledger/export"): OWN_DEPARTMENT_OBJECT,
+    ("GET", "/api/v1/sources"): row(department=403),
+    ("POST", "/api/v1/sources"): ADMIN_ONLY,
+    ("DELETE", "/api/v1/sources/{source_id}"): ADMIN_ONLY,
 }
 
 _rule_numbers = itertools.count(1)
@@ -125,6 +129,25 @@ def _new_rule(world: World) -> str:
     return rule_id
 
 
+def _source(n: int) -> dict[str, Any]:
+    # A public address literal: no DNS lookup needed, and not refused as an intranet host.
+    return {
+        "id": f"sec-src-{n}",
+        "name": "安全测试来源",
+        "channel": "media",
+        "type": "rss",
+        "start_urls": [f"http://1.1.1.1/feed-{n}.xml"],
+        "interval": "1h",
+    }
+
+
+def _new_source(world: World) -> str:
+    body = _source(next(_rule_numbers))
+    created = world.client.post("/api/v1/sources", json=body, headers=world.headers("admin1"))
+    assert created.status_code == 201, created.text
+    return body["id"]
+
+
 def _call(world: World, method: str, path: str, caller: str) -> int:
     """Make the request of ``(method, path)`` as ``caller`` with real ids; the status code."""
     username = _username(caller)
@@ -142,6 +165,8 @@ def _call(world: World, method: str, path: str, caller: str) -> int:
         url = path.replace("{alert_id}", str(world.water_alert if other else world.env_alert))
     if "{rule_id}" in path:
         url = path.replace("{rule_id}", _new_rule(world))
+    if "{source_id}" in path:
+        url = path.replace("{source_id}", _new_source(world))
     today = clock.now().date().isoformat()
     match (method, path):
         case ("POST", "/api/v1/auth/token"):
@@ -170,6 +195,8 @@ def _call(world: World, method: str, path: str, caller: str) -> int:
             kwargs["json"] = {"expr": "化工厂 AND 排污", "text": "化工厂排污"}
         case ("POST", "/api/v1/rules/test-recent"):
             kwargs["json"] = {"expr": "化工厂"}
+        case ("POST", "/api/v1/sources"):
+            kwargs["json"] = _source(next(_rule_numbers))
         case ("GET", "/api/v1/ledger/export"):
             kwargs["params"] = {"from": today, "to": today, "format": "csv"}
             if other:
