@@ -56,6 +56,8 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A file under the data dir sent along by channels that take attachments (e-mail); others get the body.
+    attachment: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 __all__ = ["OutboxMessage", "SlaNotice"]

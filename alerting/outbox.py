@@ -70,6 +70,7 @@ def enqueue(
     dedupe_key: str,
     *,
     notifications: NotificationSettings | None = None,
+    attachment: str | None = None,
 ) -> list[int]:
     """Queue a message on every routed channel in the caller's transaction; the new outbox ids.
 
@@ -97,6 +98,7 @@ def enqueue(
                 "attempts": 0,
                 "created_at": now,
                 "next_attempt_at": now,
+                "attachment": attachment,
             },
             ["dedupe_key"],
         )
@@ -172,6 +174,7 @@ def _deliver_one(db: Database, notifications: NotificationSettings, message_id: 
             department=row.department,
             severity=row.severity,
             dedupe_key=row.dedupe_key,
+            attachment=row.attachment,
         )
         channel, attempts = row.channel, row.attempts
     error: str | None = None

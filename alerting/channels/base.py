@@ -26,12 +26,15 @@ class Message:
     department: str | None = None
     severity: str | None = None
     dedupe_key: str = ""
+    attachment: str | None = None
 
 
 class Notifier:
     """One configured channel. Subclasses declare their type name and options and implement ``send``."""
 
     type_name: ClassVar[str] = ""
+    # Whether the channel can carry a file (the weekly ledger); the others rely on the link in the body.
+    takes_attachments: ClassVar[bool] = False
     required: ClassVar[tuple[str, ...]] = ()
     optional: ClassVar[tuple[str, ...]] = ()
 
@@ -87,5 +90,10 @@ class AppriseNotifier(Notifier):
         client = apprise.Apprise()
         if not client.add(self.apprise_url()):
             raise DeliveryError(f"channel {self.name}: apprise does not accept the configured options")
-        if not client.notify(title=message.subject, body=message.body):
+        attach = None
+        if self.takes_attachments and message.attachment:
+            attach = apprise.AppriseAttachment()
+            if not attach.add(message.attachment):
+                raise DeliveryError(f"channel {self.name}: attachment {message.attachment} cannot be read")
+        if not client.notify(title=message.subject, body=message.body, attach=attach):
             raise DeliveryError(f"channel {self.name} ({self.type_name}): delivery failed")

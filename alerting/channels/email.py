@@ -13,6 +13,7 @@ class EmailNotifier(AppriseNotifier):
     ``password``, ``secure`` (true: SMTPS/STARTTLS via mailtos://)."""
 
     type_name = "email"
+    takes_attachments = True
     required = ("host", "to", "sender")
     optional = ("port", "username", "password", "secure")
 

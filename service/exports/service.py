@@ -113,6 +113,7 @@ def run_weekly_export(db: Database, settings: Settings, at: datetime | None = No
             _weekly_body(path, week, summary, settings),
             f"ledger-weekly:{week[0]}",
             notifications=settings.notifications,
+            attachment=str(path),
         )
     logger.info("weekly ledger {} written ({} tickets), {} notification(s) queued", path, summary.rows, len(queued))
     return WeeklyExport(path, week, summary, queued)
