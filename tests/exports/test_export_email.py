@@ -23,7 +23,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
         return "250 OK"
 
@@ -65,7 +65,7 @@ def test_weekly_ledger_is_mailed_as_an_attachment(ctx, smtp, tmp_path: Path) -> 
     assert len(inbox.messages) == 1
     mail = inbox.messages[0]
     assert "回应台账" in mail["subject"]
-    attachments = [part for part in mail.iter_attachments()]
+    attachments = list(mail.iter_attachments())
     assert len(attachments) == 1
     name = attachments[0].get_filename()
     assert name.endswith(".xlsx")
