@@ -413,8 +413,7 @@ class ElasticsearchStore:
                 {"item_id": doc_id, "reason": reason, "at": now, "document": _shrink(docs[doc_id])},
             ]
         for attempt in range(self.settings.bulk_max_retries + 1):
-            with self._call("dead-letter write"):
-                resp = self._es.bulk(operations=operations, refresh=True)
+            resp = self._bulk_request(operations, "dead-letter write", refresh=True)
             if not resp.get("errors"):
                 return
             if attempt < self.settings.bulk_max_retries:
@@ -425,6 +424,21 @@ class ElasticsearchStore:
             f"{self.deadletter_index}: {resp['items'][:1]}"
         )
 
+    def _bulk_request(self, operations: list[dict[str, Any]], what: str, **kwargs: Any) -> Any:
+        """One bulk request; a whole-request rejection (429 under load, 502-504) is retried with backoff."""
+        for attempt in range(self.settings.bulk_max_retries + 1):
+            try:
+                with self._call(what):
+                    return self._es.bulk(operations=operations, **kwargs)
+            except ApiError as exc:
+                if not _is_transient(exc.status_code) or attempt >= self.settings.bulk_max_retries:
+                    raise
+                with self._lock:
+                    self.retried += 1
+                logger.warning("Elasticsearch rejected a {} request ({}); retrying", what, exc.status_code)
+                self._backoff(attempt)
+        raise AssertionError("unreachable")
+
     def _bulk_update(self, updates: dict[str, dict[str, Any]]) -> None:
         """Partial updates by id; ids that do not exist are ignored, rejections retried."""
         pending = updates
@@ -432,8 +446,7 @@ class ElasticsearchStore:
             operations: list[dict[str, Any]] = []
             for doc_id, fields in pending.items():
                 operations += [{"update": {"_index": self.alias, "_id": doc_id}}, {"doc": fields}]
-            with self._call("bulk update"):
-                resp = self._es.bulk(operations=operations, require_alias=True)
+            resp = self._bulk_request(operations, "bulk update", require_alias=True)
             self._dirty = True
             retry: dict[str, dict[str, Any]] = {}
             for entry in resp["items"]:
