@@ -89,6 +89,9 @@ class TicketSummary(BaseModel):
     response_url: str | None
     extension: ExtensionRead | None
     allowed_actions: list[str]
+    # Reposts of one event attach to its ticket: how many items, from how many sources.
+    item_count: int = 0
+    source_count: int = 0
 
     @classmethod
     def of(cls, ticket: Ticket, principal: Principal, now: datetime, **extra: Any) -> TicketSummary:
@@ -120,6 +123,8 @@ class TicketSummary(BaseModel):
             response_url=ticket.response_url,
             extension=extension,
             allowed_actions=allowed_actions_for(ticket, principal),
+            item_count=len(ticket.items),
+            source_count=len({i.source for i in ticket.items}),
             **extra,
         )
 

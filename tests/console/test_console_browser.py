@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,18 @@ def test_leader_dashboard_draws_charts_from_served_echarts(open_as, console_serv
         screenshot(page, name)
     assert "示例市12345热线" in page.goto("/sources").text()
     assert page.errors == []
+
+
+def test_a_failing_source_is_shown_above_the_alert_feed(open_as, console_server: ConsoleServer) -> None:
+    # The only configured source points at a closed port: its scheduled crawl fails soon after start.
+    page = open_as("officer1")
+    page.goto("/alerts")
+    banner = page.locator("#source-health")
+    deadline = time.monotonic() + 60
+    while "示例市12345热线" not in (banner.text_content() or "") and time.monotonic() < deadline:
+        page.wait_for_timeout(2000)
+        page.reload()
+    assert banner.is_visible()
+    assert "连续失败" in banner.text_content()
+    page.goto("/sources")
+    assert "异常" in page.locator("table.grid").text_content()

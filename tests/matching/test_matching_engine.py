@@ -71,6 +71,18 @@ def test_reposts_of_one_event_attach_to_one_ticket(client) -> None:
     assert _count(ctx, Alert) == 2  # one alert per item and department
 
 
+def test_the_ticket_shows_how_many_items_and_sources(client, accounts) -> None:
+    ctx = _ctx(client)
+    ctx.store.upsert([item(10, "化工厂排污", "化工厂排污严重", event_id="ev-1")])
+    ctx.store.upsert(
+        [item(11, "转载：化工厂排污", "化工厂排污严重", event_id="ev-1", source="demo-news", channel="media")]
+    )
+    MatchingEngine(ctx).run()
+    accounts.add("officer1", "officer")
+    listed = client.get("/api/v1/tickets", headers=accounts.headers("officer1")).json()["results"]
+    assert [(t["item_count"], t["source_count"]) for t in listed] == [(2, 2)]
+
+
 def test_a_crash_between_commit_and_checkpoint_duplicates_nothing(client) -> None:
     ctx = _ctx(client)
     ctx.store.upsert([item(20, "化工厂异味", "化工厂异味扰民")])

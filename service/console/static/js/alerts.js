@@ -250,6 +250,34 @@ async function start() {
   }
   renderAll();
   connect();
+  watchSources();
+}
+
+// A silent source is the worst failure: officers see failing sources above the feed, refreshed each minute.
+async function watchSources() {
+  const box = $("source-health");
+  const refresh = async () => {
+    let data;
+    try {
+      data = await api("/api/v1/sources", { redirectOn401: false });
+    } catch {
+      return; // roles without access to sources simply do not get the banner
+    }
+    const failing = ((data && data.results) || []).filter((s) => s.enabled && s.health && !s.health.healthy);
+    clear(box);
+    box.classList.toggle("hidden", failing.length === 0);
+    if (failing.length === 0) return;
+    box.append(el("strong", { text: `${failing.length} 个来源抓取异常：` }));
+    for (const s of failing) {
+      const reason = s.health.last_failure || "未知原因";
+      box.append(
+        el("div", { text: `${s.name}（${s.id}）连续失败 ${s.health.consecutive_failures} 次：${reason}` }),
+      );
+    }
+    box.append(el("a", { href: "/sources", text: "查看来源" }));
+  };
+  await refresh();
+  setInterval(refresh, 60_000);
 }
 
 start();

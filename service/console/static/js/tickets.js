@@ -28,7 +28,15 @@ function row(ticket) {
     "tr",
     { class: overdue ? "overdue" : "", dataset: { id: String(ticket.id) } },
     el("td", { text: String(ticket.id) }),
-    el("td", { class: "title" }, link, ticket.escalated ? el("span", { class: "tag escalated", text: "督办" }) : null),
+    el(
+      "td",
+      { class: "title" },
+      link,
+      ticket.escalated ? el("span", { class: "tag escalated", text: "督办" }) : null,
+      ticket.item_count > 1
+        ? el("span", { class: "muted", text: ` ${ticket.item_count} 条 / ${ticket.source_count} 个来源` })
+        : null,
+    ),
     el("td", {}, el("span", { class: `sev sev-${ticket.severity}`, text: SEVERITIES[ticket.severity] || ticket.severity })),
     el("td", { text: deptNames.get(ticket.department) || ticket.department }),
     el("td", { text: STATUSES[ticket.status] || ticket.status }),
