@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -123,26 +125,11 @@ def read_ticket(ticket_id: RowId, principal: CurrentUser, session: SessionDep, c
     return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)  # type: ignore[return-value]
 
 
-@router.post("/tickets/{ticket_id}/actions", response_model=TicketRead)
-def ticket_action(
-    ticket_id: RowId, body: ActionRequest, request: Request, principal: CurrentUser, session: SessionDep, ctx: CtxDep
-) -> TicketRead:
-    """Do one action; 409 on a stale version or a move not allowed now, 403 for the wrong role."""
-    detail: dict[str, Any] = {"ticket_id": ticket_id, "action": body.action, "version": body.version}
+@contextmanager
+def _ledger_errors(request: Request, principal: Principal, detail: dict[str, Any]) -> Iterator[None]:
+    """Map the ledger's refusals to HTTP answers (404, 403, 422, 409), each one audited."""
     try:
-        ticket = service.act(
-            session,
-            ticket_id,
-            principal,
-            body.action,
-            note=body.note,
-            department=body.department,
-            response_url=body.response_url,
-            until=body.until,
-            version=body.version,
-            result=body.result,
-            config=service.ledger_config(ctx.settings),
-        )
+        yield
     except TicketNotFound as exc:
         _audit(request, principal, "denied", {**detail, "reason": "not_found"})
         raise HTTPException(404, str(exc)) from exc
@@ -158,6 +145,28 @@ def ticket_action(
     except TransitionNotAllowed as exc:
         _audit(request, principal, "failure", {**detail, "reason": exc.reason, "status": exc.status})
         raise HTTPException(409, {"message": str(exc), "status": exc.status}) from exc
+
+
+@router.post("/tickets/{ticket_id}/actions", response_model=TicketRead)
+def ticket_action(
+    ticket_id: RowId, body: ActionRequest, request: Request, principal: CurrentUser, session: SessionDep, ctx: CtxDep
+) -> TicketRead:
+    """Do one action; 409 on a stale version or a move not allowed now, 403 for the wrong role."""
+    detail: dict[str, Any] = {"ticket_id": ticket_id, "action": body.action, "version": body.version}
+    with _ledger_errors(request, principal, detail):
+        ticket = service.act(
+            session,
+            ticket_id,
+            principal,
+            body.action,
+            note=body.note,
+            department=body.department,
+            response_url=body.response_url,
+            until=body.until,
+            version=body.version,
+            result=body.result,
+            config=service.ledger_config(ctx.settings),
+        )
     _audit(
         request,
         principal,
@@ -181,7 +190,7 @@ def change_ticket_severity(
 ) -> TicketRead:
     """Re-grade a ticket (officers, admins): stages not yet met get the new severity's deadlines."""
     detail: dict[str, Any] = {"ticket_id": ticket_id, "action": "change_severity", "severity": body.severity}
-    try:
+    with _ledger_errors(request, principal, detail):
         ticket = service.change_severity(
             session,
             ticket_id,
@@ -191,15 +200,6 @@ def change_ticket_severity(
             body.note,
             config=service.ledger_config(ctx.settings),
         )
-    except TicketNotFound as exc:
-        _audit(request, principal, "denied", {**detail, "reason": "not_found"})
-        raise HTTPException(404, str(exc)) from exc
-    except RoleNotAllowedError as exc:
-        _audit(request, principal, "denied", {**detail, "reason": "role"})
-        raise HTTPException(403, str(exc)) from exc
-    except StaleVersion as exc:
-        _audit(request, principal, "failure", {**detail, "reason": "stale_version", "current": exc.current})
-        raise HTTPException(409, {"message": str(exc), "current_version": exc.current}) from exc
     _audit(request, principal, "success", {**detail, "new_version": ticket.version}, session=session)
     texts = _item_texts(ctx, ticket)
     return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)  # type: ignore[return-value]
