@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -101,11 +102,20 @@ async def alert_stream(
         last = newest[0].id if newest else 0
     poll = ctx.settings.alerts.stream_poll_seconds
 
+    session_id = getattr(request.state, "session_id", None)
+
     async def events() -> AsyncIterator[str]:
         nonlocal last
         yield "retry: 3000\n\n"
         idle = 0.0
+        touched = time.monotonic()
         while not await request.is_disconnected():
+            if session_id is not None and time.monotonic() - touched >= SESSION_TOUCH_SECONDS:
+                # An open feed is an officer at work: keep the session alive, and end the stream once the
+                # session is over (logout, revocation, absolute timeout) so the client must sign in again.
+                if not await asyncio.to_thread(_touch, ctx, session_id):
+                    return
+                touched = time.monotonic()
             rows = await asyncio.to_thread(_fetch_after, ctx, principal, last)
             for alert in rows:
                 last = alert.id
@@ -115,7 +125,7 @@ async def alert_stream(
                 continue
             await asyncio.sleep(poll)
             idle += poll
-            if idle >= 15:
+            if idle >= KEEPALIVE_SECONDS:
                 # A comment line keeps proxies from closing an idle stream.
                 yield ": keep-alive\n\n"
                 idle = 0.0
@@ -125,6 +135,18 @@ async def alert_stream(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+SESSION_TOUCH_SECONDS = 60.0
+# A comment line this often keeps proxies from closing an idle stream.
+KEEPALIVE_SECONDS = 15.0
+
+
+def _touch(ctx: Any, session_id: int) -> bool:
+    from service.auth.service import touch
+
+    with ctx.db.session() as session:
+        return touch(session, session_id, policy=ctx.settings.security)
 
 
 def _fetch_after(ctx: Any, principal: Principal, last: int) -> list[AlertRead]:

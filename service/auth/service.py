@@ -138,6 +138,21 @@ def resolve(session: Session, token: str, *, address: str | None, policy: Securi
     return Resolved(principal=principal_of(user, address), session_id=auth.id, csrf_hash=auth.csrf_hash)
 
 
+def touch(session: Session, session_id: int, *, policy: SecuritySettings) -> bool:
+    """Keep a live session's idle clock running (an open alert stream is use); False once it has ended.
+
+    The absolute timeout still applies, and a revoked or idle-expired session is not revived.
+    """
+    now = clock.now()
+    auth = session.get(AuthSession, session_id)
+    if auth is None or auth.revoked_at is not None or now >= auth.expires_at:
+        return False
+    if now - auth.last_seen_at >= timedelta(minutes=policy.idle_timeout_minutes):
+        return False
+    auth.last_seen_at = now
+    return True
+
+
 def logout(session: Session, session_id: int) -> None:
     """Revoke one session on the server side."""
     session.execute(update(AuthSession).where(AuthSession.id == session_id).values(revoked_at=clock.now()))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -123,3 +124,27 @@ def _first_alert_after_storing(base: str, headers: dict, store, new_item) -> tup
     if not received:
         return 0.0, None, stored_at
     return received[0][0], received[0][1], stored_at
+
+
+def test_an_open_alert_stream_keeps_the_session_alive(client, accounts, frozen, monkeypatch) -> None:
+    from service.alerts import api as alerts_api
+
+    monkeypatch.setattr(alerts_api, "SESSION_TOUCH_SECONDS", 0.0)
+    monkeypatch.setattr(alerts_api, "KEEPALIVE_SECONDS", 0.3)
+    accounts.add("watcher", "officer")
+    headers = accounts.headers("watcher")
+    # 25 minutes pass while the officer only watches the feed (idle timeout: 30 minutes).
+    timer = threading.Timer(0.5, frozen.advance, args=(timedelta(minutes=25),))
+    timer.start()
+    with client.stream("GET", "/api/v1/alerts/stream", headers=headers) as response:
+        started = time.monotonic()
+        for _ in response.iter_lines():
+            if time.monotonic() - started > 1.5:
+                break
+    timer.join()
+    # Another 25 minutes: 50 since sign-in, but the stream kept the idle clock fresh.
+    frozen.advance(timedelta(minutes=25))
+    assert client.get("/api/v1/alerts", headers=headers).status_code == 200
+    # Without the stream, 31 idle minutes end the session.
+    frozen.advance(timedelta(minutes=31))
+    assert client.get("/api/v1/alerts", headers=headers).status_code == 401
