@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import get_args
 
 from loguru import logger
 from sqlalchemy import and_, or_, select, update
@@ -25,9 +26,9 @@ from alerting.models import OutboxMessage
 from service import clock
 from service.db import Database
 from service.dbtypes import insert_ignore
-from service.settings import NotificationSettings
+from service.settings import NotificationKind, NotificationSettings
 
-KINDS: tuple[str, ...] = ("alert", "sla_warning", "sla_breach", "escalation", "recovery", "report")
+KINDS: tuple[str, ...] = get_args(NotificationKind)
 
 
 def _current_notifications() -> NotificationSettings:

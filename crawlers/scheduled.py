@@ -42,6 +42,11 @@ def jobs(settings: Settings) -> list[JobSpec]:
     return specs
 
 
+# A crawl that has not finished by then is killed and counted as a failure: a hung child must not
+# hold the source's job (max_instances=1) forever.
+CRAWL_TIMEOUT_SECONDS = 1800
+
+
 def health_alert(source_id: str, summary: dict[str, Any]) -> tuple[str, str]:
     """Subject and body of the source-health notice for officers."""
     failure = summary.get("failure") or "未知原因"
@@ -54,13 +59,22 @@ def health_alert(source_id: str, summary: dict[str, Any]) -> tuple[str, str]:
 def crawl_one(source_id: str) -> dict[str, Any]:
     """Crawl one source; a failing source raises a source-health notice (a silent source is the worst)."""
     from alerting.outbox import enqueue
+    from crawlers.health import record_crawl
     from crawlers.runner import CrawlError, crawl_sources
 
     ctx = context.current()
     try:
-        summary = crawl_sources(ctx.settings, [source_id]).get(source_id, {})
+        summary = crawl_sources(ctx.settings, [source_id], timeout=CRAWL_TIMEOUT_SECONDS).get(source_id, {})
     except CrawlError as exc:
-        summary = {"healthy": False, "failure": f"抓取进程失败: {exc}", "consecutive_failures": 1}
+        # The child died or hung: nothing was judged, so record the failure here, or the source's
+        # health would still say "fine" while nothing arrives.
+        failed = {"pages": 0, "entries": 0, "items": 0, "errors": 1, "error_samples": [{"reason": str(exc)}]}
+        record = record_crawl(ctx.settings, source_id, failed)
+        summary = {
+            "healthy": False,
+            "failure": record.last_failure or f"抓取进程失败: {exc}",
+            "consecutive_failures": record.consecutive_failures,
+        }
     if not summary.get("healthy", True):
         subject, body = health_alert(source_id, summary)
         with ctx.db.session() as session:

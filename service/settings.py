@@ -90,15 +90,16 @@ class LedgerSettings(Section):
     reply_sweep_interval_seconds: int = Field(default=300, ge=1)
 
 
+# Every kind of message the product sends; routes name them, the outbox refuses any other.
+NotificationKind = Literal["alert", "sla_warning", "sla_breach", "escalation", "recovery", "report", "source_health"]
+
+
 class NotificationRoute(Section):
     """Which messages go to which channels: ``*`` (or an empty list) matches everything."""
 
     departments: list[str] | Literal["*"] = "*"
     severities: list[str] | Literal["*"] = "*"
-    kinds: (
-        list[Literal["alert", "sla_warning", "sla_breach", "escalation", "recovery", "report", "source_health"]]
-        | Literal["*"]
-    ) = "*"
+    kinds: list[NotificationKind] | Literal["*"] = "*"
     channels: list[str] = Field(min_length=1)
 
 
