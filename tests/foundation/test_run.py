@@ -86,3 +86,41 @@ def test_unknown_database_scheme_exits_2(config_dir: Path, data_dir: Path) -> No
     result = run_cli("--config", str(config_dir), "init", env={"YUQING_DATABASE__URL": "oracle://x@y/z"})
     assert result.returncode == 2
     assert "unsupported database URL scheme 'oracle'" in result.stderr
+
+
+def test_demo_serves_the_site_and_items_arrive_within_a_minute(tmp_path: Path) -> None:
+    """What the README's run command does on a fresh machine (here on free ports)."""
+    import sqlite3
+
+    from crawlers.demo.server import demo_sources_yaml
+
+    demo_port, port = _free_port(), _free_port()
+    config = tmp_path / "config"
+    config.mkdir()
+    repo_config = Path(__file__).resolve().parents[2] / "config"
+    for name in ("departments.yaml", "sla.yaml", "holidays.yaml", "settings.yaml"):
+        (config / name).write_text((repo_config / name).read_text(encoding="utf-8"), encoding="utf-8")
+    (config / "sources.yaml").write_text(demo_sources_yaml(f"http://127.0.0.1:{demo_port}"), encoding="utf-8")
+    env = {**os.environ, "YUQING_DATA_DIR": str(tmp_path / "data")}
+    command = ["demo", "--port", str(port), "--demo-port", str(demo_port)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "--config", str(config), *command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        started = time.monotonic()
+        _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        assert time.monotonic() - started < 60
+        store = tmp_path / "data" / "items.sqlite3"
+        counts: dict[str, int] = {}
+        while time.monotonic() - started < 60 and len(counts) < 3:
+            time.sleep(1)
+            with sqlite3.connect(store) as conn:
+                counts = dict(conn.execute("SELECT source, count(*) FROM items GROUP BY source").fetchall())
+        assert set(counts) == {"demo-12345", "demo-mailbox", "demo-news"}, counts
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
