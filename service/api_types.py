@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import Path
+from fastapi import HTTPException, Path
 from pydantic import AfterValidator, PlainSerializer
 
 from service.clock import to_local
@@ -29,3 +29,17 @@ def _supported_year(value: datetime) -> datetime:
 
 # A time given by the caller: years near datetime.min/max overflow once turned into UTC or Asia/Shanghai.
 InputDateTime = Annotated[datetime, AfterValidator(_supported_year)]
+
+
+def date_or_time(name: str, value: str | None) -> date | datetime | None:
+    """A ``from``/``to`` query value: a date (a whole Asia/Shanghai day) or an ISO 8601 time; 422 otherwise."""
+    if not value:
+        return None
+    try:
+        bound = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, {"message": f"{name}: {value!r} 不是日期或 ISO 8601 时间", "field": name}) from None
+    # Years near date.min/date.max overflow once turned into UTC day edges.
+    if not 1970 <= bound.year <= 2999:
+        raise HTTPException(422, {"message": f"{name}: {value!r} 超出支持的日期范围（1970–2999 年）", "field": name})
+    return bound

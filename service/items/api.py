@@ -8,11 +8,13 @@ role but admin.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from service.api_types import date_or_time
 from service.auth.deps import rate_limit, require_roles
 from service.auth.principal import Principal
 from service.clock import ensure_aware
@@ -26,31 +28,16 @@ Reader = Annotated[Principal, Depends(require_roles("admin", "officer", "leader"
 MASKED_FIELDS = ("title", "content", "reply")
 
 
-def _bound(value: str | None, zone_name: str, end: bool) -> datetime | None:
-    """A date (whole Asia/Shanghai day; ``to`` inclusive) or an ISO 8601 instant."""
-    if not value:
+def _bound(name: str, value: str | None, zone_name: str, end: bool) -> datetime | None:
+    """A date (a whole Asia/Shanghai day; ``to`` inclusive) or an ISO 8601 instant, as a UTC instant."""
+    bound = date_or_time(name, value)
+    if bound is None:
         return None
-    from zoneinfo import ZoneInfo
-
     zone = ZoneInfo(zone_name)
-    if not 1970 <= _year(value) <= 2999:
-        # Years near date.min/date.max overflow once turned into UTC instants.
-        raise HTTPException(422, f"not a date or ISO 8601 time between 1970 and 2999: {value!r}")
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            if end:
-                day += timedelta(days=1)
-            return ensure_aware(datetime.combine(day, time.min), zone)
-        return ensure_aware(datetime.fromisoformat(value), zone)
-    except ValueError as exc:
-        raise HTTPException(422, f"not a date or ISO 8601 time: {value!r}") from exc
-
-
-def _year(value: str) -> int:
-    """The year a ``from``/``to`` value starts with (0 when it does not start with one)."""
-    head = value[:4]
-    return int(head) if head.isascii() and head.isdigit() else 0
+    if isinstance(bound, datetime):
+        return ensure_aware(bound, zone)
+    day = bound + timedelta(days=1) if end else bound
+    return ensure_aware(datetime.combine(day, time.min), zone)
 
 
 @router.get("", response_model=ItemList, dependencies=[Depends(rate_limit("search"))])
@@ -72,8 +59,8 @@ def search_items(
         channel=channel,
         source=source,
         department=department,
-        date_from=_bound(date_from, settings.timezone, end=False),
-        date_to=_bound(date_to, settings.timezone, end=True),
+        date_from=_bound("from", date_from, settings.timezone, end=False),
+        date_to=_bound("to", date_to, settings.timezone, end=True),
         page=page,
         size=size,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -12,7 +11,7 @@ from loguru import logger
 from pydantic import BaseModel, Field
 
 from service import clock
-from service.api_types import RowId
+from service.api_types import RowId, date_or_time
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, department_filter
 from service.auth.principal import Principal
@@ -30,20 +29,6 @@ from service.tickets.service import InvalidInput, StaleVersion, TicketNotFound
 from service.tickets.transitions import RoleNotAllowedError, TransitionNotAllowed
 
 router = APIRouter(prefix="/api/v1", tags=["tickets"])
-
-
-def _bound(name: str, value: str | None) -> date | datetime | None:
-    """A ``from``/``to`` parameter: a date (a whole Asia/Shanghai day) or an ISO 8601 time."""
-    if not value:
-        return None
-    try:
-        bound = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
-    except ValueError:
-        raise HTTPException(422, {"message": f"{name}: {value!r} 不是日期或 ISO 8601 时间", "field": name}) from None
-    # Years near date.min/date.max overflow once turned into UTC day edges.
-    if not 1970 <= bound.year <= 2999:
-        raise HTTPException(422, {"message": f"{name}: {value!r} 超出支持的日期范围（1970–2999 年）", "field": name})
-    return bound
 
 
 def _audit(request: Request, principal: Principal, result: str, detail: dict[str, Any], session=None) -> None:
@@ -94,8 +79,8 @@ def list_tickets(
             status=statuses,
             department=department,
             overdue_only=overdue,
-            date_from=_bound("from", date_from),
-            date_to=_bound("to", date_to),
+            date_from=date_or_time("from", date_from),
+            date_to=date_or_time("to", date_to),
             page=page,
             size=size,
         )
@@ -214,5 +199,7 @@ def ticket_stats(
 ) -> StatsPage:
     """Per department: counts, on-time rates per stage, average hours, time from publication to discovery."""
     department_filter(principal)
-    rows = service.stats(session, principal, date_from=_bound("from", date_from), date_to=_bound("to", date_to))
+    rows = service.stats(
+        session, principal, date_from=date_or_time("from", date_from), date_to=date_or_time("to", date_to)
+    )
     return StatsPage(results=rows, total=len(rows))  # type: ignore[arg-type]
