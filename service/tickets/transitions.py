@@ -33,9 +33,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Literal, get_args
 
 STATUSES: tuple[str, ...] = ("new", "acknowledged", "handled", "responded", "closed", "returned")
-ACTIONS: tuple[str, ...] = (
+Action = Literal[
     "acknowledge",
     "handle",
     "respond",
@@ -47,7 +48,8 @@ ACTIONS: tuple[str, ...] = (
     "request_extension",
     "approve_extension",
     "reject_extension",
-)
+]
+ACTIONS: tuple[str, ...] = get_args(Action)
 ROLES: tuple[str, ...] = ("admin", "officer", "department", "leader", "auditor")
 
 STATUS_LABELS: Mapping[str, str] = MappingProxyType(
