@@ -27,6 +27,7 @@ from service import clock
 from service.settings import Settings, load_settings
 from service.store import make_store
 from service.store.base import Item, item_id
+from tests.servers.fixtures import in_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "console"
@@ -210,7 +211,7 @@ def chromium() -> Iterator[object]:
     """Debian's headless Chromium driven by Playwright; skipped locally when missing, a failure under CI."""
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
         reason = f"Chromium not installed at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
+        if in_ci():
             pytest.fail(reason)
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.fixtures import in_ci
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,7 +24,7 @@ def _compose_available() -> bool:
 
 def test_compose_file_is_valid_and_has_the_production_services() -> None:
     if not _compose_available():
-        if os.environ.get("CI", "").lower() == "true":
+        if in_ci():
             pytest.fail("CI=true and `docker compose` is missing (.ci/install-deps.sh builds it)")
         pytest.skip("docker compose plugin not installed (bash .ci/install-deps.sh builds it)")
     env = {**os.environ, "ELASTIC_PASSWORD": "x-test-elastic", "POSTGRES_PASSWORD": "x-test-postgres"}

@@ -15,8 +15,8 @@ from tests.servers.process import ServerUnavailable
 
 
 def in_ci() -> bool:
-    """CI must never quietly skip what it exists to test."""
-    return os.environ.get("CI", "").lower() == "true"
+    """CI must never quietly skip what it exists to test; CI=1, CI=true, CI=yes (any case) all count."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def unavailable(reason: str) -> None:
