@@ -166,8 +166,13 @@ def due_notices(ticket: Ticket, at: datetime, config: LedgerConfig) -> list[tupl
     return wanted
 
 
-def run_sla_check(ctx: AppContext, at: datetime | None = None) -> SlaReport:
-    """Raise the warnings, breaches, escalations and recoveries due as of ``at`` (default: now)."""
+def run_sla_check(ctx: AppContext, at: datetime | None = None, *, apply: bool = True) -> SlaReport:
+    """Raise the warnings, breaches, escalations and recoveries due as of ``at`` (default: now).
+
+    ``apply=False`` is the what-if: the report lists what a run would raise and nothing is written
+    (no notice row, no outbox message, no escalation), so asking about a future time cannot spend the
+    real notices before the real deadline.
+    """
     at = ensure_aware(at) if at is not None else clock.now()
     config = ledger_config(ctx.settings)
     report = SlaReport(at=at)
@@ -191,6 +196,10 @@ def run_sla_check(ctx: AppContext, at: datetime | None = None) -> SlaReport:
                 if level == "recovery" and (ticket.id, stage, "breach", ticket.due(stage)) not in raised:
                     continue  # met late but never reported late: nothing to recover from
                 plan.append((ticket.id, stage, level))
+                if not apply:
+                    report.notices.append(_notice(ticket, stage, level, at))
+    if not apply:
+        return report
     for ticket_id, stage, level in plan:
         try:
             notice = _raise(ctx, ticket_id, stage, level, at, config)
@@ -212,8 +221,8 @@ def _raise(
         ticket = session.get(Ticket, ticket_id)
         if ticket is None or (stage, level) not in due_notices(ticket, at, config):
             return None  # changed since the plan was made
-        due = ticket.due(stage)
-        subject, body = _text(ticket, stage, level, at)
+        notice = _notice(ticket, stage, level, at)
+        due, subject, body = notice.due_at, notice.subject, notice.body
         now = clock.now()
         inserted = insert_ignore(
             session,
@@ -244,7 +253,12 @@ def _raise(
             f"sla:{ticket.id}:{stage}:{level}:{due.isoformat()}",
             notifications=config.notifications,
         )
-        return Notice(ticket.id, stage, level, due, ticket.department, subject, body)
+        return notice
+
+
+def _notice(ticket: Ticket, stage: str, level: str, at: datetime) -> Notice:
+    subject, body = _text(ticket, stage, level, at)
+    return Notice(ticket.id, stage, level, ticket.due(stage), ticket.department, subject, body)
 
 
 def _escalate(session: Session, ticket: Ticket, body: str, now: datetime) -> bool:

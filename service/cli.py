@@ -269,8 +269,12 @@ def rules_check(ctx: typer.Context) -> None:
 
 
 @sla_app.command("check")
-def sla_check(ctx: typer.Context, at: str | None = typer.Option(None, "--at", help="ISO 8601 时间")) -> None:
-    """按当前或指定时间运行时限监控，输出预警/超期。"""
+def sla_check(
+    ctx: typer.Context,
+    at: str | None = typer.Option(None, "--at", help="ISO 8601 时间（只报告，不改变任何东西）"),
+    apply: bool = typer.Option(False, "--apply", help="真正执行：记录预警/超期、督办并发送通知（不接受未来时间）"),
+) -> None:
+    """按当前或指定时间报告时限监控会发出的预警/超期；只有 --apply 才真正执行。"""
     from datetime import datetime
 
     from service import clock
@@ -283,6 +287,9 @@ def sla_check(ctx: typer.Context, at: str | None = typer.Option(None, "--at", he
             when = ensure_aware(datetime.fromisoformat(at.strip()))
         except ValueError:
             fail(f"--at: {at!r} 不是 ISO 8601 时间（例如 2026-03-02T10:25:00+08:00）")
+        # Acting "as of" a future time would spend the real notices before the real deadlines.
+        if apply and when > clock.now():
+            fail(f"--apply 不能用于未来时间：{to_local(when):%Y-%m-%d %H:%M} 尚未到来；去掉 --apply 只查看报告")
     from alerting.monitor import run_sla_check
     from service.context import AppContext
     from service.db import DatabaseUnavailable
@@ -290,15 +297,16 @@ def sla_check(ctx: typer.Context, at: str | None = typer.Option(None, "--at", he
     app_ctx = AppContext.create(settings)
     try:
         app_ctx.db.migrate()
-        report = run_sla_check(app_ctx, when)
+        report = run_sla_check(app_ctx, when, apply=apply)
     except DatabaseUnavailable as exc:
         fail(str(exc), 1)
     finally:
         app_ctx.close()
     counts = {level: len(report.of_level(level)) for level in ("warning", "breach", "escalation", "recovery")}
+    mode = "已执行" if apply else "仅报告，未做任何改动；加 --apply 才执行"
     typer.echo(
-        f"时限检查（截至 {to_local(when):%Y-%m-%d %H:%M}）：预警 {counts['warning']} 条，超期 {counts['breach']} 条，"
-        f"督办 {counts['escalation']} 条，超期后完成 {counts['recovery']} 条"
+        f"时限检查（截至 {to_local(when):%Y-%m-%d %H:%M}，{mode}）：预警 {counts['warning']} 条，"
+        f"超期 {counts['breach']} 条，督办 {counts['escalation']} 条，超期后完成 {counts['recovery']} 条"
     )
     for notice in report.notices:
         typer.echo(f"  {notice.subject}  {notice.body}")

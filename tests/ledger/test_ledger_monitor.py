@@ -131,6 +131,46 @@ def test_sla_check_command_prints_what_it_raised(tmp_path, frozen) -> None:
     assert "--at" in bad.stderr
 
 
+def test_sla_check_at_only_reports_and_apply_refuses_the_future(tmp_path, frozen) -> None:
+    """A what-if about a future time must not spend the real breach notices before the real deadline."""
+    from datetime import UTC, datetime
+
+    config_dir, data_dir = tmp_path / "config", tmp_path / "data"
+    config_dir.mkdir()
+    ctx = AppContext.create(Settings(config_dir=config_dir, data_dir=data_dir))
+    ctx.db.migrate()
+    config = ledger_config(ctx.settings)
+    with ctx.db.session() as s:
+        ticket_id = new_ticket(s, config, severity="critical", policy=config.policy).id
+    env = {"YUQING_DATA_DIR": str(data_dir)}
+    future = (datetime.now(UTC) + timedelta(days=40)).isoformat()
+    what_if = run_cli("--config", str(config_dir), "sla", "check", "--at", future, env=env)
+    assert what_if.returncode == 0, what_if.stderr
+    assert "超期" in what_if.stdout
+    assert "督办" in what_if.stdout
+    assert "未做任何改动" in what_if.stdout
+
+    def written() -> tuple[int, int, bool]:
+        with ctx.db.session() as s:
+            notices = len(s.scalars(select(SlaNotice.id)).all())
+            return notices, len(outbox_kinds(ctx)), get(s, ticket_id).escalated
+
+    assert written() == (0, 0, False)
+    refused = run_cli("--config", str(config_dir), "sla", "check", "--at", future, "--apply", env=env)
+    assert refused.returncode == 2
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "未来" in refused.stderr
+    assert written() == (0, 0, False)
+    past = "2026-03-05T10:00:00+08:00"
+    applied = run_cli("--config", str(config_dir), "sla", "check", "--at", past, "--apply", env=env)
+    assert applied.returncode == 0, applied.stderr
+    assert "已执行" in applied.stdout
+    notices, _, escalated = written()
+    assert notices >= 3
+    assert escalated
+    ctx.close()
+
+
 def test_notices_reach_the_webhook_exactly_once(tmp_path, database_url, frozen) -> None:
     from alerting.outbox import deliver_due
 
