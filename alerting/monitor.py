@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from loguru import logger
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, noload
 
 from alerting.models import SlaNotice
 from alerting.outbox import enqueue
@@ -128,7 +128,13 @@ def _text(ticket: Ticket, stage: str, level: str, at: datetime) -> tuple[str, st
     )
 
 
-def _raised(session: Session, ticket_ids: list[int]) -> set[tuple[int, str, str, datetime]]:
+# Tickets planned per database round trip: memory stays flat however many tickets are open.
+PAGE_SIZE = 500
+
+Raised = set[tuple[int, str, str, datetime]]
+
+
+def _raised(session: Session, ticket_ids: list[int]) -> Raised:
     if not ticket_ids:
         return set()
     rows = session.execute(
@@ -166,51 +172,124 @@ def due_notices(ticket: Ticket, at: datetime, config: LedgerConfig) -> list[tupl
     return wanted
 
 
+def next_due(ticket: Ticket, raised: Raised, config: LedgerConfig) -> datetime | None:
+    """The earliest instant at which ``ticket`` calls for a notice not raised yet; None when none is left.
+
+    This is what ``tickets.next_due_at`` holds, so a run reads only the tickets with something due.
+    """
+    out: list[datetime] = []
+    for stage in STAGES:
+        due, met = ticket.due(stage), ticket.met(stage)
+
+        def done(level: str, stage: str = stage, due: datetime = due) -> bool:
+            return (ticket.id, stage, level, due) in raised
+
+        if met is not None:
+            if met > due and done("breach") and not done("recovery"):
+                out.append(met)
+            continue
+        if ticket.status == "closed":
+            continue
+        escalation_left = stage == "respond" and ticket.severity in ESCALATING_SEVERITIES and not done("escalation")
+        if not done("breach") and not done("warning"):
+            out.append(
+                config.policy.warn_time_for(
+                    ticket.severity,  # type: ignore[arg-type]
+                    stage,  # type: ignore[arg-type]
+                    ticket.started(stage),
+                    due,
+                )
+            )
+        elif not done("breach") or escalation_left:
+            out.append(due)
+    return min(out) if out else None
+
+
+def _due_page(session: Session, at: datetime, after_id: int) -> list[Ticket]:
+    # Only the ticket rows: items and timeline are not needed to plan (and were most of the memory).
+    return list(
+        session.scalars(
+            select(Ticket)
+            .options(noload(Ticket.items), noload(Ticket.timeline))
+            .where(Ticket.next_due_at <= at, Ticket.id > after_id)
+            .order_by(Ticket.id)
+            .limit(PAGE_SIZE)
+        ).all()
+    )
+
+
+def _plan(tickets: list[Ticket], raised: Raised, at: datetime, config: LedgerConfig) -> list[tuple[int, str, str]]:
+    plan = []
+    for ticket in tickets:
+        for stage, level in due_notices(ticket, at, config):
+            key = (ticket.id, stage, level, ticket.due(stage))
+            if key in raised:
+                continue
+            if level == "recovery" and (ticket.id, stage, "breach", ticket.due(stage)) not in raised:
+                continue  # met late but never reported late: nothing to recover from
+            plan.append((ticket.id, stage, level))
+    return plan
+
+
+def _store_next_due(ctx: AppContext, ticket_ids: list[int], config: LedgerConfig) -> None:
+    """Write each ticket's next instant; a ticket changed meanwhile keeps the change's mark."""
+    if not ticket_ids:
+        return
+    with ctx.db.session() as session:
+        tickets = session.scalars(
+            select(Ticket).options(noload(Ticket.items), noload(Ticket.timeline)).where(Ticket.id.in_(ticket_ids))
+        ).all()
+        raised = _raised(session, ticket_ids)
+        for ticket in tickets:
+            session.execute(
+                update(Ticket)
+                .where(Ticket.id == ticket.id, Ticket.version == ticket.version)
+                .values(next_due_at=next_due(ticket, raised, config))
+                .execution_options(synchronize_session=False)
+            )
+
+
 def run_sla_check(ctx: AppContext, at: datetime | None = None, *, apply: bool = True) -> SlaReport:
     """Raise the warnings, breaches, escalations and recoveries due as of ``at`` (default: now).
 
     ``apply=False`` is the what-if: the report lists what a run would raise and nothing is written
-    (no notice row, no outbox message, no escalation), so asking about a future time cannot spend the
-    real notices before the real deadline.
+    (no notice row, no outbox message, no escalation, no mark moved), so asking about a future time
+    cannot spend the real notices before the real deadline.
+
+    Reads only tickets whose ``next_due_at`` has come, a page at a time, then moves each one's mark
+    to its next instant; a ticket whose notice failed keeps its mark and is tried again next run.
     """
     at = ensure_aware(at) if at is not None else clock.now()
     config = ledger_config(ctx.settings)
     report = SlaReport(at=at)
-    with ctx.db.session() as session:
-        tickets = session.scalars(select(Ticket).where(Ticket.status != "closed")).all()
-        # Closed tickets matter only while a breach of theirs still waits for its recovery notice.
-        closed_with_breach = session.scalars(
-            select(Ticket)
-            .join(SlaNotice, SlaNotice.ticket_id == Ticket.id)
-            .where(Ticket.status == "closed", SlaNotice.level == "breach")
-            .distinct()
-        ).all()
-        candidates = list(tickets) + [t for t in closed_with_breach if t not in tickets]
-        raised = _raised(session, [t.id for t in candidates])
-        plan = []
-        for ticket in candidates:
-            for stage, level in due_notices(ticket, at, config):
-                key = (ticket.id, stage, level, ticket.due(stage))
-                if key in raised:
-                    continue
-                if level == "recovery" and (ticket.id, stage, "breach", ticket.due(stage)) not in raised:
-                    continue  # met late but never reported late: nothing to recover from
-                plan.append((ticket.id, stage, level))
-                if not apply:
-                    report.notices.append(_notice(ticket, stage, level, at))
-    if not apply:
-        return report
-    for ticket_id, stage, level in plan:
-        try:
-            notice = _raise(ctx, ticket_id, stage, level, at, config)
-        except StaleVersion:
-            logger.info("ticket {} changed during the SLA check; {} {} retried next run", ticket_id, stage, level)
-            continue
-        except Exception:
-            logger.exception("SLA notice {} {} of ticket {} failed; retried next run", stage, level, ticket_id)
-            continue
-        if notice is not None:
-            report.notices.append(notice)
+    after_id = 0
+    while True:
+        with ctx.db.session() as session:
+            tickets = _due_page(session, at, after_id)
+            if not tickets:
+                break
+            after_id = tickets[-1].id
+            plan = _plan(tickets, _raised(session, [t.id for t in tickets]), at, config)
+            page_ids = [t.id for t in tickets]
+            if not apply:
+                by_id = {t.id: t for t in tickets}
+                report.notices.extend(_notice(by_id[i], stage, level, at) for i, stage, level in plan)
+                continue
+        failed: set[int] = set()
+        for ticket_id, stage, level in plan:
+            try:
+                notice = _raise(ctx, ticket_id, stage, level, at, config)
+            except StaleVersion:
+                logger.info("ticket {} changed during the SLA check; {} {} retried next run", ticket_id, stage, level)
+                failed.add(ticket_id)
+                continue
+            except Exception:
+                logger.exception("SLA notice {} {} of ticket {} failed; retried next run", stage, level, ticket_id)
+                failed.add(ticket_id)
+                continue
+            if notice is not None:
+                report.notices.append(notice)
+        _store_next_due(ctx, [i for i in page_ids if i not in failed], config)
     return report
 
 

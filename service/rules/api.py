@@ -19,7 +19,7 @@ from service.auth.principal import Principal
 from service.deps import CtxDep, SessionDep
 from service.masking import mask_for
 from service.matching.rulebook import compile_record
-from service.rules.config import load_departments
+from service.rules.config import current_departments
 from service.rules.language import RuleSyntaxError, parse
 from service.rules.matcher import CompiledRule, Matcher, evaluate_expression
 from service.store.base import ItemQuery, StoreUnavailable
@@ -98,7 +98,7 @@ def _syntax_error(exc: RuleSyntaxError) -> JSONResponse:
 
 
 def _validate(ctx: Any, rule_id: str, body: RuleBody) -> JSONResponse | None:
-    known = {d.id for d in load_departments(ctx.settings.config_dir).departments}
+    known = {d.id for d in current_departments(ctx.settings.config_dir).departments}
     if body.department not in known:
         raise HTTPException(422, f"unknown department {body.department!r}")
     probe = RuleRecord(

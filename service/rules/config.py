@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from service.config_files import ConfigError, format_loc, load_model, read_yaml
+from service.config_files import ConfigError, cached, format_loc, load_model, read_yaml
 from service.rules.language import RuleSyntaxError, parse
 from service.rules.matcher import CompiledRule, compile_rule
 
@@ -122,6 +122,12 @@ class DepartmentsConfig(BaseModel):
 def load_departments(config_dir: Path) -> DepartmentsConfig:
     """Load ``departments.yaml`` from the config dir; missing means no departments; ConfigError if invalid."""
     return load_model(config_dir / DEPARTMENTS_FILE, DepartmentsConfig)
+
+
+def current_departments(config_dir: Path) -> DepartmentsConfig:
+    """``departments.yaml`` as last loaded, re-read only when the file changed (for request paths)."""
+    path = Path(config_dir) / DEPARTMENTS_FILE
+    return cached("departments", [path], lambda: load_departments(Path(config_dir)))
 
 
 def department_errors(config_dir: Path) -> list[str]:

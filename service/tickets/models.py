@@ -23,6 +23,7 @@ class Ticket(Base):
         UniqueConstraint("event_key", "department", name="uq_tickets_event_department"),
         Index("ix_tickets_department_status", "department", "status"),
         Index("ix_tickets_discovered_at", "discovered_at"),
+        Index("ix_tickets_next_due_at", "next_due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -59,6 +60,10 @@ class Ticket(Base):
     # Comma-separated stages the pending request covers (those still open and not yet due).
     extension_stages: Mapped[str | None] = mapped_column(String(50), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # When the SLA monitor must look at this ticket next (its earliest warning, deadline or recovery not
+    # yet raised); NULL when nothing is left to raise. Every change sets it to the change time, so the
+    # monitor re-plans changed tickets; the monitor sets the exact next instant. It reads only due rows.
+    next_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

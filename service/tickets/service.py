@@ -21,12 +21,12 @@ from loguru import logger
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from alerting.calendar import load_calendar
-from alerting.sla import STAGES, SlaConfig, SlaPolicy, load_sla
+from alerting.calendar import HOLIDAYS_FILE, load_calendar
+from alerting.sla import SLA_FILE, STAGES, SlaConfig, SlaPolicy, load_sla
 from service import clock
 from service.auth.principal import Principal
 from service.clock import SHANGHAI, ensure_aware
-from service.config_files import read_yaml
+from service.config_files import cached, read_yaml
 from service.dbtypes import insert_ignore
 from service.settings import LedgerSettings, NotificationSettings, Settings
 from service.store.base import Item
@@ -81,22 +81,27 @@ class LedgerConfig:
     departments: frozenset[str] | None = None  # None: departments.yaml absent, any id is accepted
 
 
-_policies: dict[Path, SlaPolicy] = {}
-
-
 def policy_for(config_dir: Path) -> SlaPolicy:
-    """The SLA policy of ``config_dir`` (sla.yaml + holidays.yaml), loaded once per process."""
+    """The SLA policy of ``config_dir`` (sla.yaml + holidays.yaml), reloaded only when either file changes."""
     key = Path(config_dir).resolve()
-    if key not in _policies:
-        _policies[key] = SlaPolicy(load_sla(key), load_calendar(key))
-    return _policies[key]
+    return cached(
+        "sla-policy",
+        [key / SLA_FILE, key / HOLIDAYS_FILE],
+        lambda: SlaPolicy(load_sla(key), load_calendar(key)),
+    )
 
 
-def _department_ids(config_dir: Path) -> frozenset[str] | None:
-    data = read_yaml(Path(config_dir) / "departments.yaml")
+def _read_department_ids(path: Path) -> frozenset[str] | None:
+    data = read_yaml(path)
     if not data or not isinstance(data.get("departments"), list):
         return None
     return frozenset(str(d["id"]) for d in data["departments"] if isinstance(d, dict) and d.get("id"))
+
+
+def _department_ids(config_dir: Path) -> frozenset[str] | None:
+    # Every ticket action asks; parsing a departments.yaml of 10k rules per request cost seconds.
+    path = Path(config_dir) / "departments.yaml"
+    return cached("department-ids", [path], lambda: _read_department_ids(path))
 
 
 def ledger_config(settings: Settings | None = None) -> LedgerConfig:
@@ -351,6 +356,7 @@ def open_or_attach(
         published_at = min(dates) if dates else None
     published = ensure_aware(published_at) if published_at else None
     dues = policy.deadlines_for(severity, discovered)  # type: ignore[arg-type]
+    warns = policy.warn_times_for(severity, discovered)  # type: ignore[arg-type]
     new_id = insert_ignore(
         session,
         Ticket.__table__,
@@ -375,6 +381,7 @@ def open_or_attach(
             "escalated": False,
             "extension_pending": False,
             "version": 1,
+            "next_due_at": min(warns.values()),
             "created_at": now,
             "updated_at": now,
         },
@@ -465,7 +472,8 @@ def save_change(
     changed = session.execute(
         update(Ticket)
         .where(Ticket.id == ticket.id, Ticket.version == expected_version)
-        .values(**values, version=new_version, updated_at=at)
+        # Any change may move a deadline or meet a stage: the SLA monitor re-plans this ticket next run.
+        .values(**values, version=new_version, updated_at=at, next_due_at=Ticket.discovered_at)
         .execution_options(synchronize_session=False)
     ).rowcount
     if changed != 1:
