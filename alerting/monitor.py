@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session, noload
 
 from alerting.models import SlaNotice
 from alerting.outbox import enqueue
-from alerting.sla import STAGES
 from service import clock
 from service.clock import ensure_aware, to_local
 from service.context import AppContext
@@ -34,18 +33,16 @@ from service.dbtypes import insert_ignore
 from service.tickets import transitions
 from service.tickets.models import Ticket
 from service.tickets.service import (
-    SEVERITY_LABELS,
-    STAGE_LABELS,
     LedgerConfig,
     StaleVersion,
     facts_of,
     ledger_config,
     save_change,
 )
+from service.vocabulary import SEVERITY_LABELS, STAGE_LABELS, STAGES, URGENT_SEVERITIES
 
 LEVELS = ("warning", "breach", "escalation", "recovery")
 KIND_OF_LEVEL = {"warning": "sla_warning", "breach": "sla_breach", "escalation": "escalation", "recovery": "recovery"}
-ESCALATING_SEVERITIES = ("major", "critical")
 
 
 @dataclass(frozen=True)
@@ -158,7 +155,7 @@ def due_notices(ticket: Ticket, at: datetime, config: LedgerConfig) -> list[tupl
             continue
         if at >= due:
             wanted.append((stage, "breach"))
-            if stage == "respond" and ticket.severity in ESCALATING_SEVERITIES:
+            if stage == "respond" and ticket.severity in URGENT_SEVERITIES:
                 wanted.append((stage, "escalation"))
         else:
             warn_at = config.policy.warn_time_for(

@@ -38,13 +38,10 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidat
 from alerting.calendar import WorkCalendar
 from service.clock import SHANGHAI, ensure_aware, to_local
 from service.config_files import load_model
+from service.vocabulary import SEVERITIES, STAGES, Severity, Stage
 
 SLA_FILE = "sla.yaml"
 
-Severity = Literal["minor", "normal", "major", "critical"]
-Stage = Literal["acknowledge", "handle", "respond"]
-SEVERITIES: tuple[Severity, ...] = ("minor", "normal", "major", "critical")
-STAGES: tuple[Stage, ...] = ("acknowledge", "handle", "respond")
 
 # Longest accepted duration per unit: about a year, which no SLA needs; beyond it is a typo.
 _LIMITS = {"m": 525_600, "h": 8_760, "wd": 250}

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from service.config_files import ConfigError, load_model
 from service.settings import Settings
+from service.vocabulary import Channel
 
 SOURCES_FILE = "sources.yaml"
 
@@ -210,7 +211,7 @@ class Source(_Strict):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
     name: str = Field(min_length=1)
-    channel: Literal["hotline", "mailbox", "media"]
+    channel: Channel
     type: Literal["html", "json", "rss"]
     start_urls: list[str] = Field(min_length=1)
     encoding: str | None = None

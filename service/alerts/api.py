@@ -20,9 +20,9 @@ from service.auth.deps import CurrentUser, client_address, require_roles
 from service.auth.principal import Principal
 from service.deps import CtxDep, SessionDep
 from service.masking import mask_for
+from service.vocabulary import Channel, Severity
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
-Severity = Literal["minor", "normal", "major", "critical"]
 
 
 class AlertRead(BaseModel):
@@ -57,7 +57,7 @@ def alert_feed(
     principal: CurrentUser,
     session: SessionDep,
     after: int | None = Query(None, ge=0, le=ROW_ID_MAX, description="只返回 ID 大于此值的预警（按 ID 升序）"),
-    channel: Literal["hotline", "mailbox", "media"] | None = None,
+    channel: Channel | None = None,
     severity: Severity | None = None,
     department: str | None = None,
     source: str | None = None,

@@ -16,9 +16,8 @@ from service.auth.principal import Principal
 from service.clock import to_local
 from service.settings import PushPolicy
 from service.store.base import Item
+from service.vocabulary import SEVERITY_RANK, URGENT_SEVERITIES
 
-SEVERITY_RANK = {"minor": 0, "normal": 1, "major": 2, "critical": 3}
-URGENT = ("major", "critical")
 ALERT_STATES = ("new", "acknowledged", "noise")
 
 
@@ -60,7 +59,7 @@ def push_state(hit: DepartmentHit, policy: PushPolicy, muted: set[str], at: date
     """What happens to a new alert's push: muted, quiet, digest (waits) or immediate."""
     if hit.rule_ids and all(r in muted for r in hit.rule_ids):
         return "muted"
-    if in_quiet_hours(policy, at) and hit.severity not in URGENT:
+    if in_quiet_hours(policy, at) and hit.severity not in URGENT_SEVERITIES:
         return "quiet"
     return "digest" if policy.mode == "digest" else "immediate"
 

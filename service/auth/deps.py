@@ -15,9 +15,10 @@ from loguru import logger
 
 from service.audit.service import record
 from service.auth.middleware import SAFE_METHODS, limiter
-from service.auth.principal import ROLES, Principal, Role
+from service.auth.principal import Principal
 from service.auth.service import check_csrf, resolve
 from service.deps import SessionDep
+from service.vocabulary import ROLES, Role
 
 SESSION_COOKIE = "yuqing_session"
 CSRF_COOKIE = "yuqing_csrf"

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-Role = Literal["admin", "officer", "department", "leader", "auditor"]
-ROLES: tuple[str, ...] = ("admin", "officer", "department", "leader", "auditor")
+from service.vocabulary import Role
 
 
 @dataclass(frozen=True)

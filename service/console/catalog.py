@@ -8,9 +8,9 @@ from typing import Any
 
 from service.clock import now, to_local
 from service.config_files import ConfigError, read_yaml
+from service.vocabulary import SEVERITIES, STAGE_LABELS, STAGES
 
 UNIT_NAMES = {"m": "分钟", "h": "小时", "wd": "个工作日"}
-STAGE_NAMES = {"acknowledge": "签收", "handle": "办理", "respond": "回应"}
 
 
 def departments(config_dir: Path) -> list[tuple[str, str]]:
@@ -63,7 +63,7 @@ def duration_text(value: Any) -> str:
 def sla(config_dir: Path) -> dict[str, Any]:
     """The SLA policy by severity and stage, and the calendar years computed without official holiday data."""
     from alerting.calendar import load_calendar
-    from alerting.sla import SEVERITIES, STAGES, load_sla
+    from alerting.sla import load_sla
 
     config = load_sla(config_dir)
     calendar = load_calendar(config_dir)
@@ -77,6 +77,6 @@ def sla(config_dir: Path) -> dict[str, Any]:
             {"severity": sev, "stages": [duration_text(config.duration(sev, stage)) for stage in STAGES]}
             for sev in reversed(SEVERITIES)
         ],
-        "stages": [STAGE_NAMES[s] for s in STAGES],
+        "stages": [STAGE_LABELS[s] for s in STAGES],
         "fallback_years": calendar.fallback_years(),
     }

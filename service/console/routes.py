@@ -22,6 +22,7 @@ from service.clock import to_local
 from service.config_files import ConfigError
 from service.console import catalog
 from service.console.session import principal_of
+from service.vocabulary import CHANNEL_LABELS, ROLE_LABELS, SEVERITIES, SEVERITY_LABELS
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -41,9 +42,8 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "sources": ("来源", ("admin", "officer", "leader")),
     "sla": ("时限", ("admin", "officer", "department", "leader")),
 }
-ROLE_NAMES = {"admin": "管理员", "officer": "舆情专员", "department": "责任单位", "leader": "领导", "auditor": "审计员"}
-CHANNEL_NAMES = {"hotline": "12345热线", "mailbox": "领导信箱", "media": "媒体"}
-SEVERITY_NAMES = {"critical": "特别重大", "major": "重大", "normal": "较大", "minor": "一般"}
+# Menus list the gravest severity first.
+SEVERITY_NAMES = {s: SEVERITY_LABELS[s] for s in reversed(SEVERITIES)}
 
 # The console's own policy, in case no middleware set one: everything from this origin, nothing inline
 # but styles (ECharts writes style attributes into its tooltips).
@@ -71,10 +71,10 @@ def _render(
         "nav": [
             (name, label) for name, (label, roles) in PAGES.items() if principal is not None and principal.role in roles
         ],
-        "role_name": ROLE_NAMES.get(principal.role, principal.role) if principal else "",
+        "role_name": ROLE_LABELS.get(principal.role, principal.role) if principal else "",
         "departments": departments,
         "department_names": dict(departments),
-        "channels": CHANNEL_NAMES,
+        "channels": dict(CHANNEL_LABELS),
         "severities": SEVERITY_NAMES,
         **extra,
     }

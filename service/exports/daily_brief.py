@@ -8,8 +8,9 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from service.clock import SHANGHAI
-from service.exports.ledger_rows import STAGE_LABELS, LedgerRow
+from service.exports.ledger_rows import LedgerRow
 from service.masking import mask_text
+from service.vocabulary import STAGE_LABELS
 
 # A brief is read on a phone: list a few cases per department, count the rest.
 LISTED = 5

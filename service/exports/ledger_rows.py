@@ -17,12 +17,9 @@ from sqlalchemy.orm import Session, noload, selectinload
 from service.clock import SHANGHAI
 from service.config_files import read_yaml
 from service.tickets.models import STAGE_COLUMNS, Ticket
-from service.tickets.service import SEVERITY_LABELS
-from service.tickets.transitions import STATUS_LABELS
+from service.vocabulary import CHANNEL_LABELS, SEVERITY_LABELS, STAGES
+from service.vocabulary import TICKET_STATUS_LABELS as STATUS_LABELS
 
-STAGES: tuple[str, ...] = ("acknowledge", "handle", "respond")
-STAGE_LABELS = {"acknowledge": "签收", "handle": "办理", "respond": "回应"}
-CHANNEL_LABELS = {"hotline": "12345热线", "mailbox": "领导信箱", "media": "媒体"}
 # Tickets are read from the database in batches of this many; memory stays flat in the ticket count.
 BATCH = 500
 

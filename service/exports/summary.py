@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from service.exports.ledger_rows import STAGES, LedgerRow
+from service.exports.ledger_rows import LedgerRow
+from service.vocabulary import STAGES
 
 
 @dataclass

@@ -24,10 +24,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from service.clock import SHANGHAI
-from service.exports.ledger_rows import STAGE_LABELS, STAGES, LedgerRow
+from service.exports.ledger_rows import LedgerRow
 from service.exports.summary import LedgerSummary
 from service.exports.xlsx_stream import BLANK, StreamSheet, Style, XlsxBook
 from service.masking import mask_text
+from service.vocabulary import STAGE_LABELS, STAGES
 
 HEADERS: tuple[str, ...] = (
     "序号",

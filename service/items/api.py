@@ -9,7 +9,7 @@ role but admin.
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -22,6 +22,7 @@ from service.deps import SettingsDep, StoreDep
 from service.items.schemas import ItemList, ItemRead
 from service.masking import mask_for
 from service.store.base import ItemQuery, StoreUnavailable
+from service.vocabulary import Channel
 
 router = APIRouter(prefix="/api/v1/items", tags=["items"])
 Reader = Annotated[Principal, Depends(require_roles("admin", "officer", "leader"))]
@@ -46,7 +47,7 @@ def search_items(
     store: StoreDep,
     settings: SettingsDep,
     q: str | None = Query(None, max_length=200, description="空格分隔的词，每个词按短语精确匹配"),
-    channel: Literal["hotline", "mailbox", "media"] | None = None,
+    channel: Channel | None = None,
     source: str | None = None,
     department: str | None = None,
     date_from: str | None = Query(None, alias="from"),

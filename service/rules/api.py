@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -23,9 +23,9 @@ from service.rules.config import current_departments
 from service.rules.language import RuleSyntaxError, parse
 from service.rules.matcher import CompiledRule, Matcher, evaluate_expression
 from service.store.base import ItemQuery, StoreUnavailable
+from service.vocabulary import Severity
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
-Severity = Literal["minor", "normal", "major", "critical"]
 RuleEditor = Depends(require_roles("officer", "admin"))
 
 

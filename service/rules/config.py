@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from service.config_files import ConfigError, cached, format_loc, load_model, read_yaml
 from service.rules.language import RuleSyntaxError, parse
 from service.rules.matcher import CompiledRule, compile_rule
+from service.vocabulary import Severity
 
 DEPARTMENTS_FILE = "departments.yaml"
 SLUG = r"^[a-z0-9][a-z0-9_-]*$"
-
-Severity = Literal["minor", "normal", "major", "critical"]
 
 
 class RuleConfig(BaseModel):

@@ -23,8 +23,7 @@ from service.rules.hits import Highlight, Hit
 from service.rules.language import FIELDS, And, Near, Node, Not, Or, Term, iter_terms, parse
 from service.rules.normalize import Folded, fold
 from service.rules.structured import structured_node
-
-SEVERITIES = ("minor", "normal", "major", "critical")
+from service.vocabulary import SEVERITIES
 
 Spans = list[tuple[int, int]]
 _first = itemgetter(0)

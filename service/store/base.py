@@ -6,14 +6,12 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field, field_validator
 
 from service.clock import ensure_aware
-
-Channel = Literal["hotline", "mailbox", "media"]
-CHANNELS: tuple[str, ...] = ("hotline", "mailbox", "media")
+from service.vocabulary import Channel
 
 # Fields whose change makes a re-crawled item an update; everything else (fetched_at…) is bookkeeping.
 CONTENT_FIELDS = (

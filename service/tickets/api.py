@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from loguru import logger
@@ -27,6 +27,7 @@ from service.tickets.schemas import (
 )
 from service.tickets.service import InvalidInput, StaleVersion, TicketNotFound
 from service.tickets.transitions import RoleNotAllowedError, TransitionNotAllowed
+from service.vocabulary import Severity
 
 router = APIRouter(prefix="/api/v1", tags=["tickets"])
 
@@ -164,7 +165,7 @@ def ticket_action(
 
 
 class SeverityChange(BaseModel):
-    severity: Literal["minor", "normal", "major", "critical"]
+    severity: Severity
     version: int | None = None
     note: str | None = Field(None, max_length=2000)
 

@@ -12,7 +12,8 @@ from service.auth.principal import Principal
 from service.masking import mask_for, note_reveal
 from service.tickets import transitions
 from service.tickets.models import Ticket
-from service.tickets.service import STAGES, allowed_actions_for, overdue, time_left
+from service.tickets.service import allowed_actions_for, overdue, time_left
+from service.vocabulary import STAGES
 
 Action = transitions.Action
 

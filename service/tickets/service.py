@@ -22,7 +22,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from alerting.calendar import HOLIDAYS_FILE, load_calendar
-from alerting.sla import SLA_FILE, STAGES, SlaConfig, SlaPolicy, load_sla
+from alerting.sla import SLA_FILE, SlaConfig, SlaPolicy, load_sla
 from service import clock
 from service.auth.principal import Principal
 from service.clock import SHANGHAI, ensure_aware
@@ -33,9 +33,8 @@ from service.store.base import Item
 from service.tickets import transitions
 from service.tickets.models import STAGE_COLUMNS, Ticket, TicketItem, TimelineEntry
 from service.tickets.transitions import Facts, TransitionNotAllowed
+from service.vocabulary import SEVERITY_LABELS, STAGES
 
-SEVERITY_LABELS = {"minor": "一般", "normal": "较大", "major": "重大", "critical": "特别重大"}
-STAGE_LABELS = {"acknowledge": "签收", "handle": "办理", "respond": "回应"}
 # Statuses in which a stage can still be met by the department (or a public reply).
 OPEN_STATUSES = ("new", "acknowledged", "handled", "responded", "returned")
 REPLY_CHANNELS = ("hotline", "mailbox")

@@ -35,7 +35,10 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal, get_args
 
-STATUSES: tuple[str, ...] = ("new", "acknowledged", "handled", "responded", "closed", "returned")
+from service.vocabulary import ROLE_LABELS, ROLES
+from service.vocabulary import TICKET_STATUS_LABELS as STATUS_LABELS
+from service.vocabulary import TICKET_STATUSES as STATUSES
+
 Action = Literal[
     "acknowledge",
     "handle",
@@ -50,18 +53,6 @@ Action = Literal[
     "reject_extension",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
-ROLES: tuple[str, ...] = ("admin", "officer", "department", "leader", "auditor")
-
-STATUS_LABELS: Mapping[str, str] = MappingProxyType(
-    {
-        "new": "待签收",
-        "acknowledged": "已签收",
-        "handled": "已办理",
-        "responded": "已回应",
-        "closed": "已办结",
-        "returned": "已退件",
-    }
-)
 ACTION_LABELS: Mapping[str, str] = MappingProxyType(
     {
         "acknowledge": "签收",
@@ -75,15 +66,6 @@ ACTION_LABELS: Mapping[str, str] = MappingProxyType(
         "request_extension": "申请延期",
         "approve_extension": "批准延期",
         "reject_extension": "驳回延期",
-    }
-)
-ROLE_LABELS: Mapping[str, str] = MappingProxyType(
-    {
-        "admin": "管理员",
-        "officer": "舆情专员",
-        "department": "责任单位",
-        "leader": "领导",
-        "auditor": "审计员",
     }
 )
 

@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import clock
-from service.auth.principal import ROLES, Principal
+from service.auth.principal import Principal
 from service.settings import SecuritySettings
 from service.users.models import User
+from service.vocabulary import ROLES
 
 _hasher = PasswordHasher()
 # Verifying against this when the user does not exist keeps "no such user" as slow as "wrong password".
