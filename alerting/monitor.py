@@ -187,7 +187,7 @@ def next_due(ticket: Ticket, raised: Raised, config: LedgerConfig) -> datetime |
             continue
         if ticket.status == "closed":
             continue
-        escalation_left = stage == "respond" and ticket.severity in ESCALATING_SEVERITIES and not done("escalation")
+        escalation_left = stage == "respond" and ticket.severity in URGENT_SEVERITIES and not done("escalation")
         if not done("breach") and not done("warning"):
             out.append(
                 config.policy.warn_time_for(
