@@ -91,6 +91,7 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     from service.rules.api import router as rules_router
     from service.sources.api import router as sources_router
     from service.tickets.api import router as tickets_router
+    from service.users.api import router as users_router
 
     install_security(app, settings)
     install_reveal_audit(app)
@@ -106,5 +107,6 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     app.include_router(rules_router)
     app.include_router(sources_router)
     app.include_router(exports_router)
+    app.include_router(users_router)
     install_console(app)
     return app

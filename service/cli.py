@@ -371,67 +371,195 @@ def export(
     typer.echo(f"已导出 {summary.rows} 件工单（超期 {summary.total.overdue} 件）：{output}")
 
 
-@user_app.command("add")
-def user_add(
-    ctx: typer.Context,
-    username: str,
-    role: str = typer.Option(..., "--role", help="admin | officer | department | leader | auditor"),
-    department: str | None = typer.Option(None, "--department"),
-) -> None:
-    """新增用户，密码从标准输入读取 (第一行)；管理员会得到一次性显示的 TOTP 绑定地址。"""
-    from service.audit.service import record
-    from service.context import AppContext
-    from service.db import DatabaseUnavailable
-    from service.users.service import UserError, create_user, password_problems, validate_role
-
-    settings = settings_of(ctx, quiet=True)
-    try:
-        validate_role(role, department)
-    except UserError as exc:
-        fail(str(exc))
+def _read_password(prompt: str = "密码: ", *, required: bool = True) -> str | None:
+    """The password from the terminal (asked twice) or the first line of stdin; None when none is piped."""
     if sys.stdin.isatty():
+        if not required:
+            return None
         import getpass
 
-        password = getpass.getpass("密码: ")
+        password = getpass.getpass(prompt)
         if getpass.getpass("再次输入密码: ") != password:
             fail("两次输入的密码不一致")
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
+        return password
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password and required:
         fail("标准输入中没有密码 (第一行为密码)")
-    problems = password_problems(password, username, settings.security)
-    if problems:
-        fail("；".join(problems))
+    return password or None
+
+
+def _with_users(ctx: typer.Context, work):
+    """Run ``work(session, settings)`` in one committed transaction; one-line errors, exit 2 or 1."""
+    from service.context import AppContext
+    from service.db import DatabaseUnavailable
+    from service.users.admin import UserNotFound
+    from service.users.service import UserError
+
+    settings = settings_of(ctx, quiet=True)
     app_ctx = AppContext.create(settings)
     try:
         app_ctx.db.migrate()
         with app_ctx.db.session() as session:
-            user, totp_uri = create_user(
-                session,
-                username=username,
-                password=password,
-                role=role,
-                department=department,
-                policy=settings.security,
-            )
-            record(
-                session,
-                event="user_add",
-                principal_or_username=_os_user(),
-                result="success",
-                address="cli",
-                detail={"username": username, "role": role, "department": department},
-            )
-    except UserError as exc:
+            result = work(session, settings)
+            session.commit()
+            return result
+    except (UserError, UserNotFound) as exc:
         fail(str(exc))
     except DatabaseUnavailable as exc:
         fail(str(exc), 1)
     finally:
         app_ctx.close()
+
+
+def _show_totp(uri: str | None) -> None:
+    if not uri:
+        return
+    from service.users.qr import qr_terminal
+
+    typer.echo("请用身份验证器扫描下面的二维码 (仅显示一次):")
+    typer.echo(qr_terminal(uri))
+    typer.echo(f"或手动导入绑定地址 (仅显示一次): {uri}")
+
+
+@user_app.command("add")
+def user_add(
+    ctx: typer.Context,
+    username: str = typer.Argument(..., help="用户名"),
+    role: str = typer.Option(..., "--role", help="admin | officer | department | leader | auditor"),
+    department: str | None = typer.Option(None, "--department", help="部门 ID (departments.yaml 中的 id)"),
+) -> None:
+    """新增用户，密码从标准输入读取 (第一行)；管理员会得到一次性显示的 TOTP 绑定二维码。"""
+    from service.users.admin import add_user, check_department
+    from service.users.service import UserError, password_problems
+
+    settings = settings_of(ctx, quiet=True)
+    try:
+        check_department(role, department, settings.config_dir)
+    except UserError as exc:
+        fail(str(exc))
+    password = _read_password()
+    problems = password_problems(password or "", username, settings.security)
+    if problems:
+        fail("；".join(problems))
+    user, shown = _with_users(
+        ctx,
+        lambda session, s: add_user(
+            session,
+            _os_user(),
+            username=username,
+            role=role,
+            department=department,
+            password=password,
+            policy=s.security,
+            config_dir=s.config_dir,
+        ),
+    )
     where = f"，部门 {department}" if department else ""
     typer.echo(f"已创建用户 {user.username} (角色 {role}{where})")
-    if totp_uri:
-        typer.echo(f"请用身份验证器扫描/导入 (仅显示一次): {totp_uri}")
+    _show_totp(shown.totp_uri)
+
+
+@user_app.command("list")
+def user_list(ctx: typer.Context) -> None:
+    """列出全部用户及其状态 (停用、锁定、须改密)。"""
+    from service.clock import to_local
+    from service.users.admin import describe, list_users
+
+    rows = _with_users(ctx, lambda session, _s: [describe(u) for u in list_users(session)])
+    if not rows:
+        typer.echo("还没有用户：yuqing user add 用户名 --role officer")
+        return
+    typer.echo("用户名\t角色\t部门\t状态\t创建时间")
+    for row in rows:
+        state = [("已停用" if not row["active"] else "正常")]
+        if row["locked"]:
+            state.append(f"锁定至 {to_local(row['locked_until']):%Y-%m-%d %H:%M}")
+        if row["must_change_password"]:
+            state.append("须修改密码")
+        typer.echo(
+            f"{row['username']}\t{row['role_name']}\t{row['department'] or '—'}\t{'，'.join(state)}\t"
+            f"{to_local(row['created_at']):%Y-%m-%d %H:%M}"
+        )
+
+
+@user_app.command("disable")
+def user_disable(ctx: typer.Context, username: str = typer.Argument(..., help="用户名")) -> None:
+    """停用账号 (立即退出所有会话)。"""
+    from service.users.admin import set_active
+
+    _with_users(ctx, lambda session, _s: set_active(session, _os_user(), username, False))
+    typer.echo(f"已停用用户 {username}")
+
+
+@user_app.command("enable")
+def user_enable(ctx: typer.Context, username: str = typer.Argument(..., help="用户名")) -> None:
+    """重新启用账号。"""
+    from service.users.admin import set_active
+
+    _with_users(ctx, lambda session, _s: set_active(session, _os_user(), username, True))
+    typer.echo(f"已启用用户 {username}")
+
+
+@user_app.command("unlock")
+def user_unlock(ctx: typer.Context, username: str = typer.Argument(..., help="用户名")) -> None:
+    """解除连续登录失败造成的锁定。"""
+    from service.users.admin import unlock
+
+    _with_users(ctx, lambda session, _s: unlock(session, _os_user(), username))
+    typer.echo(f"已解锁用户 {username}")
+
+
+@user_app.command("reset-password")
+def user_reset_password(ctx: typer.Context, username: str = typer.Argument(..., help="用户名")) -> None:
+    """重置密码：临时密码从标准输入读取，未提供则自动生成；用户下次登录时必须修改。"""
+    from service.users.admin import reset_password
+
+    password = _read_password(required=False)
+    _user, shown = _with_users(
+        ctx, lambda session, s: reset_password(session, _os_user(), username, password=password, policy=s.security)
+    )
+    typer.echo(f"已重置用户 {username} 的密码，下次登录时须修改")
+    if shown.password:
+        typer.echo(f"临时密码 (仅显示一次): {shown.password}")
+
+
+@user_app.command("set-role")
+def user_set_role(
+    ctx: typer.Context,
+    username: str = typer.Argument(..., help="用户名"),
+    role: str = typer.Option(..., "--role", help="admin | officer | department | leader | auditor"),
+    department: str | None = typer.Option(None, "--department", help="部门 ID (仅 department 角色)"),
+) -> None:
+    """修改角色和部门 (部门须在 departments.yaml 中)。"""
+    from service.users.admin import change_role
+
+    _user, shown = _with_users(
+        ctx,
+        lambda session, s: change_role(
+            session, _os_user(), username, role=role, department=department, config_dir=s.config_dir
+        ),
+    )
+    where = f"，部门 {department}" if department else ""
+    typer.echo(f"用户 {username} 的角色已改为 {role}{where}")
+    _show_totp(shown.totp_uri)
+
+
+@user_app.command("delete")
+def user_delete(
+    ctx: typer.Context,
+    username: str = typer.Argument(..., help="用户名"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="不再确认"),
+) -> None:
+    """删除账号 (审计日志保留其记录)。"""
+    from service.users.admin import delete_user
+
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("删除账号须加 --yes 确认")
+        if not typer.confirm(f"确定删除用户 {username}？"):
+            raise typer.Exit(1)
+    _with_users(ctx, lambda session, _s: delete_user(session, _os_user(), username))
+    typer.echo(f"已删除用户 {username}")
 
 
 def _os_user() -> str:

@@ -6,7 +6,6 @@ Admins add their TOTP code as the form field ``totp`` (``/auth/token``) or the J
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
@@ -19,6 +18,7 @@ from service.auth.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, client_a
 from service.auth.middleware import limiter
 from service.auth.service import LOGIN_FAILED, Issued, LoginFailed, login, logout
 from service.deps import SessionDep
+from service.users.home import home_of
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -39,6 +39,13 @@ class Me(BaseModel):
     role: str
     department: str | None
     sees_personal_data: bool
+    must_change_password: bool = False
+    home: str = "/"
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024, description="当前密码")
+    new_password: str = Field(min_length=1, max_length=1024, description="新密码")
 
 
 class LoginResponse(Me):
@@ -52,6 +59,8 @@ def _me(issued_or_principal: Any) -> dict[str, Any]:
         "role": p.role,
         "department": p.department,
         "sees_personal_data": p.sees_personal_data,
+        "must_change_password": p.must_change_password,
+        "home": home_of(p),
     }
 
 
@@ -65,18 +74,22 @@ def _authenticate(request: Request, creds: LoginRequest) -> Issued:
             raise HTTPException(429, "登录尝试过于频繁，请稍后再试", headers={"Retry-After": str(int(wait) + 1)})
     ctx = request.app.state.ctx
     issued: Issued | None = None
+    hint: str | None = None
     # Its own transaction, committed even when refused: the failure count and audit record must stay.
-    with ctx.db.session() as session, contextlib.suppress(LoginFailed):
-        issued = login(
-            session,
-            username=creds.username,
-            password=creds.password,
-            totp=creds.totp,
-            address=address,
-            policy=ctx.settings.security,
-        )
+    with ctx.db.session() as session:
+        try:
+            issued = login(
+                session,
+                username=creds.username,
+                password=creds.password,
+                totp=creds.totp,
+                address=address,
+                policy=ctx.settings.security,
+            )
+        except LoginFailed as exc:
+            hint = exc.hint
     if issued is None:
-        raise HTTPException(401, LOGIN_FAILED, headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, hint or LOGIN_FAILED, headers={"WWW-Authenticate": "Bearer"})
     return issued
 
 
@@ -139,6 +152,25 @@ def sign_out(request: Request, response: Response, principal: CurrentUser, sessi
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
     return response
+
+
+@router.post("/password", status_code=204)
+def change_password(body: PasswordChange, principal: CurrentUser, session: SessionDep, request: Request) -> Response:
+    """The caller chooses a new password (required after an administrator's reset)."""
+    from service.users.admin import UserError, change_own_password
+
+    try:
+        change_own_password(
+            session,
+            principal,
+            current=body.current_password,
+            new=body.new_password,
+            policy=request.app.state.ctx.settings.security,
+        )
+    except UserError as exc:
+        raise HTTPException(422, {"message": str(exc)}) from None
+    session.commit()
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=Me)

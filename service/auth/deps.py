@@ -79,6 +79,8 @@ def current_principal(request: Request, session: SessionDep) -> Principal:
     ):
         audit_denial(request, resolved.principal, {"reason": "csrf"})
         raise HTTPException(403, "CSRF 校验失败 (missing or wrong X-CSRF-Token)")
+    if resolved.principal.must_change_password and not request.url.path.startswith(_AUTH_PREFIX):
+        raise HTTPException(403, {"message": "请先修改密码（管理员重置了您的密码）", "reason": "must_change_password"})
     if _out_of_scope(request, resolved.principal):
         audit_denial(request, resolved.principal, {"reason": "role_scope"})
         raise HTTPException(403, "无权执行此操作 (forbidden for your role)")

@@ -16,6 +16,8 @@ class Principal:
     role: Role
     department: str | None = None
     address: str | None = None  # client address, for the audit log
+    # After an administrator's reset: only signing out and choosing a new password are allowed.
+    must_change_password: bool = False
 
     @property
     def sees_everything(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +24,15 @@ LOGIN_FAILED = "用户名、密码或动态口令错误"
 
 
 class LoginFailed(Exception):
-    """Credentials refused; the reason is in the audit log only."""
+    """Credentials refused; the reason is in the audit log only.
+
+    ``hint`` is what the person may be told beyond LOGIN_FAILED: only after the right password was given
+    (a locked or disabled account), so it tells nothing to someone guessing.
+    """
+
+    def __init__(self, reason: str, hint: str | None = None) -> None:
+        super().__init__(reason)
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ def login(
     now = clock.now()
     user = get_by_username(session, username)
 
-    def refuse(reason: str) -> LoginFailed:
+    def refuse(reason: str, hint: str | None = None) -> LoginFailed:
         record(
             session,
             event="login",
@@ -65,17 +74,20 @@ def login(
             address=address,
             detail={"reason": reason},
         )
-        return LoginFailed(reason)
+        return LoginFailed(reason, hint)
 
     if user is None:
         verify_password(None, password)
         raise refuse("unknown user")
     if user.locked_until is not None and user.locked_until > now:
-        verify_password(None, password)
-        raise refuse(f"locked until {user.locked_until.isoformat()}")
+        hint = None
+        if verify_password(user.password_hash, password):
+            minutes = max(1, math.ceil((user.locked_until - now).total_seconds() / 60))
+            hint = f"账号因连续登录失败已被锁定，请 {minutes} 分钟后再试，或联系管理员解锁"
+        raise refuse(f"locked until {user.locked_until.isoformat()}", hint)
     password_ok = verify_password(user.password_hash, password)
     if password_ok and not user.active:
-        raise refuse("inactive")
+        raise refuse("inactive", "账号已停用，请联系管理员")
     second_ok = user.role != "admin" or check_totp(user, totp, now)
     if not (password_ok and second_ok):
         user.failed_logins += 1

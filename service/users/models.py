@@ -27,3 +27,5 @@ class User(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     password_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Set by an administrator's password reset: the user must choose a new password before anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -106,6 +106,7 @@ def create_user(
         failed_logins=0,
         created_at=now,
         password_changed_at=now,
+        must_change_password=False,
     )
     session.add(user)
     session.flush()
@@ -142,4 +143,5 @@ def principal_of(user: User, address: str | None = None) -> Principal:
         role=user.role,  # type: ignore[arg-type]
         department=user.department if user.role == "department" else None,
         address=address,
+        must_change_password=bool(user.must_change_password),
     )

@@ -33,7 +33,14 @@ def test_a_token_identifies_the_caller_and_nothing_else_does(client: TestClient,
     assert body["token_type"] == "bearer"
     me = _me(client, body["access_token"])
     assert me.status_code == 200
-    assert me.json() == {"username": "zhang", "role": "officer", "department": None, "sees_personal_data": False}
+    assert me.json() == {
+        "username": "zhang",
+        "role": "officer",
+        "department": None,
+        "sees_personal_data": False,
+        "must_change_password": False,
+        "home": "/alerts",
+    }
     anonymous = client.get("/api/v1/auth/me")
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"] == "Bearer"
@@ -61,9 +68,12 @@ def test_five_failures_lock_the_account_for_fifteen_minutes(client: TestClient, 
     accounts.add("zhang", "officer")
     for _ in range(5):
         assert _login(client, "zhang", "Wrong!pass123").status_code == 401
+    guessed = _login(client, "zhang", "Guess!pass456")
+    assert guessed.json() == {"detail": LOGIN_FAILED}, "to a guesser a locked account looks like a wrong password"
     locked = _login(client, "zhang")
     assert locked.status_code == 401
-    assert locked.json() == {"detail": LOGIN_FAILED}, "a locked account looks like a wrong password"
+    # The owner, who knows the password, is told why and for how long.
+    assert locked.json() == {"detail": "账号因连续登录失败已被锁定，请 15 分钟后再试，或联系管理员解锁"}
     events = [(r.event_type, r.result) for r in _audit(client)]
     assert events.count(("account_locked", "failure")) == 1
     assert _audit(client)[-1].detail["reason"].startswith("locked until")

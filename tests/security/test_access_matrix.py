@@ -85,6 +85,14 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("GET", "/api/v1/sources"): row(department=403),
     ("POST", "/api/v1/sources"): ADMIN_ONLY,
     ("DELETE", "/api/v1/sources/{source_id}"): ADMIN_ONLY,
+    ("GET", "/api/v1/users"): ADMIN_ONLY,
+    ("POST", "/api/v1/users"): ADMIN_ONLY,
+    ("PATCH", "/api/v1/users/{username}"): ADMIN_ONLY,
+    ("DELETE", "/api/v1/users/{username}"): ADMIN_ONLY,
+    ("POST", "/api/v1/users/{username}/unlock"): ADMIN_ONLY,
+    ("POST", "/api/v1/users/{username}/reset-password"): ADMIN_ONLY,
+    # Everyone signed in may change their own password; the matrix sends a wrong current password.
+    ("POST", "/api/v1/auth/password"): row(admin=422, officer=422, department=422, leader=422, auditor=422),
 }
 
 _rule_numbers = itertools.count(1)
@@ -148,6 +156,15 @@ def _new_source(world: World) -> str:
     return body["id"]
 
 
+def _new_user(world: World) -> str:
+    username = f"sec-user-{next(_rule_numbers)}"
+    created = world.client.post(
+        "/api/v1/users", json={"username": username, "role": "officer"}, headers=world.headers("admin1")
+    )
+    assert created.status_code == 201, created.text
+    return username
+
+
 def _call(world: World, method: str, path: str, caller: str) -> int:
     """Make the request of ``(method, path)`` as ``caller`` with real ids; the status code."""
     username = _username(caller)
@@ -167,6 +184,8 @@ def _call(world: World, method: str, path: str, caller: str) -> int:
         url = path.replace("{rule_id}", _new_rule(world))
     if "{source_id}" in path:
         url = path.replace("{source_id}", _new_source(world))
+    if "{username}" in path:
+        url = path.replace("{username}", _new_user(world))
     today = clock.now().date().isoformat()
     match (method, path):
         case ("POST", "/api/v1/auth/token"):
@@ -197,6 +216,14 @@ def _call(world: World, method: str, path: str, caller: str) -> int:
             kwargs["json"] = {"expr": "化工厂"}
         case ("POST", "/api/v1/sources"):
             kwargs["json"] = _source(next(_rule_numbers))
+        case ("POST", "/api/v1/users"):
+            kwargs["json"] = {"username": f"sec-new-user-{next(_rule_numbers)}", "role": "leader"}
+        case ("PATCH", "/api/v1/users/{username}"):
+            kwargs["json"] = {"role": "leader"}
+        case ("POST", "/api/v1/users/{username}/reset-password"):
+            kwargs["json"] = {}
+        case ("POST", "/api/v1/auth/password"):
+            kwargs["json"] = {"current_password": "not-the-password", "new_password": "Nw7#kLm2!pQz"}
         case ("GET", "/api/v1/ledger/export"):
             kwargs["params"] = {"from": today, "to": today, "format": "csv"}
             if other:
