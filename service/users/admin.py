@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from service import clock
 from service.audit.service import record
 from service.auth.models import AuthSession
-from service.auth.principal import ROLES, Principal
+from service.auth.principal import Principal
 from service.config_files import ConfigError
 from service.settings import SecuritySettings
 from service.users.models import User
@@ -33,6 +33,7 @@ from service.users.service import (
     password_problems,
     validate_role,
 )
+from service.vocabulary import ROLES
 
 ROLE_NAMES = {"admin": "管理员", "officer": "舆情专员", "department": "责任单位", "leader": "领导", "auditor": "审计员"}
 Actor = Principal | str
