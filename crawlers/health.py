@@ -8,10 +8,6 @@ failure by itself: a quiet mailbox is not a broken one.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from service import clock
+from service.files import file_lock, write_text_atomic
 from service.settings import Settings
 
 HEALTH_FILE = "source_health.json"
@@ -93,26 +90,10 @@ def _first_reason(summary: dict[str, Any]) -> str:
     return samples[0]["reason"] if samples else "未知原因"
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Serialise read-modify-write of the health file between crawl processes (POSIX; no-op elsewhere)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # Windows: one crawl at a time is the deployment rule there
-        yield
-        return
-    with open(path.with_suffix(".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def record_crawl(settings: Settings, source_id: str, summary: dict[str, Any]) -> SourceHealth:
     """Judge a finished crawl and write it into the health file; returns the source's new record."""
-    with _locked(_path(settings)):
+    # Crawl processes read-modify-write the health file: one at a time.
+    with file_lock(_path(settings).with_suffix(".lock")):
         return _record(settings, source_id, summary)
 
 
@@ -137,12 +118,4 @@ def _record(settings: Settings, source_id: str, summary: dict[str, Any]) -> Sour
 
 def _write(path: Path, data: dict[str, Any]) -> None:
     # Write-then-rename so a crash never leaves half a file for the next reader.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".source_health.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=1))

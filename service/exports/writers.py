@@ -14,10 +14,8 @@ and kept outside the product, where no role check applies.
 from __future__ import annotations
 
 import csv
-import os
 import re
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -27,6 +25,7 @@ from service.clock import SHANGHAI
 from service.exports.ledger_rows import LedgerRow
 from service.exports.summary import LedgerSummary
 from service.exports.xlsx_stream import BLANK, StreamSheet, Style, XlsxBook
+from service.files import atomic_path
 from service.masking import mask_text
 from service.vocabulary import STAGE_LABELS, STAGES
 
@@ -105,18 +104,6 @@ def period_text(period: tuple[date, date] | None) -> str:
     return f"{period[0]:%Y-%m-%d} 至 {period[1]:%Y-%m-%d}" if period else ""
 
 
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    # Readers (the API, the mail job, a user's Excel) never see a half-written file.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 # -- csv -------------------------------------------------------------------------------------------
 
 
@@ -132,7 +119,7 @@ def write_csv(rows: Iterable[LedgerRow], path: Path, *, zone: ZoneInfo = SHANGHA
     """Write the ledger as csv (UTF-8 with BOM so Excel reads the Chinese); the summary of what was written."""
     summary = LedgerSummary()
     masked = _masker(mask)
-    with _atomic(Path(path)) as tmp, open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
+    with atomic_path(Path(path)) as tmp, open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(HEADERS)
         for row in rows:
@@ -312,7 +299,7 @@ def write_xlsx(
     masked = _masker(mask)
     path = Path(path)
     # Text cells are always inline strings: crawled text never becomes a formula, a link or a number.
-    with _atomic(path) as tmp, XlsxBook(tmp) as book:
+    with atomic_path(path) as tmp, XlsxBook(tmp) as book:
         fmt = _Formats.of(book)
         taken = {"汇总", "台账"}
         summary_ws = book.add_sheet("汇总", widths=SUMMARY_WIDTHS, freeze_rows=4)

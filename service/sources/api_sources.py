@@ -6,16 +6,12 @@ operator can inspect or back it up like sources.yaml.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from service.files import file_lock, write_text_atomic
 from service.settings import Settings
 
 API_SOURCES_FILE = "sources.api.yaml"
@@ -23,17 +19,6 @@ API_SOURCES_FILE = "sources.api.yaml"
 
 def api_sources_path(settings: Settings) -> Path:
     return settings.data_path(API_SOURCES_FILE)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def read_api_sources(path: Path) -> list[dict[str, Any]]:
@@ -47,15 +32,12 @@ def read_api_sources(path: Path) -> list[dict[str, Any]]:
 def _write(path: Path, sources: list[dict[str, Any]]) -> None:
     text = "# 通过接口/控制台添加的来源（请勿手工编辑；配置文件中的来源见 config/sources.yaml）\n"
     text += yaml.safe_dump({"sources": sources}, allow_unicode=True, sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sources-", suffix=".yaml")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 def add_api_source(path: Path, definition: dict[str, Any]) -> None:
     """Append one definition; KeyError when its id is taken."""
-    with _locked(path):
+    with file_lock(path.with_suffix(".lock")):
         sources = read_api_sources(path)
         if any(s.get("id") == definition["id"] for s in sources):
             raise KeyError(definition["id"])
@@ -64,7 +46,7 @@ def add_api_source(path: Path, definition: dict[str, Any]) -> None:
 
 def remove_api_source(path: Path, source_id: str) -> bool:
     """Remove one definition; False when it is not there."""
-    with _locked(path):
+    with file_lock(path.with_suffix(".lock")):
         sources = read_api_sources(path)
         kept = [s for s in sources if s.get("id") != source_id]
         if len(kept) == len(sources):

@@ -4,7 +4,6 @@ because item ids are deterministic and upserts are idempotent."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import threading
@@ -16,6 +15,7 @@ from typing import Any
 
 from loguru import logger
 
+from service.files import file_lock, write_text_atomic
 from service.store.base import Item, Store, StoreUnavailable, UpsertResult
 
 
@@ -36,12 +36,8 @@ class SpoolingStore:
     def _locked(self) -> Iterator[None]:
         # The crawler subprocess and the service share the spool: one writer/replayer at a time.
         self.spool_dir.mkdir(parents=True, exist_ok=True)
-        with self._thread_lock, open(self.spool_dir / ".lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with self._thread_lock, file_lock(self.spool_dir / ".lock"):
+            yield
 
     def _files(self) -> list[Path]:
         if not self.spool_dir.exists():
@@ -57,15 +53,9 @@ class SpoolingStore:
         return total
 
     def _spool(self, items: Sequence[Item]) -> Path:
-        name = f"{time.time_ns():020d}-{os.getpid()}"
-        tmp = self.spool_dir / f"{name}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            for item in items:
-                handle.write(item.model_dump_json() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        final = tmp.with_suffix(".jsonl")
-        os.replace(tmp, final)  # atomic: a replay never sees half a file
+        final = self.spool_dir / f"{time.time_ns():020d}-{os.getpid()}.jsonl"
+        # Atomic and on disk before the caller is told the items are safe: a replay never sees half a file.
+        write_text_atomic(final, "".join(item.model_dump_json() + "\n" for item in items), durable=True)
         return final
 
     def _replay_locked(self) -> int:

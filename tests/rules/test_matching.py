@@ -9,7 +9,7 @@ import pytest
 from service.rules.hits import make_snippets
 from service.rules.language import RuleSyntaxError
 from service.rules.matcher import Matcher, MatcherHolder, compile_rule, evaluate_expression
-from service.rules.reference import evaluate
+from tests.rules.reference import evaluate
 
 
 def matches(expr: str, content: str, title: str = "") -> bool:
