@@ -12,10 +12,10 @@ from w3lib.url import canonicalize_url
 
 from crawlers.dates import parse_date
 from crawlers.items import RawItem
-from crawlers.simhash import simhash
 from crawlers.text import html_to_text
 from service import clock
-from service.store.base import Item, Store, StoreUnavailable, hamming, item_id
+from service.items.duplicates import assign_events
+from service.store.base import Item, Store, item_id
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -51,7 +51,7 @@ def _date_text(value: Any) -> Any:
 
 
 def normalise(raw: RawItem, fetched_at: datetime, zone: ZoneInfo) -> Item:
-    """A RawItem as a stored Item: clean text, parsed dates, stable id, fingerprint and SimHash.
+    """A RawItem as a stored Item: clean text, parsed dates, stable id and fingerprint.
 
     Raises ValueError when the record has nothing to identify it or no text at all.
     """
@@ -76,7 +76,6 @@ def normalise(raw: RawItem, fetched_at: datetime, zone: ZoneInfo) -> Item:
         status=_one_line(raw.status) or None,
         reply=_reply(raw.reply),
         replied_at=parse_date(_date_text(raw.replied_at), now=fetched_at, zone=zone),
-        simhash=simhash(f"{title}\n{content}"),
         extra=dict(raw.extra),
     )
     return item.with_fingerprint()
@@ -106,13 +105,16 @@ class NormalisePipeline:
 
 
 class StorePipeline:
-    """Near-duplicate grouping and batched upserts through the Store protocol; counts into crawler stats."""
+    """Repost grouping and batched upserts through the Store protocol; counts into crawler stats.
 
-    def __init__(self, crawler: Crawler, store: Store, batch_size: int, distance: int) -> None:
+    Grouping happens per batch (service/items/duplicates.py): one candidate lookup in the store for the
+    whole batch, then the upsert.
+    """
+
+    def __init__(self, crawler: Crawler, store: Store, batch_size: int) -> None:
         self.crawler = crawler
         self.store = store
         self.batch_size = batch_size
-        self.distance = distance
         self.pending: dict[str, Item] = {}
 
     @classmethod
@@ -120,45 +122,15 @@ class StorePipeline:
         shared = crawler.settings.get("YUQING_STORE")
         if not isinstance(shared, Shared):
             raise RuntimeError("YUQING_STORE is not set: run crawls through crawlers.run")
-        return cls(
-            crawler,
-            shared.value,
-            crawler.settings.getint("YUQING_BATCH_SIZE", 100),
-            crawler.settings.getint("YUQING_SIMHASH_DISTANCE", 3),
-        )
+        return cls(crawler, shared.value, crawler.settings.getint("YUQING_BATCH_SIZE", 100))
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, Item):
             return item
-        item = item.model_copy(update={"event_id": self._event_for(item)})
         self.pending[item.id] = item
         if len(self.pending) >= self.batch_size:
             self.flush()
         return item
-
-    def _event_for(self, item: Item) -> str:
-        """The event of a near-duplicate already known (stored or in this batch), else the item's own id."""
-        if item.simhash is None:
-            return item.id
-        for other in self.pending.values():
-            near = other.simhash is not None and hamming(other.simhash, item.simhash) <= self.distance
-            if other.id != item.id and near:
-                return other.event_id or other.id
-        try:
-            similar = self.store.find_similar(item.simhash, max_distance=self.distance)
-        except StoreUnavailable as exc:
-            # Dropping the item would lose it for good; the write itself is spooled until the store is back.
-            # Its event is then only grouped within this batch (a re-crawl keeps whatever it gets now).
-            logger.warning("near-duplicate lookup skipped, store unreachable: %s", exc)
-            return item.id
-        for existing in similar:
-            if existing.id == item.id and existing.event_id:
-                return existing.event_id  # a re-crawl keeps the event it was put in
-        others = [s for s in similar if s.id != item.id]
-        if others:
-            first = min(others, key=lambda s: (s.stored_at or s.fetched_at, s.id))
-            return first.event_id or first.id
-        return item.id
 
     def flush(self) -> None:
         """Write the pending batch; count new/updated/unchanged and dead-lettered items."""
@@ -166,6 +138,8 @@ class StorePipeline:
             return
         batch = list(self.pending.values())
         self.pending.clear()
+        # An unreachable store groups the batch within itself; its writes are then spooled.
+        batch, _decisions = assign_events(self.store, batch)
         stats = self.crawler.stats
         assert stats is not None
         try:

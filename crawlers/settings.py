@@ -48,6 +48,5 @@ def scrapy_settings(crawl: CrawlDefaults, check_mode: bool = False) -> dict[str,
             ("crawlers.pipelines.CollectPipeline" if check_mode else "crawlers.pipelines.StorePipeline"): 800,
         },
         "YUQING_BATCH_SIZE": crawl.batch_size,
-        "YUQING_SIMHASH_DISTANCE": crawl.simhash_distance,
         "HTTPCACHE_ENABLED": False,
     }

@@ -308,6 +308,8 @@ class CrawlDefaults(_Strict):
     max_download_mb: float = Field(default=10.0, gt=0)
     user_agent: str = "Mozilla/5.0 (compatible; yuqing/0.1; +https://github.com/yuqing)"
     batch_size: int = Field(default=100, ge=1, le=5000)
+    # No longer used (repost detection is MinHash LSH in service/items/duplicates.py); accepted so that
+    # existing sources.yaml files keep loading.
     simhash_distance: int = Field(default=3, ge=0, le=3)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -57,6 +57,9 @@ class Item(BaseModel):
     # 64-bit SimHash of title + content, as a signed int so both backends store it in a long.
     simhash: int | None = None
     fingerprint: str = ""
+    # MinHash LSH band keys for repost detection (service/items/duplicates.py). Written to the store's
+    # band index; stores do not read them back (an item read from a store has an empty list).
+    lsh: list[int] = Field(default_factory=list)
     # Set by the store: when the item was first stored (the discovery time), last changed, matched.
     stored_at: datetime | None = None
     updated_at: datetime | None = None
@@ -198,6 +201,13 @@ class Store(Protocol):
 
     def find_similar(self, simhash: int, max_distance: int = 3, limit: int = 20) -> list[Item]:
         """Stored items whose SimHash is within ``max_distance`` bits (near-duplicates)."""
+
+    def lsh_candidates(self, bands: Mapping[str, Sequence[int]], limit: int = 50) -> dict[str, list[Item]]:
+        """For many items at once (key -> its LSH band keys): stored items sharing at least one band.
+
+        Per key at most ``limit`` items, those sharing the most bands first. Keys without candidates
+        are absent from the answer. An item stored under a key itself is among its candidates.
+        """
 
     def count(self, query: ItemQuery | None = None) -> int: ...
 

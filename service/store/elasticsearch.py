@@ -11,7 +11,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -34,8 +34,11 @@ from service.store.base import (
     simhash_bands,
 )
 
-# Fields the store adds to a document for its own lookups; they are not part of Item.
-_INTERNAL = ("band0", "band1", "band2", "band3", "stored_seq")
+# Candidate lookups of one batch per msearch request.
+_MSEARCH_CHUNK = 100
+# Fields the store adds to a document for its own lookups; they are not part of Item. "lsh" (the
+# MinHash LSH band keys of repost detection) is indexed and never read back.
+_INTERNAL = ("band0", "band1", "band2", "band3", "stored_seq", "lsh")
 # Kept from the stored document when a re-crawl changes an item (as the SQLite backend does).
 _KEPT_ON_UPDATE = ("stored_at", "stored_seq", "matched_at", "event_id")
 _MAX_RESULT_WINDOW = 10_000
@@ -168,6 +171,7 @@ class ElasticsearchStore:
                 "replied_at": {"type": "date"},
                 "event_id": {"type": "keyword"},
                 "simhash": {"type": "long"},
+                "lsh": {"type": "long"},
                 "band0": {"type": "integer"},
                 "band1": {"type": "integer"},
                 "band2": {"type": "integer"},
@@ -274,7 +278,7 @@ class ElasticsearchStore:
                 resp = self._es.mget(
                     index=self.alias,
                     ids=chunk,
-                    source_includes=["fingerprint", *_KEPT_ON_UPDATE],
+                    source_includes=["fingerprint", "lsh", *_KEPT_ON_UPDATE],
                 )
             for doc in resp["docs"]:
                 self._check_doc(doc, "mget")
@@ -314,6 +318,9 @@ class ElasticsearchStore:
                 doc = self._document(item.model_copy(update={"updated_at": now}))
                 for name in _KEPT_ON_UPDATE:
                     doc[name] = old.get(name)
+                if not item.lsh:
+                    # Written without band keys (not through the crawl pipeline): keep the ones it had.
+                    doc["lsh"] = old.get("lsh") or []
                 kinds[item.id] = "updated"
             docs[item.id] = doc
         failed = self._bulk_index(docs)
@@ -636,6 +643,45 @@ class ElasticsearchStore:
                 if len(close) >= limit:
                     break
         return close
+
+    def lsh_candidates(self, bands: Mapping[str, Sequence[int]], limit: int = 50) -> dict[str, list[Item]]:
+        """Stored items sharing a band with each key's bands: one msearch for the whole batch.
+
+        Each band is a constant-score clause, so the score is the number of shared bands.
+        """
+        keys = [k for k, v in bands.items() if v]
+        if not keys:
+            return {}
+        self._refresh()
+        out: dict[str, list[Item]] = {}
+        for start in range(0, len(keys), _MSEARCH_CHUNK):
+            chunk = keys[start : start + _MSEARCH_CHUNK]
+            searches: list[dict[str, Any]] = []
+            for key in chunk:
+                should = [{"constant_score": {"filter": {"term": {"lsh": b}}}} for b in sorted(set(bands[key]))]
+                searches += [
+                    {"index": self.alias},
+                    {
+                        "query": {"bool": {"should": should, "minimum_should_match": 1}},
+                        "sort": [{"_score": {"order": "desc"}}, {"stored_seq": {"order": "asc"}}],
+                        "size": limit,
+                        "track_total_hits": False,
+                    },
+                ]
+            with self._call("msearch"):
+                resp = self._es.msearch(searches=searches)
+            for key, answer in zip(chunk, resp["responses"], strict=True):
+                if "error" in answer:
+                    error = answer["error"]
+                    if isinstance(error, dict) and error.get("type") == "index_not_found_exception":
+                        raise StoreUnavailable(
+                            f"Elasticsearch at {', '.join(self.hosts)} has no index {self.alias}: run `yuqing init`"
+                        )
+                    raise StoreUnavailable(f"Elasticsearch candidate lookup failed: {error}")
+                hits = answer["hits"]["hits"]
+                if hits:
+                    out[key] = [self._item(h["_source"]) for h in hits]
+        return out
 
     def counts(self) -> dict[str, Any]:
         """``{"total", "unmatched", "by_channel", "by_source"}`` from one aggregation request."""

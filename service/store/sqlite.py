@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,15 @@ END;
 CREATE TRIGGER IF NOT EXISTS items_au AFTER UPDATE OF title, content ON items BEGIN
     INSERT INTO items_fts(items_fts, rowid, title, content) VALUES ('delete', old.seq, old.title, old.content);
     INSERT INTO items_fts(rowid, title, content) VALUES (new.seq, new.title, new.content);
+END;
+-- MinHash LSH band keys of each item (repost detection): one row per (band, item), newest item first.
+CREATE TABLE IF NOT EXISTS item_lsh (
+    band INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (band, seq)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS items_lsh_ad AFTER DELETE ON items BEGIN
+    DELETE FROM item_lsh WHERE seq = old.seq;
 END;
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -185,7 +194,8 @@ class SqliteStore:
                         )
                         cols = ", ".join(values)
                         marks = ", ".join(f":{c}" for c in values)
-                        conn.execute(f"INSERT INTO items ({cols}) VALUES ({marks})", values)  # noqa: S608
+                        cursor = conn.execute(f"INSERT INTO items ({cols}) VALUES ({marks})", values)  # noqa: S608
+                        self._write_bands(conn, cursor.lastrowid, item.lsh, replace=False)
                         result.new.append(item.id)
                     elif existing["fingerprint"] == item.fingerprint:
                         result.unchanged.append(item.id)
@@ -195,6 +205,9 @@ class SqliteStore:
                         sets = ", ".join(f"{c} = :{c}" for c in keep)
                         params = {c: values[c] for c in keep} | {"id": item.id}
                         conn.execute(f"UPDATE items SET {sets} WHERE id = :id", params)  # noqa: S608
+                        if item.lsh:
+                            seq = conn.execute("SELECT seq FROM items WHERE id = ?", (item.id,)).fetchone()[0]
+                            self._write_bands(conn, seq, item.lsh, replace=True)
                         result.updated.append(item.id)
                 except (sqlite3.Error, TypeError, ValueError, OverflowError) as exc:
                     reason = f"{type(exc).__name__}: {exc}"
@@ -208,6 +221,15 @@ class SqliteStore:
             conn.execute("ROLLBACK")
             raise
         return result
+
+    @staticmethod
+    def _write_bands(conn: sqlite3.Connection, seq: int | None, bands: Sequence[int], *, replace: bool) -> None:
+        # An item written without band keys (not through the crawl pipeline) keeps the ones it had.
+        if seq is None or not bands:
+            return
+        if replace:
+            conn.execute("DELETE FROM item_lsh WHERE seq = ?", (seq,))
+        conn.executemany("INSERT OR IGNORE INTO item_lsh (band, seq) VALUES (?, ?)", [(b, seq) for b in set(bands)])
 
     def mark_matched(self, item_ids: Sequence[str]) -> None:
         if not item_ids:
@@ -329,6 +351,34 @@ class SqliteStore:
             self._item(r) for r in rows if r["simhash"] is not None and hamming(r["simhash"], simhash) <= max_distance
         ]
         return close[:limit]
+
+    def lsh_candidates(self, bands: Mapping[str, Sequence[int]], limit: int = 50) -> dict[str, list[Item]]:
+        """Stored items sharing a band with each key's bands; one index seek per distinct band of the batch."""
+        conn = self._conn()
+        # A band shared by very many items (a template's lead) is capped at its newest items.
+        per_band: dict[int, list[int]] = {}
+        for band in {b for keys in bands.values() for b in keys}:
+            rows = conn.execute(
+                "SELECT seq FROM item_lsh WHERE band = ? ORDER BY seq DESC LIMIT ?", (band, limit * 4)
+            ).fetchall()
+            if rows:
+                per_band[band] = [r[0] for r in rows]
+        chosen: dict[str, list[int]] = {}
+        for key, keys in bands.items():
+            shared: dict[int, int] = {}
+            for band in set(keys):
+                for seq in per_band.get(band, ()):
+                    shared[seq] = shared.get(seq, 0) + 1
+            if shared:
+                chosen[key] = sorted(shared, key=lambda s: (-shared[s], s))[:limit]
+        wanted = sorted({s for seqs in chosen.values() for s in seqs})
+        by_seq: dict[int, Item] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in conn.execute(f"SELECT * FROM items WHERE seq IN ({marks})", chunk):  # noqa: S608
+                by_seq[row["seq"]] = self._item(row)
+        return {key: [by_seq[s] for s in seqs if s in by_seq] for key, seqs in chosen.items()}
 
     def counts(self) -> dict[str, Any]:
         conn = self._conn()

@@ -1,4 +1,4 @@
-"""Cleaning HTML, reading labelled values, choosing charsets and SimHash near-duplicates."""
+"""Cleaning HTML, reading labelled values, choosing charsets."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from crawlers.encoding import choose_encoding
 from crawlers.extract import ExtractionError, json_path, load_json
 from crawlers.items import RawItem
 from crawlers.pipelines import normalise
-from crawlers.simhash import simhash
 from crawlers.text import after_label, html_to_text
 from service.clock import SHANGHAI
-from service.store.base import hamming, item_id
+from service.store.base import item_id
 
 PAGE = "<html><head><meta charset='gb2312'></head><body>市民反映化工厂异味严重，夜间尤甚。</body></html>"
 
@@ -60,22 +59,6 @@ def test_utf8_page_claiming_gb2312_is_utf8_and_configured_encoding_wins() -> Non
     assert choose_encoding(PAGE.encode("utf-8"), None) == "utf-8"
     assert choose_encoding(PAGE.encode("utf-8"), "text/html; charset=gbk", configured="utf-8") == "utf-8"
     assert choose_encoding(b"plain", "text/html; charset=utf-8", configured="gbk") == "gb18030"
-
-
-def test_simhash_groups_reposts_and_separates_different_stories() -> None:
-    a = "记者从市生态环境局获悉，针对群众反映强烈的河西化工园区异味问题，市里成立专项工作组，对园区内企业开展全面排查。"
-    repost = (
-        "记者从市生态环境局获悉：针对群众反映强烈的河西化工园区异味问题，市里成立专项工作组，对园区内企业开展全面排查！"
-    )
-    other = "市人社局等部门即日起开展根治欠薪冬季专项行动，重点检查工程建设领域，对恶意拖欠工资的企业依法严肃处理。"
-    ha, hr, ho = simhash(a), simhash(repost), simhash(other)
-    assert ha is not None
-    assert hr is not None
-    assert ho is not None
-    assert hamming(ha, hr) <= 3
-    assert hamming(ha, ho) > 10
-    assert -(2**63) <= ha < 2**63
-    assert simhash("，。！") is None
 
 
 def test_normalise_builds_a_stable_item() -> None:

@@ -170,6 +170,26 @@ def test_find_similar_finds_near_duplicates_only(store: Store) -> None:
     assert len(store.find_similar(base, max_distance=3, limit=2)) == 2
 
 
+def test_lsh_candidates_answer_a_whole_batch_most_shared_bands_first(store: Store) -> None:
+    a = make_item(1, lsh=[11, 12, 13, 14])
+    b = make_item(2, lsh=[11, 12, 99])
+    c = make_item(3, lsh=[14])
+    unsigned = make_item(4)  # written without band keys: not in the band index
+    store.upsert([a, b, c, unsigned])
+    found = store.lsh_candidates({"x": [11, 12, 13], "y": [14, 500], "z": [777], "w": []}, limit=5)
+    assert set(found) == {"x", "y"}  # keys without candidates are absent
+    assert [i.id for i in found["x"]] == [a.id, b.id]  # a shares three bands, b two
+    assert {i.id for i in found["y"]} == {a.id, c.id}
+    assert found["x"][0].title == a.title  # whole items, ready for the exact comparison
+    assert [i.id for i in store.lsh_candidates({"x": [11, 12, 13]}, limit=1)["x"]] == [a.id]
+    # A re-crawl with new text replaces the item's bands; one written without bands keeps its old ones.
+    store.upsert(
+        [a.model_copy(update={"content": "改过的正文", "lsh": [21]}), b.model_copy(update={"content": "改", "lsh": []})]
+    )
+    assert {i.id for i in store.lsh_candidates({"x": [11]})["x"]} == {b.id}
+    assert [i.id for i in store.lsh_candidates({"x": [21]})["x"]] == [a.id]
+
+
 def test_counts_by_channel_source_and_unmatched(store: Store) -> None:
     store.upsert(
         [

@@ -1,0 +1,328 @@
+"""Item identity and repost detection: the one home of near-duplicate logic.
+
+A repost is grouped with the item it copies even when it was edited the usual ways: a new headline, a
+repost marker (【转】), attribution lines (转自/来源/原标题/本报讯/记者…), the outlet's own name put in place
+of 本报, boilerplate, a few changed sentences, or only the first part of the text kept. Three steps:
+
+1. ``normalise`` strips what reposts change without changing the story, then whitespace and punctuation.
+2. ``signature`` builds MinHash LSH band keys (datasketch) of the whole text and of its lead; the store
+   keeps them (``Item.lsh``) and answers "which stored items share a band with these" for a whole batch at
+   once (``Store.lsh_candidates``), so grouping works across processes and on every backend.
+3. ``compare`` verifies each candidate exactly: Jaccard similarity or containment (a truncated repost is
+   contained in the original), vetoed when the two name different dates/figures or different places
+   (template notices, the same complaint about another street).
+
+Thresholds were tuned on tests/data/reposts.jsonl (benchmarks/reposts.py prints precision and recall).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+from datasketch import MinHash
+
+from service.store.base import Item, StoreUnavailable, to_signed64
+
+if TYPE_CHECKING:
+    from service.store.base import Store
+
+# -- normalisation ----------------------------------------------------------------------------------
+
+# Repost markers at the start of a headline or line: 【转】【转发】【转载】[转] (转) 转：
+_MARKER = re.compile(
+    r"^\s*(?:[【\[(（]\s*(?:转|转发|转载|转帖|荐|推荐|原创|独家|重磅)\s*[】\])）]|(?:转|转发|转载)\s*[:：])\s*"
+)
+# Words that start an attribution: what follows them up to the end of the clause names a source or a writer.
+_ATTRIBUTION_WORDS = (
+    "转自|转载自|转载于|来源|来源于|稿件来源|本文来源|文章来源|信息来源|原标题|原文标题|原题|原文链接|原文地址"
+    "|责任编辑|责编|编辑|校对|审核|记者|通讯员|实习生|作者|撰文|摄影|摄像|图片|图文|出品|监制|统筹"
+)
+# A parenthesised attribution anywhere: （转自青川日报） (记者 王某 通讯员 李某)
+_ATTRIBUTION_PAREN = re.compile(rf"[(（【\[]\s*(?:{_ATTRIBUTION_WORDS})[^()（）【】\[\]]{{0,40}}[)）】\]]")
+# A whole line that is an attribution: 来源：青川日报 / 记者 王某 / 原标题：…  (a line "记者从…获悉" is news).
+_ATTRIBUTION_LINE = re.compile(rf"^[ \t]*(?:{_ATTRIBUTION_WORDS})(?:[ \t]*[:：|｜]|[ \t]+).{{0,60}}$", re.M)
+_ATTRIBUTION_CLAUSE = re.compile(rf"(?:{_ATTRIBUTION_WORDS})\s*[:：]\s*[^\s，。,;；！!？?]{{0,30}}")
+# Outlets: 本报/本台/本网, and names of papers, stations and sites (青川日报, 河西区融媒体中心…), with the
+# 讯 / 消息 / 报道 words around them, so 本报讯 and 青川日报讯 normalise alike. A name counts only where
+# an outlet name stands (line start, after punctuation or 告诉/向/据…), so "一位家长告诉青川日报记者"
+# keeps "一位家长告诉".
+_OUTLET = re.compile(
+    r"(^|[\s，。、；：！？,.;:!?“”\"'（(【\[]|告诉|向|据|对|接受|来自|转自|联系|致电|给|被|经)"
+    r"(?:本报|本台|本网|本刊|本站|[\u4e00-\u9fff]{2,5}"
+    r"(?:日报|晚报|早报|晨报|都市报|商报|时报|法制报|青年报|电视台|广播电视台|广播电台|融媒体中心|新闻中心|新闻网|报社|客户端))"
+    r"(?:综合)?(?:讯|消息|报道)?",
+    re.M,
+)
+# Boilerplate lines sites add around copied text.
+_BOILERPLATE = re.compile(
+    r"^.*(?:点击上方|关注我们|扫码关注|长按二维码|版权归|如有侵权|侵删|免责声明|本文仅代表|转载请注明|阅读原文|"
+    r"原文链接|分享到|打印本页|关闭窗口|【纠错】|\(完\)|（完）|-end-|返回顶部).*$",
+    re.M | re.I,
+)
+# Date-and-source header lines of article pages: 2024-03-05 10:23  来源：… / 发布时间：…
+_HEADER = re.compile(r"^\s*(?:发布时间|发布日期|时间|日期|浏览次数|阅读|字号)[:：].*$", re.M)
+_NOISE = re.compile(r"[\W_]+", re.UNICODE)
+# Figures that name what a text is about: dates, times, amounts, numbers of households, phone numbers.
+_FIGURE = re.compile(r"\d+(?:[.:]\d+)*(?:年\d+月\d+日|年\d+月|月\d+日|年|月|日|号|时|点|分)?")
+
+
+def strip_attribution(text: str) -> str:
+    """The text without repost markers, attribution lines and clauses, outlet names and boilerplate."""
+    text = unicodedata.normalize("NFKC", text or "")
+    lines = [_MARKER.sub("", line) for line in text.splitlines()]
+    text = "\n".join(lines)
+    text = _ATTRIBUTION_PAREN.sub("", text)
+    text = _BOILERPLATE.sub("", text)
+    text = _HEADER.sub("", text)
+    text = _ATTRIBUTION_LINE.sub("", text)
+    text = _ATTRIBUTION_CLAUSE.sub("", text)
+    return _OUTLET.sub(r"\1", text)
+
+
+def normalise(text: str) -> str:
+    """Comparable text: attribution stripped, lower case, no whitespace or punctuation."""
+    return _NOISE.sub("", strip_attribution(text).lower())
+
+
+# -- exact comparison -------------------------------------------------------------------------------
+
+SHINGLE = 3  # characters per shingle: bigrams make unrelated Chinese texts on one topic look alike
+
+
+@dataclass(frozen=True)
+class Comparable:
+    """One item reduced to what repost detection compares."""
+
+    title: str
+    body: str
+    shingles: frozenset[str]
+    body_shingles: frozenset[str]
+    figures: Counter[str]
+
+    @property
+    def text(self) -> str:
+        return self.title + self.body
+
+
+def shingles(text: str, width: int = SHINGLE) -> frozenset[str]:
+    """Character shingles; a text shorter than one shingle is its own shingle."""
+    if len(text) <= width:
+        return frozenset([text]) if text else frozenset()
+    return frozenset(text[i : i + width] for i in range(len(text) - width + 1))
+
+
+def comparable(title: str, content: str) -> Comparable:
+    """Normalise title and body of one item for comparison."""
+    t = normalise(title)
+    b = normalise(content)
+    # A headline that only repeats the start of the body adds nothing (and some sites have no title).
+    body = b if b else t
+    title_part = "" if not b or b.startswith(t) else t
+    figures = Counter(_FIGURE.findall(strip_attribution(f"{title}\n{content}")))
+    return Comparable(
+        title=title_part,
+        body=body,
+        shingles=shingles(title_part) | shingles(body) if title_part else shingles(body),
+        body_shingles=shingles(body),
+        figures=figures,
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    duplicate: bool
+    reason: str
+    jaccard: float
+    containment: float
+
+
+# Tuned on tests/data/reposts.jsonl (see BENCHMARKS.md): a repost with five changed sentences of twelve
+# keeps Jaccard above 0.45; a truncated repost keeps nearly all its shingles inside the original.
+JACCARD_MIN = 0.45
+CONTAINMENT_MIN = 0.80
+# A contained text shorter than this many shingles is a phrase, not a repost ("小区停水" is in many texts).
+CONTAINMENT_MIN_SHINGLES = 40
+# More figures of the shorter text than this share missing from the other: a different notice or event.
+FIGURE_CONFLICT = 0.34
+
+
+def _is_date(token: str) -> bool:
+    return any(ch in token for ch in "年月日号")
+
+
+def _figure_conflict(a: Counter[str], b: Counter[str]) -> bool:
+    # A date replaced by another date: the next notice of a template, not a repost (a repost may add a
+    # date where the original said 昨天, or drop one when cut; it does not swap them).
+    dates_a = {t for t in a if _is_date(t)}
+    dates_b = {t for t in b if _is_date(t)}
+    if dates_a - dates_b and dates_b - dates_a:
+        return True
+    small, large = (a, b) if sum(a.values()) <= sum(b.values()) else (b, a)
+    total = sum(small.values())
+    if not total:
+        return False
+    missing = sum((small - large).values())
+    return missing >= 1 and missing / total > FIGURE_CONFLICT
+
+
+def compare(a: Comparable, b: Comparable) -> Verdict:
+    """Whether ``b`` is a repost of ``a`` (or the other way round), with the reason in Chinese."""
+    if not a.shingles or not b.shingles:
+        return Verdict(False, "无正文", 0.0, 0.0)
+    inter = len(a.shingles & b.shingles)
+    jaccard = inter / len(a.shingles | b.shingles)
+    small, large = (a, b) if len(a.body_shingles) <= len(b.body_shingles) else (b, a)
+    contained = len(small.body_shingles & large.body_shingles)
+    containment = contained / len(small.body_shingles) if small.body_shingles else 0.0
+    similar = jaccard >= JACCARD_MIN
+    is_contained = containment >= CONTAINMENT_MIN and len(small.body_shingles) >= CONTAINMENT_MIN_SHINGLES
+    if not (similar or is_contained):
+        return Verdict(False, "文字不同", jaccard, containment)
+    if _figure_conflict(a.figures, b.figures):
+        return Verdict(False, "日期或数字不同", jaccard, containment)
+    reason = f"转载（相似度 {jaccard:.2f}）" if similar else f"节选转载（{containment:.0%} 文字包含在原文中）"
+    return Verdict(True, reason, jaccard, containment)
+
+
+# -- MinHash LSH signature ------------------------------------------------------------------------
+
+NUM_PERM = 64
+# Bands x rows of the whole-text signature: candidates from Jaccard ~0.3 up (S-curve (1/b)^(1/r) ~ 0.42).
+BANDS, ROWS = 16, 4
+# The lead (first LEAD characters of the body) gets its own bands so that a repost keeping only the
+# first part of a long text still shares bands with it, whatever its length.
+LEAD = 80
+LEAD_BANDS, LEAD_ROWS = 4, 4
+LEAD_PERM = LEAD_BANDS * LEAD_ROWS
+
+
+@lru_cache(maxsize=4)
+def _permutations(num_perm: int, seed: int) -> np.ndarray:
+    # Built once per process: MinHash would otherwise draw its permutations for every item.
+    return MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+
+
+def _crc32(data: bytes) -> int:
+    return zlib.crc32(data)
+
+
+def _minhash(features: Iterable[str], num_perm: int, seed: int) -> MinHash:
+    perms = _permutations(num_perm, seed)
+    m = MinHash(num_perm=num_perm, seed=seed, hashfunc=_crc32, permutations=perms, scheme="affine32")
+    m.update_batch([f.encode("utf-8") for f in features])
+    return m
+
+
+def _band_keys(values: np.ndarray, bands: int, rows: int, tag: bytes) -> list[int]:
+    keys = []
+    for i in range(bands):
+        chunk = values[i * rows : (i + 1) * rows].tobytes()
+        digest = hashlib.blake2b(tag + bytes([i]) + chunk, digest_size=8).digest()
+        keys.append(to_signed64(int.from_bytes(digest, "big")))
+    return keys
+
+
+def signature(c: Comparable) -> list[int]:
+    """LSH band keys (signed 64-bit) of the whole text and of the lead; empty for an empty text."""
+    if not c.shingles:
+        return []
+    keys = _band_keys(_minhash(c.shingles, NUM_PERM, 1).hashvalues, BANDS, ROWS, b"t")
+    lead = c.body[:LEAD]
+    if len(lead) >= LEAD // 2:
+        keys += _band_keys(_minhash(shingles(lead), LEAD_PERM, 2).hashvalues, LEAD_BANDS, LEAD_ROWS, b"l")
+    return keys
+
+
+def item_comparable(item: Item) -> Comparable:
+    return comparable(item.title, item.content)
+
+
+def with_signature(item: Item) -> Item:
+    """The item with its LSH band keys set (what the store indexes)."""
+    return item.model_copy(update={"lsh": signature(item_comparable(item))})
+
+
+# -- grouping a batch of new items into events --------------------------------------------------------
+
+CANDIDATES_PER_ITEM = 50
+
+
+@dataclass
+class Grouping:
+    """What ``assign_events`` decided for one item."""
+
+    item_id: str
+    event_id: str
+    duplicate_of: str | None = None
+    reason: str | None = None
+
+
+def _first(item: Item) -> tuple[str, str]:
+    return ((item.stored_at or item.fetched_at).isoformat(), item.id)
+
+
+def assign_events(store: Store, items: Sequence[Item]) -> tuple[list[Item], list[Grouping]]:
+    """Give each item its LSH keys and the event of the earliest stored or earlier-in-batch repost it copies.
+
+    One store round trip for the whole batch. A re-crawled item keeps the event it was put in. When the
+    store is unreachable the items are grouped within the batch only (their writes are spooled).
+    """
+    prepared = [(item, item_comparable(item)) for item in items]
+    signed = [item.model_copy(update={"lsh": signature(c)}) for item, c in prepared]
+    try:
+        candidates = store.lsh_candidates({i.id: i.lsh for i in signed if i.lsh}, limit=CANDIDATES_PER_ITEM)
+    except StoreUnavailable:
+        candidates = {}
+    out: list[Item] = []
+    decisions: list[Grouping] = []
+    # Earlier items of this batch by band key: the store does not have them yet.
+    earlier: dict[int, list[tuple[Item, Comparable]]] = {}
+    cache: dict[str, Comparable] = {}
+    for item, (_, comp) in zip(signed, prepared, strict=True):
+        found = candidates.get(item.id, [])
+        same = next((s for s in found if s.id == item.id and s.event_id), None)
+        decision = Grouping(item.id, item.id)
+        if same is not None:
+            decision = Grouping(item.id, same.event_id or same.id)
+        else:
+            matches: list[tuple[Item, Verdict]] = []
+            for other in found:
+                if other.id == item.id:
+                    continue
+                other_comp = cache.get(other.id)
+                if other_comp is None:
+                    other_comp = cache[other.id] = item_comparable(other)
+                verdict = compare(comp, other_comp)
+                if verdict.duplicate:
+                    matches.append((other, verdict))
+            if matches:
+                first, verdict = min(matches, key=lambda m: _first(m[0]))
+                decision = Grouping(item.id, first.event_id or first.id, first.id, verdict.reason)
+            else:
+                seen: set[str] = set()
+                for key in item.lsh:
+                    for other, other_comp in earlier.get(key, ()):
+                        if other.id in seen or other.id == item.id:
+                            continue
+                        seen.add(other.id)
+                        verdict = compare(comp, other_comp)
+                        if verdict.duplicate:
+                            decision = Grouping(item.id, other.event_id or other.id, other.id, verdict.reason)
+                            break
+                    if decision.duplicate_of:
+                        break
+        grouped = item.model_copy(update={"event_id": decision.event_id})
+        out.append(grouped)
+        decisions.append(decision)
+        for key in item.lsh:
+            earlier.setdefault(key, []).append((grouped, comp))
+    return out, decisions
