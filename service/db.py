@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Packages whose ``*.models`` modules declare tables (Alembic autogenerate and checks need them all).
+MODEL_PACKAGES = ("service", "alerting")
 
 # Stable constraint names make Alembic migrations reproducible on SQLite and PostgreSQL alike.
 NAMING = {
@@ -119,12 +124,13 @@ def migrate(engine: Engine) -> None:
 
 
 def import_models() -> None:
-    """Import every module that declares tables so Base.metadata is complete."""
-    import importlib
-    import pkgutil
+    """Import every module that declares tables so Base.metadata is complete.
 
-    import service
-
-    for mod in pkgutil.walk_packages(service.__path__, "service."):
-        if mod.name.endswith(".models"):
-            importlib.import_module(mod.name)
+    Tables live in the ``models`` modules of every top-level package (``service.*`` and ``alerting``),
+    so no domain has to import another's models just to get them registered.
+    """
+    for package in MODEL_PACKAGES:
+        importlib.import_module(package)
+        for mod in pkgutil.walk_packages(sys.modules[package].__path__, f"{package}."):
+            if mod.name.endswith(".models"):
+                importlib.import_module(mod.name)

@@ -125,7 +125,3 @@ class TimelineEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     ticket: Mapped[Ticket] = relationship(back_populates="timeline")
-
-
-# The SLA notice and outbox tables live in alerting/, outside the packages service.db scans.
-from alerting import models as _alerting_models  # noqa: E402, F401
