@@ -83,12 +83,30 @@ def extract_text_value(root: Selector, spec: str) -> str:
     return ""
 
 
+def load_js(text: str) -> Any:
+    """The first JavaScript object or array literal of a text (``var data = {a: 'b', c: [1,2,],}``).
+
+    Read by chompjs, a maintained parser of JS literals (unquoted keys, single quotes, trailing commas,
+    comments); the script is never run. ExtractionError when the text holds no literal.
+    """
+    import chompjs
+
+    try:
+        return chompjs.parse_js_object(text)
+    except (ValueError, TypeError) as exc:
+        raise ExtractionError(f"不是 JavaScript 对象字面量: {exc}") from exc
+
+
 def load_json(text: str) -> Any:
-    """Parse a JSON (or JSONP ``callback({...})``) body; ExtractionError with the reason otherwise."""
+    """Parse a JSON (or JSONP ``callback({...})``, or non-strict JSON) body; ExtractionError otherwise."""
     try:
         return json.loads(text)
     except ValueError:
         pass
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        # Non-strict JSON some 留言板 back ends write: single quotes, unquoted keys, trailing commas.
+        return load_js(stripped)
     # JSONP: ``callback( ... );`` found with plain string operations, no regex over the body.
     body = text.strip().removesuffix(";").rstrip()
     start = body.find("(")
@@ -134,3 +152,29 @@ def looks_like_challenge(body: str) -> bool:
     """True when a page reads like a WAF/anti-bot interstitial rather than content."""
     head = body[:20000]
     return any(marker in head for marker in _CHALLENGE_MARKERS)
+
+
+_CDATA_OPEN = "<![CDATA["
+_CDATA_CLOSE = "]]>"
+
+
+def unwrap_cdata(text: str) -> str:
+    """The contents of every CDATA section of an XML body, joined (大汉 JCMS dataproxy records).
+
+    Found with plain string search. A body without CDATA is returned as it is.
+    """
+    parts = []
+    start = 0
+    while (left := text.find(_CDATA_OPEN, start)) >= 0:
+        right = text.find(_CDATA_CLOSE, left + len(_CDATA_OPEN))
+        if right < 0:
+            parts.append(text[left + len(_CDATA_OPEN) :])
+            break
+        parts.append(text[left + len(_CDATA_OPEN) : right])
+        start = right + len(_CDATA_CLOSE)
+    return "\n".join(parts) if parts else text
+
+
+def html_selector(text: str) -> Selector:
+    """An HTML selector over a text, whatever the response's Content-Type said."""
+    return Selector(text=text, type="html")

@@ -66,12 +66,19 @@ def get_health(settings: Settings, source_id: str) -> SourceHealth:
 
 def judge(summary: dict[str, Any], previous: SourceHealth) -> str | None:
     """The reason this crawl counts as a source failure, or None when it worked."""
+    if summary.get("config_error"):
+        return str(summary["config_error"])
     if summary.get("challenge"):
         return "遇到验证页面（WAF/验证码），未取得内容"
     entries = int(summary.get("entries", 0))
     if entries == 0:
         if summary.get("pages", 0) == 0:
             return "列表页未能获取：" + _first_reason(summary)
+        nodes = int(summary.get("nodes", 0))
+        if nodes:
+            # The list selector matched but nothing came out of the nodes: the page changed or is read
+            # the wrong way (records inside CDATA), never a quiet mailbox, first crawl or not.
+            return f"列表选择器匹配到 {nodes} 个节点，但没有提取出任何条目：" + _first_reason(summary)
         if any(n > 0 for n in previous.items_per_crawl):
             return "列表为空，而此前抓取到过条目（页面结构可能已改变）"
         if summary.get("errors"):
@@ -82,6 +89,9 @@ def judge(summary: dict[str, Any], previous: SourceHealth) -> str | None:
         return "所有条目的标题都为空（请检查 fields.title 选择器）"
     if items == 0:
         return "找到条目但没有一条能提取：" + _first_reason(summary)
+    for name, count in (summary.get("empty_fields") or {}).items():
+        if count >= items:
+            return f"所有条目的 {name} 都为空（请检查 fields.{name} 的选择器）"
     return None
 
 

@@ -38,10 +38,35 @@ def _emit(payload: dict[str, Any]) -> None:
 
 def _select(sources: SourcesFile, ids: list[str]) -> list[str]:
     known = {s.id for s in sources.sources}
+    for sid in ids:
+        bad = sources.invalid_source(sid)
+        if bad is not None:
+            raise bad.error
     unknown = [i for i in ids if i not in known]
     if unknown:
         raise ConfigError("sources.yaml", "", f"未知的来源: {', '.join(unknown)}")
     return ids or [s.id for s in sources.sources if s.enabled]
+
+
+def _invalid_results(settings: Settings, sources: SourcesFile, named: list[str]) -> dict[str, Any]:
+    """Invalid sources of a crawl of all sources: each a failed source with its file, key path and reason."""
+    from crawlers import health
+
+    if named:
+        return {}
+    results: dict[str, Any] = {}
+    for bad in sources.invalid:
+        reason = f"配置无效，已跳过：{bad.error}"
+        counts: dict[str, Any] = {"new": 0, "updated": 0, "skipped": 0, "errors": 1, "pages": 0, "entries": 0}
+        counts["error_samples"] = [{"url": bad.error.file, "reason": reason}]
+        counts["invalid"] = {"file": bad.error.file, "path": bad.error.path, "reason": bad.error.reason}
+        if bad.source_id:
+            record = health.record_crawl(settings, bad.source_id, {"config_error": reason})
+            counts["consecutive_failures"] = record.consecutive_failures
+        counts["healthy"] = False
+        counts["failure"] = reason
+        results[bad.label] = counts
+    return results
 
 
 def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[str, Any]:
@@ -55,8 +80,9 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
 
     sources = load_all_sources(settings)
     ids = _select(sources, source_ids)
+    invalid = {} if check else _invalid_results(settings, sources, source_ids)
     if not ids:
-        return {}
+        return invalid
     store = None
     if not check:
         from service.store import make_store
@@ -105,7 +131,7 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
         counts["failure"] = record.last_failure if not record.healthy else None
         counts["consecutive_failures"] = record.consecutive_failures
         results[sid] = counts
-    return results
+    return {**results, **invalid}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -103,11 +103,15 @@ def _tail(path: Path, start: int, limit: int = 2000) -> str:
 def _validate_ids(settings: Settings, source_ids: Sequence[str]) -> list[str]:
     """The ids to crawl (all enabled ones when none are named); ConfigError for unknown ids."""
     sources = load_all_sources(settings)
+    for sid in source_ids:
+        bad = sources.invalid_source(sid)
+        if bad is not None:
+            raise bad.error
     known = {s.id for s in sources.sources}
     unknown = [i for i in source_ids if i not in known]
     if unknown:
         raise ConfigError("sources.yaml", "", f"未知的来源: {', '.join(unknown)}")
-    return list(source_ids) or [s.id for s in sources.sources if s.enabled]
+    return list(source_ids) or [s.id for s in sources.sources if s.enabled] + [b.label for b in sources.invalid]
 
 
 def crawl_sources(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from service.config_files import ConfigError, load_model
+from crawlers import templates
+from service.config_files import ConfigError, read_yaml, validation_to_config_error
 from service.settings import Settings
 from service.vocabulary import Channel
 
@@ -49,24 +50,126 @@ class _Strict(BaseModel):
 PAGE_PLACEHOLDERS = ("page", "page0", "offset", "end")
 
 
-def placeholders_in(template: str) -> list[str]:
-    """The ``{name}`` placeholders of a template, found with plain string operations."""
-    names = []
-    start = 0
-    while (left := template.find("{", start)) >= 0:
-        right = template.find("}", left + 1)
-        if right < 0:
-            break
-        names.append(template[left + 1 : right])
-        start = right + 1
-    return names
+def placeholders_in(template: Any) -> list[str]:
+    """The ``{name}`` placeholders of a template or request body (``{{``/``}}`` are literal braces)."""
+    return templates.body_names(template)
 
 
-def _check_placeholders(template: str) -> None:
+def _check_placeholders(template: Any) -> None:
     for name in placeholders_in(template):
         if name not in PAGE_PLACEHOLDERS:
             known = ", ".join("{" + n + "}" for n in PAGE_PLACEHOLDERS)
-            raise ValueError(f"unknown placeholder {{{name}}} in {template!r}: use {known}")
+            raise ValueError(
+                f"unknown placeholder {{{name}}} in {template!r}: use {known} (write {{{{ and }}}} for literal braces)"
+            )
+
+
+# How a response is read: auto (by Content-Type), html, xml, cdata (an XML body whose records hold HTML
+# inside <![CDATA[...]]>, as 大汉 JCMS dataproxy answers: unwrapped and read as HTML), json (JSONP and
+# non-strict JSON tolerated), js (a JavaScript object literal: var data = {...}, single quotes, ...).
+ResponseType = Literal["auto", "html", "xml", "cdata", "json", "js"]
+
+
+class FieldRule(_Strict):
+    """A field written as a mapping: where to find it and how to clean it up.
+
+    ``select`` is a selector (html) or path (json) like the short form; ``template`` builds the value
+    from the list entry's values instead (``"{deptId}-{id}"``). Then ``regex`` keeps its named group
+    ``value`` (else group 1, else the whole match), ``map`` replaces whole values (``"3": 已办结``) and
+    ``date_format`` gives explicit strptime patterns for dates (``"%Y年%m月%d日 %H时%M分"``).
+    """
+
+    select: str | None = None
+    template: str | None = None
+    regex: str | None = None
+    map: dict[str, str] = Field(default_factory=dict)
+    date_format: list[str] = Field(default_factory=list)
+
+    @field_validator("map", mode="before")
+    @classmethod
+    def _keys_as_text(cls, value: Any) -> Any:
+        # YAML reads `3: 已办结` with an int key; the site's value is compared as text.
+        if isinstance(value, dict):
+            return {str(k): "" if v is None else str(v) for k, v in value.items()}
+        return value
+
+    @field_validator("date_format", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {value!r}: {exc}") from exc
+        return value
+
+    @field_validator("template")
+    @classmethod
+    def _parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            templates.parse(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldRule:
+        if (self.select is None) == (self.template is None):
+            raise ValueError("write exactly one of select or template")
+        return self
+
+
+FieldValue = str | FieldRule
+
+
+def as_rule(value: FieldValue) -> FieldRule:
+    """The short form (a selector string) as a FieldRule."""
+    return value if isinstance(value, FieldRule) else FieldRule(select=value)
+
+
+def _check_field_names(value: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(value) - set(FIELD_NAMES))
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}: use one of {', '.join(FIELD_NAMES)}")
+    return value
+
+
+class DetailSpec(_Strict):
+    """The request of one record's detail, built from the list entry (JSON record or HTML entry).
+
+    Templates name the entry's values: a JSON record's keys and dotted paths (``{id}``, ``{info.tid}``),
+    the groups of ``list.url_pattern`` (``{1}``, ``{tid}``), ``{url}`` (the raw value of ``list.url``),
+    ``list.vars`` and ``list.fields`` by name.
+    """
+
+    url: str
+    method: Literal["get", "post"] = "get"
+    # A urlencoded form body (values: templates; a mapping value is sent as JSON text).
+    form: dict[str, Any] | None = None
+    # A JSON body: nested mappings and lists, YAML types kept, "{id}" keeps the record's own type.
+    json_body: Any = Field(default=None, alias="json")
+    headers: dict[str, str] = Field(default_factory=dict)
+    response: ResponseType = "auto"
+    # The link stored with the item when the detail URL is not one a person can open (a POST API).
+    link: str | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _templates_parse(self) -> DetailSpec:
+        templates.parse(self.url)
+        if self.link:
+            templates.parse(self.link)
+        templates.body_names(self.form or {})
+        templates.body_names(self.json_body)
+        if self.form is not None and self.json_body is not None:
+            raise ValueError("write form or json, not both")
+        if (self.form is not None or self.json_body is not None) and self.method == "get":
+            self.method = "post"
+        return self
 
 
 class FormSpec(_Strict):
@@ -76,7 +179,9 @@ class FormSpec(_Strict):
     # Form field holding the page number ({page} numbering: page_start is the second page's number).
     page_field: str | None = None
     # Further fields sent with every page; values may use the page placeholders ({offset}, ...).
-    data: dict[str, str] = Field(default_factory=dict)
+    # Values keep their YAML type in a JSON body (numbers, true/false, null, nested mappings); in a
+    # urlencoded form a mapping or list value is sent as JSON text (param={"page":1}).
+    data: dict[str, Any] = Field(default_factory=dict)
     # json: send the fields as a JSON object instead of a urlencoded form.
     body: Literal["form", "json"] = "form"
     # ASP.NET WebForms: post back the list page's own form (__VIEWSTATE, __EVENTVALIDATION, ...).
@@ -96,7 +201,7 @@ class FormSpec(_Strict):
 
     @field_validator("data")
     @classmethod
-    def _known_data_placeholders(cls, value: dict[str, str]) -> dict[str, str]:
+    def _known_data_placeholders(cls, value: dict[str, Any]) -> dict[str, Any]:
         for template in value.values():
             _check_placeholders(template)
         return value
@@ -107,7 +212,7 @@ class FormSpec(_Strict):
             raise _missing("event_target")
         return self
 
-    def templates(self) -> list[str]:
+    def templates(self) -> list[Any]:
         """Every template this form fills per page."""
         return [*self.data.values(), *([self.event_argument] if self.aspnet else [])]
 
@@ -142,7 +247,14 @@ class ListSpec(_Strict):
     form: FormSpec | None = None
     # Selectors on the list entry itself, used when an entry has no detail page (letters marked
     # 不公开) and as a fallback for fields the detail page lacks.
-    fields: dict[str, str] = Field(default_factory=dict)
+    fields: dict[str, FieldValue] = Field(default_factory=dict)
+    # A regex applied to the value of ``url`` (an onclick="show('123','0')" or javascript: link); its
+    # groups fill detail templates ({1}, {name}); without ``detail`` group "link" (else 1) is the link.
+    url_pattern: str | None = None
+    # Extra values of the entry for templates, by name (selectors on the entry / paths in the record).
+    vars: dict[str, FieldValue] = Field(default_factory=dict)
+    # How the list page is read (see ResponseType); "cdata" for JCMS dataproxy XML.
+    response: ResponseType = "auto"
 
     def _form_pages_differ(self, form: FormSpec) -> bool:
         varying = form.page_field or self.page_url or self.cursor
@@ -150,11 +262,22 @@ class ListSpec(_Strict):
 
     @field_validator("fields")
     @classmethod
-    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - set(FIELD_NAMES))
-        if unknown:
-            raise ValueError(f"unknown field {unknown[0]!r}: use one of {', '.join(FIELD_NAMES)}")
+    def _known_fields(cls, value: dict[str, FieldValue]) -> dict[str, FieldValue]:
+        return _check_field_names(value)
+
+    @field_validator("url_pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {value!r}: {exc}") from exc
         return value
+
+    def field_rules(self) -> dict[str, FieldRule]:
+        """The entry's fields as rules, by name."""
+        return {name: as_rule(value) for name, value in self.fields.items()}
 
     @field_validator("page_url")
     @classmethod
@@ -190,18 +313,18 @@ class ListSpec(_Strict):
 class FieldsSpec(_Strict):
     """Selectors of one record's fields (html: on the detail page; json: in one record)."""
 
-    external_id: str | None = None
-    title: str | None = None
-    content: str | None = None
-    published_at: str | None = None
-    department: str | None = None
-    status: str | None = None
-    reply: str | None = None
-    replied_at: str | None = None
+    external_id: FieldValue | None = None
+    title: FieldValue | None = None
+    content: FieldValue | None = None
+    published_at: FieldValue | None = None
+    department: FieldValue | None = None
+    status: FieldValue | None = None
+    reply: FieldValue | None = None
+    replied_at: FieldValue | None = None
 
-    def selectors(self) -> dict[str, str]:
-        """The configured fields only, by name."""
-        return {name: sel for name in FIELD_NAMES if (sel := getattr(self, name))}
+    def rules(self) -> dict[str, FieldRule]:
+        """The configured fields only, by name, as rules."""
+        return {name: as_rule(sel) for name in FIELD_NAMES if (sel := getattr(self, name))}
 
 
 class Source(_Strict):
@@ -223,6 +346,14 @@ class Source(_Strict):
     obey_robots: bool = True
     enabled: bool = True
     user_agent: str | None = None
+    # Sent with every request of this source (Referer, Origin, X-Requested-With ...).
+    headers: dict[str, str] = Field(default_factory=dict)
+    # Cookies sent from the first request on; cookies the site sets are kept for the whole crawl.
+    cookies: dict[str, str] = Field(default_factory=dict)
+    # A page fetched before the list, for the session cookie some sites set there (JSESSIONID).
+    session_url: str | None = None
+    # The request of each record's detail (json lists, POST details, links built from JavaScript).
+    detail: DetailSpec | None = None
     # Set by the loader, never read from a file: where the source came from and whether an API source's
     # hosts may be internal (security.allow_private_source_hosts).
     origin: Literal["config", "api"] = "config"
@@ -267,6 +398,8 @@ class Source(_Strict):
                 raise ValueError("list.cursor: only for json sources")
             if self.type == "json" and self.list_.form and self.list_.form.aspnet:
                 raise ValueError("list.form.aspnet: only for html sources")
+        if self.session_url is not None:
+            self._http_urls([self.session_url])
         return self
 
     @property
@@ -314,10 +447,12 @@ class CrawlDefaults(_Strict):
 
 
 class SourcesFile(_Strict):
-    """The whole sources.yaml."""
+    """The whole sources.yaml (its valid sources; the invalid ones are listed in ``invalid``)."""
 
     crawl: CrawlDefaults = Field(default_factory=CrawlDefaults)
     sources: list[Source] = Field(default_factory=list)
+    # Sources of the file that did not validate, each with file, key path and reason; skipped.
+    _invalid: list[InvalidSource] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> SourcesFile:
@@ -328,6 +463,10 @@ class SourcesFile(_Strict):
             seen.add(src.id)
         return self
 
+    @property
+    def invalid(self) -> list[InvalidSource]:
+        return self._invalid
+
     def get(self, source_id: str) -> Source:
         """The source with this id; KeyError naming it otherwise."""
         for src in self.sources:
@@ -335,21 +474,68 @@ class SourcesFile(_Strict):
                 return src
         raise KeyError(source_id)
 
+    def invalid_source(self, source_id: str) -> InvalidSource | None:
+        """The report of an invalid source of this id (None when it is valid or unknown)."""
+        return next((bad for bad in self._invalid if bad.source_id == source_id), None)
+
+
+class InvalidSource(BaseModel):
+    """A source entry that did not validate: it is skipped, the others run."""
+
+    source_id: str | None
+    error: ConfigError
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    @property
+    def label(self) -> str:
+        return self.source_id or self.error.path
+
 
 LOADER_KEYS = ("origin", "trust_private")
 
 
-def load_sources(config_dir: str | Path) -> SourcesFile:
-    """Read and validate ``sources.yaml`` from the config dir; ConfigError naming file, key and reason."""
+def load_sources(config_dir: str | Path, strict: bool = False) -> SourcesFile:
+    """Read and validate ``sources.yaml`` from the config dir.
+
+    A broken file (YAML syntax, the ``crawl:`` section, ``sources`` not a list) raises ConfigError naming
+    file, key and reason. A broken source entry is kept in ``invalid`` with the same report and skipped,
+    so one mistyped source does not halt the others; ``strict`` raises it instead.
+    """
     path = Path(config_dir) / SOURCES_FILE
+    data = read_yaml(path) or {}
+    entries = data.get("sources") or []
+    if not isinstance(entries, list):
+        raise ConfigError(SOURCES_FILE, "sources", "must be a list of sources")
     try:
-        loaded = load_model(path, SourcesFile)
-    except ConfigError as exc:
-        raise _relocate(exc) from exc
-    for index, src in enumerate(loaded.sources):
-        if src.origin != "config" or src.trust_private:
-            raise ConfigError(SOURCES_FILE, f"sources[{index}]", "origin and trust_private are not settings")
-    return loaded
+        loaded = SourcesFile.model_validate({**data, "sources": []})
+    except ValidationError as exc:
+        raise _relocate(validation_to_config_error(SOURCES_FILE, exc)) from exc
+    valid: list[Source] = []
+    invalid: list[InvalidSource] = []
+    for index, entry in enumerate(entries):
+        where = f"sources[{index}]"
+        sid = entry.get("id") if isinstance(entry, dict) and isinstance(entry.get("id"), str) else None
+        error: ConfigError | None = None
+        if not isinstance(entry, dict):
+            error = ConfigError(SOURCES_FILE, where, "a source must be a mapping")
+        elif any(key in entry for key in LOADER_KEYS):
+            error = ConfigError(SOURCES_FILE, where, "origin and trust_private are not settings")
+        elif sid is not None and any(s.id == sid for s in valid):
+            error = ConfigError(SOURCES_FILE, f"{where}.id", f"duplicate source id {sid!r}")
+        else:
+            try:
+                valid.append(Source.model_validate(entry))
+            except ValidationError as exc:
+                inner = _relocate(validation_to_config_error(SOURCES_FILE, exc))
+                error = ConfigError(SOURCES_FILE, f"{where}.{inner.path}" if inner.path else where, inner.reason)
+        if error is not None:
+            if strict:
+                raise error
+            invalid.append(InvalidSource(source_id=sid, error=error))
+    result = loaded.model_copy(update={"sources": valid})
+    result._invalid = invalid
+    return result
 
 
 def load_all_sources(settings: Settings) -> SourcesFile:
@@ -357,6 +543,7 @@ def load_all_sources(settings: Settings) -> SourcesFile:
     from service.sources.api_sources import api_sources_path, read_api_sources
 
     config = load_sources(settings.config_dir)
+    invalid = config.invalid
     path = api_sources_path(settings)
     try:
         raw = read_api_sources(path)
@@ -370,8 +557,10 @@ def load_all_sources(settings: Settings) -> SourcesFile:
             extra.append(Source.model_validate(clean | {"origin": "api", "trust_private": trust}))
         except ValueError as exc:
             raise ConfigError(path.name, f"sources[{index}]", str(exc).splitlines()[0]) from exc
-    taken = {s.id for s in config.sources}
-    return config.model_copy(update={"sources": [*config.sources, *(s for s in extra if s.id not in taken)]})
+    taken = {s.id for s in config.sources} | {bad.source_id for bad in invalid if bad.source_id}
+    merged = config.model_copy(update={"sources": [*config.sources, *(s for s in extra if s.id not in taken)]})
+    merged._invalid = invalid
+    return merged
 
 
 def _relocate(exc: ConfigError) -> ConfigError:

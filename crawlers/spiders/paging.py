@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import scrapy
 from scrapy.http import FormRequest, JsonRequest, Response, TextResponse
 
-from crawlers.sources import PAGE_PLACEHOLDERS, FormSpec, ListSpec
+from crawlers import templates
+from crawlers.sources import FormSpec, ListSpec
 
 # A page count longer than this is not a page count (and must not make us scan a huge page for digits).
 _MAX_DIGITS = 7
@@ -41,10 +42,13 @@ def page_values(spec: ListSpec, number: int) -> dict[str, str]:
 
 
 def fill(template: str, values: dict[str, str]) -> str:
-    """``template`` with its ``{name}`` placeholders replaced (plain string replacement, nothing evaluated)."""
-    for name in PAGE_PLACEHOLDERS:
-        template = template.replace("{" + name + "}", values[name])
-    return template
+    """``template`` with its ``{name}`` placeholders replaced (``{{``/``}}`` are literal braces; nothing evaluated)."""
+    return templates.render(template, values.get)
+
+
+def _typed(values: dict[str, str]) -> Callable[[str], Any]:
+    # Page numbers and offsets go into a JSON body as numbers, as the APIs' own pages send them.
+    return lambda name: int(values[name]) if name in values and values[name].lstrip("-").isdigit() else values.get(name)
 
 
 def set_query_param(url: str, name: str, value: str) -> str:
@@ -171,17 +175,21 @@ class ListPager:
         meta: dict[str, Any],
         callback: Callable[..., Any],
     ) -> tuple[str, scrapy.Request]:
-        data: dict[str, Any] = {name: fill(template, values) for name, template in form.data.items()}
-        if form.page_field:
-            data[form.page_field] = values["page"]
-        data.update(extra)
-        key = f"{form.method} {url} {json.dumps(data, sort_keys=True, ensure_ascii=False)}"
         if form.body == "json" and form.method == "post":
-            typed = {name: _json_value(form, name, value) for name, value in data.items()}
+            typed: dict[str, Any] = templates.build_json(dict(form.data), _typed(values))
+            if form.page_field:
+                typed[form.page_field] = int(values["page"])
+            typed.update(extra)
+            key = f"{form.method} {url} {json.dumps(typed, sort_keys=True, ensure_ascii=False)}"
             request: scrapy.Request = JsonRequest(
                 url, data=typed, method="POST", callback=callback, errback=self.errback, meta=meta
             )
         else:
+            data = templates.build_form(dict(form.data), values.get)
+            if form.page_field:
+                data[form.page_field] = values["page"]
+            data.update(extra)
+            key = f"{form.method} {url} {json.dumps(data, sort_keys=True, ensure_ascii=False)}"
             request = FormRequest(
                 url,
                 method=form.method.upper(),
@@ -206,7 +214,7 @@ class ListPager:
         assert form.event_target is not None
         if not isinstance(previous, TextResponse):
             raise TypeError("ASP.NET 回发需要 HTML 列表页")
-        data = {name: fill(template, values) for name, template in form.data.items()}
+        data = templates.build_form(dict(form.data), values.get)
         data["__EVENTTARGET"] = form.event_target
         data["__EVENTARGUMENT"] = fill(form.event_argument, values)
         request = FormRequest.from_response(
@@ -221,11 +229,3 @@ class ListPager:
         # Keyed by position: a "下一页" button posts the same target and argument on every page, so
         # loops are left by the spider's all-entries-seen rule instead.
         return f"postback {meta['page']}", request
-
-
-def _json_value(form: FormSpec, name: str, value: str) -> Any:
-    """Page numbers and offsets go into a JSON body as numbers, as the APIs' own pages send them."""
-    template = "{page}" if name == form.page_field else form.data.get(name, "")
-    if template in {"{" + p + "}" for p in PAGE_PLACEHOLDERS} and value.lstrip("-").isdigit():
-        return int(value)
-    return value

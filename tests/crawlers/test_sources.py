@@ -17,7 +17,7 @@ RSS = '{id: news, name: 新闻, channel: media, type: rss, start_urls: ["http://
 
 def _load(tmp_path: Path, text: str) -> object:
     (tmp_path / "sources.yaml").write_text(text, encoding="utf-8")
-    return load_sources(tmp_path)
+    return load_sources(tmp_path, strict=True)
 
 
 def _error(tmp_path: Path, text: str) -> str:
