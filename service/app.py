@@ -86,6 +86,7 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     from service.console.routes import install as install_console
     from service.exports.api import router as exports_router
     from service.health import router as health_router
+    from service.input_guard import ErrorBoundary, InputGuard
     from service.items.api import router as items_router
     from service.reveals import install_reveal_audit
     from service.rules.api import router as rules_router
@@ -93,7 +94,10 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     from service.tickets.api import router as tickets_router
     from service.users.api import router as users_router
 
+    # Innermost first: the guard reads bodies the security middleware has already size-capped.
+    app.add_middleware(InputGuard)
     install_security(app, settings)
+    app.add_middleware(ErrorBoundary)
     install_reveal_audit(app)
     # Connection refused/lost (OperationalError), a connection closed under us (InterfaceError).
     for unreachable in (OperationalError, InterfaceError, DatabaseUnavailable):

@@ -20,8 +20,18 @@ from service.deps import CtxDep, SessionDep
 from service.masking import mask_for
 from service.matching.rulebook import compile_record
 from service.rules.config import current_departments
-from service.rules.language import RuleSyntaxError, parse
-from service.rules.matcher import CompiledRule, Matcher, evaluate_expression
+from service.rules.language import MAX_EXPR_CHARS, RuleSyntaxError, parse
+from service.rules.matcher import (
+    TEST_MAX_OCCURRENCES,
+    TEST_MAX_SECONDS,
+    TEST_MAX_TEXT_CHARS,
+    TEST_MAX_TITLE_CHARS,
+    CompiledRule,
+    Matcher,
+    TooCostly,
+    evaluate_expression,
+)
+from service.rules.structured import BOTH_FORMS, NO_FORM
 from service.store.base import ItemQuery, StoreUnavailable
 from service.vocabulary import Severity
 
@@ -31,7 +41,7 @@ RuleEditor = Depends(require_roles("officer", "admin"))
 
 class RuleBody(BaseModel):
     department: str = Field(min_length=1, max_length=64)
-    expr: str | None = Field(None, max_length=4000)
+    expr: str | None = Field(None, max_length=4 * MAX_EXPR_CHARS)
     regions: list[str] = Field(default_factory=list)
     subjects: list[str] = Field(default_factory=list)
     events: list[str] = Field(default_factory=list)
@@ -43,9 +53,9 @@ class RuleBody(BaseModel):
     def _one_form(self) -> RuleBody:
         structured = self.regions or self.subjects or self.events or self.exclude
         if self.expr is not None and structured:
-            raise ValueError("give either expr or regions/subjects/events/exclude, not both")
+            raise ValueError(BOTH_FORMS)
         if self.expr is None and not (self.regions or self.subjects or self.events):
-            raise ValueError("needs expr, or at least one of regions/subjects/events")
+            raise ValueError(NO_FORM)
         return self
 
     def structured(self) -> dict[str, list[str]] | None:
@@ -76,14 +86,15 @@ class RuleList(BaseModel):
     total: int
 
 
+# Generous backstops: the rule language and the test caps answer over-long input in Chinese first.
 class TestBody(BaseModel):
-    expr: str = Field(max_length=4000)
-    text: str = Field("", max_length=200_000)
-    title: str | None = Field(None, max_length=2000)
+    expr: str = Field(max_length=4 * MAX_EXPR_CHARS)
+    text: str = Field("", max_length=4 * TEST_MAX_TEXT_CHARS)
+    title: str | None = Field(None, max_length=4 * TEST_MAX_TITLE_CHARS)
 
 
 class RecentBody(BaseModel):
-    expr: str = Field(max_length=4000)
+    expr: str = Field(max_length=4 * MAX_EXPR_CHARS)
     days: int = Field(7, ge=1, le=31)
     limit: int = Field(2000, ge=1, le=10_000)
 
@@ -94,13 +105,16 @@ class MuteBody(BaseModel):
 
 
 def _syntax_error(exc: RuleSyntaxError) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"detail": {"message": exc.message, "position": exc.position}})
+    return JSONResponse(
+        status_code=422,
+        content={"detail": {"message": exc.message, "position": exc.position, "column": exc.column}},
+    )
 
 
 def _validate(ctx: Any, rule_id: str, body: RuleBody) -> JSONResponse | None:
     known = {d.id for d in current_departments(ctx.settings.config_dir).departments}
     if body.department not in known:
-        raise HTTPException(422, f"unknown department {body.department!r}")
+        raise HTTPException(422, f"未知的责任单位 {body.department!r}")
     probe = RuleRecord(
         id=rule_id, department=body.department, expr=body.expr, structured=body.structured(), severity=body.severity
     )
@@ -223,11 +237,22 @@ def mute_rule(
 
 @router.post("/test")
 def test_rule(body: TestBody, principal: CurrentUser) -> Any:
-    """Try an expression on a pasted text: matched or not, and where its terms are."""
+    """Try an expression on a pasted text: matched or not, and where its terms are (capped; see README)."""
+    if len(body.text) > TEST_MAX_TEXT_CHARS:
+        raise HTTPException(422, f"试运行文本过长：{len(body.text)} 个字符，最多 {TEST_MAX_TEXT_CHARS} 个")
+    if body.title is not None and len(body.title) > TEST_MAX_TITLE_CHARS:
+        raise HTTPException(422, f"试运行标题过长：{len(body.title)} 个字符，最多 {TEST_MAX_TITLE_CHARS} 个")
     try:
         return evaluate_expression(body.expr, body.text, body.title)
     except RuleSyntaxError as exc:
         return _syntax_error(exc)
+    except TooCostly as exc:
+        reason = (
+            f"超过 {TEST_MAX_SECONDS:g} 秒"
+            if str(exc) == "time"
+            else f"关键词在文本中出现超过 {TEST_MAX_OCCURRENCES} 次"
+        )
+        raise HTTPException(422, f"试运行已中止：{reason}；请缩短文本或去掉过短的词") from exc
 
 
 @router.post("/test-recent")

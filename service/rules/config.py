@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from service.config_files import ConfigError, cached, format_loc, load_model, read_yaml
 from service.rules.language import RuleSyntaxError, parse
 from service.rules.matcher import CompiledRule, compile_rule
+from service.rules.structured import BOTH_FORMS, NO_FORM, structured_node
 from service.vocabulary import Severity
 
 DEPARTMENTS_FILE = "departments.yaml"
@@ -39,7 +40,7 @@ class RuleConfig(BaseModel):
             parse(value)
         except RuleSyntaxError as exc:
             rule_id = info.data.get("id", "?")
-            raise ValueError(f"rule {rule_id}: {exc.message} at position {exc.position}") from exc
+            raise ValueError(f"rule {rule_id}: {exc}") from exc
         return value
 
     @field_validator("regions", "subjects", "events", "exclude")
@@ -47,16 +48,21 @@ class RuleConfig(BaseModel):
     def _entries(cls, value: list[str]) -> list[str]:
         for index, entry in enumerate(value):
             if not entry.strip():
-                raise ValueError(f"entry {index} is empty")
+                raise ValueError(f"第 {index + 1} 项为空")
         return value
 
     @model_validator(mode="after")
     def _one_form(self) -> RuleConfig:
         structured = self.regions or self.subjects or self.events or self.exclude
         if self.expr is not None and structured:
-            raise ValueError(f"rule {self.id}: give either expr or regions/subjects/events/exclude, not both")
+            raise ValueError(f"rule {self.id}: {BOTH_FORMS}")
         if self.expr is None and not (self.regions or self.subjects or self.events):
-            raise ValueError(f"rule {self.id}: needs expr, or at least one of regions/subjects/events")
+            raise ValueError(f"rule {self.id}: {NO_FORM}")
+        if self.expr is None:
+            try:
+                structured_node(self.regions, self.subjects, self.events, self.exclude)
+            except ValueError as exc:
+                raise ValueError(f"rule {self.id}: {exc}") from exc
         return self
 
     def compile(self, department: str) -> CompiledRule:

@@ -31,7 +31,12 @@ Meaning:
   an error, so quote a term such as ``"QQ:12345"``.
 - Matching folds case and width (NFKC + casefold, see :mod:`service.rules.normalize`) on rule and text.
 
-Errors are :class:`RuleSyntaxError` with a 0-based character index into the expression.
+Errors are :class:`RuleSyntaxError` with a Chinese message, a 0-based character index into the
+expression (``position``, the contract) and the 1-based ``column`` people count in.
+
+Limits (so that a hostile or mistaken rule cannot exhaust the stack, the memory or the automaton):
+at most ``MAX_EXPR_CHARS`` characters, ``MAX_TERMS`` terms and ``MAX_NESTING`` levels of parentheses
+and NOTs per expression. The parser never recurses deeper than the nesting limit.
 """
 
 from __future__ import annotations
@@ -48,13 +53,23 @@ Field = Literal["title", "content"]
 FIELDS: tuple[Field, ...] = ("title", "content")
 
 
+MAX_EXPR_CHARS = 4000
+MAX_TERMS = 500
+MAX_NESTING = 50
+
+
 class RuleSyntaxError(ValueError):
-    """A rule expression does not parse; ``position`` is a 0-based character index into it."""
+    """A rule expression does not parse; ``position`` is a 0-based character index, ``column`` 1-based."""
 
     def __init__(self, message: str, position: int) -> None:
         self.message = message
         self.position = position
-        super().__init__(f"{message} at position {position}")
+        super().__init__(f"{message}（位置 {position}，第 {self.column} 个字符）")
+
+    @property
+    def column(self) -> int:
+        """The 1-based column shown to people (``position`` + 1)."""
+        return self.position + 1
 
 
 # --- syntax tree -------------------------------------------------------------------------------------
@@ -163,14 +178,14 @@ def tokenize(expr: str) -> list[Token]:
             while j < n and not (expr[j] == close or (close == '"' and fold_char(expr[j]) == '"')):
                 j += 1
             if j >= n:
-                raise RuleSyntaxError("unterminated quoted phrase", i)
+                raise RuleSyntaxError("引号没有闭合", i)
             phrase = expr[i + 1 : j]
             if not phrase.strip():
-                raise RuleSyntaxError("empty quoted phrase", i)
+                raise RuleSyntaxError("引号内为空", i)
             tokens.append(Token("TERM", phrase, i))
             i = j + 1
         elif kind == "stray-close":
-            raise RuleSyntaxError("closing quote ” without an opening “", i)
+            raise RuleSyntaxError("右引号 ” 前面没有左引号 “", i)
         else:
             j = i
             while j < n and _char_kind(expr[j]) == "word":
@@ -190,13 +205,15 @@ def _word_tokens(word: str, position: int) -> list[Token]:
         if m is not None:
             return [Token("NEAR", word, position, distance=int(m.group(1)))]
         if norm == "NEAR" or norm.startswith("NEAR/"):
-            raise RuleSyntaxError("NEAR needs a distance, for example NEAR/5", position)
+            raise RuleSyntaxError("NEAR 需要写明距离，例如 NEAR/5", position)
     colon = next((k for k, char in enumerate(word) if char == ":" or char == "："), -1)
     if colon > 0:
         name = unicodedata.normalize("NFKC", word[:colon])
         if name.isascii() and name.isalpha():
             if name.lower() not in FIELDS:
-                raise RuleSyntaxError(f"unknown field {name!r}: use title: or content:, or quote the term", position)
+                raise RuleSyntaxError(
+                    f"未知字段 {name!r}：只能用 title: 或 content:；若是词本身含冒号，请加引号", position
+                )
             out = [Token("FIELD", name.lower(), position, end=position + colon + 1)]
             if colon + 1 < len(word):
                 out.extend(_word_tokens(word[colon + 1 :], position + colon + 1))
@@ -209,16 +226,22 @@ def _word_tokens(word: str, position: int) -> list[Token]:
 
 def _describe(token: Token) -> str:
     if token.kind == "EOF":
-        return "the end"
+        return "表达式结尾"
     if token.kind == "TERM":
-        return f"term {token.text!r}"
+        return f"词 {token.text!r}"
     return repr(token.text)
 
 
 class _Parser:
     def __init__(self, expr: str) -> None:
+        if len(expr) > MAX_EXPR_CHARS:
+            raise RuleSyntaxError(f"表达式过长：共 {len(expr)} 个字符，最多 {MAX_EXPR_CHARS} 个", MAX_EXPR_CHARS)
         self.tokens = tokenize(expr)
+        terms = [t for t in self.tokens if t.kind == "TERM"]
+        if len(terms) > MAX_TERMS:
+            raise RuleSyntaxError(f"词过多：一条规则最多 {MAX_TERMS} 个词", terms[MAX_TERMS].position)
         self.i = 0
+        self.depth = 0
         self.scope: tuple[Field, ...] | None = None
 
     def peek(self) -> Token:
@@ -231,11 +254,11 @@ class _Parser:
 
     def parse(self) -> Node:
         if self.peek().kind == "EOF":
-            raise RuleSyntaxError("empty expression", 0)
+            raise RuleSyntaxError("表达式为空", 0)
         node = self.or_expr()
         token = self.peek()
         if token.kind == "RPAREN":
-            raise RuleSyntaxError("unbalanced ')'", token.position)
+            raise RuleSyntaxError("多余的右括号 ')'", token.position)
         if token.kind != "EOF":
             raise RuleSyntaxError(self._missing_operator(token), token.position)
         return node
@@ -244,8 +267,8 @@ class _Parser:
     def _missing_operator(token: Token) -> str:
         hint = ""
         if token.kind == "TERM" and token.text.upper() in _OP_NAMES:
-            hint = f" (operators are upper-case: {token.text.upper()})"
-        return f"expected AND/OR between terms, found {_describe(token)}{hint}"
+            hint = f"（运算符须大写：{token.text.upper()}）"
+        return f"两个词之间缺少 AND/OR，此处是{_describe(token)}{hint}"
 
     def or_expr(self) -> Node:
         children = [self.and_expr()]
@@ -263,9 +286,19 @@ class _Parser:
 
     def not_expr(self) -> Node:
         if self.peek().kind == "NOT":
-            self.take()
-            return Not(self.not_expr())
+            token = self.take()
+            self._enter(token)
+            try:
+                return Not(self.not_expr())
+            finally:
+                self.depth -= 1
         return self.near_expr()
+
+    def _enter(self, token: Token) -> None:
+        # One level per "(" and per NOT: the recursion depth of this parser and of every walker of its tree.
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise RuleSyntaxError(f"嵌套过深：括号和 NOT 最多嵌套 {MAX_NESTING} 层", token.position)
 
     def near_expr(self) -> Node:
         start = self.peek().position
@@ -276,12 +309,12 @@ class _Parser:
         self.take()
         right = self.operand(near_side=True)
         if not isinstance(left, Term):
-            raise RuleSyntaxError("NEAR needs a term or quoted phrase on its left", start)
+            raise RuleSyntaxError("NEAR 左边只能是词或带引号的短语", start)
         assert isinstance(right, Term)
         if not set(left.fields) & set(right.fields):
-            raise RuleSyntaxError("the two sides of NEAR look at different fields", token.position)
+            raise RuleSyntaxError("NEAR 两边的词限定在不同字段", token.position)
         if self.peek().kind == "NEAR":
-            raise RuleSyntaxError("NEAR cannot be chained: combine with AND", self.peek().position)
+            raise RuleSyntaxError("NEAR 不能连用，请用 AND 组合", self.peek().position)
         return Near(left, right, token.distance)
 
     def operand(self, near_side: bool = False) -> Node:
@@ -289,10 +322,10 @@ class _Parser:
         if token.kind == "FIELD":
             self.take()
             if self.scope is not None:
-                raise RuleSyntaxError("a field scope cannot be nested in another", token.position)
+                raise RuleSyntaxError("字段限定不能嵌套", token.position)
             nxt = self.peek()
             if nxt.kind not in ("TERM", "LPAREN") or nxt.position != token.end:
-                raise RuleSyntaxError(f"expected a term or '(' right after {token.text}:", nxt.position)
+                raise RuleSyntaxError(f"{token.text}: 后面应紧跟词或 '('", nxt.position)
             self.scope = (token.text,)  # type: ignore[assignment]
             try:
                 return self.operand(near_side)
@@ -303,23 +336,25 @@ class _Parser:
             text = fold_term(token.text)
             return Term(text, token.text, self.scope or FIELDS, token.position)
         if near_side and token.kind in ("LPAREN", "NOT", "NEAR"):
-            raise RuleSyntaxError("NEAR needs a term or quoted phrase on its right", token.position)
+            raise RuleSyntaxError("NEAR 右边只能是词或带引号的短语", token.position)
         if token.kind == "LPAREN":
             self.take()
+            self._enter(token)
             if self.peek().kind == "RPAREN":
-                raise RuleSyntaxError("empty parentheses", self.peek().position)
+                raise RuleSyntaxError("括号内为空", self.peek().position)
             node = self.or_expr()
             close = self.peek()
             if close.kind == "EOF":
-                raise RuleSyntaxError("'(' is never closed", token.position)
+                raise RuleSyntaxError("左括号 '(' 没有闭合", token.position)
             if close.kind != "RPAREN":
                 raise RuleSyntaxError(self._missing_operator(close), close.position)
             self.take()
+            self.depth -= 1
             return node
         previous = self.tokens[self.i - 1] if self.i else None
         if previous is not None and previous.kind in ("AND", "OR", "NOT", "NEAR"):
-            raise RuleSyntaxError(f"expected a term after {previous.text}, found {_describe(token)}", token.position)
-        raise RuleSyntaxError(f"expected a term, found {_describe(token)}", token.position)
+            raise RuleSyntaxError(f"{previous.text} 后面缺少词，此处是{_describe(token)}", token.position)
+        raise RuleSyntaxError(f"此处应为词，却是{_describe(token)}", token.position)
 
 
 def parse(expr: str) -> Node:

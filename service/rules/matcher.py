@@ -9,7 +9,9 @@ to be the rarest among the rules), and only those are evaluated. Rules that hold
 from __future__ import annotations
 
 import gc
+import itertools
 import threading
+import time
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -22,7 +24,7 @@ import ahocorasick
 from service.rules.hits import Highlight, Hit
 from service.rules.language import FIELDS, And, Near, Node, Not, Or, Term, iter_terms, parse
 from service.rules.normalize import Folded, fold
-from service.rules.structured import structured_node
+from service.rules.structured import BOTH_FORMS, structured_node
 from service.vocabulary import SEVERITIES
 
 Spans = list[tuple[int, int]]
@@ -54,10 +56,10 @@ def compile_rule(
 ) -> CompiledRule:
     """Parse an expression or build a structured rule; RuleSyntaxError or ValueError when invalid."""
     if severity not in SEVERITIES:
-        raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+        raise ValueError(f"严重程度 (severity) 应为 {', '.join(SEVERITIES)} 之一，而不是 {severity!r}")
     structured = any((regions, subjects, events, exclude))
     if expr is not None and structured:
-        raise ValueError("give either expr or regions/subjects/events/exclude, not both")
+        raise ValueError(BOTH_FORMS)
     node = parse(expr) if expr is not None else structured_node(regions, subjects, events, exclude)
     return CompiledRule(rule_id, department, severity, node)
 
@@ -97,13 +99,37 @@ _FIELD_INDEX = {name: i for i, name in enumerate(FIELDS)}
 
 
 def _near(left: Spans, right: Spans, distance: int) -> bool:
+    # ``right`` is sorted by start. For each a only the b starting in [a.start - distance - longest,
+    # a.end + distance] can be close enough, found by bisection: the pairwise loop was quadratic when
+    # every b lay far before every a (a rule test on a long text ran for minutes).
+    if not left or not right:
+        return False
+    starts = [b[0] for b in right]
+    longest = max(b[1] - b[0] for b in right)
     for a in left:
-        for b in right:
-            if b[0] - a[1] > distance:
-                break  # right is sorted by start: every later b is farther still
-            if a != b and a[0] - b[1] <= distance:
+        lo = bisect_left(starts, a[0] - distance - longest)
+        hi = bisect_right(starts, a[1] + distance, lo)
+        for k in range(lo, hi):
+            b = right[k]
+            if b != a and a[0] - b[1] <= distance:
                 return True
     return False
+
+
+class TooCostly(Exception):
+    """A rule test would find more occurrences, or take longer, than its caps allow."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Caps of one rule test: occurrences of terms found, and seconds spent."""
+
+    max_occurrences: int
+    deadline: float  # time.monotonic() value
+
+    def check(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise TooCostly("time")
 
 
 def _compile(node: Node, tid: dict[str, int]) -> Evaluator:
@@ -254,12 +280,24 @@ class Matcher:
         """Distinct folded terms in the automaton."""
         return len(self._lengths)
 
-    def _scan(self, title: str, content: str) -> _Scan:
+    def _scan(self, title: str, content: str, budget: Budget | None = None) -> _Scan:
         folded = (fold(title), fold(content))
-        if self._lengths:
+        if not self._lengths:
+            hits: tuple[list[Any], list[Any]] = ([], [])
+        elif budget is None:
             hits = (list(self._automaton.iter(folded[0].text)), list(self._automaton.iter(folded[1].text)))
         else:
             hits = ([], [])
+            left = budget.max_occurrences
+            for field, part in zip(hits, folded, strict=True):
+                # Short terms on a long text can occur millions of times: take them in slices, with the caps.
+                found = self._automaton.iter(part.text)
+                while chunk := list(itertools.islice(found, 65536)):
+                    field.extend(chunk)
+                    left -= len(chunk)
+                    if left < 0:
+                        raise TooCostly("occurrences")
+                    budget.check()
         return _Scan(folded, hits, self._lengths)
 
     def _highlights(self, scan: _Scan, rule: _Rule) -> tuple[Highlight, ...]:
@@ -298,11 +336,22 @@ class Matcher:
             hits.append(Hit(r.id, r.department, r.severity, self._highlights(scan, rules[i])))
         return hits
 
-    def explain(self, rule_id: str, title: str, content: str) -> tuple[bool, tuple[Highlight, ...]]:
-        """Whether one rule matches, and where its terms occur even when it does not (for rule tests)."""
+    def explain(
+        self, rule_id: str, title: str, content: str, budget: Budget | None = None
+    ) -> tuple[bool, tuple[Highlight, ...]]:
+        """Whether one rule matches, and where its terms occur even when it does not (for rule tests).
+
+        With a ``budget`` TooCostly is raised when the caps are exceeded.
+        """
         rule = self._rules[self._index[rule_id]]
-        scan = self._scan(title, content)
-        return rule.evaluate(scan), self._highlights(scan, rule)
+        scan = self._scan(title, content, budget)
+        matched = rule.evaluate(scan)
+        if budget is not None:
+            budget.check()
+        highlights = self._highlights(scan, rule)
+        if budget is not None:
+            budget.check()
+        return matched, highlights
 
 
 class MatcherHolder:
@@ -340,16 +389,30 @@ class MatcherHolder:
         return self._matcher.match(title, content)
 
 
+# Caps of POST /api/v1/rules/test: the answer stays small and quick whatever is pasted.
+TEST_MAX_TEXT_CHARS = 50_000
+TEST_MAX_TITLE_CHARS = 2000
+TEST_MAX_HIGHLIGHTS = 1000
+TEST_MAX_OCCURRENCES = 200_000
+TEST_MAX_SECONDS = 5.0
+
+
 def evaluate_expression(expr: str, text: str, title: str | None = None) -> dict[str, Any]:
     """``POST /api/v1/rules/test``: match one expression on a text; RuleSyntaxError when it does not parse.
 
     ``highlights`` lists the occurrences of the expression's (non-negated) terms even when it does not
     match, which is what an officer needs to see why; offsets are into ``text`` (field ``content``) or
-    into ``title`` (field ``title``).
+    into ``title`` (field ``title``). At most ``TEST_MAX_HIGHLIGHTS`` are listed (``truncated`` says
+    when there were more); TooCostly when the terms occur more than ``TEST_MAX_OCCURRENCES`` times or
+    the test takes longer than ``TEST_MAX_SECONDS``.
     """
+    budget = Budget(TEST_MAX_OCCURRENCES, time.monotonic() + TEST_MAX_SECONDS)
     rule = CompiledRule("test", "", "normal", parse(expr))
-    matched, highlights = Matcher.build([rule]).explain("test", title or "", text)
+    matched, highlights = Matcher.build([rule]).explain("test", title or "", text, budget)
     return {
         "matched": matched,
-        "highlights": [{"field": h.field, "start": h.start, "end": h.end, "term": h.term} for h in highlights],
+        "highlights": [
+            {"field": h.field, "start": h.start, "end": h.end, "term": h.term} for h in highlights[:TEST_MAX_HIGHLIGHTS]
+        ],
+        "truncated": len(highlights) > TEST_MAX_HIGHLIGHTS,
     }

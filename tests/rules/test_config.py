@@ -45,8 +45,8 @@ departments:
     with pytest.raises(ConfigError) as info:
         load_departments(tmp_path)
     assert str(info.value) == (
-        "departments.yaml: departments[0].rules[1].expr: rule env-bad: expected a term after AND, "
-        "found the end at position 14"
+        "departments.yaml: departments[0].rules[1].expr: rule env-bad: AND 后面缺少词，此处是表达式结尾"
+        "（位置 14，第 15 个字符）"
     )
 
 
@@ -69,17 +69,19 @@ departments:
         ),
         (
             "departments:\n  - {id: a, name: 甲, rules: [{id: r1, expr: 污染, regions: [青川]}]}\n",
-            "departments.yaml: departments[0].rules[0]: rule r1: give either expr or "
-            "regions/subjects/events/exclude, not both",
+            "departments.yaml: departments[0].rules[0]: rule r1: expr 与 regions/subjects/events/exclude 只能二选一",
         ),
         (
             "departments:\n  - {id: a, name: 甲, rules: [{id: r1, exclude: [招聘]}]}\n",
-            "departments.yaml: departments[0].rules[0]: rule r1: needs expr, or at least one of "
-            "regions/subjects/events",
+            "departments.yaml: departments[0].rules[0]: rule r1: 需要 expr，或地域词、主体词、事件词中的至少一类",
         ),
         (
             "departments:\n  - {id: a, name: 甲, rules: [{id: r1, regions: [青川, '']}]}\n",
-            "departments.yaml: departments[0].rules[0].regions: entry 1 is empty",
+            "departments.yaml: departments[0].rules[0].regions: 第 2 项为空",
+        ),
+        (
+            "departments:\n  - {id: a, name: 甲, rules: [{id: r1, regions: [青川], events: [" + "词," * 600 + "]}]}\n",
+            "departments.yaml: departments[0].rules[0]: rule r1: 词过多：结构化规则共 601 个词，最多 500 个",
         ),
         (
             "departments:\n  - {id: a, name: 甲, rules: [{id: r1, exprs: 污染}]}\n",
@@ -121,8 +123,8 @@ departments:
 """,
     )
     assert department_errors(tmp_path) == [
-        "departments.yaml: departments[0].rules[0].expr: rule one: expected AND/OR between terms, "
-        "found term '污染' at position 3",
-        "departments.yaml: departments[0].rules[1].expr: rule two: expected a term, found 'NEAR/3' at position 0",
+        "departments.yaml: departments[0].rules[0].expr: rule one: 两个词之间缺少 AND/OR，此处是词 '污染'"
+        "（位置 3，第 4 个字符）",
+        "departments.yaml: departments[0].rules[1].expr: rule two: 此处应为词，却是'NEAR/3'（位置 0，第 1 个字符）",
     ]
     assert department_errors(REPO_CONFIG) == []

@@ -69,28 +69,28 @@ def test_lower_case_words_are_terms_not_operators():
 @pytest.mark.parametrize(
     ("expr", "position", "message"),
     [
-        ("(排污 OR 污染", 0, "'(' is never closed"),
-        ("排污 OR 污染)", 8, "unbalanced ')'"),
-        ("排污 AND", 6, "expected a term after AND"),
-        ("AND 排污", 0, "expected a term"),
-        ("排污 OR OR 污染", 6, "expected a term after OR"),
-        ('排污 AND ""', 7, "empty quoted phrase"),
-        ('排污 AND "污染', 7, "unterminated quoted phrase"),
-        ("拖欠 NEAR/x 工资", 3, "NEAR needs a distance"),
-        ("拖欠 NEAR 工资", 3, "NEAR needs a distance"),
-        ("author:张三", 0, "unknown field 'author'"),
-        ("排污 污染", 3, "expected AND/OR between terms"),
-        ("排污 and 污染", 3, "operators are upper-case"),
-        ("()", 1, "empty parentheses"),
-        ("拖欠 NEAR/3 (工资 OR 薪水)", 10, "NEAR needs a term or quoted phrase on its right"),
-        ("(拖欠 OR 欠薪) NEAR/3 工资", 0, "NEAR needs a term or quoted phrase on its left"),
-        ("甲 NEAR/2 乙 NEAR/2 丙", 11, "NEAR cannot be chained"),
-        ("title:甲 NEAR/2 content:乙", 8, "different fields"),
-        ("title:(content:噪音)", 7, "cannot be nested"),
-        ("title: 噪音", 7, "right after title:"),
-        ("", 0, "empty expression"),
-        ("   ", 0, "empty expression"),
-        ("排污 ” 污染", 3, "closing quote"),
+        ("(排污 OR 污染", 0, "左括号 '(' 没有闭合"),
+        ("排污 OR 污染)", 8, "多余的右括号 ')'"),
+        ("排污 AND", 6, "AND 后面缺少词"),
+        ("AND 排污", 0, "此处应为词"),
+        ("排污 OR OR 污染", 6, "OR 后面缺少词"),
+        ('排污 AND ""', 7, "引号内为空"),
+        ('排污 AND "污染', 7, "引号没有闭合"),
+        ("拖欠 NEAR/x 工资", 3, "NEAR 需要写明距离"),
+        ("拖欠 NEAR 工资", 3, "NEAR 需要写明距离"),
+        ("author:张三", 0, "未知字段 'author'"),
+        ("排污 污染", 3, "两个词之间缺少 AND/OR"),
+        ("排污 and 污染", 3, "运算符须大写"),
+        ("()", 1, "括号内为空"),
+        ("拖欠 NEAR/3 (工资 OR 薪水)", 10, "NEAR 右边只能是词或带引号的短语"),
+        ("(拖欠 OR 欠薪) NEAR/3 工资", 0, "NEAR 左边只能是词或带引号的短语"),
+        ("甲 NEAR/2 乙 NEAR/2 丙", 11, "NEAR 不能连用"),
+        ("title:甲 NEAR/2 content:乙", 8, "不同字段"),
+        ("title:(content:噪音)", 7, "不能嵌套"),
+        ("title: 噪音", 7, "title: 后面应紧跟"),
+        ("", 0, "表达式为空"),
+        ("   ", 0, "表达式为空"),
+        ("排污 ” 污染", 3, "右引号"),
     ],
 )
 def test_broken_expressions_report_the_position(expr, position, message):
@@ -98,4 +98,5 @@ def test_broken_expressions_report_the_position(expr, position, message):
         parse(expr)
     assert info.value.position == position
     assert message in info.value.message
-    assert str(info.value).endswith(f"at position {position}")
+    assert info.value.column == position + 1
+    assert str(info.value).endswith(f"（位置 {position}，第 {position + 1} 个字符）")

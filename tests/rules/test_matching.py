@@ -230,6 +230,7 @@ def test_evaluate_expression_for_the_rules_test_endpoint():
             {"field": "content", "start": 2, "end": 4, "term": "拖欠"},
             {"field": "content", "start": 7, "end": 9, "term": "工资"},
         ],
+        "truncated": False,
     }
     assert evaluate_expression("拖欠 NEAR/3 工资", "工地拖欠农民工工资")["matched"] is True
     assert evaluate_expression("拖欠 AND title:讨薪", "工地拖欠", title="讨薪")["matched"] is True
