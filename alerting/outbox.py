@@ -25,7 +25,7 @@ from alerting.channels.base import ChannelConfigError
 from alerting.models import OutboxMessage
 from service import clock
 from service.db import Database
-from service.dbtypes import insert_ignore
+from service.dbtypes import insert_ignore, insert_ignore_many
 from service.settings import NotificationKind, NotificationSettings
 
 KINDS: tuple[str, ...] = get_args(NotificationKind)
@@ -108,6 +108,49 @@ def enqueue(
     if not ids:
         logger.debug("notification {} queued on no channel (no route, or already queued)", dedupe_key)
     return ids
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One message to queue (the arguments of :func:`enqueue`), for :func:`enqueue_many`."""
+
+    kind: str
+    department: str | None
+    severity: str | None
+    subject: str
+    body: str
+    dedupe_key: str
+
+
+def enqueue_many(
+    session: Session, notices: list[QueuedMessage], *, notifications: NotificationSettings | None = None
+) -> list[int]:
+    """:func:`enqueue` for many messages in one INSERT (a matching batch's alert pushes); the new ids."""
+    notifications = notifications or _current_notifications()
+    now = clock.now()
+    rows = []
+    for notice in notices:
+        if notice.kind not in KINDS:
+            raise ValueError(f"unknown notification kind {notice.kind!r} (one of {', '.join(KINDS)})")
+        if not notice.dedupe_key:
+            raise ValueError("a notification needs a dedupe_key")
+        for channel in channels_for(notifications, notice.kind, notice.department, notice.severity):
+            rows.append(
+                {
+                    "kind": notice.kind,
+                    "channel": channel,
+                    "department": notice.department,
+                    "severity": notice.severity,
+                    "subject": notice.subject,
+                    "body": notice.body,
+                    "dedupe_key": f"{notice.dedupe_key}|{channel}",
+                    "attempts": 0,
+                    "created_at": now,
+                    "next_attempt_at": now,
+                    "attachment": None,
+                }
+            )
+    return [row[0] for row in insert_ignore_many(session, OutboxMessage.__table__, rows, ["dedupe_key"])]
 
 
 @dataclass

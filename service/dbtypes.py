@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, Table
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
@@ -50,3 +51,25 @@ def insert_ignore(session: Session, table: Table, values: dict[str, Any], confli
     stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
     row = session.execute(stmt.returning(table.c.id)).first()
     return None if row is None else row[0]
+
+
+def insert_ignore_many(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict: list[str],
+    returning: Sequence[str] = ("id",),
+) -> list[Row[Any]]:
+    """Bulk INSERT ... ON CONFLICT DO NOTHING: one statement for all ``rows``; the inserted rows' ``returning``.
+
+    Rows that already existed are absent from the answer. The batched form of :func:`insert_ignore`
+    for the hot path (a burst of alerts, tickets and outbox rows in one round trip per table).
+    """
+    if not rows:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).on_conflict_do_nothing(index_elements=conflict).returning(*(table.c[c] for c in returning))
+    return list(session.execute(stmt, list(rows)).all())

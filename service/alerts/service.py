@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from service import clock
 from service.alerts.models import Alert, RuleRecord
 from service.auth.principal import Principal
 from service.clock import to_local
+from service.dbtypes import insert_ignore_many
 from service.settings import PushPolicy
 from service.store.base import Item
 from service.vocabulary import SEVERITY_RANK, URGENT_SEVERITIES
@@ -92,6 +93,50 @@ def create_alert(
     session.add(alert)
     session.flush()
     return alert
+
+
+def alert_row(
+    item: Item, hit: DepartmentHit, *, at: datetime, push: str, ticket_id: int | None = None
+) -> dict[str, Any]:
+    """The alerts-table row for (item, department), for :func:`create_alerts`."""
+    return {
+        "item_id": item.id,
+        "department": hit.department,
+        "rule_ids": sorted(hit.rule_ids),
+        "severity": hit.severity,
+        "created_at": at,
+        "title": item.title,
+        "snippets": hit.snippets,
+        "source": item.source,
+        "channel": item.channel,
+        "url": item.url,
+        "published_at": item.published_at,
+        "ticket_id": ticket_id,
+        "state": "new",
+        "push": push,
+    }
+
+
+def create_alerts(session: Session, rows: list[dict[str, Any]]) -> list[Alert]:
+    """Insert many alerts in one statement; the new ones (an existing (item, department) is skipped).
+
+    The returned objects are detached snapshots of the inserted rows, in insertion order.
+    """
+    unique = list({(r["item_id"], r["department"]): r for r in rows}.values())
+    inserted = insert_ignore_many(
+        session, Alert.__table__, unique, ["item_id", "department"], returning=("id", "item_id", "department")
+    )
+    by_key = {(r["item_id"], r["department"]): r for r in unique}
+    out = [Alert(id=row.id, **by_key[(row.item_id, row.department)]) for row in inserted]
+    out.sort(key=lambda a: a.id)
+    return out
+
+
+def mark_pushed(session: Session, alert_ids: Sequence[int | str], at: datetime) -> None:
+    """Record that the pushes of these alerts were queued (in the batch's transaction)."""
+    ids = [int(i) for i in alert_ids]
+    for start in range(0, len(ids), 500):
+        session.execute(update(Alert).where(Alert.id.in_(ids[start : start + 500])).values(push="pushed", pushed_at=at))
 
 
 @dataclass

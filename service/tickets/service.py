@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from alerting.calendar import HOLIDAYS_FILE, load_calendar
@@ -27,7 +27,7 @@ from service import clock
 from service.auth.principal import Principal
 from service.clock import SHANGHAI, ensure_aware
 from service.config_files import cached, read_yaml
-from service.dbtypes import insert_ignore
+from service.dbtypes import insert_ignore, insert_ignore_many
 from service.settings import LedgerSettings, NotificationSettings, Settings
 from service.store.base import Item
 from service.tickets import transitions
@@ -416,6 +416,178 @@ def open_or_attach(
         _timeline(session, ticket_id, "attach_item", actor, now, detail={"items": attached})
     session.flush()
     return get(session, ticket_id), created
+
+
+@dataclass(frozen=True)
+class Opening:
+    """One hit as the ledger takes it in a batch: open the (event, department) ticket or attach the item."""
+
+    title: str
+    severity: str
+    department: str
+    item: ItemRef
+    discovered_at: datetime
+    published_at: datetime | None = None
+    event_id: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(event key, department): the ticket's uniqueness key."""
+        return (self.event_id or f"item:{self.item.item_id}", self.department)
+
+
+def open_or_attach_many(
+    session: Session, openings: Sequence[Opening], *, policy: SlaPolicy | None = None, actor: str = "system:matching"
+) -> dict[tuple[str, str], tuple[int, bool]]:
+    """:func:`open_or_attach` for a whole matching batch in a few bulk statements.
+
+    Returns (event key, department) -> (ticket id, created in this call). The first opening of a key
+    in the batch gives a new ticket its title, severity and times, as the one-at-a-time path would.
+    Concurrency-safe the same way: INSERT ... ON CONFLICT DO NOTHING on the uniqueness keys.
+    """
+    if not openings:
+        return {}
+    for opening in openings:
+        if opening.severity not in SEVERITY_LABELS:
+            raise InvalidInput("severity", f"unknown severity {opening.severity!r}")
+        if not opening.department:
+            raise InvalidInput("department", "required")
+    policy = policy or ledger_config().policy
+    now = clock.now()
+    first: dict[tuple[str, str], Opening] = {}
+    earliest: dict[tuple[str, str], datetime] = {}
+    for opening in openings:
+        first.setdefault(opening.key, opening)
+        if opening.published_at is not None:
+            published = ensure_aware(opening.published_at)
+            if opening.key not in earliest or published < earliest[opening.key]:
+                earliest[opening.key] = published
+    rows, deadlines = [], {}
+    for key, opening in first.items():
+        discovered = ensure_aware(opening.discovered_at)
+        dues = policy.deadlines_for(opening.severity, discovered)  # type: ignore[arg-type]
+        warns = policy.warn_times_for(opening.severity, discovered)  # type: ignore[arg-type]
+        deadlines[key] = dues
+        rows.append(
+            {
+                "title": opening.title[:2000],
+                "status": "new",
+                "severity": opening.severity,
+                "department": opening.department,
+                "discovered_at": discovered,
+                "published_at": earliest.get(key),
+                "event_id": opening.event_id,
+                "event_key": key[0],
+                "assigned_at": discovered,
+                "ack_from": discovered,
+                "ack_due": dues["acknowledge"],
+                "handle_from": discovered,
+                "handle_due": dues["handle"],
+                "respond_from": discovered,
+                "respond_due": dues["respond"],
+                "handled": False,
+                "responded": False,
+                "escalated": False,
+                "extension_pending": False,
+                "version": 1,
+                "next_due_at": min(warns.values()),
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    inserted = insert_ignore_many(
+        session, Ticket.__table__, rows, ["event_key", "department"], returning=("id", "event_key", "department")
+    )
+    created = {(r.event_key, r.department): r.id for r in inserted}
+    ids: dict[tuple[str, str], int] = dict(created)
+    missing = [key for key in first if key not in ids]
+    for chunk in _chunks(missing, 400):
+        found = session.execute(
+            select(Ticket.id, Ticket.event_key, Ticket.department).where(
+                Ticket.event_key.in_({k[0] for k in chunk}), Ticket.department.in_({k[1] for k in chunk})
+            )
+        ).all()
+        wanted = set(chunk)
+        ids.update({(r.event_key, r.department): r.id for r in found if (r.event_key, r.department) in wanted})
+    # Existing tickets: the event was published when its first item was, keep the earliest time.
+    later = [{"tid": ids[k], "published": earliest[k]} for k in missing if k in earliest and k in ids]
+    if later:
+        session.execute(
+            update(Ticket.__table__)
+            .where(
+                Ticket.__table__.c.id == bindparam("tid"),
+                or_(
+                    Ticket.__table__.c.published_at.is_(None), Ticket.__table__.c.published_at > bindparam("published")
+                ),
+            )
+            .values(published_at=bindparam("published")),
+            later,
+        )
+    timeline = [
+        {
+            "ticket_id": created[key],
+            "action": "create",
+            "actor": actor,
+            "at": now,
+            "from_status": None,
+            "to_status": "new",
+            "note": None,
+            "response_url": None,
+            "version": 1,
+            "detail": {
+                "severity": first[key].severity,
+                "deadlines": {stage: d.isoformat() for stage, d in deadlines[key].items()},
+            },
+        }
+        for key in created
+    ]
+    links = []
+    for opening in openings:
+        ref = opening.item
+        links.append(
+            {
+                "ticket_id": ids[opening.key],
+                "item_id": ref.item_id,
+                "source": ref.source,
+                "channel": ref.channel,
+                "title": ref.title,
+                "url": ref.url,
+                "published_at": ensure_aware(ref.published_at) if ref.published_at else None,
+                "attached_at": now,
+            }
+        )
+    unique_links = list({(link["ticket_id"], link["item_id"]): link for link in links}.values())
+    attached = insert_ignore_many(
+        session, TicketItem.__table__, unique_links, ["ticket_id", "item_id"], returning=("ticket_id", "item_id")
+    )
+    creators = {created[key]: first[key].item.item_id for key in created}
+    by_ticket: dict[int, list[str]] = {}
+    for row in attached:
+        if creators.get(row.ticket_id) != row.item_id:
+            by_ticket.setdefault(row.ticket_id, []).append(row.item_id)
+    for ticket_id, item_ids in by_ticket.items():
+        timeline.append(
+            {
+                "ticket_id": ticket_id,
+                "action": "attach_item",
+                "actor": actor,
+                "at": now,
+                "from_status": None,
+                "to_status": None,
+                "note": None,
+                "response_url": None,
+                "version": None,
+                "detail": {"items": item_ids},
+            }
+        )
+    if timeline:
+        session.execute(insert(TimelineEntry.__table__), timeline)
+    return {key: (ids[key], key in created) for key in first if key in ids}
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def create_ticket(

@@ -118,3 +118,27 @@ def test_a_rule_change_is_picked_up_without_restart(client, accounts) -> None:
     ctx.store.upsert([item(31, "垃圾又堆积了", "楼下垃圾堆积三天")])
     report = engine.run()
     assert report.alerts == 1
+
+
+def test_a_burst_is_written_in_a_few_statements_not_per_hit(client) -> None:
+    """A burst of 150 hitting items: the ledger writes are bulk (per table per batch), not per hit."""
+    from sqlalchemy import event
+
+    ctx = _ctx(client)
+    ctx.store.upsert([item(1000 + n, f"化工厂排污{n}", f"第{n}号化工厂夜里排污，附近噪音") for n in range(150)])
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    engine = ctx.db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        report = MatchingEngine(ctx).run()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert report.alerts == 150  # env-pollution and env-noise hit: one alert per (item, department)
+    assert report.tickets_created == 150
+    # One-at-a-time wrote at least 5 statements per hit (1,500 here); a batch needs a few per table.
+    assert len(statements) < 60, len(statements)
+    assert _count(ctx, Alert) == 150
