@@ -13,6 +13,7 @@ from scrapy.http import Response
 from crawlers.extract import looks_like_challenge
 from crawlers.items import RawItem
 from crawlers.spiders.base import SourceSpider, guarded
+from service.masking import mask_then_cut
 
 
 def _parser() -> etree.XMLParser:
@@ -94,7 +95,7 @@ class FeedSourceSpider(SourceSpider):
             key = entry["id"] or url or ""
             if not key or key in self.seen_entries:
                 if not key:
-                    self.record_error(response.url, f"条目缺少链接和 guid: {entry['title'][:40]!r}")
+                    self.record_error(response.url, f"条目缺少链接和 guid: {mask_then_cut(entry['title'], 40)!r}")
                 continue
             self.seen_entries.add(key)
             if not entry["title"] and not entry["content"]:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from service.masking import mask_text
 from service.rules.language import Field
 
 
@@ -41,8 +42,11 @@ def make_snippets(
     limit: int = 3,
     mark: tuple[str, str] = ("【", "】"),
 ) -> list[str]:
-    """Up to ``limit`` excerpts of about ``width`` characters around the highlights, terms marked."""
-    texts = {"title": title, "content": content}
+    """Up to ``limit`` excerpts of about ``width`` characters around the highlights, terms marked.
+
+    Cut from the masked text (a number cut in two would no longer look like one to the masker).
+    """
+    texts = {"title": mask_text(title), "content": mask_text(content)}
     snippets: list[str] = []
     for field_name, items in by_field(highlights).items():
         text = texts[field_name]

@@ -1,0 +1,61 @@
+"""Mask, then cut: alert snippets, the SSE feed and pushed messages never hold part of a number in the clear.
+
+Found by an attacker with an officer account: snippets were 80-character windows cut from the raw text and
+masked afterwards, so a cut number (``本人电话1390000``) no longer looked like one, while the ticket showed
+``139****1111``: together they gave the whole number.
+"""
+
+from __future__ import annotations
+
+import re
+
+from service.alerts.snippets import snippets
+from service.masking import mask_text
+from service.matching.engine import MatchingEngine, alert_message
+from service.rules.hits import Highlight
+from tests.matching.builders import item
+
+PHONE = "13900001111"
+# The hit (化工厂排污) sits 30 characters before the phone, so an 80-character window ends inside it.
+CONTENT = "化工厂排污" + "，" * 26 + f"本人电话{PHONE}，" + "请尽快处理。" * 20
+
+
+def _digits_visible(text: str) -> set[str]:
+    return set(re.findall(r"\d{4,}", text))
+
+
+def test_a_snippet_is_cut_from_the_masked_text() -> None:
+    highlight = Highlight("content", 0, 5, "化工厂排污")
+    (snippet,) = snippets("", CONTENT, [highlight])
+    assert snippet["text"] in mask_text(CONTENT), "a snippet is a piece of the masked text"
+    assert "1390000" not in snippet["text"]
+    assert "0000" not in snippet["text"]
+
+
+def test_a_highlight_on_masked_digits_is_dropped() -> None:
+    # A rule term written as digits would confirm the hidden ones through its highlight.
+    start = CONTENT.index(PHONE)
+    hits = [Highlight("content", 0, 5, "化工厂排污"), Highlight("content", start, start + 7, "1390000")]
+    (snippet,) = snippets("", CONTENT, hits)
+    assert [h["term"] for h in snippet["highlights"]] == ["化工厂排污"]
+
+
+def test_feed_stream_and_push_show_no_part_of_a_masked_number(client, accounts) -> None:
+    ctx = client.app.state.ctx
+    ctx.store.upsert([item(1, "化工厂排污扰民", CONTENT)])
+    MatchingEngine(ctx).run()
+    accounts.add("officer1", "officer")
+    accounts.add("env-clerk", "department", department="env")
+    for user in ("officer1", "env-clerk"):
+        feed = client.get("/api/v1/alerts", params={"after": 0}, headers=accounts.headers(user)).json()
+        (alert,) = feed["results"]
+        shown = "".join(s["text"] for s in alert["snippets"])
+        assert "139" in shown, "the snippet reaches the number: the test cuts where it should"
+        assert "1390000" not in shown
+        assert all(s["text"] in mask_text(CONTENT) for s in alert["snippets"] if s["field"] == "content")
+    from service.alerts.models import Alert
+
+    with ctx.db.session() as session:
+        stored = session.get(Alert, 1)
+        _, body = alert_message(stored, 1)
+    assert "1390000" not in body
