@@ -225,3 +225,40 @@ def iter_nodes(doc: Document, path: str) -> Iterator[Any]:
     if not isinstance(records, list):
         raise ExtractionError(f"list.items 路径 {path!r} 不是列表")
     yield from records
+
+
+REPORT_VALUE_CHARS = 80
+
+
+def selector_report(where: str, target: Document | Selector | Any, key: str, rule: FieldRule) -> dict[str, Any]:
+    """How many nodes one selector (or path) matched in ``target`` and the first value, for ``sources check``."""
+    row: dict[str, Any] = {
+        "where": where,
+        "key": key,
+        "selector": rule.select or rule.template,
+        "nodes": 0,
+        "first": "",
+    }
+    if rule.template is not None:
+        return row | {"nodes": None}
+    assert rule.select is not None
+    selector = target.selector if isinstance(target, Document) else target if isinstance(target, Selector) else None
+    try:
+        if selector is not None:
+            if rule.select.startswith("label:"):
+                first = extract_text_value(selector, rule.select)
+                count = 1 if first else 0
+            else:
+                count = len(select(selector, rule.select))
+                first = extract_text_value(selector, rule.select)
+        else:
+            data = target.data if isinstance(target, Document) else target
+            value = json_path(data, rule.select)
+            count = len(value) if isinstance(value, list) else 0 if value is None else 1
+            first = _as_text(value[0] if isinstance(value, list) and value else value)
+    except ExtractionError as exc:
+        return row | {"error": str(exc)}
+    first = " ".join(str(first).split())
+    if len(first) > REPORT_VALUE_CHARS:
+        first = first[:REPORT_VALUE_CHARS] + "…"
+    return row | {"nodes": count, "first": first}

@@ -207,6 +207,14 @@ def sources_check(ctx: typer.Context, source_id: str) -> None:
         fail(str(exc))
     except CrawlError as exc:
         fail(f"抓取进程失败 (crawl process failed): {exc}", 1)
+    selectors = result.pop("selectors", [])
+    if selectors:
+        typer.echo("选择器检查（每个选择器匹配到的节点数和第一个值）：")
+        for row in selectors:
+            nodes = "模板" if row.get("nodes") is None else f"{row['nodes']} 个节点"
+            value = row.get("error") or row.get("first") or "（空）"
+            typer.echo(f"  [{row['where']}] {row['key']}: {row['selector']!r} -> {nodes}；第一个值：{value}")
+        typer.echo("")
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
     if result.get("errors") or not result.get("items"):
         raise typer.Exit(1)

@@ -28,6 +28,7 @@ from crawlers.fields import (
     is_empty,
     link_captures,
     read_document,
+    selector_report,
 )
 from crawlers.items import RawItem
 from crawlers.middlewares import BlockedAddress
@@ -80,6 +81,9 @@ class SourceSpider(scrapy.Spider):
         self.fresh = 0
         self.unusable = 0
         self.details_requested = 0
+        # Check mode: per selector, the nodes it matched and its first value (yuqing sources check).
+        self.selectors: list[dict[str, Any]] = []
+        self._reported: set[str] = set()
         spec = self.source.list_
         self.pager = ListPager(spec, self.source.encoding, self.on_error) if spec is not None else None
 
@@ -184,6 +188,33 @@ class SourceSpider(scrapy.Spider):
             self.record_error(response.url, "验证页面（WAF/验证码拦截），不是内容")
             return True
         return False
+
+    def report(self, where: str, target: Any, rules: dict[str, Any]) -> None:
+        """Check mode: record what each selector of ``rules`` matched in ``target`` (once per place)."""
+        if not self.check_mode or where in self._reported:
+            return
+        self._reported.add(where)
+        for key, rule in rules.items():
+            self.selectors.append(selector_report(where, target, key, _rule(rule)))
+
+    def report_list(self, doc: Document, nodes: list[Any]) -> None:
+        """Check mode: the list page's own selectors, then those of its first entry."""
+        spec = self.source.list_
+        if not self.check_mode or spec is None:
+            return
+        page_rules: dict[str, Any] = {"list.items": spec.items}
+        if spec.next:
+            page_rules["list.next"] = spec.next
+        self.report("列表页", doc, page_rules)
+        if nodes:
+            entry_rules: dict[str, Any] = {}
+            if spec.url:
+                entry_rules["list.url"] = spec.url
+            entry_rules |= {f"list.vars.{k}": v for k, v in spec.vars.items()}
+            entry_rules |= {f"list.fields.{k}": v for k, v in spec.fields.items()}
+            if self.source.type == "json" and self.source.detail is None:
+                entry_rules |= {f"fields.{k}": v for k, v in self.source.fields.rules().items()}
+            self.report("第一条列表条目", nodes[0], entry_rules)
 
     # -- list entries and detail requests -------------------------------------------------------------------
     def read(self, response: Response, response_type: str, default: str) -> Document:
@@ -333,7 +364,9 @@ class SourceSpider(scrapy.Spider):
                 self.record_error(response.url, f"详情无法解析：{exc}")
             return
         context: Context = response.meta.get("context") or Context()
-        found = extract_fields(doc, self.source.fields.rules(), context.child(doc.data))
+        rules = self.source.fields.rules()
+        self.report("详情页", doc, {f"fields.{k}": v for k, v in rules.items()})
+        found = extract_fields(doc, rules, context.child(doc.data))
         empty = is_empty(found.get("title")) and is_empty(found.get("content"))
         if empty and looks_like_challenge(doc.text):
             self.challenge = True
@@ -391,6 +424,7 @@ class SourceSpider(scrapy.Spider):
             "entries": self.entries,
             "nodes": self.nodes,
             "empty_fields": self.empty_fields,
+            **({"selectors": self.selectors} if self.check_mode else {}),
             "items": self.items_yielded,
             "errors": self.errors,
             "error_samples": self.error_samples,

@@ -38,10 +38,12 @@ class HtmlSourceSpider(SourceSpider):
         self.pages += 1
         nodes = list(iter_nodes(doc, spec.items))
         if not nodes:
+            self.report_list(doc, nodes)
             if not self.note_challenge(self.decoded(response)) and response.meta["page"] == 1:
                 self.record_error(response.url, "列表页没有找到条目（请检查 list.items 选择器）")
             return
         self.nodes += len(nodes)
+        self.report_list(doc, nodes)
         self.fresh = self.unusable = 0
         for node in nodes:
             yield from self.entry(node, response.url, fetch_links=True)

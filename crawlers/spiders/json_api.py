@@ -51,6 +51,7 @@ class JsonSourceSpider(SourceSpider):
                 self.record_error(response.url, str(exc))
             return
         self.nodes += len(records)
+        self.report_list(doc, records)
         self.fresh = self.unusable = 0
         for record in records:
             if doc.is_data and not isinstance(record, dict):
