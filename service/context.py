@@ -20,7 +20,13 @@ class AppContext:
         """Objects only; nothing is connected until first use, so a down backend does not stop start-up."""
         return cls(
             settings=settings,
-            db=Database(settings.database_url, echo=settings.database.echo),
+            db=Database(
+                settings.database_url,
+                echo=settings.database.echo,
+                busy_timeout=settings.database.busy_timeout_seconds,
+                pool_size=settings.database.pool_size,
+                max_overflow=settings.database.max_overflow,
+            ),
             store=make_store(settings),
         )
 

@@ -39,25 +39,42 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached or migrated."""
 
 
-def make_engine(url: str, echo: bool = False) -> Engine:
-    """An engine for ``url``; SQLite gets WAL and a busy timeout so the scheduler and API can share it."""
+# A request never waits on its own write lock (one session per request), so a long wait can only be another
+# writer; bounded, so a stuck writer shows as an error in seconds instead of a 30 s stall.
+SQLITE_BUSY_TIMEOUT_SECONDS = 5.0
+# Connections: one per request thread (up to 40 in the server's thread pool), SSE polls, scheduler jobs.
+POOL_SIZE = 10
+MAX_OVERFLOW = 60
+
+
+def make_engine(
+    url: str,
+    echo: bool = False,
+    *,
+    busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS,
+    pool_size: int = POOL_SIZE,
+    max_overflow: int = MAX_OVERFLOW,
+) -> Engine:
+    """An engine for ``url``; SQLite gets WAL and a bounded busy timeout so the scheduler and API can share it."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
-    if parsed.get_backend_name() == "sqlite":
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout}
     else:
-        kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+        kwargs.update(pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
     engine = create_engine(url, **kwargs)
-    if parsed.get_backend_name() == "sqlite":
+    if sqlite:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             cur.close()
 
     return engine
@@ -66,9 +83,19 @@ def make_engine(url: str, echo: bool = False) -> Engine:
 class Database:
     """An engine and its session factory."""
 
-    def __init__(self, url: str, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        echo: bool = False,
+        *,
+        busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS,
+        pool_size: int = POOL_SIZE,
+        max_overflow: int = MAX_OVERFLOW,
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, echo=echo)
+        self.engine = make_engine(
+            url, echo=echo, busy_timeout=busy_timeout, pool_size=pool_size, max_overflow=max_overflow
+        )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -26,11 +26,28 @@ def get_store(request: Request) -> Store:
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    """The request's one unit of work: its changes, its audit records and its reveal record commit together.
+
+    Ends when the endpoint has answered, before the response is sent (``scope="function"``): a client
+    never sees a success that is not committed yet, and a streamed response holds no connection or lock.
+    """
+    from service.audit.request import record_reveals
+    from service.masking import take_reveals
+
     with request.app.state.ctx.db.session() as session:
-        yield session
+        request.state.db_session = session
+        try:
+            yield session
+        except BaseException:
+            take_reveals()  # the answer is an error: nothing noted on the way was shown
+            raise
+        finally:
+            request.state.db_session = None
+        # What the answer showed an admin unmasked is recorded with the read itself.
+        record_reveals(session, request)
 
 
 CtxDep = Annotated[AppContext, Depends(get_ctx)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -228,6 +228,16 @@ def collect_reveals() -> list[str]:
     return box
 
 
+def take_reveals() -> list[str]:
+    """What the current request has shown unmasked so far (sorted, once each), and start afresh."""
+    box = _reveals.get()
+    if not box:
+        return []
+    kinds = sorted(set(box))
+    box.clear()
+    return kinds
+
+
 def note_reveal(obj: object, fields: Iterable[str] | None = None) -> None:
     """Record that ``obj`` is shown unmasked, when it holds personal data at all."""
     box = _reveals.get()

@@ -1,42 +1,49 @@
-"""Auditing reveals: every response that showed an admin unmasked personal data leaves an audit record."""
+"""Auditing reveals: every answer that showed an admin unmasked personal data leaves an audit record.
+
+The record is written by the request's own session together with the read (service.deps.get_session);
+this middleware only opens the per-request collection, and records what was shown outside any session.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from loguru import logger
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.masking import collect_reveals
 
 
-def install_reveal_audit(app: FastAPI) -> None:
-    """Wrap every request: reveals noted by service.masking are written to the audit log after the response."""
+class RevealAudit:
+    """Collect reveals per request; leftovers (shown by a handler without a session) get a record afterwards."""
 
-    @app.middleware("http")
-    async def audit_reveals(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         box = collect_reveals()
-        response = await call_next(request)
+        await self.app(scope, receive, send)
         if box:
-            principal = getattr(request.state, "principal", None)
-            await asyncio.to_thread(_record, request, principal, sorted(set(box)), response.status_code)
-        return response
+            # The request's own session has ended by now (it closes before the answer is sent), so this
+            # second session waits on nobody's lock.
+            await asyncio.to_thread(_record_leftover, Request(scope), sorted(set(box)))
+            box.clear()
 
 
-def _record(request: Request, principal: object, kinds: list[str], status: int) -> None:
-    from service.audit.service import record
-    from service.auth.deps import client_address
+def _record_leftover(request: Request, kinds: list[str]) -> None:
+    from service.audit.request import record_reveals
 
     try:
         with request.app.state.ctx.db.session() as session:
-            record(
-                session,
-                event="personal_data.reveal",
-                principal_or_username=principal,  # type: ignore[arg-type]
-                result="success",
-                address=client_address(request),
-                detail={"method": request.method, "path": request.url.path, "objects": kinds, "status": status},
-            )
-    except Exception as exc:  # the response is already sent; the failure must be visible in the log
+            record_reveals(session, request, kinds=kinds)
+    except Exception as exc:  # the answer is already sent; the failure must be visible in the log
         logger.error("could not audit a personal-data reveal on {}: {}", request.url.path, exc)
+
+
+def install_reveal_audit(app: FastAPI) -> None:
+    """Open a reveal collection for every request (see service.deps.get_session for the record itself)."""
+    app.add_middleware(RevealAudit)

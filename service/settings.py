@@ -49,6 +49,11 @@ class StoreSettings(Section):
 class DatabaseSettings(Section):
     url: str | None = None
     echo: bool = False
+    # SQLite: how long a writer waits for another writer before giving up (no request waits on itself).
+    busy_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Connections kept open, and how many more may open under load (one per concurrent request or job).
+    pool_size: int = Field(default=10, ge=1)
+    max_overflow: int = Field(default=60, ge=0)
 
     @field_validator("url")
     @classmethod

@@ -19,7 +19,7 @@ from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, require_roles
 from service.auth.principal import Principal
 from service.deps import CtxDep, SessionDep
-from service.masking import mask_for
+from service.masking import collect_reveals, mask_for
 from service.vocabulary import Channel, Severity
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -116,7 +116,7 @@ async def alert_stream(
                 if not await asyncio.to_thread(_touch, ctx, session_id):
                     return
                 touched = time.monotonic()
-            rows = await asyncio.to_thread(_fetch_after, ctx, principal, last)
+            rows = await asyncio.to_thread(_fetch_after, ctx, principal, last, request)
             for alert in rows:
                 last = alert.id
                 yield _sse(alert)
@@ -149,10 +149,15 @@ def _touch(ctx: Any, session_id: int) -> bool:
         return touch(session, session_id, policy=ctx.settings.security)
 
 
-def _fetch_after(ctx: Any, principal: Principal, last: int) -> list[AlertRead]:
+def _fetch_after(ctx: Any, principal: Principal, last: int, request: Request) -> list[AlertRead]:
+    from service.audit.request import record_reveals
+
     with ctx.db.session() as session:
+        collect_reveals()  # this poll's own collection: what it sends an admin unmasked is audited with it
         rows, _ = list_alerts(session, principal, AlertFilter(after=last, size=100))
-        return [_read(a, principal) for a in rows]
+        alerts = [_read(a, principal) for a in rows]
+        record_reveals(session, request, principal)
+        return alerts
 
 
 class StateChange(BaseModel):

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
-from loguru import logger
 
-from service.audit.service import record
+from service.audit.request import client_address as client_address  # routers take the address from here
+from service.audit.request import record_refusal
 from service.auth.middleware import SAFE_METHODS, limiter
 from service.auth.principal import Principal
 from service.auth.service import check_csrf, resolve
@@ -29,25 +29,15 @@ _AUTH_PREFIX = "/api/v1/auth/"
 _AUDIT_PATH = "/api/v1/audit"
 
 
-def client_address(request: Request) -> str | None:
-    """The caller's address as the server sees it (uvicorn applies trusted proxy headers)."""
-    return request.client.host if request.client else None
-
-
 def audit_denial(request: Request, who: Principal | str | None, detail: dict[str, Any]) -> None:
-    """Record a refused request in a transaction of its own: the request's own is about to roll back."""
-    try:
-        with request.app.state.ctx.db.session() as session:
-            record(
-                session,
-                event="authz_denied",
-                principal_or_username=who,
-                result="denied",
-                address=client_address(request),
-                detail={"method": request.method, "path": request.url.path, **detail},
-            )
-    except Exception as exc:  # an audit failure must not turn a 403 into a 500
-        logger.error("could not audit a denial: {}", exc)
+    """Record a refused request in the request's own session (its other work is rolled back)."""
+    record_refusal(
+        request,
+        event="authz_denied",
+        who=who,
+        result="denied",
+        detail={"method": request.method, "path": request.url.path, **detail},
+    )
 
 
 def _bearer(request: Request) -> str | None:
@@ -70,6 +60,8 @@ def current_principal(request: Request, session: SessionDep) -> Principal:
         raise HTTPException(401, "未登录 (not authenticated)", headers=_UNAUTHORISED)
     policy = request.app.state.ctx.settings.security
     resolved = resolve(session, token, address=client_address(request), policy=policy)
+    # The idle clock's touch is committed at once: a long request must not hold the write lock for it.
+    session.commit()
     if resolved is None:
         raise HTTPException(401, "登录已失效，请重新登录 (session expired or revoked)", headers=_UNAUTHORISED)
     if (

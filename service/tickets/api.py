@@ -7,11 +7,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from loguru import logger
 from pydantic import BaseModel, Field
 
 from service import clock
 from service.api_types import RowId, date_or_time
+from service.audit.request import record_refusal
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, department_filter
 from service.auth.principal import Principal
@@ -33,29 +33,18 @@ router = APIRouter(prefix="/api/v1", tags=["tickets"])
 
 
 def _audit(request: Request, principal: Principal, result: str, detail: dict[str, Any], session=None) -> None:
-    try:
-        if session is not None:
-            record(
-                session,
-                event="ticket_action",
-                principal_or_username=principal,
-                result=result,  # type: ignore[arg-type]
-                address=client_address(request),
-                detail=detail,
-            )
-            return
-        # The request's transaction is rolled back on errors: a refusal is recorded in one of its own.
-        with request.app.state.ctx.db.session() as own:
-            record(
-                own,
-                event="ticket_action",
-                principal_or_username=principal,
-                result=result,  # type: ignore[arg-type]
-                address=client_address(request),
-                detail=detail,
-            )
-    except Exception as exc:  # an audit failure must not hide the answer
-        logger.error("could not audit a ticket action: {}", exc)
+    """A ticket action's record: with the change in ``session``, or for a refusal in the request's own session."""
+    if session is None:
+        record_refusal(request, event="ticket_action", who=principal, result=result, detail=detail)  # type: ignore[arg-type]
+        return
+    record(
+        session,
+        event="ticket_action",
+        principal_or_username=principal,
+        result=result,  # type: ignore[arg-type]
+        address=client_address(request),
+        detail=detail,
+    )
 
 
 @router.get("/tickets", response_model=TicketPage)
