@@ -354,6 +354,10 @@ class Source(_Strict):
     session_url: str | None = None
     # The request of each record's detail (json lists, POST details, links built from JavaScript).
     detail: DetailSpec | None = None
+    # A Python class for a site that needs code (signatures, encrypted answers): package.module:Class,
+    # a crawlers.plugins.SourcePlugin subclass, constructed with plugin_options. sources.yaml only.
+    plugin: str | None = None
+    plugin_options: dict[str, Any] = Field(default_factory=dict)
     # Set by the loader, never read from a file: where the source came from and whether an API source's
     # hosts may be internal (security.allow_private_source_hosts).
     origin: Literal["config", "api"] = "config"
@@ -400,6 +404,13 @@ class Source(_Strict):
                 raise ValueError("list.form.aspnet: only for html sources")
         if self.session_url is not None:
             self._http_urls([self.session_url])
+        if self.plugin is not None:
+            if self.origin == "api":
+                # Code runs in the crawl process: only the administrator's own file may name it.
+                raise ValueError("plugin: only in sources.yaml, not for sources added through the API")
+            from crawlers.plugins import plugin_class
+
+            plugin_class(self.plugin)
         return self
 
     @property

@@ -32,6 +32,7 @@ from crawlers.fields import (
 )
 from crawlers.items import RawItem
 from crawlers.middlewares import BlockedAddress
+from crawlers.plugins import SourcePlugin, plugin_class
 from crawlers.sources import FIELD_NAMES, CrawlDefaults, Source
 from crawlers.spiders.paging import ListPager
 from crawlers.text import html_to_text
@@ -46,7 +47,8 @@ def guarded(callback: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[An
     @functools.wraps(callback)
     def wrapper(self: SourceSpider, response: Response, **kwargs: Any) -> Iterator[Any]:
         try:
-            yield from callback(self, response, **kwargs)
+            for out in callback(self, response, **kwargs):
+                yield self.prepare(out) if isinstance(out, scrapy.Request) else out
         except Exception as exc:  # a hostile page must not stop the crawl
             self.record_error(response.url, f"解析失败: {type(exc).__name__}: {exc}")
 
@@ -86,6 +88,26 @@ class SourceSpider(scrapy.Spider):
         self._reported: set[str] = set()
         spec = self.source.list_
         self.pager = ListPager(spec, self.source.encoding, self.on_error) if spec is not None else None
+        self.plugin: SourcePlugin | None = None
+        self.plugin_error: str | None = None
+        if self.source.plugin:
+            try:
+                self.plugin = plugin_class(self.source.plugin)(self.source, dict(self.source.plugin_options))
+            except Exception as exc:  # a broken plug-in is this source's failure, not the crawl's
+                self.plugin_error = f"插件 {self.source.plugin} 无法加载: {exc}"
+
+    def prepare(self, request: scrapy.Request) -> scrapy.Request:
+        """A request as it is sent: signed by the source's plug-in when it has one."""
+        return self.plugin.sign(request) if self.plugin is not None else request
+
+    def starts(self, callback: Callable[..., Any]) -> Iterator[scrapy.Request]:
+        """The first requests of the crawl (the plug-in's, or the configured list pages), prepared."""
+        if self.plugin_error:
+            self.record_error(self.source.start_urls[0], self.plugin_error)
+            return
+        custom = self.plugin.start_requests(self) if self.plugin is not None else None
+        for request in custom if custom is not None else self.first_list_requests(callback):
+            yield self.prepare(request)
 
     def first_list_requests(self, callback: Callable[..., Any]) -> Iterator[scrapy.Request]:
         """The requests of the start URLs, each the first page of its list (after the session page)."""
@@ -103,7 +125,8 @@ class SourceSpider(scrapy.Spider):
         yield from self._list_starts(callback)
 
     def _after_session(self, response: Response, callback: Callable[..., Any]) -> Iterator[scrapy.Request]:
-        yield from self._list_starts(callback)
+        for request in self._list_starts(callback):
+            yield self.prepare(request)
 
     def _list_starts(self, callback: Callable[..., Any]) -> Iterator[scrapy.Request]:
         assert self.pager is not None
@@ -221,7 +244,14 @@ class SourceSpider(scrapy.Spider):
         """A response read as the source says (see fields.read_document), decoded with the right charset."""
         page = self.decoded(response)
         content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
-        return read_document(page.text, content_type, response_type, default)
+        text = page.text
+        if self.plugin is not None:
+            decoded = self.plugin.decode(response, text)
+            if isinstance(decoded, str):
+                text = decoded
+            elif decoded is not None:
+                return Document(text, data=decoded)
+        return read_document(text, content_type, response_type, default)
 
     def entry(self, node: Any, list_url: str, fetch_links: bool) -> Iterator[Any]:
         """One list entry (HTML node or JSON record): its detail request, or an item built from it.

@@ -26,7 +26,7 @@ class HtmlSourceSpider(SourceSpider):
     name = "html"
 
     async def start(self) -> AsyncIterator[Any]:
-        for request in self.first_list_requests(self.parse_list):
+        for request in self.starts(self.parse_list):
             yield request
 
     @guarded

@@ -30,7 +30,7 @@ class JsonSourceSpider(SourceSpider):
         self.seen_cursors: set[str] = set()
 
     async def start(self) -> AsyncIterator[Any]:
-        for request in self.first_list_requests(self.parse_page):
+        for request in self.starts(self.parse_page):
             yield request
 
     @guarded
