@@ -1,5 +1,8 @@
 """Scheduled crawling: one job per source at its interval, never two crawls of one source at once
-(max_instances=1 in one scheduler; the scheduler lease keeps it to one scheduler)."""
+(max_instances=1 in one scheduler; the scheduler lease keeps it to one scheduler).
+
+A crawl job crawls, records the source's health and returns the crawl summary; what later stages do
+about it (notices, public replies) is wired by the composition root (``service.flows``)."""
 
 from __future__ import annotations
 
@@ -9,15 +12,18 @@ from typing import Any
 from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
+from crawlers.health import record_crawl
+from crawlers.runner import CrawlError, crawl_sources
+from crawlers.sources import load_all_sources
 from service import clock, context
 from service.config_files import ConfigError
 from service.scheduling.registry import JobSpec
 from service.settings import Settings
 
+CRAWL_JOB_PREFIX = "crawl:"
+
 
 def jobs(settings: Settings) -> list[JobSpec]:
-    from crawlers.sources import load_all_sources
-
     try:
         sources = load_all_sources(settings)
     except ConfigError as exc:
@@ -28,7 +34,7 @@ def jobs(settings: Settings) -> list[JobSpec]:
     for n, source in enumerate(s for s in sources.sources if s.enabled):
         specs.append(
             JobSpec(
-                id=f"crawl:{source.id}",
+                id=f"{CRAWL_JOB_PREFIX}{source.id}",
                 func="crawlers.scheduled:crawl_one",
                 # First crawl soon after start (staggered), then at the source's interval.
                 trigger=IntervalTrigger(
@@ -57,11 +63,7 @@ def health_alert(source_id: str, summary: dict[str, Any]) -> tuple[str, str]:
 
 
 def crawl_one(source_id: str) -> dict[str, Any]:
-    """Crawl one source; a failing source raises a source-health notice (a silent source is the worst)."""
-    from alerting.outbox import enqueue
-    from crawlers.health import record_crawl
-    from crawlers.runner import CrawlError, crawl_sources
-
+    """Crawl one source and record its health; the summary says ``healthy`` and, if not, why."""
     ctx = context.current()
     try:
         summary = crawl_sources(ctx.settings, [source_id], timeout=CRAWL_TIMEOUT_SECONDS).get(source_id, {})
@@ -75,19 +77,4 @@ def crawl_one(source_id: str) -> dict[str, Any]:
             "failure": record.last_failure or f"抓取进程失败: {exc}",
             "consecutive_failures": record.consecutive_failures,
         }
-    if not summary.get("healthy", True):
-        subject, body = health_alert(source_id, summary)
-        with ctx.db.session() as session:
-            day = clock.to_local(clock.now()).date().isoformat()
-            # One notice per source per failure streak length: a source failing all day is not spam.
-            key = f"source-health:{source_id}:{day}:{summary.get('consecutive_failures', 1)}"
-            if summary.get("consecutive_failures", 1) in (1, 3, 10) or summary.get("consecutive_failures", 1) % 50 == 0:
-                enqueue(session, "source_health", None, "major", subject, body, key)
-        logger.warning("source {} failed: {}", source_id, summary.get("failure"))
-    if summary.get("updated") or summary.get("new"):
-        # A reply that appeared on the website is the department's public response: record it now
-        # rather than at the next periodic sweep. New items are matched by the matching worker.
-        from service.tickets.scheduled import sweep_public_replies
-
-        sweep_public_replies(ctx)
     return summary

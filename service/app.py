@@ -10,11 +10,34 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from crawlers.scheduled import jobs as crawl_jobs
 from service import context
+from service.audit.scheduled import jobs as audit_jobs
 from service.context import AppContext
 from service.db import DatabaseUnavailable
+from service.exports.scheduled import jobs as export_jobs
+from service.flows import after_job
+from service.matching.scheduled import jobs as matching_jobs
+from service.matching.worker import MatchingWorker
+from service.scheduling import registry
+from service.scheduling.lease import LeaseHeld
+from service.scheduling.scheduler import Scheduler
 from service.settings import Settings
 from service.store.base import StoreUnavailable
+from service.tickets.scheduled import jobs as ticket_jobs
+
+# Every domain's scheduled jobs, registered here and nowhere else, in the order of the flow.
+DOMAIN_JOBS = (crawl_jobs, matching_jobs, ticket_jobs, export_jobs, audit_jobs)
+for _factory in DOMAIN_JOBS:
+    registry.register(_factory)
+
+
+def build_scheduler(ctx: AppContext) -> Scheduler:
+    """The scheduler with every domain's jobs, the matching worker (new items matched within moments) and
+    the reactions of later stages to finished jobs (a crawl's notices and public replies)."""
+    return Scheduler(
+        ctx, workers=[MatchingWorker(ctx)], after_job=lambda job_id, result: after_job(ctx, job_id, result)
+    )
 
 
 def prepare(ctx: AppContext) -> dict[str, str]:
@@ -52,10 +75,7 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
         prepare(ctx)
         scheduler = None
         if with_scheduler:
-            from service.scheduling.lease import LeaseHeld
-            from service.scheduling.scheduler import Scheduler
-
-            scheduler = Scheduler(ctx)
+            scheduler = build_scheduler(ctx)
             try:
                 scheduler.start()
             except LeaseHeld as exc:

@@ -132,10 +132,9 @@ def serve(
 def scheduler(ctx: typer.Context) -> None:
     """只运行调度器 (生产环境的独立进程)。"""
     from service import context
-    from service.app import prepare
+    from service.app import build_scheduler, prepare
     from service.context import AppContext
     from service.scheduling.lease import LeaseHeld
-    from service.scheduling.scheduler import Scheduler
 
     settings = settings_of(ctx)
     app_ctx = AppContext.create(settings)
@@ -143,7 +142,7 @@ def scheduler(ctx: typer.Context) -> None:
     problems = prepare(app_ctx)
     if "database" in problems:
         fail(problems["database"], 1)
-    sched = Scheduler(app_ctx)
+    sched = build_scheduler(app_ctx)
     try:
         sched.start()
     except LeaseHeld as exc:

@@ -1,13 +1,15 @@
-"""The jobs the scheduler runs. Domains add theirs here; functions are referenced by import path
-because the job store persists them in the database."""
+"""The jobs the scheduler runs. The composition root (``service.app``) registers each domain's job factory;
+the jobs' functions are referenced by import path because the job store persists them in the database."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
+from loguru import logger
 
 from service.settings import Settings
 
@@ -22,35 +24,29 @@ class JobSpec:
 
 
 JobFactory = Callable[[Settings], list[JobSpec]]
-# "module:function" returning list[JobSpec], one per domain that has scheduled work.
-_factories: list[str] = [
-    "crawlers.scheduled:jobs",
-    "service.matching.scheduled:jobs",
-    "service.tickets.scheduled:jobs",
-    "service.exports.scheduled:jobs",
-    "service.audit.scheduled:jobs",
-]
+# One factory per domain that has scheduled work: a function, or its "module:function" path (extensions).
+_factories: list[JobFactory | str] = []
 
 
-def register(factory_path: str) -> None:
-    """Add a job factory (``module:function`` taking Settings) to the scheduler."""
-    if factory_path not in _factories:
-        _factories.append(factory_path)
+def register(factory: JobFactory | str) -> None:
+    """Add a job factory (taking Settings, returning the domain's JobSpecs) to the scheduler."""
+    if factory not in _factories:
+        _factories.append(factory)
 
 
 def job_specs(settings: Settings) -> list[JobSpec]:
-    from importlib import import_module
-
-    from loguru import logger
-
+    """Every registered domain's jobs for these settings."""
     specs: list[JobSpec] = []
-    for path in _factories:
-        module, _, attr = path.partition(":")
+    for entry in _factories:
+        if callable(entry):
+            specs.extend(entry(settings))
+            continue
+        module, _, attr = entry.partition(":")
         try:
             factory = getattr(import_module(module), attr)
         except (ImportError, AttributeError) as exc:
-            # One broken domain must not stop every other job; the error is loud in the log.
-            logger.error("job factory {} not loaded: {}", path, exc)
+            # One broken extension must not stop every other job; the error is loud in the log.
+            logger.error("job factory {} not loaded: {}", entry, exc)
             continue
         specs.extend(factory(settings))
     return specs

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
+from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -15,15 +18,34 @@ from service.scheduling.lease import Lease
 from service.scheduling.registry import job_specs
 
 
-class Scheduler:
-    """Start with ``start()``; raises LeaseHeld when another scheduler runs on the same database."""
+class Worker(Protocol):
+    """A long-running helper hosted by the scheduler process (the matching worker, say)."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class Scheduler:
+    """Start with ``start()``; raises LeaseHeld when another scheduler runs on the same database.
+
+    ``workers`` run while this process holds the lease; ``after_job`` is called with each finished job's id
+    and return value (so a later stage can react to an earlier one's result). The composition root
+    (``service.app``) passes both in.
+    """
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        workers: Sequence[Worker] = (),
+        after_job: Callable[[str, Any], None] | None = None,
+    ) -> None:
         self.ctx = ctx
+        self.workers = list(workers)
+        self.after_job = after_job
         cfg = ctx.settings.scheduler
         self.lease = Lease(ctx.db, ttl_seconds=cfg.lock_ttl_seconds)
         self.lost = threading.Event()
-        self.worker = None
         self.aps = BackgroundScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(engine=ctx.db.engine, tablename="apscheduler_jobs"),
@@ -42,6 +64,7 @@ class Scheduler:
     def start(self) -> None:
         self.lease.acquire()
         try:
+            self.aps.add_listener(self._job_done, EVENT_JOB_EXECUTED)
             self.aps.start(paused=True)
             self.sync_jobs(replace=True)
             self.aps.add_job(
@@ -54,10 +77,8 @@ class Scheduler:
             # Sources added through the API or edited in sources.yaml get (or lose) their jobs without a restart.
             self.aps.add_job(self._resync, "interval", seconds=60, id="jobs-sync", jobstore="local")
             self.aps.resume()
-            from service.matching.worker import MatchingWorker
-
-            self.worker = MatchingWorker(self.ctx)
-            self.worker.start()
+            for worker in self.workers:
+                worker.start()
         except BaseException:
             self.lease.release()
             raise
@@ -101,6 +122,14 @@ class Scheduler:
         if added or removed:
             logger.info("jobs synced: added {}, removed {}", added, removed)
 
+    def _job_done(self, event: JobExecutionEvent) -> None:
+        if self.after_job is None:
+            return
+        try:
+            self.after_job(event.job_id, event.retval)
+        except Exception:  # one failed reaction must not stop the scheduler; it is logged
+            logger.exception("reaction to job {} failed", event.job_id)
+
     def _heartbeat(self) -> None:
         try:
             if not self.lease.renew():
@@ -117,8 +146,8 @@ class Scheduler:
         ]
 
     def shutdown(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
+        for worker in self.workers:
+            worker.stop()
         if self.aps.running:
             self.aps.shutdown(wait=True)
         if not self.lost.is_set():

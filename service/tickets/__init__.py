@@ -1,5 +1,1 @@
 """The response ledger (回应台账): tickets, their state machine, SLA deadlines and public replies."""
-
-from service.scheduling import registry
-
-registry.register("service.tickets.scheduled:jobs")

@@ -1,4 +1,6 @@
-"""The scheduled crawl job: a crawl that hangs is killed, recorded as a source failure and notified."""
+"""The scheduled crawl job: a crawl that hangs is killed, recorded as a source failure and notified.
+
+The job runs as the scheduler runs it: the crawl stage, then the later stages' reaction to its summary."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from crawlers.demo.server import demo_sources_yaml, serve_demo
 from crawlers.health import get_health
 from service import context
 from service.context import AppContext
+from service.flows import after_job
 from service.settings import NotificationRoute, NotificationSettings, load_settings
 
 
@@ -40,6 +43,7 @@ def test_a_crawl_that_does_not_finish_is_a_source_failure(ctx, monkeypatch: pyte
     # Scrapy alone needs more than 0.2 s to start: the job's time limit kills the child.
     monkeypatch.setattr(scheduled, "CRAWL_TIMEOUT_SECONDS", 0.2)
     summary = scheduled.crawl_one("demo-mailbox")
+    after_job(ctx, "crawl:demo-mailbox", summary)
     assert summary["healthy"] is False
     assert "超时" in summary["failure"]
     health = get_health(ctx.settings, "demo-mailbox")
@@ -52,5 +56,6 @@ def test_a_crawl_that_does_not_finish_is_a_source_failure(ctx, monkeypatch: pyte
 
 def test_a_working_crawl_stores_items_and_stays_healthy(ctx) -> None:
     summary = scheduled.crawl_one("demo-mailbox")
+    after_job(ctx, "crawl:demo-mailbox", summary)
     assert summary["new"] == 12
     assert get_health(ctx.settings, "demo-mailbox").healthy

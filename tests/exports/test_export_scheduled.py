@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from alerting.models import OutboxMessage
 from service import clock, context
+from service.app import DOMAIN_JOBS
 from service.clock import SHANGHAI
 from service.context import AppContext
 from service.exports import scheduled
-from service.scheduling.registry import job_specs
 from service.settings import NotificationRoute, NotificationSettings, Settings, load_settings
 from tests.exports.builders import PHONE, T0, make_ticket
 
@@ -73,7 +73,7 @@ def test_job_times_come_from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path:
     settings = load_settings(tmp_path)
     trigger = scheduled.weekly_trigger(settings)
     assert trigger.get_next_fire_time(None, local(2026, 3, 4, 12, 0)) == local(2026, 3, 6, 17, 0)
-    ids = {spec.id for spec in job_specs(settings)}
+    ids = {spec.id for jobs in DOMAIN_JOBS for spec in jobs(settings)}
     assert {scheduled.WEEKLY_JOB_ID, scheduled.DAILY_JOB_ID} <= ids
 
 

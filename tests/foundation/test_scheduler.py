@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -112,3 +113,25 @@ def test_jobs_follow_configuration_changes_without_restart(ctx: AppContext) -> N
     finally:
         sched.shutdown()
         registry._factories.remove(f"{__name__}:extra_jobs")
+
+
+def summary_job() -> dict[str, int]:
+    return {"new": 3}
+
+
+def test_a_later_stage_reacts_to_what_a_finished_job_returned(ctx: AppContext) -> None:
+    seen: list[tuple[str, object]] = []
+    done = threading.Event()
+
+    def react(job_id: str, result: object) -> None:
+        seen.append((job_id, result))
+        done.set()
+
+    sched = Scheduler(ctx, after_job=react)
+    sched.start()
+    try:
+        sched.aps.add_job(f"{__name__}:summary_job", id="crawl:now", jobstore="local")
+        assert done.wait(60)
+    finally:
+        sched.shutdown()
+    assert ("crawl:now", {"new": 3}) in seen

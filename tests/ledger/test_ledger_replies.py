@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from service.app import DOMAIN_JOBS
 from service.context import AppContext
-from service.scheduling.registry import job_specs
 from service.settings import Settings
 from service.store.base import Item
 from service.tickets.scheduled import sweep_public_replies
@@ -115,7 +115,7 @@ def test_a_media_items_text_is_no_public_reply(db, frozen, config) -> None:
 
 def test_the_ledger_jobs_are_registered_with_their_intervals() -> None:
     settings = Settings(scheduler={"sla_interval_seconds": 90})
-    specs = {spec.id: spec for spec in job_specs(settings)}
+    specs = {spec.id: spec for jobs in DOMAIN_JOBS for spec in jobs(settings)}
     assert specs["sla-check"].func == "alerting.monitor:sla_job"
     assert specs["sla-check"].trigger.interval == timedelta(seconds=90)
     assert specs["outbox-delivery"].func == "alerting.outbox:deliver_job"
