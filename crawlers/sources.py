@@ -358,6 +358,11 @@ class Source(_Strict):
     # a crawlers.plugins.SourcePlugin subclass, constructed with plugin_options. sources.yaml only.
     plugin: str | None = None
     plugin_options: dict[str, Any] = Field(default_factory=dict)
+    # browser: pages are rendered by headless Chromium (scrapy-playwright) before the selectors run, for
+    # single-page apps whose letters only appear after their JavaScript ran. Slower: only where needed.
+    render: Literal["http", "browser"] = "http"
+    # CSS selector a rendered detail page must show before it is read (list pages wait for list.items).
+    render_wait: str | None = None
     # Set by the loader, never read from a file: where the source came from and whether an API source's
     # hosts may be internal (security.allow_private_source_hosts).
     origin: Literal["config", "api"] = "config"
@@ -455,6 +460,10 @@ class CrawlDefaults(_Strict):
     # No longer used (repost detection is MinHash LSH in service/items/duplicates.py); accepted so that
     # existing sources.yaml files keep loading.
     simhash_distance: int = Field(default=3, ge=0, le=3)
+    # The Chromium used by sources with render: browser (Debian's package; no browser is downloaded).
+    chromium: str = "/usr/bin/chromium"
+    # Seconds a rendered page may take to show render_wait / list.items.
+    render_timeout: float = Field(default=20.0, gt=0)
 
 
 class SourcesFile(_Strict):

@@ -26,6 +26,10 @@ def spider_for(source: Source, crawl: CrawlDefaults, check_mode: bool = False) -
         "ROBOTSTXT_OBEY": source.obey_robots,
         "USER_AGENT": source.user_agent or crawl.user_agent,
     }
+    if source.render == "browser":
+        from crawlers.browser import browser_settings
+
+        custom.update(browser_settings(source, crawl))
     if source.headers:
         # Sent with every request of the source (Referer, Origin, X-Requested-With); Scrapy's own
         # Referer of a followed link still wins for detail pages.

@@ -97,7 +97,16 @@ class SourceSpider(scrapy.Spider):
                 self.plugin_error = f"插件 {self.source.plugin} 无法加载: {exc}"
 
     def prepare(self, request: scrapy.Request) -> scrapy.Request:
-        """A request as it is sent: signed by the source's plug-in when it has one."""
+        """A request as it is sent: rendered in Chromium (render: browser), signed by the plug-in."""
+        if self.source.render == "browser" and "playwright" not in request.meta:
+            from crawlers.browser import render_meta
+
+            spec = self.source.list_
+            is_list = "page" in request.meta
+            wait = (spec.items if spec is not None else None) if is_list else self.source.render_wait
+            if wait and (wait.startswith(("xpath:", "label:")) or "::" in wait):
+                wait = None  # not a CSS selector Chromium understands
+            request.meta.update(render_meta(wait, self.crawl.render_timeout))
         return self.plugin.sign(request) if self.plugin is not None else request
 
     def starts(self, callback: Callable[..., Any]) -> Iterator[scrapy.Request]:
