@@ -89,6 +89,10 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
 
         store = make_store(settings)
         store.init()
+        # Place names of departments.yaml regions and places.txt: repost detection keeps places apart.
+        from service.items.places import configure
+
+        configure(settings.config_dir)
     scrapy_conf = scrapy_settings(sources.crawl, check_mode=check)
     scrapy_conf["YUQING_STORE"] = Shared(store)
     scrapy_conf["YUQING_TIMEZONE"] = settings.timezone

@@ -17,6 +17,7 @@ from service.context import AppContext
 from service.db import DatabaseUnavailable
 from service.exports.scheduled import jobs as export_jobs
 from service.flows import after_job
+from service.items.places import configure as configure_places
 from service.matching.scheduled import jobs as matching_jobs
 from service.matching.worker import MatchingWorker
 from service.scheduling import registry
@@ -68,6 +69,7 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
 def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext | None = None) -> FastAPI:
     """Build the app; ``with_scheduler`` hosts the scheduler in this process (``yuqing run`` only)."""
     ctx = ctx or AppContext.create(settings)
+    configure_places(settings.config_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

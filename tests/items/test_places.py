@@ -1,0 +1,35 @@
+"""Place names come out whole with jieba and the configured dictionary (departments.yaml regions, places.txt)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service.items.places import Gazetteer, config_words, region_of
+
+
+def test_places_of_a_complaint_by_level() -> None:
+    places = Gazetteer().extract("河西区柳岸社区旁边，滨江大道上的阳光花园小区门口积水，青川县石桥镇也有类似情况。")
+    found = {p.name: p.level for p in places}
+    assert found["河西区"] == "district"
+    assert found["滨江大道"] == "road"
+    assert found["阳光花园小区"] == "estate"
+    assert found["石桥镇"] == "town"
+    assert region_of(places) == "河西区"
+
+
+def test_configured_names_come_out_whole(tmp_path: Path) -> None:
+    text = "翠屏湾的居民反映，楼下的烧烤摊油烟很大。"
+    assert "翠屏湾" not in {p.name for p in Gazetteer().extract(text)}
+    (tmp_path / "places.txt").write_text("# 本地地名\n翠屏湾\n", encoding="utf-8")
+    (tmp_path / "departments.yaml").write_text(
+        "departments:\n  - id: env\n    name: 市生态环境局\n    rules:\n"
+        "      - id: env-r\n        regions: [高新园]\n        events: [异味]\n",
+        encoding="utf-8",
+    )
+    words = config_words(tmp_path)
+    assert set(words) == {"翠屏湾", "高新园"}
+    assert "翠屏湾" in {p.name for p in Gazetteer(words).extract(text)}
+
+
+def test_a_headline_word_and_the_first_body_word_are_not_one_place() -> None:
+    assert {p.name for p in Gazetteer().extract("上学难怎么办\n新区没有小学")} == set()
