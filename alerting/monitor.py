@@ -17,29 +17,78 @@ finds the row and sends nothing. Each notice has its own transaction, so one fai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol, cast
 
 from loguru import logger
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, noload
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from alerting.models import SlaNotice
 from alerting.outbox import enqueue
+from alerting.sla import SlaPolicy
 from service import clock
 from service.clock import ensure_aware, to_local
 from service.context import AppContext
 from service.dbtypes import insert_ignore
-from service.tickets import transitions
-from service.tickets.models import Ticket
-from service.tickets.service import (
-    LedgerConfig,
-    StaleVersion,
-    facts_of,
-    ledger_config,
-    save_change,
-)
-from service.vocabulary import SEVERITY_LABELS, STAGE_LABELS, STAGES, URGENT_SEVERITIES
+from service.settings import NotificationSettings, Settings
+from service.vocabulary import SEVERITY_LABELS, STAGE_LABELS, STAGES, URGENT_SEVERITIES, Severity, Stage
+
+
+class MonitoredTicket(Protocol):
+    """What the monitor reads of a ticket."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def department(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    def due(self, stage: str) -> datetime: ...
+    def met(self, stage: str) -> datetime | None: ...
+    def started(self, stage: str) -> datetime: ...
+
+
+class LedgerConfig(Protocol):
+    """The configuration the monitor works under: the SLA policy and where notices go."""
+
+    @property
+    def policy(self) -> SlaPolicy: ...
+    @property
+    def notifications(self) -> NotificationSettings: ...
+
+
+class Ledger(Protocol):
+    """The ticket ledger as the monitor sees it; ``service.tickets.monitoring`` implements it and the
+    composition root passes it in, so alerting/ never imports the ticket service."""
+
+    #: Raised by ``escalate`` when the ticket changed meanwhile: the notice is retried next run.
+    stale_error: type[Exception]
+
+    def config(self, settings: Settings) -> LedgerConfig: ...
+
+    def due_page(self, session: Session, at: datetime, after_id: int, limit: int) -> Sequence[MonitoredTicket]:
+        """Tickets whose next instant has come, by id after ``after_id``, at most ``limit``."""
+        ...
+
+    def get(self, session: Session, ticket_id: int) -> MonitoredTicket | None: ...
+
+    def tickets(self, session: Session, ticket_ids: Sequence[int]) -> Sequence[MonitoredTicket]: ...
+
+    def set_next_due(self, session: Session, ticket: MonitoredTicket, at: datetime | None) -> None:
+        """Store the ticket's next instant unless it changed since it was read."""
+        ...
+
+    def escalate(self, session: Session, ticket: MonitoredTicket, now: datetime) -> bool:
+        """Mark the ticket 督办 on the timeline; False when its state does not allow it."""
+        ...
+
 
 LEVELS = ("warning", "breach", "escalation", "recovery")
 KIND_OF_LEVEL = {"warning": "sla_warning", "breach": "sla_breach", "escalation": "escalation", "recovery": "recovery"}
@@ -90,11 +139,16 @@ def _duration(delta: timedelta) -> str:
     return "".join(parts) or "不到1分钟"
 
 
-def _head(ticket: Ticket) -> str:
+def _severity(ticket: MonitoredTicket) -> Severity:
+    # The ledger stores only the four severities (its API and the rules refuse others).
+    return cast(Severity, ticket.severity)
+
+
+def _head(ticket: MonitoredTicket) -> str:
     return f"工单 #{ticket.id}「{ticket.title}」（{ticket.department}，{SEVERITY_LABELS.get(ticket.severity, '')}）"
 
 
-def _text(ticket: Ticket, stage: str, level: str, at: datetime) -> tuple[str, str]:
+def _text(ticket: MonitoredTicket, stage: str, level: str, at: datetime) -> tuple[str, str]:
     label = STAGE_LABELS[stage]
     due = ticket.due(stage)
     if level == "warning":
@@ -142,7 +196,7 @@ def _raised(session: Session, ticket_ids: list[int]) -> Raised:
     return {(r[0], r[1], r[2], ensure_aware(r[3])) for r in rows}
 
 
-def due_notices(ticket: Ticket, at: datetime, config: LedgerConfig) -> list[tuple[str, str]]:
+def due_notices(ticket: MonitoredTicket, at: datetime, config: LedgerConfig) -> list[tuple[Stage, str]]:
     """(stage, level) pairs the state of ``ticket`` calls for at ``at``, already raised or not."""
     wanted = []
     for stage in STAGES:
@@ -159,8 +213,8 @@ def due_notices(ticket: Ticket, at: datetime, config: LedgerConfig) -> list[tupl
                 wanted.append((stage, "escalation"))
         else:
             warn_at = config.policy.warn_time_for(
-                ticket.severity,  # type: ignore[arg-type]
-                stage,  # type: ignore[arg-type]
+                _severity(ticket),
+                stage,
                 ticket.started(stage),
                 due,
             )
@@ -169,7 +223,7 @@ def due_notices(ticket: Ticket, at: datetime, config: LedgerConfig) -> list[tupl
     return wanted
 
 
-def next_due(ticket: Ticket, raised: Raised, config: LedgerConfig) -> datetime | None:
+def next_due(ticket: MonitoredTicket, raised: Raised, config: LedgerConfig) -> datetime | None:
     """The earliest instant at which ``ticket`` calls for a notice not raised yet; None when none is left.
 
     This is what ``tickets.next_due_at`` holds, so a run reads only the tickets with something due.
@@ -191,8 +245,8 @@ def next_due(ticket: Ticket, raised: Raised, config: LedgerConfig) -> datetime |
         if not done("breach") and not done("warning"):
             out.append(
                 config.policy.warn_time_for(
-                    ticket.severity,  # type: ignore[arg-type]
-                    stage,  # type: ignore[arg-type]
+                    _severity(ticket),
+                    stage,
                     ticket.started(stage),
                     due,
                 )
@@ -202,20 +256,12 @@ def next_due(ticket: Ticket, raised: Raised, config: LedgerConfig) -> datetime |
     return min(out) if out else None
 
 
-def _due_page(session: Session, at: datetime, after_id: int) -> list[Ticket]:
-    # Only the ticket rows: items and timeline are not needed to plan (and were most of the memory).
-    return list(
-        session.scalars(
-            select(Ticket)
-            .options(noload(Ticket.items), noload(Ticket.timeline))
-            .where(Ticket.next_due_at <= at, Ticket.id > after_id)
-            .order_by(Ticket.id)
-            .limit(PAGE_SIZE)
-        ).all()
-    )
-
-
-def _plan(tickets: list[Ticket], raised: Raised, at: datetime, config: LedgerConfig) -> list[tuple[int, str, str]]:
+def _plan(
+    tickets: Sequence[MonitoredTicket],
+    raised: Raised,
+    at: datetime,
+    config: LedgerConfig,
+) -> list[tuple[int, Stage, str]]:
     plan = []
     for ticket in tickets:
         for stage, level in due_notices(ticket, at, config):
@@ -228,25 +274,17 @@ def _plan(tickets: list[Ticket], raised: Raised, at: datetime, config: LedgerCon
     return plan
 
 
-def _store_next_due(ctx: AppContext, ticket_ids: list[int], config: LedgerConfig) -> None:
+def _store_next_due(ctx: AppContext, ledger: Ledger, ticket_ids: list[int], config: LedgerConfig) -> None:
     """Write each ticket's next instant; a ticket changed meanwhile keeps the change's mark."""
     if not ticket_ids:
         return
     with ctx.db.session() as session:
-        tickets = session.scalars(
-            select(Ticket).options(noload(Ticket.items), noload(Ticket.timeline)).where(Ticket.id.in_(ticket_ids))
-        ).all()
         raised = _raised(session, ticket_ids)
-        for ticket in tickets:
-            session.execute(
-                update(Ticket)
-                .where(Ticket.id == ticket.id, Ticket.version == ticket.version)
-                .values(next_due_at=next_due(ticket, raised, config))
-                .execution_options(synchronize_session=False)
-            )
+        for ticket in ledger.tickets(session, ticket_ids):
+            ledger.set_next_due(session, ticket, next_due(ticket, raised, config))
 
 
-def run_sla_check(ctx: AppContext, at: datetime | None = None, *, apply: bool = True) -> SlaReport:
+def run_sla_check(ctx: AppContext, ledger: Ledger, at: datetime | None = None, *, apply: bool = True) -> SlaReport:
     """Raise the warnings, breaches, escalations and recoveries due as of ``at`` (default: now).
 
     ``apply=False`` is the what-if: the report lists what a run would raise and nothing is written
@@ -257,12 +295,12 @@ def run_sla_check(ctx: AppContext, at: datetime | None = None, *, apply: bool = 
     to its next instant; a ticket whose notice failed keeps its mark and is tried again next run.
     """
     at = ensure_aware(at) if at is not None else clock.now()
-    config = ledger_config(ctx.settings)
+    config = ledger.config(ctx.settings)
     report = SlaReport(at=at)
     after_id = 0
     while True:
         with ctx.db.session() as session:
-            tickets = _due_page(session, at, after_id)
+            tickets = ledger.due_page(session, at, after_id, PAGE_SIZE)
             if not tickets:
                 break
             after_id = tickets[-1].id
@@ -275,8 +313,8 @@ def run_sla_check(ctx: AppContext, at: datetime | None = None, *, apply: bool = 
         failed: set[int] = set()
         for ticket_id, stage, level in plan:
             try:
-                notice = _raise(ctx, ticket_id, stage, level, at, config)
-            except StaleVersion:
+                notice = _raise(ctx, ledger, ticket_id, stage, level, at, config)
+            except ledger.stale_error:
                 logger.info("ticket {} changed during the SLA check; {} {} retried next run", ticket_id, stage, level)
                 failed.add(ticket_id)
                 continue
@@ -286,15 +324,15 @@ def run_sla_check(ctx: AppContext, at: datetime | None = None, *, apply: bool = 
                 continue
             if notice is not None:
                 report.notices.append(notice)
-        _store_next_due(ctx, [i for i in page_ids if i not in failed], config)
+        _store_next_due(ctx, ledger, [i for i in page_ids if i not in failed], config)
     return report
 
 
 def _raise(
-    ctx: AppContext, ticket_id: int, stage: str, level: str, at: datetime, config: LedgerConfig
+    ctx: AppContext, ledger: Ledger, ticket_id: int, stage: Stage, level: str, at: datetime, config: LedgerConfig
 ) -> Notice | None:
     with ctx.db.session() as session:
-        ticket = session.get(Ticket, ticket_id)
+        ticket = ledger.get(session, ticket_id)
         if ticket is None or (stage, level) not in due_notices(ticket, at, config):
             return None  # changed since the plan was made
         notice = _notice(ticket, stage, level, at)
@@ -316,7 +354,7 @@ def _raise(
         )
         if inserted is None:
             return None  # another monitor raised it first
-        if level == "escalation" and not _escalate(session, ticket, body, now):
+        if level == "escalation" and not ledger.escalate(session, ticket, now):
             session.rollback()
             return None
         enqueue(
@@ -332,34 +370,6 @@ def _raise(
         return notice
 
 
-def _notice(ticket: Ticket, stage: str, level: str, at: datetime) -> Notice:
+def _notice(ticket: MonitoredTicket, stage: str, level: str, at: datetime) -> Notice:
     subject, body = _text(ticket, stage, level, at)
     return Notice(ticket.id, stage, level, ticket.due(stage), ticket.department, subject, body)
-
-
-def _escalate(session: Session, ticket: Ticket, body: str, now: datetime) -> bool:
-    try:
-        outcome = transitions.apply(ticket.status, "escalate", facts_of(ticket))
-    except transitions.TransitionNotAllowed:
-        return False  # e.g. returned to the officers: nobody to press until it is reassigned
-    save_change(
-        session,
-        ticket,
-        ticket.version,
-        {"escalated": outcome.facts.escalated},
-        action="escalate",
-        actor="system:sla",
-        at=now,
-        note="回应超期，自动督办",
-        detail={"reason": "respond_breach"},
-    )
-    return True
-
-
-def sla_job() -> None:
-    """Scheduled job: run the monitor as of now in the running application."""
-    from service import context
-
-    report = run_sla_check(context.current())
-    if report.notices:
-        logger.info("SLA check raised {} notice(s)", len(report.notices))

@@ -297,14 +297,14 @@ def sla_check(
         # Acting "as of" a future time would spend the real notices before the real deadlines.
         if apply and when > clock.now():
             fail(f"--apply 不能用于未来时间：{to_local(when):%Y-%m-%d %H:%M} 尚未到来；去掉 --apply 只查看报告")
-    from alerting.monitor import run_sla_check
     from service.context import AppContext
     from service.db import DatabaseUnavailable
+    from service.tickets.monitoring import check_sla
 
     app_ctx = AppContext.create(settings)
     try:
         app_ctx.db.migrate()
-        report = run_sla_check(app_ctx, when, apply=apply)
+        report = check_sla(app_ctx, when, apply=apply)
     except DatabaseUnavailable as exc:
         fail(str(exc), 1)
     finally:

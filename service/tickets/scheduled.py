@@ -19,7 +19,7 @@ def jobs(settings: Settings) -> list[JobSpec]:
     return [
         JobSpec(
             id="sla-check",
-            func="alerting.monitor:sla_job",
+            func="service.tickets.monitoring:sla_job",
             trigger=IntervalTrigger(seconds=settings.scheduler.sla_interval_seconds),
             name="时限监控",
         ),

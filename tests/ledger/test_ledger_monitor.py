@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from alerting.models import OutboxMessage, SlaNotice
-from alerting.monitor import run_sla_check
 from service.context import AppContext
 from service.settings import Settings
+from service.tickets.monitoring import check_sla as run_sla_check
 from service.tickets.service import act, get, ledger_config
 from tests.ledger.builders import ENV_USER, T0, WebhookReceiver, new_ticket, run_cli
 

@@ -116,7 +116,7 @@ def test_a_media_items_text_is_no_public_reply(db, frozen, config) -> None:
 def test_the_ledger_jobs_are_registered_with_their_intervals() -> None:
     settings = Settings(scheduler={"sla_interval_seconds": 90})
     specs = {spec.id: spec for jobs in DOMAIN_JOBS for spec in jobs(settings)}
-    assert specs["sla-check"].func == "alerting.monitor:sla_job"
+    assert specs["sla-check"].func == "service.tickets.monitoring:sla_job"
     assert specs["sla-check"].trigger.interval == timedelta(seconds=90)
     assert specs["outbox-delivery"].func == "alerting.outbox:deliver_job"
     assert "public-reply-sweep" in specs

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select
 
-from alerting.monitor import run_sla_check
 from service.context import AppContext
 from service.settings import Settings
 from service.tickets.models import Ticket
+from service.tickets.monitoring import check_sla as run_sla_check
 from service.tickets.service import act, ledger_config
 from tests.ledger.builders import ENV_USER, T0, new_ticket
 
