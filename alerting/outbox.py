@@ -196,6 +196,14 @@ def deliver_due(db: Database, notifications: NotificationSettings, *, limit: int
     return report
 
 
+def deliver_ids(db: Database, notifications: NotificationSettings, ids: list[int]) -> DeliveryReport:
+    """Send these messages now if they are due (same claim rules as the delivery job)."""
+    report = DeliveryReport()
+    for message_id in ids:
+        _deliver_one(db, notifications, message_id, report)
+    return report
+
+
 def _deliver_one(db: Database, notifications: NotificationSettings, message_id: int, report: DeliveryReport) -> None:
     token = uuid.uuid4().hex
     now = clock.now()

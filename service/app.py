@@ -66,6 +66,14 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
     return JSONResponse(status_code=503, content={"detail": DATABASE_DOWN}, headers={"Retry-After": "5"})
 
 
+def _scheduler_died(app: FastAPI, reason: str) -> None:
+    """A dead in-process scheduler ends the serving process (exit 1): never serve as if all were well."""
+    app.state.fatal = reason
+    stop = getattr(app.state, "stop_server", None)
+    if stop is not None:
+        stop()
+
+
 def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext | None = None) -> FastAPI:
     """Build the app; ``with_scheduler`` hosts the scheduler in this process (``yuqing run`` only)."""
     ctx = ctx or AppContext.create(settings)
@@ -85,6 +93,8 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
                 logger.error("scheduler not started: {}", exc)
                 app.state.scheduler_error = str(exc)
                 scheduler = None
+        if scheduler is not None:
+            scheduler.on_fatal.append(lambda reason: _scheduler_died(app, reason))
         app.state.scheduler = scheduler
         try:
             yield

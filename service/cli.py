@@ -99,13 +99,20 @@ def _serve(settings: Settings, host: str | None, port: int | None, with_schedule
     from service.app import create_app
 
     api = create_app(settings, with_scheduler=with_scheduler)
-    uvicorn.run(
-        api,
-        host=host or settings.server.host,
-        port=port or settings.server.port,
-        log_config=None,  # uvicorn's records go through loguru (service.logs)
-        proxy_headers=True,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            api,
+            host=host or settings.server.host,
+            port=port or settings.server.port,
+            log_config=None,  # uvicorn's records go through loguru (service.logs)
+            proxy_headers=True,
+        )
     )
+    # A scheduler that died stops the server; the exit code tells the supervisor to restart us.
+    api.state.stop_server = lambda: setattr(server, "should_exit", True)
+    server.run()
+    if getattr(api.state, "fatal", None):
+        fail(f"调度器已停止，进程退出以便由守护进程重启：{api.state.fatal}", 1)
 
 
 @app.command()
@@ -151,10 +158,12 @@ def scheduler(ctx: typer.Context) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.is_set() and not sched.lost.is_set():
+    while not stop.is_set() and not sched.lost.is_set() and not sched.failed:
         stop.wait(1)
     sched.shutdown()
     app_ctx.close()
+    if sched.failed:
+        fail(f"调度器已停止，进程退出以便由守护进程重启：{sched.failed}", 1)
     if sched.lost.is_set():
         raise typer.Exit(1)
 

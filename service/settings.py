@@ -86,6 +86,13 @@ class SchedulerSettings(Section):
     heartbeat_seconds: int = Field(default=15, ge=1)
     match_interval_seconds: int = Field(default=60, ge=1)
     sla_interval_seconds: int = Field(default=60, ge=1)
+    # How often the watchdog checks the scheduler thread and the jobs' freshness.
+    watchdog_seconds: float = Field(default=15, gt=0)
+    # A job whose last success is older than this many intervals is stalled: /healthz says degraded
+    # and officers are told (monitoring notice).
+    stale_factor: float = Field(default=3, ge=1)
+    # ... and than this many seconds: a job of a few seconds is not stalled by one busy moment.
+    stale_min_seconds: float = Field(default=60, ge=0)
 
 
 class LedgerSettings(Section):
@@ -96,7 +103,9 @@ class LedgerSettings(Section):
 
 
 # Every kind of message the product sends; routes name them, the outbox refuses any other.
-NotificationKind = Literal["alert", "sla_warning", "sla_breach", "escalation", "recovery", "report", "source_health"]
+NotificationKind = Literal[
+    "alert", "sla_warning", "sla_breach", "escalation", "recovery", "report", "source_health", "monitoring"
+]
 
 
 class NotificationRoute(Section):

@@ -20,7 +20,14 @@ class MatchingWorker:
         self._thread = threading.Thread(target=self._loop, name="matching-worker", daemon=True)
 
     def start(self) -> None:
+        """Start the thread (again, with a new thread, if the previous one died)."""
+        if self._thread.ident is not None and not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="matching-worker", daemon=True)
         self._thread.start()
+
+    def alive(self) -> bool:
+        """Whether the worker thread still runs (or was never started)."""
+        return self._thread.is_alive() or self._thread.ident is None
 
     def wake(self) -> None:
         """Match now (called after an in-process ingest)."""

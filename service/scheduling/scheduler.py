@@ -1,4 +1,12 @@
-"""The scheduler process: APScheduler 3 with jobs persisted in the database, guarded by a lease."""
+"""The scheduler process: APScheduler 3 with jobs persisted in the database, guarded by a lease.
+
+It cannot die quietly: a job that raises is logged and runs again at its next time (APScheduler's
+executor catches it); an error of the job store inside APScheduler's own loop (``database is locked``
+while it updates a job's next run) is logged and the loop goes on, where APScheduler 3 lets it end the
+thread. A watchdog thread checks that the loop thread and the workers live (a dead worker is started
+again; a dead loop calls the ``on_fatal`` callbacks, and ``yuqing run`` / ``yuqing scheduler`` then exit
+non-zero), writes the jobs' health and tells officers about stalls.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +14,33 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED, JobEvent, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from loguru import logger
 
+from service import clock
 from service.context import AppContext
+from service.scheduling.jobhealth import JobTracker
 from service.scheduling.lease import Lease
 from service.scheduling.registry import job_specs
+from service.scheduling.stalls import check_stalls
+
+# A busy lock is usually gone in a moment; the jobs due meanwhile run on the retry.
+LOOP_RETRY_SECONDS = 2.0
+
+
+class GuardedScheduler(BackgroundScheduler):
+    """APScheduler whose main loop survives an error of its job store."""
+
+    def _process_jobs(self) -> float | None:
+        try:
+            return super()._process_jobs()
+        except Exception as exc:
+            logger.error("scheduler loop error (retrying in {} s): {}", LOOP_RETRY_SECONDS, exc)
+            return LOOP_RETRY_SECONDS
 
 
 class Worker(Protocol):
@@ -46,7 +71,12 @@ class Scheduler:
         cfg = ctx.settings.scheduler
         self.lease = Lease(ctx.db, ttl_seconds=cfg.lock_ttl_seconds)
         self.lost = threading.Event()
-        self.aps = BackgroundScheduler(
+        self.tracker = JobTracker(ctx.db)
+        self.failed: str | None = None
+        self.on_fatal: list[Callable[[str], Any]] = []
+        self._stop = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="scheduler-watchdog", daemon=True)
+        self.aps = GuardedScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(engine=ctx.db.engine, tablename="apscheduler_jobs"),
                 # The heartbeat belongs to this process only; it must never be persisted.
@@ -65,6 +95,7 @@ class Scheduler:
         self.lease.acquire()
         try:
             self.aps.add_listener(self._job_done, EVENT_JOB_EXECUTED)
+            self.aps.add_listener(self._on_event, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
             self.aps.start(paused=True)
             self.sync_jobs(replace=True)
             self.aps.add_job(
@@ -79,6 +110,7 @@ class Scheduler:
             self.aps.resume()
             for worker in self.workers:
                 worker.start()
+            self._watchdog.start()
         except BaseException:
             self.lease.release()
             raise
@@ -91,6 +123,7 @@ class Scheduler:
         sync leaves them alone so their next run time is kept.
         """
         specs = job_specs(self.ctx.settings)
+        self.tracker.register([(spec.id, spec.name or spec.id, spec.trigger) for spec in specs])
         wanted = {spec.id for spec in specs}
         existing = {job.id for job in self.aps.get_jobs(jobstore="default")}
         added = []
@@ -130,6 +163,50 @@ class Scheduler:
         except Exception:  # one failed reaction must not stop the scheduler; it is logged
             logger.exception("reaction to job {} failed", event.job_id)
 
+    def _on_event(self, event: JobEvent) -> None:
+        now = clock.now()
+        if event.code == EVENT_JOB_SUBMITTED:
+            self.tracker.started(event.job_id, now)
+            return  # runs on APScheduler's loop thread: no database write here
+        if event.code == EVENT_JOB_EXECUTED:
+            self.tracker.succeeded(event.job_id, now)
+        else:
+            self.tracker.failed(event.job_id, now, getattr(event, "exception", None) or RuntimeError("?"))
+        self.tracker.flush()
+
+    def _watch(self) -> None:
+        interval = self.ctx.settings.scheduler.watchdog_seconds
+        while not self._stop.wait(interval):
+            try:
+                self.check()
+            except Exception:  # the watchdog must outlive anything it watches
+                logger.exception("scheduler watchdog check failed")
+
+    def check(self) -> None:
+        """One watchdog round: threads alive, job health written, stalls and recoveries told."""
+        if self._stop.is_set():
+            return
+        thread = getattr(self.aps, "_thread", None)
+        if self.failed is None and (thread is None or not thread.is_alive()):
+            self._fatal("调度线程已停止运行 (the APScheduler thread died)")
+        for worker in self.workers:
+            alive = getattr(worker, "alive", None)  # optional: workers that can tell they died
+            if alive is not None and not alive():
+                logger.error("worker {} died; starting it again", type(worker).__name__)
+                worker.start()
+        self.tracker.flush()
+        if not self.lost.is_set():
+            check_stalls(self.ctx, self.tracker)
+
+    def _fatal(self, reason: str) -> None:
+        self.failed = reason
+        logger.critical("scheduler failed: {}", reason)
+        for callback in self.on_fatal:
+            try:
+                callback(reason)
+            except Exception:
+                logger.exception("scheduler failure callback raised")
+
     def _heartbeat(self) -> None:
         try:
             if not self.lease.renew():
@@ -146,6 +223,9 @@ class Scheduler:
         ]
 
     def shutdown(self) -> None:
+        self._stop.set()
+        if self._watchdog.is_alive():
+            self._watchdog.join(timeout=30)
         for worker in self.workers:
             worker.stop()
         if self.aps.running:

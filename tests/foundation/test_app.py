@@ -79,9 +79,10 @@ def test_elasticsearch_down_keeps_serving_and_health_says_so(config_dir: Path, d
     settings = load_settings(config_dir)
     with TestClient(create_app(settings)) as client:
         response = client.get("/healthz")
-        assert response.status_code == 200
+        assert response.status_code == 503
         body = response.json()
         assert body["status"] == "degraded"
+        assert body["reasons"] == ["条目存储不可用"]
         assert body["store"]["status"] == "down"
         assert body["database"]["status"] == "ok"
         assert client.get("/api/v1/items", headers=_officer(client)).status_code == 503

@@ -73,7 +73,7 @@ def test_database_outage_answers_503_then_recovers(
             assert response.json() == {"detail": DATABASE_DOWN}
             assert response.headers["retry-after"] == "5"
         health = client.get("/healthz")
-        assert health.status_code == 200
+        assert health.status_code == 503
         assert health.json()["database"]["status"] == "down"
 
         proxy.start()

@@ -1,0 +1,183 @@
+"""Every scheduled job's last start, last success and last error; which jobs are stalled.
+
+The scheduler keeps the states in memory (so they survive a locked or unreachable database) and
+writes them to ``scheduler_job_health`` on every change and every watchdog tick, so that ``/healthz``
+of an API process without a scheduler (``yuqing serve``) sees them too.
+
+A job is *stalled* when its last success (or, before its first, the moment the scheduler started
+watching it) is older than ``stale_factor`` × its interval. Stalls of the monitoring chain — crawling,
+matching, the SLA monitor, the notification sender — are told to officers through the outbox once, and
+once more when the job succeeds again.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from loguru import logger
+from sqlalchemy import delete, select
+
+from service import clock
+from service.db import Database
+from service.scheduling.models import JobHealth
+
+# Job ids (or prefixes) whose stall means monitoring has stopped, with what officers call them.
+WATCHED = (("crawl:", "抓取"), ("matching-sweep", "匹配"), ("sla-check", "时限监控"), ("outbox-delivery", "通知发送"))
+
+
+def watched_label(job_id: str) -> str | None:
+    """The Chinese name of the monitoring stage a job belongs to, or None for other jobs."""
+    for prefix, label in WATCHED:
+        if job_id == prefix or (prefix.endswith(":") and job_id.startswith(prefix)):
+            return label
+    return None
+
+
+def interval_of(trigger: BaseTrigger, now: datetime) -> float:
+    """Seconds between two runs: the interval, or the gap between the next two fire times (cron)."""
+    if isinstance(trigger, IntervalTrigger):
+        return trigger.interval.total_seconds()
+    first = trigger.get_next_fire_time(None, now)
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
+    if first is None or second is None:
+        return float("inf")  # runs once or never: it cannot be late
+    return max((second - first).total_seconds(), 1.0)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes even for timezone=True columns.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+@dataclass
+class JobState:
+    job_id: str
+    name: str
+    interval_seconds: float
+    registered_at: datetime
+    last_start: datetime | None = None
+    last_success: datetime | None = None
+    last_error_at: datetime | None = None
+    last_error: str | None = None
+    stalled_since: datetime | None = None
+
+    def stale(self, now: datetime, factor: float, floor: float = 0.0) -> bool:
+        """Last success (or the start of watching) older than ``factor`` intervals (and than ``floor`` seconds)."""
+        since = self.last_success or self.registered_at
+        return (now - since).total_seconds() > max(factor * self.interval_seconds, floor)
+
+    def public(self, now: datetime, factor: float, floor: float = 0.0) -> dict[str, Any]:
+        """The job as /healthz shows it (times ISO 8601; the error reason shortened)."""
+        iso = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self).items()}
+        return {
+            "id": self.job_id,
+            "name": self.name,
+            "interval_seconds": self.interval_seconds if self.interval_seconds != float("inf") else None,
+            "last_start": iso["last_start"],
+            "last_success": iso["last_success"],
+            "last_error_at": iso["last_error_at"],
+            "last_error": self.last_error,
+            "status": "stalled" if self.stale(now, factor, floor) else "ok",
+        }
+
+
+def _from_row(row: JobHealth) -> JobState:
+    values = {f.name: getattr(row, f.name) for f in fields(JobState)}
+    return JobState(**{k: _aware(v) if isinstance(v, datetime) else v for k, v in values.items()})
+
+
+def load_states(db: Database) -> list[JobState]:
+    """The job states the scheduler last wrote (for an API process without a scheduler)."""
+    with db.session() as session:
+        return [_from_row(row) for row in session.scalars(select(JobHealth).order_by(JobHealth.job_id))]
+
+
+class JobTracker:
+    """The in-memory job states of this scheduler, written through to the database when it can."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._lock = threading.Lock()
+        self.states: dict[str, JobState] = {}
+        self._dirty = True
+
+    def register(self, specs: list[tuple[str, str, BaseTrigger]]) -> None:
+        """Watch exactly these jobs (id, name, trigger); a known job keeps its history."""
+        now = clock.now()
+        try:
+            with self.db.session() as session:
+                stored = {row.job_id: _from_row(row) for row in session.scalars(select(JobHealth))}
+        except Exception as exc:  # a locked or absent database must not stop the scheduler
+            logger.warning("job health not read: {}", exc)
+            stored = {}
+        with self._lock:
+            wanted = {}
+            for job_id, name, trigger in specs:
+                state = self.states.get(job_id)
+                if state is None:
+                    # A stall already told to officers stays open across a restart, so its recovery is told.
+                    previous = stored.get(job_id)
+                    state = JobState(job_id, name, interval_of(trigger, now), now)
+                    if previous is not None:
+                        state.stalled_since = previous.stalled_since
+                        state.last_success = previous.last_success
+                        state.last_error, state.last_error_at = previous.last_error, previous.last_error_at
+                else:
+                    state.name, state.interval_seconds = name, interval_of(trigger, now)
+                wanted[job_id] = state
+            self.states = wanted
+            self._dirty = True
+        self.flush()
+
+    def started(self, job_id: str, at: datetime) -> None:
+        self._update(job_id, last_start=at)
+
+    def succeeded(self, job_id: str, at: datetime) -> None:
+        self._update(job_id, last_success=at)
+
+    def failed(self, job_id: str, at: datetime, error: BaseException) -> None:
+        reason = f"{type(error).__name__}: {error}".splitlines()[0][:480]
+        self._update(job_id, last_error_at=at, last_error=reason)
+
+    def _update(self, job_id: str, **changes: Any) -> None:
+        with self._lock:
+            state = self.states.get(job_id)
+            if state is None:
+                return
+            for key, value in changes.items():
+                setattr(state, key, value)
+            self._dirty = True
+
+    def snapshot(self) -> list[JobState]:
+        with self._lock:
+            return [JobState(**asdict(s)) for s in sorted(self.states.values(), key=lambda s: s.job_id)]
+
+    def set_stalled(self, job_id: str, since: datetime | None) -> None:
+        self._update(job_id, stalled_since=since)
+
+    def flush(self) -> bool:
+        """Write the states to the database; False (and logged) when it cannot right now."""
+        with self._lock:
+            if not self._dirty:
+                return True
+            states = [JobState(**asdict(s)) for s in self.states.values()]
+            self._dirty = False
+        now = clock.now()
+        try:
+            with self.db.session() as session:
+                session.execute(delete(JobHealth).where(JobHealth.job_id.not_in([s.job_id for s in states])))
+                for state in states:
+                    session.merge(JobHealth(**asdict(state), updated_at=now))
+        except Exception as exc:
+            with self._lock:
+                self._dirty = True
+            logger.warning("job health not written (retried at the next check): {}", exc)
+            return False
+        return True
