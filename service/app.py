@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from alerting.stalls import check_stalls
 from crawlers.scheduled import jobs as crawl_jobs
 from service import context
 from service.audit.scheduled import jobs as audit_jobs
@@ -34,10 +35,13 @@ for _factory in DOMAIN_JOBS:
 
 
 def build_scheduler(ctx: AppContext) -> Scheduler:
-    """The scheduler with every domain's jobs, the matching worker (new items matched within moments) and
-    the reactions of later stages to finished jobs (a crawl's notices and public replies)."""
+    """The scheduler with every domain's jobs, the matching worker (new items matched within moments), the
+    reactions of later stages to finished jobs (a crawl's notices and public replies) and stall notices."""
     return Scheduler(
-        ctx, workers=[MatchingWorker(ctx)], after_job=lambda job_id, result: after_job(ctx, job_id, result)
+        ctx,
+        workers=[MatchingWorker(ctx)],
+        after_job=lambda job_id, result: after_job(ctx, job_id, result),
+        watchers=[check_stalls],
     )
 
 

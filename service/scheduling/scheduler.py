@@ -26,7 +26,6 @@ from service.context import AppContext
 from service.scheduling.jobhealth import JobTracker
 from service.scheduling.lease import Lease
 from service.scheduling.registry import job_specs
-from service.scheduling.stalls import check_stalls
 
 # A busy lock is usually gone in a moment; the jobs due meanwhile run on the retry.
 LOOP_RETRY_SECONDS = 2.0
@@ -55,8 +54,9 @@ class Scheduler:
     """Start with ``start()``; raises LeaseHeld when another scheduler runs on the same database.
 
     ``workers`` run while this process holds the lease; ``after_job`` is called with each finished job's id
-    and return value (so a later stage can react to an earlier one's result). The composition root
-    (``service.app``) passes both in.
+    and return value (so a later stage can react to an earlier one's result); ``watchers`` are called with
+    the job health at each watchdog round (stall notices). The composition root (``service.app``) passes
+    them in.
     """
 
     def __init__(
@@ -64,10 +64,12 @@ class Scheduler:
         ctx: AppContext,
         workers: Sequence[Worker] = (),
         after_job: Callable[[str, Any], None] | None = None,
+        watchers: Sequence[Callable[[AppContext, JobTracker], None]] = (),
     ) -> None:
         self.ctx = ctx
         self.workers = list(workers)
         self.after_job = after_job
+        self.watchers = list(watchers)
         cfg = ctx.settings.scheduler
         self.lease = Lease(ctx.db, ttl_seconds=cfg.lock_ttl_seconds)
         self.lost = threading.Event()
@@ -196,7 +198,8 @@ class Scheduler:
                 worker.start()
         self.tracker.flush()
         if not self.lost.is_set():
-            check_stalls(self.ctx, self.tracker)
+            for watch in self.watchers:
+                watch(self.ctx, self.tracker)
 
     def _fatal(self, reason: str) -> None:
         self.failed = reason

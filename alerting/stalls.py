@@ -6,8 +6,10 @@ from datetime import datetime
 
 from loguru import logger
 
+from alerting.outbox import deliver_ids, enqueue
 from service import clock
 from service.context import AppContext
+from service.masking import mask_text
 from service.scheduling.jobhealth import JobState, JobTracker, watched_label
 
 
@@ -25,8 +27,6 @@ def _period(seconds: float) -> str:
 
 def stall_text(state: JobState, label: str) -> tuple[str, str]:
     """Subject and body of the notice that a monitoring job stalled."""
-    from service.masking import mask_text
-
     error = mask_text(state.last_error) if state.last_error else "无（任务可能卡住或调度未运行）"
     body = (
         f"{label}任务「{state.name}」最近一次成功：{_when(state.last_success)}，"
@@ -47,8 +47,6 @@ def recovery_text(state: JobState, label: str) -> tuple[str, str]:
 
 def check_stalls(ctx: AppContext, tracker: JobTracker) -> None:
     """Queue a stall notice for each newly stalled monitoring job and a recovery notice for each recovered one."""
-    from alerting.outbox import deliver_ids, enqueue
-
     now = clock.now()
     factor = ctx.settings.scheduler.stale_factor
     floor = ctx.settings.scheduler.stale_min_seconds
