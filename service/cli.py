@@ -105,7 +105,7 @@ def _serve(settings: Settings, host: str | None, port: int | None, with_schedule
             host=host or settings.server.host,
             port=port or settings.server.port,
             log_config=None,  # uvicorn's records go through loguru (service.logs)
-            proxy_headers=True,
+            **proxy_options(settings),  # type: ignore[arg-type]
         )
     )
     # A scheduler that died stops the server; the exit code tells the supervisor to restart us.
@@ -113,6 +113,18 @@ def _serve(settings: Settings, host: str | None, port: int | None, with_schedule
     server.run()
     if getattr(api.state, "fatal", None):
         fail(f"调度器已停止，进程退出以便由守护进程重启：{api.state.fatal}", 1)
+
+
+def proxy_options(settings: Settings) -> dict[str, object]:
+    """uvicorn's proxy-header options: believed only from server.trusted_proxies (default: from nobody).
+
+    uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1, so any local process (or a forged header
+    behind a plain TCP forwarder) could pose as any address and slip past per-address sign-in limits.
+    """
+    trusted = settings.server.trusted_proxies
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(trusted)}
 
 
 @app.command()

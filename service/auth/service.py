@@ -6,9 +6,9 @@ import hashlib
 import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from service import clock
@@ -60,7 +60,8 @@ def login(
 ) -> Issued:
     """Check the credentials and open a session; LoginFailed otherwise (audited either way).
 
-    The caller must commit even on LoginFailed: the failure count and the audit record are the point.
+    The attempt is counted and committed before the password is checked; the caller must commit the rest
+    even on LoginFailed: the audit record (and a lock) are the point.
     """
     now = clock.now()
     user = get_by_username(session, username)
@@ -79,33 +80,32 @@ def login(
     if user is None:
         verify_password(None, password)
         raise refuse("unknown user")
-    if user.locked_until is not None and user.locked_until > now:
+    # Counted before the password is checked, in one atomic UPDATE committed at once: parallel guesses
+    # each get their own number, so no more than lockout_attempts of them are ever checked.
+    attempt, locked_until = _count_attempt(session, user.id, now)
+    session.commit()
+    if locked_until is not None and locked_until > now:
         hint = None
         if verify_password(user.password_hash, password):
-            minutes = max(1, math.ceil((user.locked_until - now).total_seconds() / 60))
+            minutes = max(1, math.ceil((locked_until - now).total_seconds() / 60))
             hint = f"账号因连续登录失败已被锁定，请 {minutes} 分钟后再试，或联系管理员解锁"
-        raise refuse(f"locked until {user.locked_until.isoformat()}", hint)
+        raise refuse(f"locked until {locked_until.isoformat()}", hint)
+    if attempt > policy.lockout_attempts:
+        # Guesses that raced past the limit before the lock was written: refused unchecked, and the lock
+        # is made sure of (the attempt that reached the limit may still be checking its password).
+        verify_password(None, password)
+        _lock(session, user.id, now, policy, username=username, address=address)
+        raise refuse("too many attempts")
     password_ok = verify_password(user.password_hash, password)
     if password_ok and not user.active:
         raise refuse("inactive", "账号已停用，请联系管理员")
     second_ok = user.role != "admin" or check_totp(user, totp, now)
     if not (password_ok and second_ok):
-        user.failed_logins += 1
         reason = "bad password" if not password_ok else ("totp missing" if not totp else "bad totp")
-        if user.failed_logins >= policy.lockout_attempts:
-            user.locked_until = now + timedelta(minutes=policy.lockout_minutes)
-            user.failed_logins = 0
-            record(
-                session,
-                event="account_locked",
-                principal_or_username=username,
-                result="failure",
-                address=address,
-                detail={"until": user.locked_until.isoformat(), "attempts": policy.lockout_attempts},
-            )
+        if attempt >= policy.lockout_attempts:
+            _lock(session, user.id, now, policy, username=username, address=address)
         raise refuse(reason)
-    user.failed_logins = 0
-    user.locked_until = None
+    session.execute(update(User).where(User.id == user.id).values(failed_logins=0, locked_until=None))
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     session.add(
         AuthSession(
@@ -121,6 +121,47 @@ def login(
     principal = principal_of(user, address)
     record(session, event="login", principal_or_username=principal, result="success", address=address)
     return Issued(token=token, csrf_token=csrf, principal=principal)
+
+
+def _count_attempt(session: Session, user_id: int, now: datetime) -> tuple[int, datetime | None]:
+    """Count one sign-in attempt atomically; (its number since the last success or lock, locked_until).
+
+    A lock that has run out starts the count afresh, so an expired lock never keeps an account shut.
+    """
+    expired = and_(User.locked_until.is_not(None), User.locked_until <= now)
+    row = session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(
+            failed_logins=case((expired, 1), else_=User.failed_logins + 1),
+            locked_until=case((expired, None), else_=User.locked_until),
+        )
+        .returning(User.failed_logins, User.locked_until)
+        .execution_options(synchronize_session=False)
+    ).one()
+    return row[0], row[1]
+
+
+def _lock(
+    session: Session, user_id: int, now: datetime, policy: SecuritySettings, *, username: str, address: str | None
+) -> None:
+    """Lock the account unless it already is; the one account_locked record goes with the lock."""
+    until = now + timedelta(minutes=policy.lockout_minutes)
+    locked = session.execute(
+        update(User)
+        .where(User.id == user_id, or_(User.locked_until.is_(None), User.locked_until <= now))
+        .values(locked_until=until)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if locked:
+        record(
+            session,
+            event="account_locked",
+            principal_or_username=username,
+            result="failure",
+            address=address,
+            detail={"until": until.isoformat(), "attempts": policy.lockout_attempts},
+        )
 
 
 @dataclass(frozen=True)
