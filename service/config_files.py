@@ -88,7 +88,7 @@ def load_model(path: Path, model: type[M], default: dict[str, Any] | None = None
 # -- loaded once, replaced when the file changes ------------------------------------------------------
 
 _cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
-_cache_lock = threading.Lock()
+_cache_lock = threading.RLock()  # a build may read another cached file
 
 
 def file_stamp(path: Path) -> tuple[int, int]:

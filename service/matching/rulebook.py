@@ -21,7 +21,7 @@ from service import clock
 from service.alerts.models import RuleRecord
 from service.config_files import ConfigError
 from service.context import AppContext
-from service.rules.config import DEPARTMENTS_FILE, DepartmentsConfig, RuleConfig, load_departments
+from service.rules.config import DEPARTMENTS_FILE, DepartmentsConfig, RuleConfig, current_departments
 from service.rules.language import RuleSyntaxError
 from service.rules.matcher import CompiledRule, Matcher, MatcherHolder, compile_rule
 
@@ -110,7 +110,7 @@ class RuleBook:
             with self.ctx.db.session() as session:
                 if file_stamp != self._file_stamp:
                     try:
-                        self.departments = load_departments(self.ctx.settings.config_dir)
+                        self.departments = current_departments(self.ctx.settings.config_dir)
                         if import_file_rules(session, self.departments):
                             session.flush()
                     except ConfigError as exc:

@@ -26,8 +26,9 @@ from alerting.sla import SLA_FILE, SlaConfig, SlaPolicy, load_sla
 from service import clock
 from service.auth.principal import Principal
 from service.clock import SHANGHAI, ensure_aware
-from service.config_files import cached, read_yaml
+from service.config_files import ConfigError, cached, read_yaml
 from service.dbtypes import insert_ignore, insert_ignore_many
+from service.rules.config import DEPARTMENTS_FILE, current_departments
 from service.settings import LedgerSettings, NotificationSettings, Settings
 from service.store.base import Item
 from service.tickets import transitions
@@ -90,7 +91,15 @@ def policy_for(config_dir: Path) -> SlaPolicy:
     )
 
 
-def _read_department_ids(path: Path) -> frozenset[str] | None:
+def _read_department_ids(config_dir: Path) -> frozenset[str] | None:
+    path = Path(config_dir) / DEPARTMENTS_FILE
+    if not path.exists():
+        return None
+    try:
+        # The validated file is shared with the rule book: one parse per change per process.
+        return frozenset(d.id for d in current_departments(Path(config_dir)).departments)
+    except ConfigError:
+        pass  # a file that does not validate still names its departments for reassignment
     data = read_yaml(path)
     if not data or not isinstance(data.get("departments"), list):
         return None
@@ -98,9 +107,8 @@ def _read_department_ids(path: Path) -> frozenset[str] | None:
 
 
 def _department_ids(config_dir: Path) -> frozenset[str] | None:
-    # Every ticket action asks; parsing a departments.yaml of 10k rules per request cost seconds.
-    path = Path(config_dir) / "departments.yaml"
-    return cached("department-ids", [path], lambda: _read_department_ids(path))
+    # Every ticket action and matching batch asks; parsing a departments.yaml of 10k rules cost seconds.
+    return cached("department-ids", [Path(config_dir) / DEPARTMENTS_FILE], lambda: _read_department_ids(config_dir))
 
 
 def ledger_config(settings: Settings | None = None) -> LedgerConfig:
