@@ -3,7 +3,8 @@
 Items carry the department *named by the source*, not a yuqing department id, so a department user
 cannot be limited to "their" items here: department users (and auditors) are refused (403) and reach
 their items through their tickets. Personal data in title, content and reply is masked for every
-role but admin.
+role but admin, and so is the text they search: for them ``q`` runs on the masked copy of title and
+content. Admins search the original; every admin search with ``q`` is audited.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from datetime import datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from service.api_types import date_or_time
-from service.auth.deps import rate_limit, require_roles
+from service.audit.service import record
+from service.auth.deps import client_address, rate_limit, require_roles
 from service.auth.principal import Principal
 from service.clock import ensure_aware
-from service.deps import SettingsDep, StoreDep
+from service.deps import SessionDep, SettingsDep, StoreDep
 from service.items.schemas import ItemList, ItemRead
 from service.masking import mask_for
 from service.store.base import ItemQuery, StoreUnavailable
@@ -43,9 +45,11 @@ def _bound(name: str, value: str | None, zone_name: str, end: bool) -> datetime 
 
 @router.get("", response_model=ItemList, dependencies=[Depends(rate_limit("search"))])
 def search_items(
+    request: Request,
     principal: Reader,
     store: StoreDep,
     settings: SettingsDep,
+    session: SessionDep,
     q: str | None = Query(None, max_length=200, description="空格分隔的词，每个词按短语精确匹配"),
     channel: Channel | None = None,
     source: str | None = None,
@@ -64,7 +68,19 @@ def search_items(
         date_to=_bound("to", date_to, settings.timezone, end=True),
         page=page,
         size=size,
+        # Search sees what the user sees: a search on the original text would tell the hidden digits of a
+        # masked number one guess at a time.
+        masked=not principal.sees_personal_data,
     )
+    if principal.sees_personal_data and q:
+        record(
+            session,
+            event="item.search",
+            principal_or_username=principal,
+            result="success",
+            address=client_address(request),
+            detail={"q": q, "channel": channel, "source": source, "department": department},
+        )
     try:
         found = store.search(query)
     except StoreUnavailable as exc:

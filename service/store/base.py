@@ -97,6 +97,8 @@ class ItemQuery(BaseModel):
     date_to: datetime | None = None  # on published_at, exclusive
     page: int = Field(default=1, ge=1)
     size: int = Field(default=20, ge=1, le=500)
+    # Match ``q`` against the masked title and content (what every role but admin sees), never the original.
+    masked: bool = False
 
     def terms(self) -> list[str]:
         """The phrases of ``q``: split on whitespace; a double-quoted part keeps its spaces."""

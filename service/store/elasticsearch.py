@@ -22,6 +22,7 @@ from elasticsearch import ApiError, AuthenticationException, AuthorizationExcept
 from loguru import logger
 
 from service import clock
+from service.masking import mask_text
 from service.settings import ElasticsearchSettings
 from service.store.base import (
     DeadLetter,
@@ -38,7 +39,7 @@ from service.store.base import (
 _MSEARCH_CHUNK = 100
 # Fields the store adds to a document for its own lookups; they are not part of Item. "lsh" (the
 # MinHash LSH band keys of repost detection) is indexed and never read back.
-_INTERNAL = ("band0", "band1", "band2", "band3", "stored_seq", "lsh")
+_INTERNAL = ("band0", "band1", "band2", "band3", "stored_seq", "lsh", "title_masked", "content_masked")
 # Kept from the stored document when a re-crawl changes an item (as the SQLite backend does).
 _KEPT_ON_UPDATE = ("stored_at", "stored_seq", "matched_at", "event_id")
 _MAX_RESULT_WINDOW = 10_000
@@ -162,6 +163,9 @@ class ElasticsearchStore:
                 "external_id": _KEYWORD,
                 "url": _KEYWORD,
                 "title": text,
+                # The masked copy every role but admin searches (see ItemQuery.masked).
+                "title_masked": text,
+                "content_masked": text,
                 "content": text,
                 "published_at": {"type": "date"},
                 "fetched_at": {"type": "date"},
@@ -213,6 +217,7 @@ class ElasticsearchStore:
             else:
                 # New fields of a newer release reach the existing index; a conflicting change fails here.
                 es.indices.put_mapping(index=self.alias, **self._mappings())
+                self._backfill_masked()
             if not es.indices.exists(index=self.deadletter_index):
                 try:
                     es.indices.create(
@@ -255,8 +260,39 @@ class ElasticsearchStore:
         self._es.close()
 
     # -- writes --------------------------------------------------------------------------------
+    def _backfill_masked(self) -> None:
+        """Give documents stored before the masked copy existed their masked title and content."""
+        # One pass in id order (an empty title may never count as "existing", so no re-query until empty).
+        after: list[Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {"search_after": after} if after is not None else {}
+            with self._call("search"):
+                resp = self._es.search(
+                    index=self.alias,
+                    query={"bool": {"must_not": [{"exists": {"field": "content_masked"}}]}},
+                    source_includes=["title", "content"],
+                    sort=[{"id": "asc"}],
+                    size=500,
+                    **kwargs,
+                )
+            hits = resp["hits"]["hits"]
+            if not hits:
+                return
+            after = hits[-1]["sort"]
+            self._bulk_update(
+                {
+                    h["_id"]: {
+                        "title_masked": mask_text(h["_source"].get("title") or ""),
+                        "content_masked": mask_text(h["_source"].get("content") or ""),
+                    }
+                    for h in hits
+                }
+            )
+
     def _document(self, item: Item) -> dict[str, Any]:
         doc = item.model_dump(mode="json")
+        doc["title_masked"] = mask_text(item.title)
+        doc["content_masked"] = mask_text(item.content)
         if item.simhash is not None:
             for i, band in enumerate(simhash_bands(item.simhash)):
                 doc[f"band{i}"] = band
@@ -533,6 +569,7 @@ class ElasticsearchStore:
     @staticmethod
     def _query(query: ItemQuery) -> dict[str, Any]:
         must: list[dict[str, Any]] = []
+        title, content = ("title_masked", "content_masked") if query.masked else ("title", "content")
         for term in query.terms():
             # The standard analyzer makes each CJK character a token, so a phrase of them matches the
             # word exactly: 化工厂 does not match 化工 … 厂.
@@ -540,8 +577,8 @@ class ElasticsearchStore:
                 {
                     "bool": {
                         "should": [
-                            {"match_phrase": {"title": term}},
-                            {"match_phrase": {"content": term}},
+                            {"match_phrase": {title: term}},
+                            {"match_phrase": {content: term}},
                         ],
                         "minimum_should_match": 1,
                     }

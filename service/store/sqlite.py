@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from service import clock
+from service.masking import mask_text
 from service.store.base import (
     DeadLetter,
     Item,
@@ -27,6 +28,7 @@ _COLUMNS = (
     "department", "status", "reply", "replied_at", "event_id", "simhash", "fingerprint", "stored_at",
     "updated_at", "matched_at", "extra",
 )  # fmt: skip
+_MASKED = ("title_masked", "content_masked")
 _DATETIMES = {"published_at", "fetched_at", "replied_at", "stored_at", "updated_at", "matched_at"}
 # On update the re-crawled values replace these; stored_at, matched_at and event_id stay as first recorded.
 _UPDATABLE = (
@@ -57,7 +59,9 @@ CREATE TABLE IF NOT EXISTS items (
     stored_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     matched_at TEXT,
-    extra TEXT NOT NULL DEFAULT '{}'
+    extra TEXT NOT NULL DEFAULT '{}',
+    title_masked TEXT NOT NULL DEFAULT '',
+    content_masked TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS items_published ON items(published_at);
 CREATE INDEX IF NOT EXISTS items_source ON items(source);
@@ -98,6 +102,52 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     at TEXT NOT NULL
 );
 """
+
+
+# Search for every role but admin runs on the masked copy (a search on the original would be an oracle for
+# the hidden digits); it lives beside the original with its own trigram index.
+_MASKED_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS items_fts_masked USING fts5(
+    title_masked, content_masked, content='items', content_rowid='seq', tokenize='trigram'
+);
+CREATE TRIGGER IF NOT EXISTS items_masked_ai AFTER INSERT ON items BEGIN
+    INSERT INTO items_fts_masked(rowid, title_masked, content_masked)
+    VALUES (new.seq, new.title_masked, new.content_masked);
+END;
+CREATE TRIGGER IF NOT EXISTS items_masked_ad AFTER DELETE ON items BEGIN
+    INSERT INTO items_fts_masked(items_fts_masked, rowid, title_masked, content_masked)
+    VALUES ('delete', old.seq, old.title_masked, old.content_masked);
+END;
+CREATE TRIGGER IF NOT EXISTS items_masked_au AFTER UPDATE OF title_masked, content_masked ON items BEGIN
+    INSERT INTO items_fts_masked(items_fts_masked, rowid, title_masked, content_masked)
+    VALUES ('delete', old.seq, old.title_masked, old.content_masked);
+    INSERT INTO items_fts_masked(rowid, title_masked, content_masked)
+    VALUES (new.seq, new.title_masked, new.content_masked);
+END;
+"""
+
+
+def _add_masked_copy(conn: sqlite3.Connection) -> None:
+    """Give a store file from before the masked copy its columns, filled, and the index over them."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+    if "title_masked" in columns:
+        conn.executescript(_MASKED_SCHEMA)
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("ALTER TABLE items ADD COLUMN title_masked TEXT NOT NULL DEFAULT ''")
+        conn.execute("ALTER TABLE items ADD COLUMN content_masked TEXT NOT NULL DEFAULT ''")
+        rows = conn.execute("SELECT seq, title, content FROM items").fetchall()
+        conn.executemany(
+            "UPDATE items SET title_masked = ?, content_masked = ? WHERE seq = ?",
+            [(mask_text(r[1]), mask_text(r[2]), r[0]) for r in rows],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.executescript(_MASKED_SCHEMA)
+    conn.execute("INSERT INTO items_fts_masked(items_fts_masked) VALUES ('rebuild')")
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -141,6 +191,7 @@ class SqliteStore:
             self._local.conn = conn
             if not self._initialised:
                 conn.executescript(_SCHEMA)
+                _add_masked_copy(conn)
                 self._initialised = True
         return conn
 
@@ -174,6 +225,8 @@ class SqliteStore:
         bands = simhash_bands(item.simhash) if item.simhash is not None else [None] * 4
         for i, band in enumerate(bands):
             values[f"band{i}"] = band
+        values["title_masked"] = mask_text(item.title)
+        values["content_masked"] = mask_text(item.content)
         return values
 
     def upsert(self, items: Sequence[Item]) -> UpsertResult:
@@ -201,7 +254,7 @@ class SqliteStore:
                         result.unchanged.append(item.id)
                     else:
                         values = self._row_values(item.model_copy(update={"updated_at": now}))
-                        keep = [*_UPDATABLE, "updated_at", "band0", "band1", "band2", "band3"]
+                        keep = [*_UPDATABLE, *_MASKED, "updated_at", "band0", "band1", "band2", "band3"]
                         sets = ", ".join(f"{c} = :{c}" for c in keep)
                         params = {c: values[c] for c in keep} | {"id": item.id}
                         conn.execute(f"UPDATE items SET {sets} WHERE id = :id", params)  # noqa: S608
@@ -281,16 +334,21 @@ class SqliteStore:
         clauses: list[str] = []
         params: list[Any] = []
         fts_terms: list[str] = []
+        title, content, fts = (
+            ("title_masked", "content_masked", "items_fts_masked")
+            if query.masked
+            else ("title", "content", "items_fts")
+        )
         for term in query.terms():
             if len(term) >= 3:
                 fts_terms.append('"' + term.replace('"', '""') + '"')
             else:
                 # The trigram index cannot answer terms shorter than three characters.
                 pattern = f"%{_like_escape(term)}%"
-                clauses.append("(title LIKE ? ESCAPE '\\' OR content LIKE ? ESCAPE '\\')")
+                clauses.append(f"({title} LIKE ? ESCAPE '\\' OR {content} LIKE ? ESCAPE '\\')")
                 params += [pattern, pattern]
         if fts_terms:
-            clauses.append("seq IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
+            clauses.append(f"seq IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?)")  # noqa: S608
             params.append(" AND ".join(fts_terms))
         for column in ("channel", "source", "department", "event_id"):
             value = getattr(query, column)

@@ -86,3 +86,41 @@ def test_search_is_rate_limited_per_user(app_settings, frozen) -> None:
         codes = [client.get("/api/v1/items", headers=zhang).status_code for _ in range(3)]
         assert codes == [200, 200, 429]
         assert client.get("/api/v1/items", headers=li).status_code == 200
+
+
+def test_search_runs_on_what_the_user_sees_and_admin_searches_are_audited(app_settings, frozen) -> None:
+    _store_item(app_settings)
+    with TestClient(create_app(app_settings)) as client:
+        accounts = Accounts(client, frozen)
+        accounts.add("wang", "leader")
+        accounts.add("root", "admin")
+        leader = accounts.headers("wang")
+
+        def total(q: str, headers: dict[str, str]) -> int:
+            return client.get("/api/v1/items", params={"q": q}, headers=headers).json()["total"]
+
+        assert total("化工厂排污 138****5678", leader) == 1
+        # One digit at a time was enough to read a masked mobile; now no guess answers.
+        assert [total(f"化工厂排污 138{d}", leader) for d in "0123456789"] == [0] * 10
+        assert total("13812345678", leader) == 0
+        assert total("1990010112", leader) == 0
+        assert total("13812345678", accounts.headers("root")) == 1
+        with client.app.state.ctx.db.session() as session:
+            searches = session.execute(select(AuditRecord).where(AuditRecord.event_type == "item.search")).scalars()
+            assert [(r.username, r.detail["q"]) for r in searches] == [("root", "13812345678")]
+
+
+def test_trying_a_rule_on_recent_items_runs_on_masked_text_for_officers(app_settings, frozen) -> None:
+    _store_item(app_settings)
+    with TestClient(create_app(app_settings)) as client:
+        accounts = Accounts(client, frozen)
+        accounts.add("zhang", "officer")
+        officer = accounts.headers("zhang")
+
+        def matched(expr: str) -> int:
+            body = {"expr": expr, "days": 3650}
+            return client.post("/api/v1/rules/test-recent", json=body, headers=officer).json()["matched"]
+
+        assert matched("化工厂") == 1
+        assert matched("13812345678") == 0
+        assert matched("化工厂 AND 1381") == 0
