@@ -51,12 +51,14 @@ def settings_of(ctx: typer.Context, quiet: bool = False) -> Settings:
         settings = load_settings((ctx.obj or {}).get("config_dir"))
     except ConfigError as exc:
         fail(str(exc))
+    verbose = bool((ctx.obj or {}).get("verbose"))
     setup_logging(
-        "WARNING" if quiet else settings.logging.level,
+        "WARNING" if quiet and not verbose else ("DEBUG" if verbose else settings.logging.level),
         settings.data_path("logs"),
         settings.logging.file_level,
         settings.logging.rotation,
         settings.logging.retention,
+        library_info=verbose,
     )
     ctx.obj["settings"] = settings
     return settings
@@ -65,9 +67,10 @@ def settings_of(ctx: typer.Context, quiet: bool = False) -> Settings:
 @app.callback()
 def main_callback(
     ctx: typer.Context,
-    config: Path | None = typer.Option(None, "--config", help="配置目录 (default: $YUQING_CONFIG_DIR or ./config)"),
+    config: Path | None = typer.Option(None, "--config", help="配置目录 (默认：$YUQING_CONFIG_DIR 或 ./config)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="显示详细日志 (含数据库迁移、调度器等库的 INFO 日志)"),
 ) -> None:
-    ctx.obj = {"config_dir": config}
+    ctx.obj = {"config_dir": config, "verbose": verbose}
 
 
 @app.command()
@@ -93,17 +96,40 @@ def init(ctx: typer.Context) -> None:
     typer.echo(f"store ready: {settings.store.backend}")
 
 
+def ensure_port_free(host: str, port: int, what: str = "端口") -> None:
+    """Exit 2 with one Chinese line when ``host:port`` cannot be listened on, before anything else starts
+    (the scheduler's lease, the demo site): a busy port must not leave half a product running."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        fail(f"监听地址 {host} 无法解析")
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        # The same option uvicorn sets: a port in TIME_WAIT after a restart is not "busy".
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except PermissionError:
+            fail(f"{what} {port} 需要更高权限才能监听（{host}:{port}），请换一个 1024 以上的端口")
+        except OSError:
+            fail(f"{what} {port} 已被占用（{host}:{port}），请关闭占用它的程序或用 --port 换一个端口")
+
+
 def _serve(settings: Settings, host: str | None, port: int | None, with_scheduler: bool) -> None:
     import uvicorn
 
     from service.app import create_app
 
+    host, port = host or settings.server.host, port or settings.server.port
+    ensure_port_free(host, port)
     api = create_app(settings, with_scheduler=with_scheduler)
     server = uvicorn.Server(
         uvicorn.Config(
             api,
-            host=host or settings.server.host,
-            port=port or settings.server.port,
+            host=host,
+            port=port,
             log_config=None,  # uvicorn's records go through loguru (service.logs)
             **proxy_options(settings),  # type: ignore[arg-type]
         )
@@ -611,6 +637,8 @@ def demo(
     from crawlers.demo.server import serve_demo
 
     settings = settings_of(ctx)
+    ensure_port_free(host or settings.server.host, port or settings.server.port)
+    ensure_port_free("127.0.0.1", demo_port, "示例站点端口")
     try:
         server, base_url = serve_demo(demo_port)
     except OSError as exc:
@@ -627,15 +655,33 @@ def demo(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: usage errors as one Chinese line on stderr, exit 2."""
+    from service import cli_zh
+    from service.cli_zh import click
+
+    cli_zh.install()
+    command = typer.main.get_command(app)
     try:
-        app()
+        code = command.main(prog_name="yuqing", standalone_mode=False)
+    except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.exit(0)  # the help was printed already
+        typer.echo(f"yuqing: {cli_zh.usage_error_text(exc)}", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.echo("yuqing: 已取消", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        typer.echo(f"yuqing: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
     except ConfigError as exc:
         typer.echo(f"yuqing: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         logger.info("interrupted")
         sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

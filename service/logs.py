@@ -56,8 +56,13 @@ def setup_logging(
     file_level: str = "DEBUG",
     rotation: str = "50 MB",
     retention: str = "30 days",
+    library_info: bool = False,
 ) -> None:
-    """Readable console output on stderr and, with ``log_dir``, a rotated JSON-lines file there."""
+    """Readable console output on stderr and, with ``log_dir``, a rotated JSON-lines file there.
+
+    ``library_info`` (``--verbose``) keeps the INFO lines of Alembic and of APScheduler's job runs, which
+    otherwise fill the console with a migration report per command and a heartbeat line every 15 s.
+    """
     from service.masking import mask_text
 
     set_masker(mask_text)  # crawled text in log lines must not carry phone or ID numbers to the files
@@ -100,3 +105,6 @@ def setup_logging(
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.INFO)
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    chatty = logging.INFO if library_info else logging.WARNING
+    logging.getLogger("alembic").setLevel(chatty)
+    logging.getLogger("apscheduler.executors").setLevel(chatty)

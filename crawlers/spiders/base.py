@@ -55,6 +55,19 @@ def guarded(callback: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[An
     return wrapper
 
 
+# Network failures by exception class name (Twisted's and Scrapy's wrappers of them), as people read them.
+NETWORK_ERRORS = {
+    "ConnectionRefusedError": "连接被拒绝（对方服务器未运行或端口不对）",
+    "DownloadConnectionRefusedError": "连接被拒绝（对方服务器未运行或端口不对）",
+    "DNSLookupError": "域名解析失败（地址写错或网络不通）",
+    "ConnectionLost": "连接中断",
+    "ConnectionDone": "连接被对方关闭",
+    "ResponseNeverReceived": "对方没有返回任何内容（连接中断）",
+    "TCPTimedOutError": "连接超时",
+    "NoRouteError": "网络不可达",
+}
+
+
 class SourceSpider(scrapy.Spider):
     """Fetches one configured source and yields RawItems; subclasses know html, json or rss."""
 
@@ -188,6 +201,10 @@ class SourceSpider(scrapy.Spider):
             reason = f"请求超时（超过 {self.crawl.timeout:g} 秒，可调整 crawl.timeout）"
         elif isinstance(exc, DownloadCancelledError) and "max size" in str(exc):
             reason = f"页面超过大小上限（crawl.max_download_mb: {self.crawl.max_download_mb:g} MB），已放弃"
+        elif type(exc).__name__ in NETWORK_ERRORS:
+            # Officers read this on the sources page: the class name and Twisted's text are for the log.
+            reason = NETWORK_ERRORS[type(exc).__name__]
+            self.logger.info("%s: %s: %s", url, type(exc).__name__, exc)
         else:
             reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
         self.record_error(url, reason)

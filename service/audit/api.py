@@ -5,14 +5,17 @@ Not even admins read it, and no endpoint changes or deletes it.
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime, time, timedelta
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
+from service.api_types import date_or_time
 from service.audit.schemas import AuditList, AuditRecordRead, ChainStatus
 from service.audit.service import list_records, verify_chain
 from service.auth.deps import require_roles
 from service.auth.principal import Principal
+from service.clock import SHANGHAI, ensure_aware
 from service.deps import SessionDep
 from service.masking import mask_for
 
@@ -20,15 +23,40 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 Auditor = Annotated[Principal, Depends(require_roles("auditor"))]
 
 
+def _bound(name: str, value: str | None, end: bool) -> datetime | None:
+    """A from/to value as an instant: a date means the whole Asia/Shanghai day (both ends included)."""
+    bound = date_or_time(name, value)
+    if bound is None or isinstance(bound, datetime):
+        return None if bound is None else ensure_aware(bound)
+    day = bound + timedelta(days=1) if end else bound
+    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
+
+
 @router.get("", response_model=AuditList)
 def read_audit_log(
     principal: Auditor,
     session: SessionDep,
     after: int | None = Query(None, ge=0, le=2**63 - 1, description="只返回 ID 大于此值的记录"),
+    before: int | None = Query(None, ge=0, le=2**63 - 1, description="只返回 ID 小于此值的记录 (倒序翻页)"),
     size: int = Query(100, ge=1, le=1000),
+    username: str | None = Query(None, max_length=64, description="操作人用户名"),
+    event: str | None = Query(None, max_length=64, description="事件类型；以 * 结尾按前缀匹配，如 user_*"),
+    date_from: str | None = Query(None, alias="from", description="时间起 (日期或 ISO 8601)"),
+    date_to: str | None = Query(None, alias="to", description="时间止 (日期含当天)"),
+    order: Literal["asc", "desc"] = Query("asc", description="asc 最早的在前 (默认)，desc 最新的在前"),
 ) -> AuditList:
-    """Records oldest first, after the given id; details are masked like everything else."""
-    rows, total = list_records(session, after=after, size=size)
+    """Records matching the filters, oldest first unless ``order=desc``; details are masked like everything else."""
+    rows, total = list_records(
+        session,
+        after=after,
+        before=before,
+        size=size,
+        username=username or None,
+        event=event or None,
+        since=_bound("from", date_from, end=False),
+        until=_bound("to", date_to, end=True),
+        newest_first=order == "desc",
+    )
     results = [AuditRecordRead.model_validate(row, from_attributes=True) for row in rows]
     return AuditList(results=mask_for(principal, results, fields=("detail",)), total=total)
 

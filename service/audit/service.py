@@ -88,13 +88,42 @@ def record(
     return row
 
 
-def list_records(session: Session, *, after: int | None = None, size: int = 100) -> tuple[list[AuditRecord], int]:
-    """Records with ids above ``after``, oldest first, and the number of records in the log."""
-    query = select(AuditRecord).order_by(AuditRecord.id).limit(size)
+def list_records(
+    session: Session,
+    *,
+    after: int | None = None,
+    size: int = 100,
+    username: str | None = None,
+    event: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    newest_first: bool = False,
+    before: int | None = None,
+) -> tuple[list[AuditRecord], int]:
+    """Records matching the filters (ids above ``after`` / below ``before``) and how many match in all.
+
+    ``event`` matches an event type or, ending in ``*``, every type with that prefix (``user_*``).
+    """
+    conditions = []
+    if username:
+        conditions.append(AuditRecord.username == username)
+    if event:
+        if event.endswith("*"):
+            conditions.append(AuditRecord.event_type.startswith(event[:-1], autoescape=True))
+        else:
+            conditions.append(AuditRecord.event_type == event)
+    if since is not None:
+        conditions.append(AuditRecord.at >= since)
+    if until is not None:
+        conditions.append(AuditRecord.at < until)
+    total = session.execute(select(func.count()).select_from(AuditRecord).where(*conditions)).scalar_one()
+    query = select(AuditRecord).where(*conditions)
     if after is not None:
         query = query.where(AuditRecord.id > after)
-    total = session.execute(select(func.count()).select_from(AuditRecord)).scalar_one()
-    return list(session.execute(query).scalars()), total
+    if before is not None:
+        query = query.where(AuditRecord.id < before)
+    order = AuditRecord.id.desc() if newest_first else AuditRecord.id
+    return list(session.execute(query.order_by(order).limit(size)).scalars()), total
 
 
 def verify_chain(session: Session, batch: int = 1000) -> tuple[bool, int | None]:

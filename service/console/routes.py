@@ -22,6 +22,7 @@ from service.clock import to_local
 from service.config_files import ConfigError
 from service.console import catalog
 from service.console.session import principal_of
+from service.users.home import home_of
 from service.vocabulary import CHANNEL_LABELS, ROLE_LABELS, SEVERITIES, SEVERITY_LABELS
 
 HERE = Path(__file__).parent
@@ -34,14 +35,44 @@ router = APIRouter(include_in_schema=False)
 
 # Which roles may open which page; the API enforces the same again, this only keeps the menu honest.
 PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "alerts": ("预警", ("admin", "officer", "leader")),
+    "alerts": ("预警", ("admin", "officer", "department", "leader")),
     "tickets": ("工单", ("admin", "officer", "department", "leader")),
-    "rules": ("规则", ("admin", "officer")),
-    "dashboard": ("看板", ("admin", "officer", "leader")),
+    "rules": ("规则", ("admin", "officer", "leader")),
+    "dashboard": ("看板", ("admin", "officer", "department", "leader")),
     "ledger": ("台账", ("admin", "officer", "department", "leader")),
     "sources": ("来源", ("admin", "officer", "leader")),
     "sla": ("时限", ("admin", "officer", "department", "leader")),
+    "users": ("用户", ("admin",)),
+    "audit": ("审计日志", ("auditor",)),
 }
+# What the audit page's filter offers; the log may hold other types too (shown by their code).
+AUDIT_EVENTS: tuple[tuple[str, str], ...] = (
+    ("login", "登录"),
+    ("logout", "退出"),
+    ("account_locked", "账号锁定"),
+    ("authz_denied", "越权访问被拒"),
+    ("password_change", "修改密码"),
+    ("user_*", "用户管理（全部）"),
+    ("user_add", "新增用户"),
+    ("user_update", "修改角色/部门"),
+    ("user_disable", "停用用户"),
+    ("user_enable", "启用用户"),
+    ("user_unlock", "解锁用户"),
+    ("user_reset_password", "重置密码"),
+    ("user_delete", "删除用户"),
+    ("ticket_action", "工单操作"),
+    ("alert.state", "预警处理"),
+    ("rule.*", "规则变更（全部）"),
+    ("rule.create", "新建规则"),
+    ("rule.update", "修改规则"),
+    ("rule.delete", "删除规则"),
+    ("rule.mute", "规则静音"),
+    ("source.*", "来源变更（全部）"),
+    ("personal_data.reveal", "查看未脱敏个人信息"),
+    ("audit_purge", "审计日志清理"),
+)
+# Pages any signed-in user may open, outside the menu.
+ANYONE = ("admin", "officer", "department", "leader", "auditor")
 # Menus list the gravest severity first.
 SEVERITY_NAMES = {s: SEVERITY_LABELS[s] for s in reversed(SEVERITIES)}
 
@@ -54,11 +85,6 @@ CSP = (
 )
 
 
-def home_of(principal: Principal) -> str:
-    """The first page a user lands on: the feed for officers, the queue for departments, the dashboard for leaders."""
-    return {"department": "/tickets", "leader": "/dashboard"}.get(principal.role, "/alerts")
-
-
 def _render(
     request: Request, template: str, principal: Principal | None, page: str, status_code: int = 200, **extra: Any
 ) -> HTMLResponse:
@@ -69,8 +95,14 @@ def _render(
         "user": principal,
         "page": page,
         "nav": [
-            (name, label) for name, (label, roles) in PAGES.items() if principal is not None and principal.role in roles
+            (name, label)
+            for name, (label, roles) in PAGES.items()
+            if principal is not None and principal.role in roles and not principal.must_change_password
         ],
+        "roles": ROLE_LABELS,
+        "audit_events": AUDIT_EVENTS,
+        "password_policy": settings.security,
+        "names": _names(settings) if principal is not None else {"rules": {}, "sources": {}},
         "role_name": ROLE_LABELS.get(principal.role, principal.role) if principal else "",
         "departments": departments,
         "department_names": dict(departments),
@@ -82,6 +114,15 @@ def _render(
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _names(settings: Any) -> dict[str, dict[str, str]]:
+    """Rule and source names for the pages' scripts, so people read names rather than ids."""
+    try:
+        rules = catalog.rule_names(settings.config_dir)
+    except ConfigError:
+        rules = {}
+    return {"rules": rules, "sources": catalog.source_names(settings)}
 
 
 def _departments_for(settings: Any, principal: Principal | None) -> list[tuple[str, str]]:
@@ -107,7 +148,10 @@ def _guard(request: Request, page: str) -> Principal | Response:
         if request.url.query:
             target += "?" + request.url.query
         return RedirectResponse(f"/login?next={_quote(target)}", status_code=303)
-    if principal.role not in PAGES[page][1]:
+    if principal.must_change_password and page != "password":
+        return RedirectResponse("/password", status_code=303)
+    roles = ANYONE if page == "password" else PAGES[page][1]
+    if principal.role not in roles:
         return _render(request, "forbidden.html", principal, page, status_code=403)
     return principal
 
@@ -133,8 +177,6 @@ def index(request: Request) -> Response:
     principal = principal_of(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    if principal.role == "auditor":
-        return _render(request, "forbidden.html", principal, "")
     return RedirectResponse(home_of(principal), status_code=303)
 
 
@@ -163,7 +205,7 @@ def alerts_page(request: Request) -> Response:
     return _render(request, "alerts.html", guarded, "alerts", sources=sources)
 
 
-for _name in ("tickets", "rules", "dashboard", "ledger"):
+for _name in ("tickets", "rules", "dashboard", "ledger", "users", "audit", "password"):
     router.add_api_route(f"/{_name}", _page(_name), methods=["GET"], response_class=HTMLResponse)
 
 

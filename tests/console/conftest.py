@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
 
 from service import clock
@@ -46,6 +47,8 @@ USERS = {
     "env1": ("department", "env"),
     "water1": ("department", "water"),
     "leader1": ("leader", None),
+    "auditor1": ("auditor", None),
+    "admin1": ("admin", None),
 }
 
 DEPARTMENTS_YAML = """\
@@ -54,12 +57,14 @@ departments:
     name: 市生态环境局
     rules:
       - id: env-pollution
+        name: 化工厂排污异味
         expr: '(排污 OR 污染 OR 异味) AND (化工厂 OR 工厂) AND NOT 招聘'
         severity: major
   - id: water
     name: 市水务局
     rules:
       - id: water-outage
+        name: 停水与爆管
         expr: '停水 OR 水管爆裂'
         severity: normal
 """
@@ -79,6 +84,21 @@ class ConsoleServer:
     base_url: str
     settings: Settings
     process: subprocess.Popen
+    totp_secrets: dict[str, str]
+
+    def credentials(self, username: str) -> dict[str, str]:
+        """Login form values; an admin's carries a TOTP code not used before (one code is good once)."""
+        creds = {"username": username, "password": PASSWORD}
+        secret = self.totp_secrets.get(username)
+        if secret:
+            totp = pyotp.TOTP(secret)
+            step = int(time.time()) // 30
+            while step <= _last_totp_step.get(username, -1):  # wait for the next code
+                time.sleep(1)
+                step = int(time.time()) // 30
+            _last_totp_step[username] = step
+            creds["totp"] = totp.at(step * 30)
+        return creds
 
     def ingest(self, title: str, content: str, *, channel: str = "hotline", source: str = "demo-12345") -> str:
         """Store one item the way a crawl does; the service's matching turns it into alerts and tickets."""
@@ -107,7 +127,7 @@ class ConsoleServer:
     def client(self, username: str) -> Iterator[httpx.Client]:
         """An API client logged in as ``username`` (cookie + CSRF header, as the console sends them)."""
         with httpx.Client(base_url=self.base_url, timeout=10) as client:
-            response = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+            response = client.post("/api/v1/auth/login", json=self.credentials(username))
             response.raise_for_status()
             client.headers["X-CSRF-Token"] = client.cookies["yuqing_csrf"]
             yield client
@@ -128,6 +148,7 @@ class ConsoleServer:
 
 
 _serial = itertools.count(1)
+_last_totp_step: dict[str, int] = {}
 
 
 def _free_port() -> int:
@@ -173,6 +194,11 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console
         )
     for username, done in results.items():
         assert done.returncode == 0, f"user add {username}: {done.stderr}"
+    totp_secrets = {
+        username: pyotp.parse_uri(done.stdout.strip().splitlines()[-1].split(" ")[-1]).secret
+        for username, done in results.items()
+        if USERS[username][0] == "admin"
+    }
     port = _free_port()
     log = (base / "server.log").open("w")
     process = subprocess.Popen(
@@ -196,7 +222,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console
         time.sleep(0.2)
     settings = load_settings(config, data_dir=data)
     try:
-        yield ConsoleServer(base_url=base_url, settings=settings, process=process)
+        yield ConsoleServer(base_url=base_url, settings=settings, process=process, totp_secrets=totp_secrets)
     finally:
         process.terminate()
         try:
@@ -230,18 +256,26 @@ def open_as(chromium, console_server: ConsoleServer):
     contexts = []
     errors: list[str] = []
 
-    def _open(username: str | None):
+    def _open(username: str | None, viewport: tuple[int, int] = (1400, 900)):
+        width, height = viewport
         context = chromium.new_context(
-            base_url=console_server.base_url, locale="zh-CN", viewport={"width": 1400, "height": 900}
+            base_url=console_server.base_url,
+            locale="zh-CN",
+            viewport={"width": width, "height": height},
+            is_mobile=width < 700,
+            has_touch=width < 700,
         )
         context.set_default_timeout(8000)
         contexts.append(context)
         if username is not None:
-            response = context.request.post("/api/v1/auth/login", data={"username": username, "password": PASSWORD})
+            response = context.request.post("/api/v1/auth/login", data=console_server.credentials(username))
             assert response.ok, response.text()
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.errors = errors
+        console_errors: list[str] = []
+        page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+        page.console_errors = console_errors
         return page
 
     yield _open

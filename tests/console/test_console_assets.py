@@ -11,7 +11,7 @@ from tests.console.conftest import ROOT, ConsoleServer
 
 VENDORED = ROOT / "service" / "console" / "static" / "vendor" / "echarts.min.js"
 NODE_MODULES_COPY = ROOT / "console" / "node_modules" / "echarts" / "dist" / "echarts.min.js"
-PAGES = ["/alerts", "/tickets", "/rules", "/dashboard", "/ledger", "/sources", "/sla"]
+PAGES = ["/alerts", "/tickets", "/rules", "/dashboard", "/ledger", "/sources", "/sla", "/users", "/audit", "/password"]
 # src=, href=, url(...) and import/fetch targets: any of them on another host breaks an offline intranet.
 ASSET_REF = re.compile(
     r"""(?:src|href)\s*=\s*["']?\s*(https?:)?//|url\(\s*["']?\s*(https?:)?//|from\s+["'](https?:)?//""", re.I
@@ -76,6 +76,10 @@ def test_department_user_sees_only_own_menu_and_department(console_server: Conso
         assert "市生态环境局" in page
         assert "市水务局" not in page
         assert 'href="/rules"' not in page
-        assert 'href="/alerts"' not in page
+        assert 'href="/users"' not in page
+        # Its own alerts and dashboard are in its menu (the API serves them only its own department).
+        assert 'href="/alerts"' in page
+        assert 'href="/dashboard"' in page
         assert client.get("/rules").status_code == 403
+        assert client.get("/users").status_code == 403
         assert client.get("/", follow_redirects=False).headers["location"] == "/tickets"

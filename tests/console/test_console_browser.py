@@ -103,7 +103,7 @@ def test_department_acknowledges_and_responds_but_not_other_departments(open_as,
     page.wait_for_selector("#t-error:not(.hidden)")
     assert "无权查看" in page.text_content("#t-error")
     assert "台账测试乙" not in page.content()
-    assert page.locator("nav a[href='/alerts']").count() == 0
+    assert page.locator("nav a[href='/rules']").count() == 0
 
 
 def test_hostile_item_text_is_shown_as_text_and_never_runs(open_as, console_server: ConsoleServer) -> None:

@@ -1,6 +1,6 @@
 // The live alert feed: first the latest page, then Server-Sent Events; a reconnect fills the gap by ?after=.
 import { api, post } from "./api.js";
-import { $, clear, departments, el, externalLink, highlighted, toast } from "./dom.js";
+import { $, clear, departments, el, externalLink, highlighted, toast, ruleName } from "./dom.js";
 import { CHANNELS, SEVERITIES, formatTime } from "./format.js";
 import { beep, unlock } from "./sound.js";
 
@@ -71,7 +71,7 @@ function render(alert) {
   const body = el("div", { class: "snippets" }, (alert.snippets || []).filter((s) => s.field !== "title").map(snippetBlock));
   const links = el("div", { class: "links" }, externalLink(alert.url, "查看原文"));
   if (alert.ticket_id) links.append(el("a", { href: `/tickets/${Number(alert.ticket_id)}`, text: `工单 ${Number(alert.ticket_id)}` }));
-  if (alert.rule_ids && alert.rule_ids.length) links.append(el("span", { class: "rules muted", text: `规则：${alert.rule_ids.join("、")}` }));
+  if (alert.rule_ids && alert.rule_ids.length) links.append(el("span", { class: "rules muted", text: `规则：${alert.rule_ids.map(ruleName).join("、")}` }));
   if (STATE_NAMES[alert.state]) links.append(el("span", { class: `state state-${alert.state}`, text: STATE_NAMES[alert.state] }));
   if (canTriage && alert.state === "new") {
     for (const [state, label] of [["acknowledged", "确认"], ["noise", "标为误报"]]) {
@@ -256,6 +256,7 @@ async function start() {
 // A silent source is the worst failure: officers see failing sources above the feed, refreshed each minute.
 async function watchSources() {
   const box = $("source-health");
+  if (!["admin", "officer", "leader"].includes(document.body.dataset.role)) return; // sources are not theirs
   const refresh = async () => {
     let data;
     try {

@@ -1,4 +1,5 @@
-// On every page: the logout button, and a banner while monitoring is not running (from /healthz).
+// On every page: the logout button, a banner while monitoring is not running (from /healthz), and the
+// column names every table cell carries for the phone layout.
 import { post } from "./api.js";
 import { clear, el, toast } from "./dom.js";
 import { formatTime } from "./format.js";
@@ -50,4 +51,21 @@ async function refreshBanner() {
 if (banner) {
   refreshBanner();
   setInterval(refreshBanner, BANNER_SECONDS * 1000);
+}
+
+// On a phone each row is a card and each cell shows its column name (CSS reads data-label), so the
+// tables' scripts need not know about the layout: cells are labelled whenever rows are added.
+function labelCells(table) {
+  const names = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+  for (const tr of table.querySelectorAll("tbody tr")) {
+    [...tr.children].forEach((td, i) => {
+      if (!td.hasAttribute("data-label") && !td.hasAttribute("colspan")) td.setAttribute("data-label", names[i] || "");
+    });
+  }
+}
+
+for (const table of document.querySelectorAll("table.grid")) {
+  labelCells(table);
+  const body = table.tBodies[0];
+  if (body) new MutationObserver(() => labelCells(table)).observe(body, { childList: true });
 }

@@ -1,7 +1,7 @@
 // The leaders' dashboard: on-time rates per department, volume by channel and day, top sources, overdue list.
 // Charts are drawn by the ECharts copy this service serves itself (/static/vendor/echarts.min.js).
 import { api } from "./api.js";
-import { $, clear, departments, el } from "./dom.js";
+import { $, clear, departments, el, sourceName } from "./dom.js";
 import { CHANNELS, STAGES, currentStage, daysAgo, formatLeft, secondsLeft, shanghaiDay } from "./format.js";
 
 const deptNames = departments();
@@ -74,7 +74,7 @@ function drawSources(top) {
       tooltip: { trigger: "axis" },
       grid: { left: 8, right: 24, bottom: 8, top: 8, containLabel: true },
       xAxis: { type: "value", minInterval: 1 },
-      yAxis: { type: "category", data: rows.map((r) => r.source) },
+      yAxis: { type: "category", data: rows.map((r) => sourceName(r.source)), axisLabel: { width: 110, overflow: "truncate" } },
       series: [{ type: "bar", data: rows.map((r) => r.count) }],
     },
     true,

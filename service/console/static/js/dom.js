@@ -87,3 +87,19 @@ export function departments() {
     return new Map();
   }
 }
+
+// Rule and source names by id (from departments.yaml and the sources); an unknown id is shown as it is.
+let namesCache = null;
+function names() {
+  if (namesCache) return namesCache;
+  const node = $("names-data");
+  try {
+    namesCache = JSON.parse(node ? node.textContent : "{}") || {};
+  } catch {
+    namesCache = {};
+  }
+  return namesCache;
+}
+
+export const ruleName = (id) => (names().rules || {})[id] || id;
+export const sourceName = (id) => (names().sources || {})[id] || id;

@@ -4,6 +4,8 @@ import { $, clear, departments, el, highlighted, toast } from "./dom.js";
 import { SEVERITIES, formatTime } from "./format.js";
 
 const deptNames = departments();
+// Leaders read the rules; changing or trying them is the officers' work (the API refuses it too).
+const readOnly = document.body.dataset.role === "leader";
 let rules = [];
 let editing = null; // id of the rule being changed, null for a new one
 let testTimer = null;
@@ -32,7 +34,7 @@ function renderList() {
       el("td", {}, el("span", { class: `sev sev-${rule.severity}`, text: SEVERITIES[rule.severity] || rule.severity })),
       el("td", { class: "expr", text: ruleText(rule) }),
     );
-    tr.addEventListener("click", () => edit(rule));
+    if (!readOnly) tr.addEventListener("click", () => edit(rule));
     body.append(tr);
   }
 }
@@ -203,11 +205,13 @@ async function remove() {
   }
 }
 
-$("r-expr").addEventListener("input", scheduleTest);
-$("r-sample").addEventListener("input", scheduleTest);
 $("rf-department").addEventListener("change", renderList);
-$("rule-new").addEventListener("click", () => edit(null));
-$("r-backtest").addEventListener("click", backtest);
-$("rule-form").addEventListener("submit", save);
-$("r-delete").addEventListener("click", remove);
+if (!readOnly) {
+  $("r-expr").addEventListener("input", scheduleTest);
+  $("r-sample").addEventListener("input", scheduleTest);
+  $("rule-new").addEventListener("click", () => edit(null));
+  $("r-backtest").addEventListener("click", backtest);
+  $("rule-form").addEventListener("submit", save);
+  $("r-delete").addEventListener("click", remove);
+}
 loadRules();

@@ -1,0 +1,160 @@
+"""Every role's pages in a real browser, on a desktop (1440×900) and a phone (390×844).
+
+Each page must land where the role may be, fit the screen without sideways scrolling, show messages in
+Chinese and log no error in the browser console. Screenshots go to test-artifacts/console/ for CI.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.console.conftest import PASSWORD, ConsoleServer, screenshot
+
+pytestmark = pytest.mark.browser
+
+DESKTOP = (1440, 900)
+PHONE = (390, 844)
+ROLE_PAGES = {
+    "officer1": ["/alerts", "/tickets", "/rules", "/dashboard", "/ledger", "/sources", "/sla"],
+    "env1": ["/alerts", "/tickets", "/dashboard", "/ledger", "/sla"],
+    "leader1": ["/dashboard", "/alerts", "/tickets", "/rules", "/ledger", "/sources", "/sla"],
+    "auditor1": ["/audit"],
+    "admin1": ["/users", "/alerts", "/tickets", "/rules", "/dashboard", "/ledger", "/sources", "/sla"],
+}
+HOMES = {"officer1": "/alerts", "env1": "/tickets", "leader1": "/dashboard", "auditor1": "/audit", "admin1": "/alerts"}
+# Where people read messages: errors, notices, empty-list notes, summaries.
+MESSAGES = ".error, .toast:not(.hidden), .banner:not(.hidden), .empty:not(.hidden), [role=alert], [role=status], .muted"
+# Words that are fine in Latin letters: product and file names, units of the trade.
+ALLOWED = {"Excel", "CSV", "TOTP", "RSS", "JSON", "HTML", "ECharts", "URL", "xlsx", "csv"}
+ENGLISH = re.compile(r"[A-Za-z]{4,}")
+FILE_NAME = re.compile(r"[\w.-]+\.(?:yaml|xlsx|csv|log|jsonl)\b|/api/v1/[\w/-]*")
+
+
+def _english_words(page) -> list[str]:
+    texts = page.eval_on_selector_all(MESSAGES, "nodes => nodes.map(n => n.innerText || '')")
+    found = []
+    for text in texts:
+        text = FILE_NAME.sub("", text)  # file names and API paths are what the person must use
+        found += [w for w in ENGLISH.findall(text) if w not in ALLOWED and not w.startswith(("demo", "env", "water"))]
+    return found
+
+
+def _overflow(page) -> int:
+    """How many CSS pixels the page is wider than the window (0 when nothing scrolls sideways)."""
+    return page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+
+
+@pytest.fixture(scope="module")
+def some_work(console_server: ConsoleServer) -> None:
+    """A few alerts and tickets so lists, cards and charts have something to show."""
+    console_server.ingest("化工厂夜间排污角色页面测试，附近居民反映河道有刺鼻异味", "化工厂向河里排污，异味严重。")
+    console_server.ingest("小区停水角色页面测试", "小区已停水两天，无人处理。")
+    console_server.wait_for("officer1", "/api/v1/tickets", lambda t: "角色页面测试" in (t.get("title") or ""))
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+@pytest.mark.parametrize("username", list(ROLE_PAGES))
+def test_each_role_lands_home_and_every_page_fits(open_as, some_work, username: str, viewport) -> None:
+    page = open_as(username, viewport)
+    page.goto("/")
+    assert page.url.endswith(HOMES[username]), f"{username} landed on {page.url}"
+    kind = "desktop" if viewport == DESKTOP else "phone"
+    problems = []
+    for path in ROLE_PAGES[username]:
+        response = page.goto(path)
+        assert response is not None
+        assert response.status == 200, f"{username} {path}: {response.status}"
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(300)  # charts draw after their data arrives
+        assert "无权访问" not in page.title()
+        if (wide := _overflow(page)) > 0:
+            problems.append(f"{path}: {wide}px wider than the {viewport[0]}px window")
+        if words := _english_words(page):
+            problems.append(f"{path}: English in messages: {words}")
+        brand = page.locator(".brand").bounding_box()
+        if brand and brand["height"] > 40:
+            problems.append(f"{path}: the brand wraps ({brand['height']}px high)")
+        screenshot(page, f"role-{username}-{kind}-{path.strip('/')}")
+    assert not page.errors, page.errors
+    assert not page.console_errors, page.console_errors
+    assert not problems, "\n".join(problems)
+
+
+def test_auditor_filters_the_audit_log_and_sees_the_chain_state(open_as, console_server: ConsoleServer) -> None:
+    with console_server.client("env1"):
+        pass  # a login of env1 to find
+    page = open_as("auditor1")
+    page.goto("/audit")
+    page.wait_for_selector("#chain-status.ok")
+    assert "哈希链完整" in page.text_content("#chain-status")
+    page.wait_for_selector("#audit-rows tr")
+    page.fill("#a-user", "env1")
+    page.select_option("#a-event", "login")
+    page.click("#a-apply")
+    page.wait_for_function(
+        "() => { const rows = [...document.querySelectorAll('#audit-rows tr')];"
+        " return rows.length > 0 && rows.every(r => r.children[2].textContent === 'env1'); }"
+    )
+    rows = page.locator("#audit-rows tr")
+    assert rows.count() >= 1
+    assert rows.first.locator("td").nth(3).text_content() == "登录"
+    assert not page.console_errors, page.console_errors
+
+
+def test_admin_creates_a_department_user_who_must_change_the_password(
+    open_as, console_server: ConsoleServer, chromium
+) -> None:
+    page = open_as("admin1")
+    page.goto("/users")
+    page.wait_for_selector("#user-rows tr[data-username='officer1']")
+    page.fill("#u-username", "newdept1")
+    page.select_option("#u-role", "department")
+    page.select_option("#u-department", "water")
+    page.click("#u-save")
+    page.wait_for_selector("#u-result:not(.hidden)")
+    temp = page.text_content("#u-temp-password").split("：", 1)[1]
+    assert page.locator("#user-rows tr[data-username='newdept1']").count() == 1
+    # A new admin gets a QR code drawn by the service itself.
+    page.fill("#u-username", "newadmin1")
+    page.select_option("#u-role", "admin")
+    page.click("#u-save")
+    page.wait_for_selector("#u-qr:not(.hidden)")
+    assert page.get_attribute("#u-qr-img", "src").startswith("data:image/svg+xml")
+    assert page.evaluate("() => document.getElementById('u-qr-img').naturalWidth") > 100
+    screenshot(page, "users-admin-qr")
+
+    newcomer = open_as(None)
+    newcomer.goto("/login")
+    newcomer.fill("#username", "newdept1")
+    newcomer.fill("#password", temp)
+    newcomer.click("#login-submit")
+    newcomer.wait_for_url(re.compile(r"/password$"))
+    assert newcomer.locator("#must-change").is_visible()
+    newcomer.fill("#p-current", temp)
+    newcomer.fill("#p-new", PASSWORD + "x")
+    newcomer.fill("#p-again", PASSWORD + "x")
+    newcomer.click("#p-submit")
+    newcomer.wait_for_url(re.compile(r"/tickets$"))
+    assert "市水务局" in newcomer.text_content(".who")
+    assert not page.console_errors + newcomer.console_errors
+
+
+def test_locked_account_is_told_so_at_login(open_as, console_server: ConsoleServer) -> None:
+    page = open_as(None)
+    page.goto("/login")
+    for _ in range(5):
+        page.fill("#username", "water1")
+        page.fill("#password", "Wrong-password-9")
+        page.click("#login-submit")
+        page.wait_for_selector("#login-error:not(:empty)")
+        page.wait_for_function("() => !document.getElementById('login-submit').disabled")
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_function("() => document.getElementById('login-error').textContent.includes('锁定')")
+    assert "联系管理员解锁" in page.text_content("#login-error")
+    with console_server.client("admin1") as admin:
+        assert admin.post("/api/v1/users/water1/unlock").status_code == 200
+    page.click("#login-submit")
+    page.wait_for_url(re.compile(r"/tickets$"))
