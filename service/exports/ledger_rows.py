@@ -155,6 +155,10 @@ def _note(ticket: Ticket, zone: ZoneInfo) -> str:
         parts.append("回应由系统从公开答复中采集")
     if len(ticket.items) > 1:
         parts.append(f"关联条目{len(ticket.items)}条")
+    if ticket.merged_from:
+        parts.append("并单：含原工单 " + "、".join(f"#{i}" for i in ticket.merged_from.split(",") if i))
+    if ticket.split_from:
+        parts.append(f"拆单：拆自工单 #{ticket.split_from}")
     return "；".join(parts)
 
 
@@ -221,7 +225,8 @@ def rows_from_tickets(
     if date_to < date_from:
         raise ValueError(f"date range: {date_from} is after {date_to}")
     start, end = day_bounds(date_from, date_to, zone)
-    stmt = select(Ticket).where(Ticket.discovered_at >= start, Ticket.discovered_at < end)
+    # Merged tickets (并单) are rows of the ticket they were merged into.
+    stmt = select(Ticket).where(Ticket.discovered_at >= start, Ticket.discovered_at < end, Ticket.merged_into.is_(None))
     if department:
         stmt = stmt.where(Ticket.department == department)
     return _stream(session, stmt, at, names, zone)
@@ -244,11 +249,12 @@ def rows_for_brief(
         met = getattr(Ticket, f"{prefix}_met_at")
         open_late.append(and_(met.is_(None), due < at))
     stmt = select(Ticket).where(
+        Ticket.merged_into.is_(None),
         or_(
             and_(Ticket.discovered_at >= start, Ticket.discovered_at < end),
             and_(Ticket.respond_met_at >= start, Ticket.respond_met_at < end),
             and_(Ticket.status != "closed", or_(*open_late)),
-        )
+        ),
     )
     if department:
         stmt = stmt.where(Ticket.department == department)

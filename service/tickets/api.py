@@ -17,7 +17,7 @@ from service.auth.deps import CurrentUser, client_address, department_filter
 from service.auth.principal import Principal
 from service.deps import CtxDep, SessionDep
 from service.store.base import StoreUnavailable
-from service.tickets import service
+from service.tickets import merging, service
 from service.tickets.schemas import (
     ActionRequest,
     StatsPage,
@@ -178,6 +178,85 @@ def change_ticket_severity(
     _audit(request, principal, "success", {**detail, "new_version": ticket.version}, session=session)
     texts = _item_texts(ctx, ticket)
     return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)  # type: ignore[return-value]
+
+
+class MergeSource(BaseModel):
+    id: RowId
+    version: int | None = None
+
+
+class MergeRequest(BaseModel):
+    """并单: the tickets (with the versions the officer saw) merged into the ticket of the path."""
+
+    sources: list[MergeSource] = Field(min_length=1, max_length=50)
+    version: int | None = None
+    note: str | None = Field(None, max_length=2000)
+
+
+class SplitRequest(BaseModel):
+    """拆单: the item moved out of the ticket of the path into a new ticket."""
+
+    item_id: str = Field(min_length=1, max_length=64)
+    version: int | None = None
+    note: str | None = Field(None, max_length=2000)
+
+
+class SplitAnswer(BaseModel):
+    ticket: TicketRead
+    new_ticket: TicketRead
+
+
+@router.post("/tickets/{ticket_id}/merge", response_model=TicketRead)
+def merge_tickets(
+    ticket_id: RowId, body: MergeRequest, request: Request, principal: CurrentUser, session: SessionDep, ctx: CtxDep
+) -> TicketRead:
+    """并单 (officers, admins): one department's tickets into this one; 409 when any version is stale."""
+    detail: dict[str, Any] = {
+        "ticket_id": ticket_id,
+        "action": "merge",
+        "version": body.version,
+        "sources": [{"id": s.id, "version": s.version} for s in body.sources],
+    }
+    with _ledger_errors(request, principal, detail):
+        ticket = merging.merge(
+            session,
+            ticket_id,
+            [(s.id, s.version) for s in body.sources],
+            principal,
+            version=body.version,
+            note=body.note,
+        )
+    _audit(request, principal, "success", {**detail, "new_version": ticket.version}, session=session)
+    texts = _item_texts(ctx, ticket)
+    return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)  # type: ignore[return-value]
+
+
+@router.post("/tickets/{ticket_id}/split", response_model=SplitAnswer)
+def split_ticket(
+    ticket_id: RowId, body: SplitRequest, request: Request, principal: CurrentUser, session: SessionDep, ctx: CtxDep
+) -> SplitAnswer:
+    """拆单 (officers, admins): the item becomes a new ticket whose deadlines count from its own discovery."""
+    detail: dict[str, Any] = {"ticket_id": ticket_id, "action": "split", "version": body.version, "item": body.item_id}
+    with _ledger_errors(request, principal, detail):
+        try:
+            ticket, new = merging.split(
+                session,
+                ticket_id,
+                body.item_id,
+                principal,
+                ctx.store,
+                version=body.version,
+                note=body.note,
+                config=service.ledger_config(ctx.settings),
+            )
+        except StoreUnavailable as exc:
+            raise HTTPException(503, f"item store unavailable: {exc}") from exc
+    _audit(request, principal, "success", {**detail, "new_ticket": new.id}, session=session)
+    now = clock.now()
+    return SplitAnswer(
+        ticket=TicketRead.full(ticket, principal, now, _item_texts(ctx, ticket)).masked_for(principal),  # type: ignore[arg-type]
+        new_ticket=TicketRead.full(new, principal, now, _item_texts(ctx, new)).masked_for(principal),  # type: ignore[arg-type]
+    )
 
 
 @router.get("/stats", response_model=StatsPage)

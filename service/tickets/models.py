@@ -64,6 +64,11 @@ class Ticket(Base):
     # yet raised); NULL when nothing is left to raise. Every change sets it to the change time, so the
     # monitor re-plans changed tickets; the monitor sets the exact next instant. It reads only due rows.
     next_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # 并单/拆单 (service/tickets/merging.py): the ticket this one was merged into (it then leaves lists,
+    # ledger and SLA monitoring), the ids merged into this one ("12,15"), the ticket this one was split from.
+    merged_into: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    merged_from: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    split_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

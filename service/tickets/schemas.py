@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.api_types import InputDateTime, LocalDateTime
 from service.auth.principal import Principal
@@ -45,6 +45,18 @@ class TimelineRead(BaseModel):
     to_status: str | None
     note: str | None
     response_url: str | None = None
+    # 并单: the ticket an entry comes from when it was copied in by a merge (null for the ticket's own).
+    from_ticket: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_ticket(cls, value: Any) -> Any:
+        detail = getattr(value, "detail", None)
+        if isinstance(detail, dict) and "from_ticket" in detail:
+            return {name: getattr(value, name, None) for name in cls.model_fields if name != "from_ticket"} | {
+                "from_ticket": detail["from_ticket"]
+            }
+        return value
 
 
 class ExtensionRead(BaseModel):
@@ -80,6 +92,10 @@ class TicketSummary(BaseModel):
     # Reposts of one event attach to its ticket: how many items, from how many sources.
     item_count: int = 0
     source_count: int = 0
+    # 并单/拆单: the ticket this one was merged into, the tickets merged into it, the ticket it was split from.
+    merged_into: int | None = None
+    merged_from: list[int] = Field(default_factory=list)
+    split_from: int | None = None
 
     @classmethod
     def of(cls, ticket: Ticket, principal: Principal, now: datetime, **extra: Any) -> TicketSummary:
@@ -113,6 +129,9 @@ class TicketSummary(BaseModel):
             allowed_actions=allowed_actions_for(ticket, principal),
             item_count=len(ticket.items),
             source_count=len({i.source for i in ticket.items}),
+            merged_into=ticket.merged_into,
+            merged_from=[int(i) for i in (ticket.merged_from or "").split(",") if i],
+            split_from=ticket.split_from,
             **extra,
         )
 

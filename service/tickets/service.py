@@ -234,6 +234,8 @@ def list_tickets(
         conditions.append(Ticket.discovered_at >= _day_start(date_from))
     if date_to is not None:
         conditions.append(Ticket.discovered_at < _day_end(date_to))
+    # A merged ticket (并单) is represented by the ticket it was merged into.
+    conditions.append(Ticket.merged_into.is_(None))
     total = session.scalar(select(func.count()).select_from(Ticket).where(*conditions)) or 0
     rows = session.scalars(
         select(Ticket)
@@ -329,6 +331,29 @@ def _attach(session: Session, ticket_id: int, refs: Iterable[ItemRef], now: date
     return attached
 
 
+def resolve_merged(session: Session, ticket_ids: Iterable[int]) -> dict[int, int]:
+    """For tickets that were merged (并单): the ticket standing for each now, following merges of merges."""
+    out: dict[int, int] = {}
+    pending = set(ticket_ids)
+    seen: set[int] = set()
+    while pending:
+        rows = session.execute(
+            select(Ticket.id, Ticket.merged_into).where(Ticket.id.in_(pending), Ticket.merged_into.is_not(None))
+        ).all()
+        seen |= pending
+        pending = set()
+        for tid, into in rows:
+            out[tid] = into
+            if into not in seen:
+                pending.add(into)
+    for tid in list(out):
+        into, hops = out[tid], 0
+        while into in out and hops < 100:
+            into, hops = out[into], hops + 1
+        out[tid] = into
+    return out
+
+
 def open_or_attach(
     session: Session,
     *,
@@ -411,6 +436,8 @@ def open_or_attach(
         ticket_id = session.scalar(
             select(Ticket.id).where(Ticket.event_key == event_key, Ticket.department == department)
         )
+        # The event's ticket was merged into another (并单): its items go there.
+        ticket_id = resolve_merged(session, [ticket_id]).get(ticket_id, ticket_id)
         if published is not None:
             # The event was published when its first item was: keep the earliest time.
             session.execute(
@@ -517,6 +544,10 @@ def open_or_attach_many(
         ).all()
         wanted = set(chunk)
         ids.update({(r.event_key, r.department): r.id for r in found if (r.event_key, r.department) in wanted})
+    # Tickets merged into another (并单): later items of their events go to the ticket standing for them.
+    standing = resolve_merged(session, [ids[k] for k in missing if k in ids])
+    if standing:
+        ids.update({k: standing[ids[k]] for k in missing if k in ids and ids[k] in standing})
     # Existing tickets: the event was published when its first item was, keep the earliest time.
     later = [{"tid": ids[k], "published": earliest[k]} for k in missing if k in earliest and k in ids]
     if later:
@@ -744,6 +775,10 @@ def act(
     config = config or ledger_config()
     ticket = get(session, ticket_id, principal)
     transitions.require_role(principal.role, action)
+    if ticket.merged_into is not None:
+        raise transitions.TransitionNotAllowed(
+            ticket.status, action, f"已并入工单 #{ticket.merged_into}，请在该工单上操作"
+        )
     if principal.role == "department" and principal.department != ticket.department:
         raise TicketNotFound(ticket_id)
     until = ensure_aware(until) if until is not None else None

@@ -15,6 +15,9 @@ import pytest
 from httpx import Response
 
 from service import clock
+from service.auth.principal import Principal
+from service.tickets.merging import merge
+from service.tickets.models import Ticket
 from tests.auth.fixtures import PASSWORD
 from tests.security.conftest import World
 
@@ -69,6 +72,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("POST", "/api/v1/tickets/{ticket_id}/actions"): row(other_department=404, leader=403),
     # Re-grading is the officers' call: a department user is refused by role, on any department's ticket.
     ("PUT", "/api/v1/tickets/{ticket_id}/severity"): row(department=403, leader=403),
+    ("POST", "/api/v1/tickets/{ticket_id}/merge"): row(department=403, leader=403),
+    ("POST", "/api/v1/tickets/{ticket_id}/split"): row(department=403, leader=403),
     ("GET", "/api/v1/stats"): READERS,
     ("GET", "/api/v1/alerts"): READERS,
     ("GET", "/api/v1/alerts/stream"): READERS,
@@ -202,6 +207,15 @@ def _call(world: World, method: str, path: str, caller: str) -> int:
             kwargs["json"] = {"action": "escalate", "note": "请加快办理"} if decider else {"action": "acknowledge"}
         case ("PUT", "/api/v1/tickets/{ticket_id}/severity"):
             kwargs["json"] = {"severity": "critical", "note": "影响扩大"}
+        case ("POST", "/api/v1/tickets/{ticket_id}/merge"):
+            kwargs["json"] = {"sources": [{"id": world.new_ticket("water" if other else "env")}]}
+        case ("POST", "/api/v1/tickets/{ticket_id}/split"):
+            # A ticket of two items (one merged in), so that there is something to split off.
+            second = world.new_ticket("water" if other else "env")
+            with world.client.app.state.ctx.db.session() as session:
+                item_id = session.get(Ticket, second).items[0].item_id
+                merge(session, ticket, [(second, None)], Principal(user_id=0, username="setup", role="admin"))
+            kwargs["json"] = {"item_id": item_id}
         case ("POST", "/api/v1/alerts/{alert_id}/state"):
             kwargs["json"] = {"state": "acknowledged"}
         case ("POST", "/api/v1/rules"):
