@@ -228,8 +228,6 @@ def next_due(ticket: MonitoredTicket, raised: Raised, config: LedgerConfig) -> d
 
     This is what ``tickets.next_due_at`` holds, so a run reads only the tickets with something due.
     """
-    if ticket.merged_into is not None:
-        return None  # merged (并单): the ticket it was merged into carries its deadlines
     out: list[datetime] = []
     for stage in STAGES:
         due, met = ticket.due(stage), ticket.met(stage)

@@ -43,10 +43,9 @@ from service.tickets.service import (
     ledger_config,
     save_change,
 )
-from service.vocabulary import STAGES
+from service.vocabulary import SEVERITY_RANK, STAGES
 
 OFFICERS = ("officer", "admin")
-SEVERITY_ORDER = ("minor", "normal", "major", "critical")
 
 
 def _officer(principal: Principal, action: str) -> None:
@@ -99,7 +98,7 @@ def merge(
     everyone = [target, *merged]
     values: dict[str, Any] = {
         "discovered_at": min(t.discovered_at for t in everyone),
-        "severity": max((t.severity for t in everyone), key=SEVERITY_ORDER.index),
+        "severity": max((t.severity for t in everyone), key=SEVERITY_RANK.__getitem__),
         "escalated": any(t.escalated for t in everyone),
         "merged_from": ",".join(
             [*(target.merged_from.split(",") if target.merged_from else []), *(str(t.id) for t in merged)]

@@ -36,7 +36,13 @@ class TicketLedger:
         return ledger_config(settings)
 
     def due_page(self, session: Session, at: datetime, after_id: int, limit: int) -> Sequence[Ticket]:
-        query = _rows().where(Ticket.next_due_at <= at, Ticket.id > after_id).order_by(Ticket.id).limit(limit)
+        # A merged ticket (并单) is watched through the ticket it was merged into.
+        query = (
+            _rows()
+            .where(Ticket.next_due_at <= at, Ticket.id > after_id, Ticket.merged_into.is_(None))
+            .order_by(Ticket.id)
+            .limit(limit)
+        )
         return list(session.scalars(query).all())
 
     def get(self, session: Session, ticket_id: int) -> Ticket | None:
