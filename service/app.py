@@ -138,6 +138,11 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     # Connection refused/lost (OperationalError), a connection closed under us (InterfaceError).
     for unreachable in (OperationalError, InterfaceError, DatabaseUnavailable):
         app.add_exception_handler(unreachable, database_unavailable)
+    from fastapi.exceptions import RequestValidationError
+
+    from service.validation_zh import validation_error
+
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(audit_router)

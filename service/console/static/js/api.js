@@ -18,6 +18,7 @@ function cookie(name) {
 
 // A readable message from FastAPI's error bodies: {"detail": "..."} or {"detail": {"message"}} or a list.
 export function messageOf(body, status) {
+  if (body && typeof body.message === "string") return body.message; // validation errors, in Chinese
   const detail = body && body.detail;
   if (typeof detail === "string") return detail;
   if (detail && typeof detail.message === "string") return detail.message;
