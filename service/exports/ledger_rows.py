@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, noload, selectinload
 from service.clock import SHANGHAI
 from service.config_files import read_yaml
 from service.tickets.models import STAGE_COLUMNS, Ticket
+from service.tickets.timing import REPLIED_BEFORE_DISCOVERY_LABEL, replied_before_discovery, stage_late
 from service.vocabulary import CHANNEL_LABELS, SEVERITY_LABELS, STAGES
 from service.vocabulary import TICKET_STATUS_LABELS as STATUS_LABELS
 
@@ -153,6 +154,8 @@ def _note(ticket: Ticket, zone: ZoneInfo) -> str:
         parts.append(f"已延期至{ticket.extension_until.astimezone(zone):%Y-%m-%d %H:%M}")
     if (ticket.response_source or "").startswith("system:"):
         parts.append("回应由系统从公开答复中采集")
+    if replied_before_discovery(ticket.discovered_at, ticket.respond_met_at):
+        parts.append(REPLIED_BEFORE_DISCOVERY_LABEL)
     if len(ticket.items) > 1:
         parts.append(f"关联条目{len(ticket.items)}条")
     if ticket.merged_from:
@@ -169,8 +172,7 @@ def row_from_ticket(
     first = ticket.items[0] if ticket.items else None
     late = {}
     for stage in STAGES:
-        met, due = ticket.met(stage), ticket.due(stage)
-        late[stage] = met > due if met is not None else at > due
+        late[stage] = stage_late(ticket.status, stage, ticket.met(stage), ticket.due(stage), at)
     return LedgerRow(
         seq=seq,
         ticket_id=ticket.id,

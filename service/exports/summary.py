@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from service.exports.ledger_rows import LedgerRow
+from service.tickets.timing import elapsed
 from service.vocabulary import STAGES
 
 
@@ -56,7 +57,8 @@ class DepartmentSummary:
         self.escalated += row.escalated
         if row.responded_at is not None:
             self.responded += 1
-            self.respond_seconds += (row.responded_at - row.discovered_at).total_seconds()
+            # A reply already public when the item was found counts as 0 hours, never negative.
+            self.respond_seconds += elapsed(row.discovered_at, row.responded_at).total_seconds()
 
     def rate(self, stage: str) -> float | None:
         """On-time rate of ``stage``."""

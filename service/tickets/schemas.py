@@ -13,6 +13,7 @@ from service.masking import mask_for, note_reveal
 from service.tickets import transitions
 from service.tickets.models import Ticket
 from service.tickets.service import allowed_actions_for, overdue, time_left
+from service.tickets.timing import replied_before_discovery, stage_waived
 from service.vocabulary import STAGES
 
 Action = transitions.Action
@@ -96,6 +97,10 @@ class TicketSummary(BaseModel):
     merged_into: int | None = None
     merged_from: list[int] = Field(default_factory=list)
     split_from: int | None = None
+    # 已在发现前回应: the public reply predates discovery (counted on time, 0 hours; see README).
+    replied_before_discovery: bool = False
+    # The acknowledge stage was skipped: the department answered in public before anyone acknowledged.
+    acknowledge_waived: bool = False
 
     @classmethod
     def of(cls, ticket: Ticket, principal: Principal, now: datetime, **extra: Any) -> TicketSummary:
@@ -132,6 +137,8 @@ class TicketSummary(BaseModel):
             merged_into=ticket.merged_into,
             merged_from=[int(i) for i in (ticket.merged_from or "").split(",") if i],
             split_from=ticket.split_from,
+            replied_before_discovery=replied_before_discovery(ticket.discovered_at, ticket.respond_met_at),
+            acknowledge_waived=stage_waived(ticket.status, "acknowledge", ticket.ack_met_at),
             **extra,
         )
 

@@ -33,6 +33,7 @@ from service.settings import LedgerSettings, NotificationSettings, Settings
 from service.store.base import Item
 from service.tickets import transitions
 from service.tickets.models import STAGE_COLUMNS, Ticket, TicketItem, TimelineEntry
+from service.tickets.timing import elapsed, replied_before_discovery, stage_late, stage_waived
 from service.tickets.transitions import Facts, TransitionNotAllowed
 from service.vocabulary import SEVERITY_LABELS, STAGES
 
@@ -148,16 +149,18 @@ def overdue(ticket: Ticket, now: datetime | None = None) -> dict[str, bool]:
     now = now or clock.now()
     out = {}
     for stage in STAGES:
-        met = ticket.met(stage)
-        out[stage] = met > ticket.due(stage) if met is not None else now > ticket.due(stage)
+        out[stage] = stage_late(ticket.status, stage, ticket.met(stage), ticket.due(stage), now)
     return out
 
 
 def time_left(ticket: Ticket, now: datetime | None = None) -> dict[str, float | None]:
-    """Per stage: seconds until the deadline (negative when past), None once met."""
+    """Per stage: seconds until the deadline (negative when past), None once met (or waived)."""
     now = now or clock.now()
     return {
-        stage: None if ticket.met(stage) is not None else (ticket.due(stage) - now).total_seconds() for stage in STAGES
+        stage: None
+        if ticket.met(stage) is not None or stage_waived(ticket.status, stage, None)
+        else (ticket.due(stage) - now).total_seconds()
+        for stage in STAGES
     }
 
 
@@ -191,10 +194,13 @@ def _day_end(value: date | datetime) -> datetime:
 
 def _overdue_clause(now: datetime):
     parts = []
-    for prefix in STAGE_COLUMNS.values():
+    for stage, prefix in STAGE_COLUMNS.items():
         due = getattr(Ticket, f"{prefix}_due")
         met = getattr(Ticket, f"{prefix}_met_at")
-        parts.append(or_(and_(met.is_(None), due < now), met > due))
+        unmet_late = and_(met.is_(None), due < now)
+        if stage == "acknowledge":  # a waived acknowledge stage is never overdue (service.tickets.timing)
+            unmet_late = and_(unmet_late, Ticket.status.in_(("new", "returned")))
+        parts.append(or_(unmet_late, met > due))
     return or_(*parts)
 
 
@@ -676,8 +682,11 @@ def save_change(
 ) -> int:
     """Write ``values`` if the ticket is still at ``expected_version``, with its timeline entry; the new version.
 
-    Raises StaleVersion when another transaction changed the ticket first.
+    Raises StaleVersion when another transaction changed the ticket first. The entry is never dated
+    before the ticket's latest one: the timeline reads in order even after the clock stepped back.
     """
+    if ticket.timeline:
+        at = max(at, *(entry.at for entry in ticket.timeline))
     new_version = expected_version + 1
     changed = session.execute(
         update(Ticket)
@@ -796,7 +805,7 @@ def act(
     if expected != ticket.version:
         raise StaleVersion(ticket.id, expected, ticket.version)
     outcome = transitions.apply(ticket.status, action, facts_of(ticket))
-    now = clock.now()
+    now = recorded_now(ticket)
     policy = config.policy
     values: dict[str, Any] = {"status": outcome.status, "escalated": outcome.facts.escalated}
     detail: dict[str, Any] = {}
@@ -962,8 +971,8 @@ def record_public_reply(session: Session, item: Item) -> list[int]:
     """Record a public reply found on ``item`` as the respond stage of the tickets linking it.
 
     The stage is met at the reply's time (``replied_at``, else when the item was fetched) with the
-    item's URL as the response; a ticket not yet acknowledged is acknowledged too, since its
-    department answered in public. Returns the ids of the tickets updated. A ticket changed
+    item's URL as the response; a ticket not yet acknowledged goes straight to responded with no 签收
+    (the acknowledge stage is waived). Returns the ids of the tickets updated. A ticket changed
     concurrently is left for the next sweep.
     """
     if not _text(item.reply) or item.channel not in REPLY_CHANNELS:
@@ -989,29 +998,33 @@ def record_public_reply(session: Session, item: Item) -> list[int]:
     return updated
 
 
+def recorded_now(ticket: Ticket) -> datetime:
+    """The time to record an action at: now, but never before what the ticket already recorded.
+
+    Keeps discovery ≤ 签收 ≤ 办理 ≤ 回应 ≤ 办结 in recorded order even when the clock steps back
+    (a corrected system clock, a what-if run).
+    """
+    floor = [ticket.discovered_at, *(t for t in (ticket.ack_met_at, ticket.handle_met_at) if t is not None)]
+    if ticket.respond_met_at is not None:
+        floor.append(ticket.respond_met_at)
+    if ticket.timeline:
+        floor.append(max(entry.at for entry in ticket.timeline))
+    return max([clock.now(), *floor])
+
+
 def _record_reply_on(session: Session, ticket: Ticket, item: Item, replied_at: datetime) -> None:
+    """回应 at the reply's time; no 签收 invented. A reply dated before discovery keeps its time (the
+    ticket then shows 已在发现前回应); a later one never goes before a stage already recorded (a website
+    often gives only the date)."""
     actor = "system:crawler"
-    now = clock.now()
+    now = recorded_now(ticket)
     version = ticket.version
     facts = facts_of(ticket)
     status = ticket.status
     note = f"在 {item.source} 发现公开答复"
-    if status == "new":
-        outcome = transitions.apply(status, "acknowledge", facts)
-        version = save_change(
-            session,
-            ticket,
-            version,
-            {"status": outcome.status, "ack_met_at": min(replied_at, now)},
-            action="acknowledge",
-            actor=actor,
-            at=now,
-            to_status=outcome.status,
-            note=note,
-            detail={"item_id": item.id},
-        )
-        status, facts = outcome.status, outcome.facts
-    outcome = transitions.apply(status, "respond", facts)
+    if replied_at >= ticket.discovered_at:
+        replied_at = max([replied_at, *(t for t in (ticket.ack_met_at, ticket.handle_met_at) if t is not None)])
+    outcome = transitions.public_reply(status, facts)
     save_change(
         session,
         ticket,
@@ -1088,15 +1101,22 @@ def stats(
         for stage in STAGES:
             met = [t for t in group if t.met(stage) is not None]
             in_time = sum(1 for t in met if t.met(stage) <= t.due(stage))
-            late_open = sum(1 for t in group if t.met(stage) is None and now > t.due(stage))
+            late_open = sum(
+                1 for t in group if t.met(stage) is None and stage_late(t.status, stage, None, t.due(stage), now)
+            )
             decided = len(met) + late_open
             row[f"{stage}_on_time_rate"] = round(in_time / decided, 4) if decided else None
             row[f"{stage}_avg_hours"] = (
-                _hours(sum((t.met(stage) - t.discovered_at for t in met), timedelta()) / len(met)) if met else None
+                _hours(sum((elapsed(t.discovered_at, t.met(stage)) for t in met), timedelta()) / len(met))
+                if met
+                else None
             )
+        row["replied_before_discovery"] = sum(
+            1 for t in group if replied_before_discovery(t.discovered_at, t.respond_met_at)
+        )
         published = [t for t in group if t.published_at is not None]
         row["avg_discover_hours"] = (
-            _hours(sum((t.discovered_at - t.published_at for t in published), timedelta()) / len(published))
+            _hours(sum((elapsed(t.published_at, t.discovered_at) for t in published), timedelta()) / len(published))
             if published
             else None
         )

@@ -5,6 +5,9 @@ because a response may be published before handling is done: the status tells th
 the facts tell which stages are done, and ``close`` needs both facts whatever the order was.
 
 - ``new`` (待签收) --acknowledge--> ``acknowledged`` (已签收)
+- A public reply the crawler finds (``public_reply``, the system's move, no role's) records the respond
+  stage from ``new``, ``acknowledged`` or ``handled``; from ``new`` it invents no 签收 (the acknowledge
+  stage is waived, see service.tickets.timing).
 - ``acknowledged`` --handle--> ``handled``; ``acknowledged`` --respond--> ``responded``
 - ``handled`` --respond--> ``responded`` and ``responded`` --handle--> ``handled`` (the other stage done)
 - ``handled`` / ``responded`` --close--> ``closed`` only when handled and responded
@@ -239,6 +242,14 @@ def apply(status: str, action: str, facts: Facts) -> Outcome:
     """Status and facts after ``action``; raises TransitionNotAllowed when the table has no such move."""
     move = _find(status, action, facts)
     return Outcome(move.target or status, replace(facts, **move.effect))
+
+
+def public_reply(status: str, facts: Facts) -> Outcome:
+    """Status and facts after the crawler found the department's public reply (respond, even from new)."""
+    if status == "new":
+        _find(status, "acknowledge", facts)  # consistency checks of an ordinary move from new
+        return Outcome("responded", replace(facts, responded=True))
+    return apply(status, "respond", facts)
 
 
 def next_status(status: str, action: str, facts: Facts) -> str:

@@ -12,7 +12,7 @@ from service.context import AppContext
 from service.settings import Settings
 from service.store.base import Item
 from service.tickets.scheduled import sweep_public_replies
-from service.tickets.service import ItemRef, act, get, ledger_config, open_or_attach, record_public_reply
+from service.tickets.service import ItemRef, act, get, ledger_config, open_or_attach, overdue, record_public_reply
 from tests.ledger.builders import ENV_USER, T0, new_ticket
 
 REPLY_URL = "http://127.0.0.1:8801/detail_1.html"
@@ -53,15 +53,18 @@ def test_a_reply_meets_respond_at_the_reply_time_with_the_item_url(db, frozen, c
         assert get(s, ticket.id).version == after.version
 
 
-def test_a_reply_on_a_ticket_not_yet_acknowledged_acknowledges_it_too(db, frozen, config) -> None:
+def test_a_reply_on_a_ticket_not_yet_acknowledged_invents_no_acknowledgement(db, frozen, config) -> None:
     with db.session() as s:
         ticket = new_ticket(s, config)
         frozen.advance(timedelta(hours=2))
         record_public_reply(s, hotline_item(reply="已处理", replied_at=T0 + timedelta(hours=1)))
         after = get(s, ticket.id)
         assert after.status == "responded"
-        assert after.ack_met_at == T0 + timedelta(hours=1)
-        assert [e.action for e in after.timeline] == ["create", "acknowledge", "respond"]
+        assert after.respond_met_at == T0 + timedelta(hours=1)
+        assert after.ack_met_at is None
+        assert [e.action for e in after.timeline] == ["create", "respond"]
+        # The skipped 签收 is neither overdue nor counted late, even long after its deadline.
+        assert overdue(after, T0 + timedelta(days=30))["acknowledge"] is False
 
 
 def test_an_item_without_reply_changes_nothing(db, frozen, config) -> None:

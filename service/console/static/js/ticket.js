@@ -51,6 +51,9 @@ function renderFacts() {
     ...fact("当前环节", stage ? `${STAGES[stage]}（${formatLeft(left)}）` : "—"),
     ...fact("督办", ticket.escalated ? "是" : "否"),
   );
+  if (ticket.replied_before_discovery) {
+    facts.append(...fact("回应", el("span", { class: "tag replied-early", text: "已在发现前回应" })));
+  }
   if (ticket.result) facts.append(...fact("办理结果", ticket.result));
   if (ticket.response_url) facts.append(...fact("回应地址", externalLink(ticket.response_url)));
   const ext = ticket.extension;
@@ -66,7 +69,8 @@ function renderDeadlines() {
     const met = ticket.met && ticket.met[stage];
     const overdue = ticket.overdue && ticket.overdue[stage];
     let state;
-    if (met) state = overdue ? "超期完成" : "按时完成";
+    if (stage === "acknowledge" && ticket.acknowledge_waived) state = "免签收（已公开回应）";
+    else if (met) state = overdue ? "超期完成" : "按时完成";
     else if (overdue) state = "已超期";
     else state = formatLeft(ticket.deadlines ? (new Date(ticket.deadlines[stage]) - Date.now()) / 1000 : null);
     body.append(

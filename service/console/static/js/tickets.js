@@ -33,6 +33,7 @@ function row(ticket) {
       { class: "title" },
       link,
       ticket.escalated ? el("span", { class: "tag escalated", text: "督办" }) : null,
+      ticket.replied_before_discovery ? el("span", { class: "tag replied-early", text: "已在发现前回应" }) : null,
       ticket.item_count > 1
         ? el("span", { class: "muted", text: ` ${ticket.item_count} 条 / ${ticket.source_count} 个来源` })
         : null,
