@@ -28,6 +28,8 @@ app.add_typer(sources_app, name="sources")
 app.add_typer(rules_app, name="rules")
 app.add_typer(sla_app, name="sla")
 app.add_typer(user_app, name="user")
+audit_app = typer.Typer(help="审计日志 (audit log)", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -652,6 +654,38 @@ def demo(
         _serve(settings, host, port, with_scheduler=True)
     finally:
         server.shutdown()
+
+
+@audit_app.command("verify")
+def audit_verify(
+    ctx: typer.Context,
+    anchors: Path | None = typer.Option(None, "--anchors", help="锚点文件 (默认 数据目录/audit/anchors.jsonl)"),
+) -> None:
+    """校验审计日志：HMAC 链与每日锚点；有任何断裂时退出码 1，并指出第一条有问题的记录。"""
+    from service.audit.anchors import anchors_path, check_anchors, read_anchors
+    from service.audit.service import verify_chain
+    from service.context import AppContext
+    from service.db import DatabaseUnavailable
+
+    settings = settings_of(ctx, quiet=True)
+    app_ctx = AppContext.create(settings)
+    try:
+        with app_ctx.db.session() as session:
+            ok, first_bad = verify_chain(session)
+            found = read_anchors(anchors or anchors_path(settings))
+            problems = check_anchors(session, found, settings.security.audit_retention_days)
+    except DatabaseUnavailable as exc:
+        fail(str(exc), 1)
+    finally:
+        app_ctx.close()
+    if not ok:
+        where = f"记录 #{first_bad}" if first_bad is not None else "链尾（记录被删除）"
+        typer.echo(f"审计日志链断裂：第一条有问题的是{where}", err=True)
+    for problem in problems:
+        typer.echo(f"审计锚点不符：记录 #{problem['id']}：{problem['reason']}", err=True)
+    if not ok or problems:
+        raise typer.Exit(1)
+    typer.echo(f"审计日志完整：HMAC 链无断裂，{len(found)} 个锚点一致")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.audit.keys import load_audit_key
 from service.db import Database
 from service.settings import Settings
 from service.store import Store, make_store
@@ -26,6 +27,7 @@ class AppContext:
                 busy_timeout=settings.database.busy_timeout_seconds,
                 pool_size=settings.database.pool_size,
                 max_overflow=settings.database.max_overflow,
+                audit_key=load_audit_key(settings),
             ),
             store=make_store(settings),
         )

@@ -91,12 +91,14 @@ class Database:
         busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS,
         pool_size: int = POOL_SIZE,
         max_overflow: int = MAX_OVERFLOW,
+        audit_key: bytes = b"",
     ) -> None:
         self.url = url
         self.engine = make_engine(
             url, echo=echo, busy_timeout=busy_timeout, pool_size=pool_size, max_overflow=max_overflow
         )
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions carry the audit chain's HMAC key (service.audit.keys): the key never enters the database.
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info={"audit_key": audit_key})
 
     @contextmanager
     def session(self) -> Iterator[Session]:

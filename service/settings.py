@@ -118,7 +118,15 @@ class LedgerSettings(Section):
 
 # Every kind of message the product sends; routes name them, the outbox refuses any other.
 NotificationKind = Literal[
-    "alert", "sla_warning", "sla_breach", "escalation", "recovery", "report", "source_health", "monitoring"
+    "alert",
+    "sla_warning",
+    "sla_breach",
+    "escalation",
+    "recovery",
+    "report",
+    "source_health",
+    "monitoring",
+    "audit_anchor",
 ]
 
 

@@ -18,8 +18,23 @@ def jobs(settings: Settings) -> list[JobSpec]:
             func="service.audit.scheduled:purge_old_records",
             trigger=CronTrigger(hour=3, minute=17, timezone=settings.zone),
             name="审计日志保留期清理",
-        )
+        ),
+        JobSpec(
+            id="audit-anchor",
+            func="service.audit.scheduled:anchor_chain",
+            trigger=CronTrigger(hour=0, minute=5, timezone=settings.zone),
+            name="审计日志每日锚点",
+        ),
     ]
+
+
+def anchor_chain() -> None:
+    """Write today's anchor of the audit chain outside the database (file, log line, outbox notice)."""
+    from service.audit.anchors import take_anchor
+
+    ctx = context.current()
+    with ctx.db.session() as session:
+        take_anchor(session, ctx.settings)
 
 
 def purge_old_records() -> None:

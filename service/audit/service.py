@@ -1,7 +1,10 @@
 """Writing, reading, verifying and purging the audit log.
 
-Each record's ``hash`` is SHA-256 over the previous record's hash and the canonical JSON of the record, so
-an edited, inserted or deleted row breaks the chain from there on. A purge moves the chain's anchor to the
+Each record's ``hash`` is HMAC-SHA-256, keyed with a key kept outside the database (service.audit.keys), over
+the previous record's hash and the canonical JSON of the record, so an edited, inserted or deleted row breaks
+the chain from there on, and whoever can write the database cannot recompute it. The database itself refuses
+UPDATE and DELETE on audit rows (triggers, migration i11_0001), and daily anchors kept outside the database
+(service.audit.anchors) catch a chain rewritten from some row on. A purge moves the chain's anchor to the
 hash the first remaining record chains onto; the tail is pinned by ``audit_head.last_hash``.
 There is no update or delete here apart from the retention purge.
 """
@@ -9,6 +12,7 @@ There is no update or delete here apart from the retention purge.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -33,8 +37,13 @@ def _canonical_time(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def compute_hash(prev_hash: str, record: AuditRecord) -> str:
-    """SHA-256 over the previous hash and the canonical JSON of the record's content."""
+def audit_key(session: Session) -> bytes:
+    """The chain key this session's database was opened with (service.db.Database)."""
+    return session.info.get("audit_key", b"")
+
+
+def compute_hash(prev_hash: str, record: AuditRecord, key: bytes = b"") -> str:
+    """HMAC-SHA-256 with ``key`` over the previous hash and the canonical JSON of the record's content."""
     body = {
         "at": _canonical_time(record.at),
         "username": record.username,
@@ -45,7 +54,7 @@ def compute_hash(prev_hash: str, record: AuditRecord) -> str:
         "detail": record.detail,
     }
     canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+    return hmac.new(key, (prev_hash + canonical).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def record(
@@ -81,7 +90,7 @@ def record(
         detail=clean_detail,
         prev_hash=head.last_hash,
     )
-    row.hash = compute_hash(row.prev_hash, row)
+    row.hash = compute_hash(row.prev_hash, row, audit_key(session))
     session.add(row)
     head.last_hash = row.hash
     session.flush()
@@ -133,6 +142,7 @@ def verify_chain(session: Session, batch: int = 1000) -> tuple[bool, int | None]
     log whose head expects records is reported as ``(False, None)``.
     """
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
+    key = audit_key(session)
     expected_prev = head.anchor_hash
     last_id: int | None = None
     after = head.anchor_after_id
@@ -145,7 +155,7 @@ def verify_chain(session: Session, batch: int = 1000) -> tuple[bool, int | None]
         if not rows:
             break
         for row in rows:
-            if row.prev_hash != expected_prev or compute_hash(row.prev_hash, row) != row.hash:
+            if row.prev_hash != expected_prev or compute_hash(row.prev_hash, row, key) != row.hash:
                 return False, row.id
             expected_prev = row.hash
             last_id = row.id
@@ -172,11 +182,12 @@ def purge(session: Session, retention_days: int, *, actor: str = "system") -> in
     ).scalar_one_or_none()
     if last_old is None:
         return 0
-    count = session.execute(delete(AuditRecord).where(AuditRecord.id <= last_old.id)).rowcount
+    # The anchor moves first: the database refuses to delete audit rows above it.
     head.anchor_hash = last_old.hash
     head.anchor_after_id = last_old.id
     head.purged_at = clock.now()
     session.flush()
+    count = session.execute(delete(AuditRecord).where(AuditRecord.id <= last_old.id)).rowcount
     record(
         session,
         event="audit_purge",

@@ -37,6 +37,17 @@ def _write(db: Database, n: int) -> None:
             record(session, event="ticket_action", principal_or_username=OFFICER, result="success", detail={"n": i})
 
 
+def _drop_guards(db: Database) -> None:
+    """What only an attacker with DDL rights on the database can do: switch off the append-only triggers."""
+    with db.engine.begin() as conn:
+        if db.engine.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
+            conn.execute(text("ALTER TABLE audit_head DISABLE TRIGGER USER"))
+        else:
+            for name in ("audit_log_no_update", "audit_log_no_delete", "audit_head_anchor_forward"):
+                conn.execute(text(f"DROP TRIGGER {name}"))
+
+
 def _verify(db: Database) -> tuple[bool, int | None]:
     with db.session() as session:
         return verify_chain(session)
@@ -45,6 +56,7 @@ def _verify(db: Database) -> tuple[bool, int | None]:
 def test_the_chain_verifies_and_shows_an_edited_row(db: Database) -> None:
     _write(db, 5)
     assert _verify(db) == (True, None)
+    _drop_guards(db)
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE audit_log SET username = 'li' WHERE id = 3"))
     assert _verify(db) == (False, 3)
@@ -52,17 +64,19 @@ def test_the_chain_verifies_and_shows_an_edited_row(db: Database) -> None:
 
 def test_an_edit_that_recomputes_its_own_hash_still_breaks_the_next_link(db: Database) -> None:
     _write(db, 4)
+    _drop_guards(db)
     with db.session() as session:
         row = list_records(session)[0][1]
         row.detail = {"n": 99}
-        from service.audit.service import compute_hash
+        from service.audit.service import audit_key, compute_hash
 
-        row.hash = compute_hash(row.prev_hash, row)
+        row.hash = compute_hash(row.prev_hash, row, audit_key(session))
     assert _verify(db) == (False, 3)
 
 
 def test_deleted_rows_are_noticed_in_the_middle_and_at_the_end(db: Database) -> None:
     _write(db, 5)
+    _drop_guards(db)
     with db.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE id = 5"))
     assert _verify(db) == (False, 4), "a missing tail is reported at the last remaining record"
@@ -103,6 +117,7 @@ def test_purge_keeps_the_retention_period_and_the_chain_verifiable(db: Database,
     with db.session() as session:
         assert purge(session, 180) == 2
     assert _verify(db) == (True, None)
+    _drop_guards(db)
     with db.engine.begin() as conn:
         first = conn.execute(text("SELECT MIN(id) FROM audit_log")).scalar_one()
         conn.execute(text(f"UPDATE audit_log SET prev_hash = '{'0' * 64}' WHERE id = {first}"))
