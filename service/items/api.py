@@ -23,7 +23,7 @@ from service.clock import ensure_aware
 from service.deps import SessionDep, SettingsDep, StoreDep
 from service.items.schemas import ItemList, ItemRead
 from service.masking import mask_for
-from service.store.base import ItemQuery, StoreUnavailable
+from service.store.base import ItemQuery, PageTooDeep, StoreUnavailable
 from service.vocabulary import Channel
 
 router = APIRouter(prefix="/api/v1/items", tags=["items"])
@@ -85,5 +85,7 @@ def search_items(
         found = store.search(query)
     except StoreUnavailable as exc:
         raise HTTPException(503, f"item store unavailable: {exc}") from exc
+    except PageTooDeep as exc:
+        raise HTTPException(400, str(exc)) from exc
     results = [mask_for(principal, ItemRead.from_item(i), MASKED_FIELDS) for i in found.results]
     return ItemList(results=results, total=found.total)

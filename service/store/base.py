@@ -161,6 +161,13 @@ class DeadLetter:
     at: datetime
 
 
+class PageTooDeep(ValueError):
+    """The page asked for lies beyond what the store pages to (Elasticsearch: the first 10,000 results).
+
+    The API answers 400 with this message instead of failing with 500.
+    """
+
+
 class StoreUnavailable(Exception):
     """The backend cannot be reached (connection refused, timeout, cluster red)."""
 

@@ -28,6 +28,7 @@ from service.store.base import (
     DeadLetter,
     Item,
     ItemQuery,
+    PageTooDeep,
     SearchPage,
     StoreUnavailable,
     UpsertResult,
@@ -604,9 +605,8 @@ class ElasticsearchStore:
         """Filtered search, newest published first, with the exact total."""
         offset = (query.page - 1) * query.size
         if offset + query.size > _MAX_RESULT_WINDOW:
-            raise ValueError(
-                f"page {query.page} of size {query.size} is beyond the first {_MAX_RESULT_WINDOW} results: "
-                "narrow the search with filters"
+            raise PageTooDeep(
+                f"第 {query.page} 页（每页 {query.size} 条）超出了前 {_MAX_RESULT_WINDOW} 条结果，请用条件缩小范围"
             )
         self._refresh()
         with self._call("search"):
