@@ -1,4 +1,9 @@
-"""HTML fragments to clean text: paragraphs kept, scripts, styles and comments dropped, NFKC-normalised."""
+"""HTML fragments to clean text: paragraphs kept, scripts, styles and comments dropped, whitespace tidied.
+
+The characters themselves are kept as published (full-width punctuation stays full-width): case and width
+are folded only where text is compared (rule matching, search keys, near-duplicate hashes), never in
+what is stored and shown.
+"""
 
 from __future__ import annotations
 
@@ -24,10 +29,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def normalize_text(value: str | None) -> str:
-    """NFKC, whitespace collapsed inside lines, blank lines dropped, ends trimmed."""
+    """Whitespace collapsed inside lines, blank lines dropped, ends trimmed; characters kept as published."""
     if not value:
         return ""
-    text = unicodedata.normalize("NFKC", value)
+    text = value
     lines = []
     for line in text.split("\n"):
         cells = [_SPACES.sub(" ", _CONTROL.sub("", c)).strip() for c in line.split(_CELL_SEP)]
@@ -62,7 +67,7 @@ def element_to_text(element: etree._Element, keep_cells: bool = False) -> str:
 
 
 def _normalize_cells(raw: str) -> str:
-    text = unicodedata.normalize("NFKC", raw)
+    text = raw
     lines = []
     for line in text.split("\n"):
         cells = [_SPACES.sub(" ", _CONTROL.sub("", c)).strip() for c in line.split(_CELL_SEP)]
@@ -109,7 +114,14 @@ def after_label(text: str, label: str) -> str:
     The value ends at the end of its table cell or line; when the label's cell holds nothing else the
     next cell (or line) is the value, as in ``<td>回复时间</td><td>2023-07-21</td>``.
     """
-    label = unicodedata.normalize("NFKC", label)
+    found = _find_label(text, label)
+    if found is None:
+        # The page and the label may differ in width only (回复时间: and 回复时间：).
+        found = _find_label(unicodedata.normalize("NFKC", text), unicodedata.normalize("NFKC", label))
+    return found or ""
+
+
+def _find_label(text: str, label: str) -> str | None:
     lines = text.split("\n")
     for li, line in enumerate(lines):
         cells = line.split(_CELL_SEP)
@@ -125,4 +137,4 @@ def after_label(text: str, label: str) -> str:
             if li + 1 < len(lines):
                 return lines[li + 1].split(_CELL_SEP)[0].strip()
             return ""
-    return ""
+    return None

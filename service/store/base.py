@@ -26,6 +26,16 @@ CONTENT_FIELDS = (
 )
 
 
+def search_key(text: str | None) -> str:
+    """The folded form of a text for search (case and width: NFKC + casefold, the rule matching uses).
+
+    Items keep their text as published; both backends index and query these keys, so 12度 finds １２度.
+    """
+    from service.rules.normalize import fold_term
+
+    return fold_term(text) if text else ""
+
+
 def item_id(source: str, external_id: str | None = None, url: str | None = None) -> str:
     """Stable item id: source + external id, else source + canonical URL. Same input, same id, always."""
     if external_id:

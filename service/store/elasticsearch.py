@@ -33,6 +33,7 @@ from service.store.base import (
     StoreUnavailable,
     UpsertResult,
     hamming,
+    search_key,
     simhash_bands,
 )
 
@@ -40,7 +41,10 @@ from service.store.base import (
 _MSEARCH_CHUNK = 100
 # Fields the store adds to a document for its own lookups; they are not part of Item. "lsh" (the
 # MinHash LSH band keys of repost detection) is indexed and never read back.
-_INTERNAL = ("band0", "band1", "band2", "band3", "stored_seq", "lsh", "title_masked", "content_masked")
+_INTERNAL = (
+    "band0", "band1", "band2", "band3", "stored_seq", "lsh", "title_masked", "content_masked",
+    "title_key", "content_key", "title_masked_key", "content_masked_key",
+)  # fmt: skip
 # Kept from the stored document when a re-crawl changes an item (as the SQLite backend does).
 _KEPT_ON_UPDATE = ("stored_at", "stored_seq", "matched_at", "event_id")
 _MAX_RESULT_WINDOW = 10_000
@@ -168,6 +172,11 @@ class ElasticsearchStore:
                 "title_masked": text,
                 "content_masked": text,
                 "content": text,
+                # Search keys (see base.search_key): the texts above folded for case and width.
+                "title_key": text,
+                "content_key": text,
+                "title_masked_key": text,
+                "content_masked_key": text,
                 "published_at": {"type": "date"},
                 "fetched_at": {"type": "date"},
                 "department": _KEYWORD,
@@ -294,6 +303,8 @@ class ElasticsearchStore:
         doc = item.model_dump(mode="json")
         doc["title_masked"] = mask_text(item.title)
         doc["content_masked"] = mask_text(item.content)
+        for name in ("title", "content", "title_masked", "content_masked"):
+            doc[f"{name}_key"] = search_key(doc[name])
         if item.simhash is not None:
             for i, band in enumerate(simhash_bands(item.simhash)):
                 doc[f"band{i}"] = band
@@ -578,6 +589,9 @@ class ElasticsearchStore:
                 {
                     "bool": {
                         "should": [
+                            {"match_phrase": {f"{title}_key": search_key(term)}},
+                            {"match_phrase": {f"{content}_key": search_key(term)}},
+                            # Documents written before the search keys existed.
                             {"match_phrase": {title: term}},
                             {"match_phrase": {content: term}},
                         ],

@@ -20,6 +20,7 @@ from service.store.base import (
     StoreUnavailable,
     UpsertResult,
     hamming,
+    search_key,
     simhash_bands,
 )
 
@@ -161,6 +162,35 @@ def _parse_ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+# Search keys: title and content folded for case and width (NFKC + casefold, the matcher's rule), so
+# 12度 finds １２度 while the items themselves keep the text as published. Its own FTS table, filled by
+# triggers through the yq_fold function every connection of this store registers.
+_SEARCH_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS items_search USING fts5(
+    title, content, title_masked, content_masked, tokenize='trigram'
+);
+CREATE TRIGGER IF NOT EXISTS items_search_ai AFTER INSERT ON items BEGIN
+    INSERT INTO items_search(rowid, title, content, title_masked, content_masked) VALUES
+    (new.seq, yq_fold(new.title), yq_fold(new.content), yq_fold(new.title_masked), yq_fold(new.content_masked));
+END;
+CREATE TRIGGER IF NOT EXISTS items_search_ad AFTER DELETE ON items BEGIN
+    DELETE FROM items_search WHERE rowid = old.seq;
+END;
+CREATE TRIGGER IF NOT EXISTS items_search_au
+AFTER UPDATE OF title, content, title_masked, content_masked ON items BEGIN
+    DELETE FROM items_search WHERE rowid = old.seq;
+    INSERT INTO items_search(rowid, title, content, title_masked, content_masked) VALUES
+    (new.seq, yq_fold(new.title), yq_fold(new.content), yq_fold(new.title_masked), yq_fold(new.content_masked));
+END;
+"""
+# Items stored before the search keys existed get theirs once.
+_SEARCH_BACKFILL = """
+INSERT INTO items_search(rowid, title, content, title_masked, content_masked)
+SELECT seq, yq_fold(title), yq_fold(content), yq_fold(title_masked), yq_fold(content_masked)
+FROM items WHERE seq NOT IN (SELECT rowid FROM items_search)
+"""
+
+
 def _like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -185,6 +215,7 @@ class SqliteStore:
             except (OSError, sqlite3.Error) as exc:
                 raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
             conn.row_factory = sqlite3.Row
+            conn.create_function("yq_fold", 1, search_key, deterministic=True)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
@@ -192,6 +223,8 @@ class SqliteStore:
             if not self._initialised:
                 conn.executescript(_SCHEMA)
                 _add_masked_copy(conn)
+                conn.executescript(_SEARCH_SCHEMA)
+                conn.execute(_SEARCH_BACKFILL)
                 self._initialised = True
         return conn
 
@@ -334,21 +367,19 @@ class SqliteStore:
         clauses: list[str] = []
         params: list[Any] = []
         fts_terms: list[str] = []
-        title, content, fts = (
-            ("title_masked", "content_masked", "items_fts_masked")
-            if query.masked
-            else ("title", "content", "items_fts")
-        )
-        for term in query.terms():
+        # The masked copy for every role but admin (see ItemQuery.masked), folded search keys for both.
+        title, content = ("title_masked", "content_masked") if query.masked else ("title", "content")
+        for raw_term in query.terms():
+            term = search_key(raw_term)
             if len(term) >= 3:
-                fts_terms.append('"' + term.replace('"', '""') + '"')
-            else:
+                fts_terms.append(f"{{{title} {content}}} : " + '"' + term.replace('"', '""') + '"')
+            elif term:
                 # The trigram index cannot answer terms shorter than three characters.
                 pattern = f"%{_like_escape(term)}%"
-                clauses.append(f"({title} LIKE ? ESCAPE '\\' OR {content} LIKE ? ESCAPE '\\')")
+                clauses.append(f"(yq_fold({title}) LIKE ? ESCAPE '\\' OR yq_fold({content}) LIKE ? ESCAPE '\\')")
                 params += [pattern, pattern]
         if fts_terms:
-            clauses.append(f"seq IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?)")  # noqa: S608
+            clauses.append("seq IN (SELECT rowid FROM items_search WHERE items_search MATCH ?)")
             params.append(" AND ".join(fts_terms))
         for column in ("channel", "source", "department", "event_id"):
             value = getattr(query, column)

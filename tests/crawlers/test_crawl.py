@@ -284,7 +284,7 @@ def test_gbk_site_with_wrong_header_is_read_correctly(crawled: tuple[Settings, d
     items = _items(settings, "gbk-next")
     a1 = items["XF-0001"]
     assert a1.title == "化工厂异味扰民"
-    assert a1.content == "河西街道化工厂夜间排放刺鼻异味,联系电话13812345678。\n请相关部门尽快处理。"
+    assert a1.content == "河西街道化工厂夜间排放刺鼻异味，联系电话13812345678。\n请相关部门尽快处理。"
     assert "alert" not in a1.content
     assert "统计代码" not in a1.content
     assert a1.department == "市生态环境局"
@@ -337,7 +337,7 @@ def test_links_and_redirects_to_other_internal_hosts_are_refused(
 def test_letter_without_detail_page_is_built_from_the_list(crawled: tuple[Settings, dict[str, Any]]) -> None:
     settings, _ = crawled
     hidden = _items(settings, "gbk-next")["XF-0099"]
-    assert hidden.title == "关于拆迁补偿的来信(不公开)"
+    assert hidden.title == "关于拆迁补偿的来信（不公开）"
     assert hidden.url is None
     assert hidden.published_at == datetime(2023, 7, 18, 16, 0, tzinfo=UTC)
 
@@ -372,7 +372,7 @@ def test_json_api_pages_jsonp_and_epoch_dates(crawled: tuple[Settings, dict[str,
     assert letter.published_at == datetime(2023, 7, 21, 2, 0, 1, tzinfo=UTC)
     assert letter.reply == "已转办"
     assert letter.replied_at == datetime(2023, 7, 22, 2, 0, tzinfo=UTC)
-    assert items["L29"].title == "(不公开)"
+    assert items["L29"].title == "（不公开）"
     assert items["L29"].content == ""
 
 
@@ -382,7 +382,7 @@ def test_feeds_rss_and_atom_without_entity_expansion(crawled: tuple[Settings, di
     assert counts["feed"]["new"] == 3
     n1 = items["n1"]
     assert n1.title == "化工园区整治 & 检查"
-    assert n1.content == "记者获悉,三家企业被责令整改。"
+    assert n1.content == "记者获悉，三家企业被责令整改。"
     assert n1.url == f"{settings_base(n1)}/news/1.html"
     assert n1.published_at == datetime(2023, 7, 21, 2, 0, tzinfo=UTC)
     assert "root:" not in items["n2"].title
@@ -434,7 +434,7 @@ def test_recrawl_stores_nothing_new_and_a_changed_reply_is_an_update(
     changed = crawl_sources(settings, ["gbk-next"], now=NOW, timeout=120)["gbk-next"]
     assert (changed["new"], changed["updated"], changed["skipped"]) == (0, 1, 4)
     items = _items(settings, "gbk-next")
-    assert items["XF-0001"].reply == "经查,企业已停产整改,异味问题已解决。"
+    assert items["XF-0001"].reply == "经查，企业已停产整改，异味问题已解决。"
     store = make_store(settings)
     try:
         assert store.count(ItemQuery(source="gbk-next")) == 5

@@ -39,6 +39,6 @@ def test_demo_site_crawls_into_the_store(tmp_path: Path) -> None:
         assert len(news) == 2
         assert len({n.event_id for n in news}) == 1
         letters = store.search(ItemQuery(source="demo-mailbox", size=50)).results
-        assert sum(1 for letter in letters if letter.title == "(不公开)") == 2
+        assert sum(1 for letter in letters if letter.title == "（不公开）") == 2
     finally:
         store.close()

@@ -56,10 +56,8 @@ def _by_title(items: list[Item]) -> dict[str, Item]:
 
 
 def _fold(text: str) -> str:
-    # Stored text is NFKC-folded today (issue 12 item 8 is not done yet).
-    import unicodedata
-
-    return unicodedata.normalize("NFKC", text)
+    # Stored as published: full-width punctuation and digits are not rewritten (no NFKC on stored text).
+    return text
 
 
 def test_every_template_is_a_valid_source(tmp_path: Path) -> None:

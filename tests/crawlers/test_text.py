@@ -25,14 +25,15 @@ def test_paragraphs_kept_scripts_styles_comments_dropped() -> None:
     assert html_to_text(fragment) == "第一段 内容\n第二段\n换行\n多余 空格"
 
 
-def test_nfkc_and_entities() -> None:
-    assert html_to_text("ＡＢＣ１２３　全角&amp;符号") == "ABC123 全角&符号"
+def test_text_kept_as_published_entities_decoded() -> None:
+    # Full-width letters, digits and punctuation stay: folding is for matching and search keys only.
+    assert html_to_text("ＡＢＣ１２３　全角&amp;符号，（注）：") == "ＡＢＣ１２３ 全角&符号，（注）："
     assert html_to_text("a < b and c > d") == "a < b and c > d"
 
 
 def test_table_rows_become_lines() -> None:
     table = "<table><tr><td>承办单位：</td><td>市环保局</td></tr><tr><td>状态</td><td>已办结</td></tr></table>"
-    assert html_to_text(table) == "承办单位: 市环保局\n状态 已办结"
+    assert html_to_text(table) == "承办单位： 市环保局\n状态 已办结"
 
 
 def test_after_label_reads_same_cell_or_next_cell() -> None:
@@ -46,6 +47,7 @@ def test_after_label_reads_same_cell_or_next_cell() -> None:
     assert after_label(text, "承办单位：") == "市环保局"
     assert after_label(text, "处理结果") == "已整改"
     assert after_label(text, "不存在") == ""
+    assert after_label(text, "承办单位:") == "市环保局"  # a half-width label finds the full-width one
 
 
 def test_gbk_page_with_wrong_or_missing_charset() -> None:

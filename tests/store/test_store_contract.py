@@ -88,6 +88,18 @@ def test_search_matches_a_chinese_phrase_exactly(store: Store) -> None:
     assert store.search(ItemQuery(q="化工厂 死鱼")).total == 0
 
 
+def test_text_is_kept_as_published_and_search_folds_case_and_width(store: Store) -> None:
+    full = make_item(1, title="关于（二期）小区ＡＢ栋供暖", content="室温只有１２度，请尽快解决！")
+    store.upsert([full])
+    kept = store.get(full.id)
+    assert kept is not None
+    assert kept.title == "关于（二期）小区ＡＢ栋供暖"
+    assert kept.content == "室温只有１２度，请尽快解决！"
+    for q in ("12度", "１２度", "ab栋", "(二期)", "度,请", "12"):
+        assert [i.id for i in store.search(ItemQuery(q=q)).results] == [full.id], q
+    assert store.search(ItemQuery(q="13度")).total == 0
+
+
 def test_search_filters_by_channel_source_and_published_range(store: Store) -> None:
     hotline = make_item(1)
     mailbox = make_item(2, channel="mailbox", source="mayor-mail")
