@@ -53,6 +53,8 @@ def test_a_store_file_from_before_the_masked_copy_gets_one(tmp_path: Path) -> No
         """
         DROP TRIGGER items_masked_ai; DROP TRIGGER items_masked_ad; DROP TRIGGER items_masked_au;
         DROP TABLE items_fts_masked;
+        DROP TRIGGER items_search_ai; DROP TRIGGER items_search_ad; DROP TRIGGER items_search_au;
+        DROP TABLE items_search;
         ALTER TABLE items DROP COLUMN title_masked; ALTER TABLE items DROP COLUMN content_masked;
         """
     )
