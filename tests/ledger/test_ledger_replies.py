@@ -123,3 +123,24 @@ def test_the_ledger_jobs_are_registered_with_their_intervals() -> None:
     assert specs["sla-check"].trigger.interval == timedelta(seconds=90)
     assert specs["outbox-delivery"].func == "alerting.outbox:deliver_job"
     assert "public-reply-sweep" in specs
+
+
+def test_a_ticket_answered_in_public_before_acknowledgement_is_not_listed_overdue(db, frozen, config) -> None:
+    """The skipped 签收 must not make the ticket overdue in the list filter (SQL) either."""
+    from alerting.monitor import due_notices
+    from service.tickets.service import list_tickets
+    from tests.ledger.builders import OFFICER
+
+    with db.session() as s:
+        ticket = new_ticket(s, config)
+        record_public_reply(s, hotline_item(reply="已处理", replied_at=T0 + timedelta(hours=1)))
+        frozen.advance(timedelta(hours=2))
+        act(s, ticket.id, ENV_USER, "handle", result="已现场核查", config=config)
+    frozen.advance(timedelta(days=30))
+    with db.session() as s:
+        after = get(s, ticket.id)
+        assert after.ack_met_at is None
+        assert not any(overdue(after).values())
+        found, total = list_tickets(s, OFFICER, overdue_only=True)
+        assert total == 0, [t.id for t in found]
+        assert due_notices(after, frozen.now(), config) == []
