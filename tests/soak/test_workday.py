@@ -1,0 +1,42 @@
+"""A working day, soaked (CI's few minutes of it): `yuqing run` under a day's traffic, on SQLite and PostgreSQL.
+
+The full day is benchmarks/soak.py (figures in BENCHMARKS.md); this test runs the same driver briefly
+and checks what must hold at any length: no answer 5xx, no `database is locked`, one audit record per
+audited event, and a p99 latency under one second.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.soak.workday import run_day
+
+# Long enough for several crawls, matches, SLA warnings and deliveries; short enough for CI.
+SECONDS = 60
+# The promise is a p99 under 1 s; benchmarks/soak.py measures it (BENCHMARKS.md). Here, on a CI box shared
+# by other jobs (load averages near 20 on 2 cores were seen), the bound is wide: it catches the lock and
+# pool stalls of 5-60 s this soak exists for without failing on a busy neighbour.
+P99_LIMIT = 3.0
+
+
+def test_a_working_day_keeps_every_promise(tmp_path: Path, database_url: str) -> None:
+    day = run_day(tmp_path, database_url, seconds=SECONDS, publish_every=5, crawl_interval="15s")
+    summary = day.summary()
+    print(f"soak {database_url.split(':')[0]}: {summary}")  # the figures, in the CI log
+    assert day.server_errors == [], summary
+    assert day.locked_lines == [], day.locked_lines[:5]
+    # The day did happen: work orders were crawled, matched and pushed; tickets were worked and streamed.
+    assert day.alerts > 0, summary
+    assert day.stream_events > 0, summary
+    assert day.webhook_messages > 0, summary
+    assert day.statuses[200] > 0, summary
+    assert day.ticket_actions > 0, summary
+    # One audit record per audited event: every ticket action (done or refused), every refused escalation,
+    # every answer that showed an admin personal data.
+    assert day.audited.get("ticket_action", 0) == day.ticket_actions, summary
+    assert day.audited.get("authz_denied", 0) == day.leader_denials, summary
+    assert day.reveals_expected > 0, summary
+    assert day.audited.get("personal_data.reveal", 0) == day.reveals_expected, summary
+    assert day.percentile(99) < P99_LIMIT, summary
+    # Every scheduled job (crawl, matching, SLA monitor, notifications) last succeeded on time.
+    assert day.health.get("status") == "ok", day.health

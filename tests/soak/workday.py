@@ -1,0 +1,439 @@
+"""A working day against a running `yuqing run`, compressed: the driver shared by the soak test and benchmark.
+
+Everything talks to loopback servers started here: the demo site (which publishes new 12345 work orders
+while the day runs), a webhook receiver for the notifications, and the product itself as a real process.
+Every loop is bounded by the day's length. What one day needs from the product:
+- officers poll the alert feed, the ticket queue and the statistics, and hold SSE streams open;
+- department users work their tickets (签收, 办理, 回应, 办结), race each other on the same ticket, act
+  with stale versions and missing input, and act on another department's tickets;
+- a leader tries to escalate (refused), an admin reads tickets with personal data (each read audited);
+- the scheduler crawls the demo site, matches new items, runs the SLA monitor and sends notifications.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import shutil
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from crawlers.demo.data import Record
+from crawlers.demo.server import DemoSite, _make_handler
+from service import clock
+from service.audit.models import AuditRecord
+from service.db import Database
+from service.masking import mask_value
+from tests.ledger.builders import WebhookReceiver
+from tests.servers.product import Product, running_product
+
+ROOT = Path(__file__).resolve().parents[2]
+USERS: dict[str, tuple[str, str | None]] = {
+    "officer1": ("officer", None),
+    "officer2": ("officer", None),
+    "watcher1": ("officer", None),
+    "watcher2": ("officer", None),
+    "env1": ("department", "env"),
+    "env2": ("department", "env"),
+    "water1": ("department", "water"),
+    "wang": ("leader", None),
+    "root": ("admin", None),
+}
+# New work orders: they hit env's pollution rule (major) and carry a phone number an admin may see.
+_COMPLAINTS = [
+    ("河西街道化工厂夜间偷排异味（第{n}次反映）", "化工厂晚上排放刺鼻异味，请环保部门查处。联系电话1391234{n:04d}。"),
+    ("滨江工业园企业污染河道（{n}）", "工业园企业向河道排污，河水发黑发臭。本人电话1380013{n:04d}，请回电。"),
+]
+
+
+@dataclass
+class DayResult:
+    """What the day produced, as seen by the callers, plus what the product recorded."""
+
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    server_errors: list[str] = field(default_factory=list)
+    ticket_actions: int = 0
+    leader_denials: int = 0
+    reveals_expected: int = 0
+    stream_events: int = 0
+    published: int = 0
+    audited: dict[str, int] = field(default_factory=dict)
+    alerts: int = 0
+    webhook_messages: int = 0
+    locked_lines: list[str] = field(default_factory=list)
+    health: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def requests(self) -> int:
+        return len(self.latencies)
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return 0.0
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "seconds": round(self.seconds, 1),
+            "requests": self.requests(),
+            "requests_per_second": round(self.requests() / self.seconds, 1) if self.seconds else 0,
+            "p50_ms": round(statistics.median(self.latencies) * 1000, 1) if self.latencies else None,
+            "p99_ms": round(self.percentile(99) * 1000, 1),
+            "max_ms": round(max(self.latencies, default=0) * 1000, 1),
+            "statuses": dict(sorted(self.statuses.items())),
+            "ticket_actions": self.ticket_actions,
+            "audited": self.audited,
+            "reveals_expected": self.reveals_expected,
+            "stream_events": self.stream_events,
+            "published": self.published,
+            "alerts": self.alerts,
+            "webhook_messages": self.webhook_messages,
+            "machine": f"{platform.machine()} {_cpus()} CPU, Python {platform.python_version()}",
+        }
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+# -- the loopback world ------------------------------------------------------------------------------
+
+
+@contextmanager
+def demo_site() -> Iterator[tuple[DemoSite, str]]:
+    """The bundled demo site in this process, so the day can publish new work orders on it."""
+    site = DemoSite(clock.now())
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(site))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield site, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def publish(site: DemoSite, n: int) -> None:
+    """Put work order ``n`` on top of the hotline list, published now."""
+    title, content = _COMPLAINTS[n % len(_COMPLAINTS)]
+    hours_ago = (site.now - clock.now()).total_seconds() / 3600
+    record = Record(
+        ident=f"GD2026S{n:05d}",
+        title=title.format(n=n),
+        content=content.format(n=n),
+        hours_ago=hours_ago,
+        department="市生态环境局",
+        status="办理中",
+    )
+    site.hotline.insert(0, record)
+
+
+def write_config(config_dir: Path, site_url: str, webhook_url: str, *, crawl_interval: str) -> None:
+    """The default config with the demo hotline as the one source, minute-scale deadlines, a webhook."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("departments.yaml", "holidays.yaml"):
+        shutil.copy(ROOT / "config" / name, config_dir / name)
+    (config_dir / "sources.yaml").write_text(
+        f"""crawl: {{autothrottle: false, download_delay: 0, timeout: 10, retries: 1}}
+sources:
+  - id: demo-12345
+    name: 示例市12345热线
+    channel: hotline
+    type: html
+    start_urls: ["{site_url}/12345/list_1.html"]
+    encoding: gbk
+    interval: {crawl_interval}
+    max_pages: 2
+    list: {{items: "ul.orders > li", url: "a::attr(href)", next: "a.next::attr(href)"}}
+    fields:
+      external_id: "label:工单编号"
+      title: "td.title"
+      content: "td.content"
+      published_at: "label:受理时间"
+      department: "label:承办单位"
+      status: "label:办理状态"
+      reply: "td.reply"
+      replied_at: "label:答复时间"
+""",
+        encoding="utf-8",
+    )
+    # Deadlines in minutes, so the SLA monitor warns and flags breaches while the day runs.
+    minutes = "{acknowledge: 2m, handle: 6m, respond: 8m}"
+    (config_dir / "sla.yaml").write_text(
+        "warn_at: 0.5\npolicies:\n" + "".join(f"  {s}: {minutes}\n" for s in ("critical", "major", "normal", "minor")),
+        encoding="utf-8",
+    )
+    (config_dir / "settings.yaml").write_text(
+        f"""scheduler: {{match_interval_seconds: 10, sla_interval_seconds: 5}}
+alerts: {{stream_poll_seconds: 0.5}}
+notifications:
+  delivery_interval_seconds: 3
+  channels:
+    hook: {{type: webhook, url: "{webhook_url}", secret: "soak-secret-0123456789", timeout: 5}}
+  routes:
+    - {{channels: [hook]}}
+""",
+        encoding="utf-8",
+    )
+
+
+# -- the callers -------------------------------------------------------------------------------------
+
+
+class Caller:
+    """One person at a keyboard: a client, a token, and every answer recorded in the day's result."""
+
+    def __init__(self, product: Product, username: str, day: DayResult, stop: threading.Event) -> None:
+        self.client = httpx.Client(base_url=product.base, timeout=60)
+        self.client.headers["Authorization"] = f"Bearer {product.token(username, client=self.client)}"
+        self.day = day
+        self.stop = stop
+        self.random = random.Random(username)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response | None:
+        began = time.monotonic()
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            with self.day._lock:
+                self.day.server_errors.append(f"{method} {path}: {exc!r}")
+            return None
+        took = time.monotonic() - began
+        with self.day._lock:
+            self.day.latencies.append(took)
+            self.day.statuses[response.status_code] += 1
+            if response.status_code >= 500:
+                self.day.server_errors.append(f"{method} {path}: {response.status_code} {response.text[:300]}")
+        return response
+
+    def pause(self, low: float, high: float) -> None:
+        self.stop.wait(self.random.uniform(low, high))
+
+
+def officer(caller: Caller) -> None:
+    after = 0
+    while not caller.stop.is_set():
+        feed = caller.call("GET", "/api/v1/alerts", params={"after": after, "size": 50})
+        if feed is not None and feed.status_code == 200 and feed.json()["results"]:
+            after = feed.json()["results"][-1]["id"]
+        caller.call("GET", "/api/v1/tickets", params={"size": 50, "overdue": caller.random.random() < 0.3})
+        if caller.random.random() < 0.2:
+            caller.call("GET", "/api/v1/stats")
+        caller.pause(0.5, 1.5)
+
+
+def watcher(caller: Caller) -> None:
+    """An officer with the live feed open for the whole day (reconnecting if it drops)."""
+    while not caller.stop.is_set():
+        try:
+            with caller.client.stream("GET", "/api/v1/alerts/stream", timeout=httpx.Timeout(60, read=5)) as r:
+                if r.status_code >= 500:
+                    caller.day.server_errors.append(f"stream: {r.status_code}")
+                    return
+                for line in r.iter_lines():
+                    if line.startswith("data:"):
+                        with caller.day._lock:
+                            caller.day.stream_events += 1
+                    if caller.stop.is_set():
+                        return
+        except httpx.ReadTimeout:
+            continue  # keep-alives come every 15 s; a quiet read just reconnects
+        except httpx.HTTPError as exc:
+            caller.day.server_errors.append(f"stream: {exc!r}")
+            caller.pause(0.5, 1.0)
+
+
+_NEXT = {"new": "acknowledge", "acknowledged": "handle", "handled": "respond", "responded": "close"}
+
+
+def _body(action: str, version: int) -> dict[str, Any]:
+    body: dict[str, Any] = {"action": action, "version": version, "note": "浸泡测试"}
+    if action == "handle":
+        body["result"] = "已现场核查并整改"
+    if action == "respond":
+        body["response_url"] = "https://www.example.gov.cn/reply/1"
+    return body
+
+
+def department(caller: Caller, other_department_ids: Callable[[], list[int]]) -> None:
+    """Work the department's open tickets; now and then a stale version, missing input or a foreign ticket."""
+    while not caller.stop.is_set():
+        open_statuses = "new,acknowledged,handled,responded"
+        listing = caller.call("GET", "/api/v1/tickets", params={"size": 20, "status": open_statuses})
+        tickets = listing.json()["results"] if listing is not None and listing.status_code == 200 else []
+        if tickets:
+            # Both users of a department pick from the oldest few: they race on the same ticket.
+            ticket = caller.random.choice(tickets[:3])
+            detail = caller.call("GET", f"/api/v1/tickets/{ticket['id']}")
+            if detail is not None and detail.status_code == 200:
+                current = detail.json()
+                action = _NEXT.get(current["status"], "acknowledge")
+                roll = caller.random.random()
+                if roll < 0.15:
+                    body = _body(action, current["version"] - 1 if current["version"] > 1 else 99)  # 409
+                elif roll < 0.25:
+                    body = {"action": "respond", "version": current["version"]}  # 422: no response_url
+                else:
+                    body = _body(action, current["version"])
+                if caller.call("POST", f"/api/v1/tickets/{ticket['id']}/actions", json=body) is not None:
+                    with caller.day._lock:
+                        caller.day.ticket_actions += 1
+        foreign = other_department_ids()
+        if foreign and caller.random.random() < 0.2:
+            target = caller.random.choice(foreign)
+            if caller.call("POST", f"/api/v1/tickets/{target}/actions", json=_body("acknowledge", 1)) is not None:
+                with caller.day._lock:
+                    caller.day.ticket_actions += 1  # 404, audited as a denial
+        caller.pause(0.5, 1.5)
+
+
+def leader(caller: Caller, env_ids: Callable[[], list[int]]) -> None:
+    while not caller.stop.is_set():
+        caller.call("GET", "/api/v1/stats")
+        ids = env_ids()
+        if ids and caller.random.random() < 0.3:
+            response = caller.call("POST", f"/api/v1/tickets/{ids[0]}/actions", json=_body("escalate", 1))
+            if response is not None and response.status_code == 403:
+                with caller.day._lock:
+                    caller.day.leader_denials += 1
+        caller.pause(1.0, 2.0)
+
+
+def admin(caller: Caller, env_ids: Callable[[], list[int]]) -> None:
+    """Reads tickets unmasked; every answer that shows personal data must leave one reveal record."""
+    while not caller.stop.is_set():
+        ids = env_ids()
+        paths = ["/api/v1/tickets?size=20"] + ([f"/api/v1/tickets/{caller.random.choice(ids)}"] if ids else [])
+        for path in paths:
+            response = caller.call("GET", path)
+            if response is not None and response.status_code == 200:
+                body = response.json()
+                if mask_value(body) != body:
+                    with caller.day._lock:
+                        caller.day.reveals_expected += 1
+        caller.pause(1.0, 2.0)
+
+
+# -- the day -----------------------------------------------------------------------------------------
+
+
+def _ids_of(product: Product, department: str) -> Callable[[], list[int]]:
+    """Ticket ids of one department, read straight from the database (a second office's view)."""
+    db = Database(product.database_url)
+    cache: dict[str, Any] = {"at": 0.0, "ids": []}
+    lock = threading.Lock()
+
+    def ids() -> list[int]:
+        with lock:
+            if time.monotonic() - cache["at"] > 3:
+                from service.tickets.models import Ticket
+
+                with db.session() as s:
+                    cache["ids"] = list(
+                        s.execute(select(Ticket.id).where(Ticket.department == department).limit(50)).scalars()
+                    )
+                cache["at"] = time.monotonic()
+            return list(cache["ids"])
+
+    ids.db = db  # type: ignore[attr-defined]
+    return ids
+
+
+def run_day(
+    tmp_path: Path, database_url: str, *, seconds: float, publish_every: float, crawl_interval: str
+) -> DayResult:
+    """Run the product for ``seconds`` under a working day's traffic; what happened."""
+    receiver = WebhookReceiver()
+    receiver.start()
+    try:
+        with demo_site() as (site, site_url):
+            write_config(tmp_path / "config", site_url, receiver.url, crawl_interval=crawl_interval)
+            with running_product(tmp_path, database_url, command="run", users=USERS) as product:
+                day = _drive(product, site, seconds=seconds, publish_every=publish_every)
+                day.health = _health(product)
+            day.locked_lines = [line for line in product.log_text().splitlines() if "database is locked" in line]
+            day.webhook_messages = len(receiver.received)
+            _count_records(day, database_url)
+            return day
+    finally:
+        receiver.stop()
+
+
+def _drive(product: Product, site: DemoSite, *, seconds: float, publish_every: float) -> DayResult:
+    day = DayResult(seconds=seconds)
+    stop = threading.Event()
+    env_ids = _ids_of(product, "env")
+    callers: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+    for name in ("officer1", "officer2"):
+        callers.append((officer, (Caller(product, name, day, stop),)))
+    for name in ("watcher1", "watcher2"):
+        callers.append((watcher, (Caller(product, name, day, stop),)))
+    for name in ("env1", "env2"):
+        callers.append((department, (Caller(product, name, day, stop), lambda: [])))
+    callers.append((department, (Caller(product, "water1", day, stop), env_ids)))
+    callers.append((leader, (Caller(product, "wang", day, stop), env_ids)))
+    callers.append((admin, (Caller(product, "root", day, stop), env_ids)))
+    day.latencies.clear()  # sign-ins are slow on purpose (argon2): the day is measured from here
+    day.statuses.clear()
+
+    def publisher() -> None:
+        n = 0
+        while not stop.is_set():
+            publish(site, n)
+            n += 1
+            day.published = n
+            stop.wait(publish_every)
+
+    threads = [threading.Thread(target=publisher, daemon=True)]
+    threads += [threading.Thread(target=fn, args=args, daemon=True) for fn, args in callers]
+    began = time.monotonic()
+    for t in threads:
+        t.start()
+    stop.wait(seconds)
+    stop.set()
+    for t in threads:
+        t.join(timeout=90)
+    day.seconds = time.monotonic() - began
+    for _, args in callers:
+        args[0].client.close()
+    env_ids.db.dispose()  # type: ignore[attr-defined]
+    return day
+
+
+def _health(product: Product) -> dict[str, Any]:
+    try:
+        response = httpx.get(f"{product.base}/healthz", timeout=30)
+        return {"status_code": response.status_code, **response.json()}
+    except (httpx.HTTPError, json.JSONDecodeError) as exc:
+        return {"error": repr(exc)}
+
+
+def _count_records(day: DayResult, database_url: str) -> None:
+    from service.alerts.models import Alert
+
+    db = Database(database_url)
+    try:
+        with db.session() as s:
+            rows = s.execute(select(AuditRecord.event_type, func.count()).group_by(AuditRecord.event_type)).all()
+            day.audited = {event: count for event, count in rows}  # noqa: C416 - rows are Row tuples
+            day.alerts = s.scalar(select(func.count()).select_from(Alert)) or 0
+    finally:
+        db.dispose()
