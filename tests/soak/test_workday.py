@@ -15,8 +15,9 @@ from tests.soak.workday import run_day
 SECONDS = 60
 # The promise is a p99 under 1 s; benchmarks/soak.py measures it (BENCHMARKS.md). Here, on a CI box shared
 # by other jobs (load averages near 20 on 2 cores were seen), the bound is wide: it catches the lock and
-# pool stalls of 5-60 s this soak exists for without failing on a busy neighbour.
-P99_LIMIT = 3.0
+# pool stalls of 5-60 s this soak exists for (p99 2.4 s was seen on PostgreSQL at load 19) without failing
+# on a busy neighbour.
+P99_LIMIT = 4.0
 
 
 def test_a_working_day_keeps_every_promise(tmp_path: Path, database_url: str) -> None:
