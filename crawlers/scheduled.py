@@ -29,6 +29,9 @@ def jobs(settings: Settings) -> list[JobSpec]:
     except ConfigError as exc:
         logger.error("crawl jobs not scheduled: {}", exc)
         return []
+    for bad in sources.invalid:
+        # Skipped, not fatal: the other sources keep their schedule (yuqing crawl reports it as a failure).
+        logger.error("source skipped, invalid configuration: {}", bad.error)
     now = clock.now()
     specs = []
     for n, source in enumerate(s for s in sources.sources if s.enabled):

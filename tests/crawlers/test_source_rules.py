@@ -203,3 +203,58 @@ def test_field_rules_capture_map_and_date_patterns() -> None:
     assert finish("published_at", 1714530000, FieldRule(select="t", date_format="%Y")) == 1714530000
     with pytest.raises(ValueError, match="exactly one of select or template"):
         FieldRule()
+
+
+COOKIE_SOURCES = """
+sources:
+  - id: cookie-site
+    name: 需要 Cookie 与详情请求头的网站
+    channel: hotline
+    type: html
+    start_urls: ["{base}/ck/list.html"]
+    interval: 1h
+    cookies: {{siteToken: abc123}}
+    list:
+      items: "li"
+      url: "a::attr(onclick)"
+      url_pattern: "open\\\\((\\\\d+)\\\\)"
+      vars: {{cat: "span::attr(data-cat)"}}
+      fields: {{external_id: {{template: "{{cat}}-{{1}}"}}}}
+    detail:
+      url: "/ck/detail?id={{1}}&cat={{cat}}"
+      headers: {{X-Requested-With: XMLHttpRequest}}
+    fields: {{title: h1, content: p}}
+"""
+
+
+def test_configured_cookies_vars_and_detail_headers(site: Site, tmp_path: Path) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def guarded(req: Request, body: str) -> Page:
+        seen.append((req.headers.get("cookie", ""), req.headers.get("x-requested-with", "")))
+        if "siteToken=abc123" not in req.headers.get("cookie", ""):
+            return Page(403, "缺少令牌".encode(), HTML)
+        return Page(200, body.encode(), HTML)
+
+    site.handle(
+        "/ck/list.html",
+        lambda req: guarded(req, '<ul><li><a onclick="open(5)">五</a><span data-cat="zx"></span></li></ul>'),
+    )
+
+    def detail(req: Request) -> Page:
+        if req.headers.get("x-requested-with") != "XMLHttpRequest" or req.query != {"id": "5", "cat": "zx"}:
+            return Page(400, b"bad", HTML)
+        return guarded(req, "<h1>第五号工单</h1><p>内容</p>")
+
+    site.handle("/ck/detail", detail)
+    settings = make_settings(tmp_path, FAST_CRAWL + COOKIE_SOURCES.format(base=site.base))
+    counts = crawl_sources(settings, now=NOW)
+    assert counts["cookie-site"]["new"] == 1, counts["cookie-site"]
+    store = make_store(settings)
+    try:
+        (item,) = store.search(ItemQuery(source="cookie-site")).results
+    finally:
+        store.close()
+    assert item.external_id == "zx-5"
+    assert item.title == "第五号工单"
+    assert seen[0] == ("siteToken=abc123", "")  # the detail header is not sent with the list
