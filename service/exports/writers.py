@@ -159,6 +159,7 @@ class _Formats:
     """Style ids of the book."""
 
     header: int
+    cell: int
     date: int
     date_late: int
     late: int
@@ -173,16 +174,18 @@ class _Formats:
     def of(cls, book: XlsxBook) -> _Formats:
         """Register the ledger's cell formats in ``book``."""
         return cls(
-            header=book.style(Style(bold=True, fill="D9E1F2", border="all", center=True)),
-            date=book.style(Style(num_format=_DATE_FORMAT)),
-            date_late=book.style(Style(num_format=_DATE_FORMAT, **_LATE)),
-            late=book.style(Style(**_LATE)),
+            # Every table cell has thin borders: a printed ledger is read along its lines.
+            header=book.style(Style(bold=True, fill="D9E1F2", border="all", center=True, wrap=True)),
+            cell=book.style(Style(border="all")),
+            date=book.style(Style(num_format=_DATE_FORMAT, border="all")),
+            date_late=book.style(Style(num_format=_DATE_FORMAT, border="all", **_LATE)),
+            late=book.style(Style(border="all", **_LATE)),
             title=book.style(Style(bold=True, size=14)),
-            percent=book.style(Style(num_format="0.0%")),
-            hours=book.style(Style(num_format="0.0")),
-            total=book.style(Style(bold=True, border="top")),
-            total_percent=book.style(Style(bold=True, border="top", num_format="0.0%")),
-            total_hours=book.style(Style(bold=True, border="top", num_format="0.0")),
+            percent=book.style(Style(num_format="0.0%", border="all")),
+            hours=book.style(Style(num_format="0.0", border="all")),
+            total=book.style(Style(bold=True, border="all")),
+            total_percent=book.style(Style(bold=True, border="all", num_format="0.0%")),
+            total_hours=book.style(Style(bold=True, border="all", num_format="0.0")),
         )
 
 
@@ -197,6 +200,9 @@ def _sheet_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
+# Printed: A4 landscape, one page wide (the ledger has many columns), header rows on every page.
+_PRINT = {"landscape": True, "fit_width": True}
+
 _DATE_COLUMNS = (4, 5, *STAGE_COLUMN.values())
 
 
@@ -206,7 +212,7 @@ def _row_styles(fmt: _Formats) -> tuple[tuple[int, ...], ...]:
     combos = []
     for flags in range(8):
         late = ((flags >> 2) & 1, (flags >> 1) & 1, flags & 1)
-        styles = [0] * len(HEADERS)
+        styles = [fmt.cell] * len(HEADERS)
         for col in _DATE_COLUMNS:
             styles[col] = fmt.date
         for stage, col in STAGE_COLUMN.items():
@@ -230,7 +236,8 @@ class _LedgerSheet:
         """Append one ledger row; ``late`` is the overdue flags of the three stages as 4a + 2h + r."""
         if self.sheet.next_row >= XLSX_MAX_ROWS:
             raise ExportTooLarge(f"xlsx 每个工作表最多 {XLSX_MAX_ROWS - 1} 行台账：请缩小日期范围或导出 csv")
-        self.sheet.write_row(values, self.styles[late])
+        # Empty cells are written too, so the printed grid has its lines everywhere.
+        self.sheet.write_row(tuple(BLANK if v is None or v == "" else v for v in values), self.styles[late])
 
     def finish(self) -> None:
         self.sheet.set_autofilter(self.sheet.next_row - 1, len(HEADERS) - 1)
@@ -254,7 +261,7 @@ def _write_summary(
     for dept in [*summary.departments(), summary.total]:
         is_total = dept is summary.total
         text, percent, hours = (
-            (fmt.total, fmt.total_percent, fmt.total_hours) if is_total else (0, fmt.percent, fmt.hours)
+            (fmt.total, fmt.total_percent, fmt.total_hours) if is_total else (fmt.cell, fmt.percent, fmt.hours)
         )
         rates = [dept.rate(stage) for stage in STAGES]
         avg = dept.avg_respond_hours
@@ -277,7 +284,9 @@ def _write_summary(
             ),
         )
     ws.skip()
-    ws.write_row((RATE_NOTE,))
+    # One sentence per row: a single long cell would run past the printed page's right edge.
+    for sentence in RATE_NOTE.split("；"):
+        ws.write_row((sentence if sentence.endswith("。") else sentence + "；",))
     ws.close()
 
 
@@ -302,8 +311,8 @@ def write_xlsx(
     with atomic_path(path) as tmp, XlsxBook(tmp) as book:
         fmt = _Formats.of(book)
         taken = {"汇总", "台账"}
-        summary_ws = book.add_sheet("汇总", widths=SUMMARY_WIDTHS, freeze_rows=4)
-        ledger = _LedgerSheet(book.add_sheet("台账", widths=WIDTHS, freeze_rows=1), fmt)
+        summary_ws = book.add_sheet("汇总", widths=SUMMARY_WIDTHS, freeze_rows=4, **_PRINT, title_rows=(4, 4))
+        ledger = _LedgerSheet(book.add_sheet("台账", widths=WIDTHS, freeze_rows=1, **_PRINT, title_rows=(1, 1)), fmt)
         per_department: dict[str, _LedgerSheet] = {}
         for row in rows:
             summary.add(row)
@@ -338,7 +347,7 @@ def write_xlsx(
                 if sheet is None:
                     name = _sheet_name(row.department_name, taken)
                     sheet = per_department[row.department] = _LedgerSheet(
-                        book.add_sheet(name, widths=WIDTHS, freeze_rows=1), fmt
+                        book.add_sheet(name, widths=WIDTHS, freeze_rows=1, **_PRINT, title_rows=(1, 1)), fmt
                     )
                 sheet.write(values, late)
         ledger.finish()

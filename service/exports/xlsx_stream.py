@@ -180,8 +180,22 @@ class _Styles:
 class StreamSheet:
     """One worksheet, written a row at a time from the top; made by ``XlsxBook.add_sheet``."""
 
-    def __init__(self, book: XlsxBook, number: int, name: str, widths: Sequence[float], freeze_rows: int) -> None:
+    def __init__(
+        self,
+        book: XlsxBook,
+        number: int,
+        name: str,
+        widths: Sequence[float],
+        freeze_rows: int,
+        *,
+        landscape: bool = False,
+        fit_width: bool = False,
+        title_rows: tuple[int, int] | None = None,
+    ) -> None:
         self.book = book
+        self.landscape = landscape
+        self.fit_width = fit_width
+        self.title_rows = title_rows  # 1-based first and last row printed at the top of every page
         self.number = number
         self.name = name
         self.next_row = 0  # 0-based index of the row the next write_row fills
@@ -204,8 +218,11 @@ class StreamSheet:
             f'<col min="{i}" max="{i}" width="{int((int(w * 7 + 0.5) + 5) / 7 * 256) / 256}" customWidth="1"/>'
             for i, w in enumerate(widths, start=1)
         )
+        # Fit to the page width, as many pages down as it takes (fitToHeight 0 = automatic).
+        sheet_pr = '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>' if fit_width else ""
         self._buffer.append(
-            f'{_HEAD}<worksheet {_NS} {_NS_R}><sheetViews><sheetView workbookViewId="0"{view}>{pane}</sheetView>'
+            f"{_HEAD}<worksheet {_NS} {_NS_R}>{sheet_pr}<sheetViews>"
+            f'<sheetView workbookViewId="0"{view}>{pane}</sheetView>'
             f'</sheetViews><sheetFormatPr defaultRowHeight="15"/>{f"<cols>{cols}</cols>" if cols else ""}<sheetData>'
         )
 
@@ -267,8 +284,18 @@ class StreamSheet:
         if self.closed:
             return
         tail = f'<autoFilter ref="{self.autofilter}"/>' if self.autofilter else ""
-        margins = '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
-        self._buffer.append(f"</sheetData>{tail}{margins}</worksheet>")
+        margins = '<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
+        setup = ""
+        if self.landscape or self.fit_width:
+            # paperSize 9 is A4; a page number footer helps when the printed pages get shuffled.
+            fit = ' fitToWidth="1" fitToHeight="0"' if self.fit_width else ""
+            orientation = "landscape" if self.landscape else "portrait"
+            setup = (
+                f'<pageSetup paperSize="9" orientation="{orientation}"{fit}/>'
+                "<headerFooter><oddFooter>&amp;C第 &amp;P 页，共 &amp;N 页</oddFooter></headerFooter>"
+            )
+        options = '<printOptions horizontalCentered="1"/>' if self.fit_width else ""
+        self._buffer.append(f"</sheetData>{tail}{options}{margins}{setup}</worksheet>")
         self._flush()
         self.closed = True
         if not self._spooled:
@@ -307,13 +334,35 @@ class XlsxBook:
             self._style_attrs.append(f' s="{sid}"')
         return sid
 
-    def add_sheet(self, name: str, *, widths: Sequence[float] = (), freeze_rows: int = 0) -> StreamSheet:
-        """A new sheet, shown after those added before it (the first one is the active tab)."""
+    def add_sheet(
+        self,
+        name: str,
+        *,
+        widths: Sequence[float] = (),
+        freeze_rows: int = 0,
+        landscape: bool = False,
+        fit_width: bool = False,
+        title_rows: tuple[int, int] | None = None,
+    ) -> StreamSheet:
+        """A new sheet, shown after those added before it (the first one is the active tab).
+
+        Printing: ``landscape`` A4, ``fit_width`` to one page wide, ``title_rows`` (first, last; 1-based)
+        repeated at the top of every printed page.
+        """
         if len(name) > 31 or not name.strip() or re.search(r"[\[\]:*?/\\]", name):
             raise ValueError(f"sheet name {name!r}: Excel needs 1-31 characters, none of []:*?/\\")
         if any(s.name.lower() == name.lower() for s in self.sheets):
             raise ValueError(f"sheet name {name!r}: already in the book")
-        sheet = StreamSheet(self, len(self.sheets) + 1, name, widths, freeze_rows)
+        sheet = StreamSheet(
+            self,
+            len(self.sheets) + 1,
+            name,
+            widths,
+            freeze_rows,
+            landscape=landscape,
+            fit_width=fit_width,
+            title_rows=title_rows,
+        )
         self.sheets.append(sheet)
         return sheet
 
@@ -372,6 +421,11 @@ class XlsxBook:
             f"{escape(_quoted(s.name))}!{_absolute(s.autofilter)}</definedName>"
             for s in self.sheets
             if s.autofilter
+        ) + "".join(
+            f'<definedName name="_xlnm.Print_Titles" localSheetId="{s.number - 1}">'
+            f"{escape(_quoted(s.name))}!${s.title_rows[0]}:${s.title_rows[1]}</definedName>"
+            for s in self.sheets
+            if s.title_rows
         )
         parts = {
             "[Content_Types].xml": f'{_HEAD}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'

@@ -1,0 +1,40 @@
+"""The xlsx ledger prints well: A4 landscape, one page wide, header rows on every page, cell borders."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from service.exports.writers import write_xlsx
+from tests.exports.builders import make_row
+
+
+def test_every_sheet_prints_landscape_fit_to_width_with_repeated_headers_and_borders(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.xlsx"
+    rows = [
+        make_row(n, department=("env", "water")[n % 2], department_name=("市生态环境局", "市水务局")[n % 2])
+        for n in range(1, 12)
+    ]
+    write_xlsx(rows, path, period=(date(2026, 11, 16), date(2026, 11, 22)), per_department_sheets=True)
+    book = load_workbook(path)
+    assert len(book.sheetnames) >= 3
+    for ws in book.worksheets:
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert ws.page_setup.paperSize in (9, "9"), ws.title  # A4
+        assert ws.sheet_properties.pageSetUpPr.fitToPage is True, ws.title
+        assert int(ws.page_setup.fitToWidth) == 1
+        assert int(ws.page_setup.fitToHeight) == 0  # as many pages down as needed
+    assert book["台账"].print_title_rows == "$1:$1"
+    assert book["汇总"].print_title_rows == "$4:$4"
+    ledger = book["台账"]
+    for row in ledger.iter_rows(min_row=1, max_row=ledger.max_row):
+        for cell in row:
+            assert cell.border.left.style == "thin", cell.coordinate
+            assert cell.border.bottom.style == "thin", cell.coordinate
+    # The footnote of the summary is split so no row runs past the printed width.
+    summary = book["汇总"]
+    notes = [c.value for c in summary["A"] if isinstance(c.value, str) and "按时" in c.value and "=" in c.value]
+    assert notes
+    assert all(len(n) <= 45 for n in notes)
