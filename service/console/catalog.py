@@ -76,6 +76,35 @@ def sources(settings: Any) -> list[dict[str, Any]]:
     return out
 
 
+def invalid_sources(settings: Any) -> list[dict[str, Any]]:
+    """Entries of sources.yaml that did not validate (skipped by every crawl), shown as failing sources."""
+    from crawlers.health import load_health
+    from crawlers.sources import load_all_sources
+
+    health = load_health(settings)
+    out = []
+    for bad in load_all_sources(settings).invalid:
+        h = health.get(bad.source_id or "")
+        out.append(
+            {
+                "id": bad.label,
+                "name": "（配置无效，已跳过）",
+                "channel": "",
+                "type": "",
+                "start_urls": [],
+                "interval": "",
+                "max_pages": "",
+                "enabled": False,
+                "origin": "config",
+                "healthy": False,
+                "last_success_at": None if h is None else h.last_success_at,
+                "last_failure": str(bad.error),
+                "consecutive_failures": 1 if h is None else max(1, h.consecutive_failures),
+            }
+        )
+    return out
+
+
 def duration_text(value: Any) -> str:
     """``2wd`` -> ``2 个工作日``; ``30m`` -> ``30 分钟``."""
     return f"{value.amount} {UNIT_NAMES.get(value.unit, value.unit)}"

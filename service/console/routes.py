@@ -226,7 +226,7 @@ def sources_page(request: Request) -> Response:
         return guarded
     settings = request.app.state.ctx.settings
     try:
-        sources, error = catalog.sources(settings), None
+        sources, error = catalog.sources(settings) + catalog.invalid_sources(settings), None
     except ConfigError as exc:
         sources, error = [], str(exc)
     return _render(request, "sources.html", guarded, "sources", sources=sources, error=error)

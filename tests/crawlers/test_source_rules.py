@@ -258,3 +258,15 @@ def test_configured_cookies_vars_and_detail_headers(site: Site, tmp_path: Path) 
     assert item.external_id == "zx-5"
     assert item.title == "第五号工单"
     assert seen[0] == ("siteToken=abc123", "")  # the detail header is not sent with the list
+
+
+def test_the_console_lists_an_invalid_source_with_its_reason(tmp_path: Path) -> None:
+    from service.console import catalog
+
+    settings = make_settings(tmp_path, SOURCES.format(base="http://a.example"))
+    listed = {s["id"] for s in catalog.sources(settings)}
+    assert listed == {"jcms-as-xml", "wrong-content", "braces"}
+    (bad,) = catalog.invalid_sources(settings)
+    assert bad["id"] == "broken"
+    assert bad["healthy"] is False
+    assert bad["last_failure"] == "sources.yaml: sources[2].list.items: required"
