@@ -161,7 +161,7 @@ sources:
     start_urls: ["{site_url}/12345/list_1.html"]
     encoding: gbk
     interval: {crawl_interval}
-    max_pages: 2
+    max_pages: 5
     list: {{items: "ul.orders > li", url: "a::attr(href)", next: "a.next::attr(href)"}}
     fields:
       external_id: "label:工单编号"
