@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol, cast
+from typing import Generic, Protocol, TypeVar, cast
 
 from loguru import logger
 from sqlalchemy import select
@@ -56,6 +56,9 @@ class MonitoredTicket(Protocol):
     def started(self, stage: str) -> datetime: ...
 
 
+TicketT = TypeVar("TicketT", bound=MonitoredTicket)
+
+
 class LedgerConfig(Protocol):
     """The configuration the monitor works under: the SLA policy and where notices go."""
 
@@ -65,28 +68,30 @@ class LedgerConfig(Protocol):
     def notifications(self) -> NotificationSettings: ...
 
 
-class Ledger(Protocol):
+class Ledger(Protocol, Generic[TicketT]):
     """The ticket ledger as the monitor sees it; ``service.tickets.monitoring`` implements it and the
     composition root passes it in, so alerting/ never imports the ticket service."""
 
-    #: Raised by ``escalate`` when the ticket changed meanwhile: the notice is retried next run.
-    stale_error: type[Exception]
+    @property
+    def stale_error(self) -> type[Exception]:
+        """Raised by ``escalate`` when the ticket changed meanwhile: the notice is retried next run."""
+        ...
 
     def config(self, settings: Settings) -> LedgerConfig: ...
 
-    def due_page(self, session: Session, at: datetime, after_id: int, limit: int) -> Sequence[MonitoredTicket]:
+    def due_page(self, session: Session, at: datetime, after_id: int, limit: int) -> Sequence[TicketT]:
         """Tickets whose next instant has come, by id after ``after_id``, at most ``limit``."""
         ...
 
-    def get(self, session: Session, ticket_id: int) -> MonitoredTicket | None: ...
+    def get(self, session: Session, ticket_id: int) -> TicketT | None: ...
 
-    def tickets(self, session: Session, ticket_ids: Sequence[int]) -> Sequence[MonitoredTicket]: ...
+    def tickets(self, session: Session, ticket_ids: Sequence[int]) -> Sequence[TicketT]: ...
 
-    def set_next_due(self, session: Session, ticket: MonitoredTicket, at: datetime | None) -> None:
+    def set_next_due(self, session: Session, ticket: TicketT, at: datetime | None) -> None:
         """Store the ticket's next instant unless it changed since it was read."""
         ...
 
-    def escalate(self, session: Session, ticket: MonitoredTicket, now: datetime) -> bool:
+    def escalate(self, session: Session, ticket: TicketT, now: datetime) -> bool:
         """Mark the ticket 督办 on the timeline; False when its state does not allow it."""
         ...
 
@@ -275,7 +280,7 @@ def _plan(
     return plan
 
 
-def _store_next_due(ctx: AppContext, ledger: Ledger, ticket_ids: list[int], config: LedgerConfig) -> None:
+def _store_next_due(ctx: AppContext, ledger: Ledger[TicketT], ticket_ids: list[int], config: LedgerConfig) -> None:
     """Write each ticket's next instant; a ticket changed meanwhile keeps the change's mark."""
     if not ticket_ids:
         return
@@ -285,7 +290,9 @@ def _store_next_due(ctx: AppContext, ledger: Ledger, ticket_ids: list[int], conf
             ledger.set_next_due(session, ticket, next_due(ticket, raised, config))
 
 
-def run_sla_check(ctx: AppContext, ledger: Ledger, at: datetime | None = None, *, apply: bool = True) -> SlaReport:
+def run_sla_check(
+    ctx: AppContext, ledger: Ledger[TicketT], at: datetime | None = None, *, apply: bool = True
+) -> SlaReport:
     """Raise the warnings, breaches, escalations and recoveries due as of ``at`` (default: now).
 
     ``apply=False`` is the what-if: the report lists what a run would raise and nothing is written
@@ -330,7 +337,13 @@ def run_sla_check(ctx: AppContext, ledger: Ledger, at: datetime | None = None, *
 
 
 def _raise(
-    ctx: AppContext, ledger: Ledger, ticket_id: int, stage: Stage, level: str, at: datetime, config: LedgerConfig
+    ctx: AppContext,
+    ledger: Ledger[TicketT],
+    ticket_id: int,
+    stage: Stage,
+    level: str,
+    at: datetime,
+    config: LedgerConfig,
 ) -> Notice | None:
     with ctx.db.session() as session:
         ticket = ledger.get(session, ticket_id)

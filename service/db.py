@@ -122,7 +122,7 @@ class Database:
             return {
                 "status": "down",
                 "backend": self.engine.dialect.name,
-                "error": str(exc.orig or exc)[:300],
+                "error": str(getattr(exc, "orig", None) or exc)[:300],
             }
         return {"status": "ok", "backend": self.engine.dialect.name}
 
@@ -149,7 +149,9 @@ def migrate(engine: Engine) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "heads")
     except SQLAlchemyError as exc:
-        raise DatabaseUnavailable(f"database {engine.url.render_as_string()}: {exc.orig or exc}") from exc
+        raise DatabaseUnavailable(
+            f"database {engine.url.render_as_string()}: {getattr(exc, 'orig', None) or exc}"
+        ) from exc
 
 
 def import_models() -> None:

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, Table
+from sqlalchemy import BigInteger, DateTime, FromClause, Integer, TableClause
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
@@ -38,24 +39,29 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def insert_ignore(session: Session, table: Table, values: dict[str, Any], conflict: list[str]) -> int | None:
+def _insert(session: Session, table: FromClause) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT (both PostgreSQL's and SQLite's know ON CONFLICT DO NOTHING)."""
+    if not isinstance(table, TableClause):  # a model's __table__ is typed FromClause but is a Table
+        raise TypeError(f"insert into a table, not {type(table).__name__}")
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def insert_ignore(session: Session, table: FromClause, values: dict[str, Any], conflict: list[str]) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING on ``conflict`` columns; the new row's id, or None if it existed.
 
     Unlike catching IntegrityError this leaves the surrounding transaction usable on PostgreSQL, so the
     caller can do the rest of its work (or nothing) in the same transaction.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    stmt = _insert(session, table).values(**values).on_conflict_do_nothing(index_elements=conflict)
     row = session.execute(stmt.returning(table.c.id)).first()
     return None if row is None else row[0]
 
 
 def insert_ignore_many(
     session: Session,
-    table: Table,
+    table: FromClause,
     rows: Sequence[dict[str, Any]],
     conflict: list[str],
     returning: Sequence[str] = ("id",),
@@ -67,9 +73,9 @@ def insert_ignore_many(
     """
     if not rows:
         return []
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).on_conflict_do_nothing(index_elements=conflict).returning(*(table.c[c] for c in returning))
+    stmt = (
+        _insert(session, table)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(*(table.c[c] for c in returning))
+    )
     return list(session.execute(stmt, list(rows)).all())

@@ -213,7 +213,7 @@ def mask_value(obj: T, fields: Iterable[str] | None = None) -> T:
     if isinstance(obj, dict):
         return {k: (mask_value(v) if only is None or k in only else v) for k, v in obj.items()}  # type: ignore[return-value]
     if isinstance(obj, list | tuple):
-        return type(obj)(mask_value(v, only) for v in obj)  # type: ignore[return-value]
+        return type(obj)(mask_value(v, only) for v in obj)
     return obj
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from alerting.channels.base import AppriseNotifier, ChannelConfigError, register
@@ -18,7 +20,7 @@ class EmailNotifier(AppriseNotifier):
     optional = ("port", "username", "password", "secure")
 
     @classmethod
-    def check_options(cls, name, options) -> None:  # type: ignore[no-untyped-def]
+    def check_options(cls, name: str, options: Mapping[str, Any]) -> None:
         """Besides the declared options, every recipient must look like an address."""
         super().check_options(name, options)
         to = options["to"]

@@ -12,6 +12,8 @@ import hmac
 import json
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
 
@@ -54,7 +56,7 @@ class WebhookNotifier(Notifier):
     optional = ("timeout",)
 
     @classmethod
-    def check_options(cls, name, options) -> None:  # type: ignore[no-untyped-def]
+    def check_options(cls, name: str, options: Mapping[str, Any]) -> None:
         """The URL must be http(s)."""
         super().check_options(name, options)
         if not str(options["url"]).startswith(("http://", "https://")):

@@ -22,7 +22,7 @@ from service.tickets.models import Ticket
 from service.tickets.service import LedgerConfig, StaleVersion, facts_of, ledger_config, save_change
 
 
-def _rows() -> Select[tuple[Ticket]]:
+def _rows() -> Select[Ticket]:
     # Only the ticket rows: items and timeline are not needed to plan (and were most of the memory).
     return select(Ticket).options(noload(Ticket.items), noload(Ticket.timeline))
 
