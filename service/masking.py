@@ -35,12 +35,17 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    from service.auth.principal import Principal
+
+class Viewer(Protocol):
+    """Whoever is shown the data (``service.auth.principal.Principal``); masking needs to know one thing."""
+
+    @property
+    def sees_personal_data(self) -> bool: ...
+
 
 MASK = "*"
 T = TypeVar("T")
@@ -245,7 +250,7 @@ def note_reveal(obj: object, fields: Iterable[str] | None = None) -> None:
         box.append(type(obj).__name__)
 
 
-def mask_for(principal: Principal, obj: T, fields: Iterable[str] | None = None) -> T:
+def mask_for(principal: Viewer, obj: T, fields: Iterable[str] | None = None) -> T:
     """``obj`` as ``principal`` may see it: unchanged for roles that see personal data, masked otherwise."""
     if principal.sees_personal_data:
         note_reveal(obj, fields)
