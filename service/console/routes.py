@@ -23,7 +23,7 @@ from service.config_files import ConfigError
 from service.console import catalog
 from service.console.session import principal_of
 from service.users.home import home_of
-from service.vocabulary import CHANNEL_LABELS, ROLE_LABELS, SEVERITIES, SEVERITY_LABELS
+from service.vocabulary import CHANNEL_LABELS, ROLE_LABELS, ROLES, SEVERITIES, SEVERITY_LABELS
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -72,7 +72,7 @@ AUDIT_EVENTS: tuple[tuple[str, str], ...] = (
     ("audit_purge", "审计日志清理"),
 )
 # Pages any signed-in user may open, outside the menu.
-ANYONE = ("admin", "officer", "department", "leader", "auditor")
+ANYONE = ROLES
 # Menus list the gravest severity first.
 SEVERITY_NAMES = {s: SEVERITY_LABELS[s] for s in reversed(SEVERITIES)}
 
