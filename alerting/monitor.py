@@ -34,7 +34,6 @@ from service.clock import ensure_aware, to_local
 from service.context import AppContext
 from service.dbtypes import insert_ignore
 from service.settings import NotificationSettings, Settings
-from service.tickets.timing import stage_waived
 from service.vocabulary import SEVERITY_LABELS, STAGE_LABELS, STAGES, URGENT_SEVERITIES, Severity, Stage
 
 
@@ -54,6 +53,9 @@ class MonitoredTicket(Protocol):
     def due(self, stage: str) -> datetime: ...
     def met(self, stage: str) -> datetime | None: ...
     def started(self, stage: str) -> datetime: ...
+    def waived(self, stage: str) -> bool:
+        """The stage was skipped rather than missed (it raises no notice)."""
+        ...
 
 
 TicketT = TypeVar("TicketT", bound=MonitoredTicket)
@@ -211,7 +213,7 @@ def due_notices(ticket: MonitoredTicket, at: datetime, config: LedgerConfig) -> 
             if met > due:
                 wanted.append((stage, "recovery"))
             continue
-        if ticket.status == "closed" or stage_waived(ticket.status, stage, met):
+        if ticket.status == "closed" or ticket.waived(stage):
             continue
         if at >= due:
             wanted.append((stage, "breach"))
@@ -245,7 +247,7 @@ def next_due(ticket: MonitoredTicket, raised: Raised, config: LedgerConfig) -> d
             if met > due and done("breach") and not done("recovery"):
                 out.append(met)
             continue
-        if ticket.status == "closed" or stage_waived(ticket.status, stage, met):
+        if ticket.status == "closed" or ticket.waived(stage):
             continue
         escalation_left = stage == "respond" and ticket.severity in URGENT_SEVERITIES and not done("escalation")
         if not done("breach") and not done("warning"):

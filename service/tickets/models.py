@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base
 from service.dbtypes import UtcDateTime
+from service.tickets.timing import stage_waived
 
 STAGE_COLUMNS = {"acknowledge": "ack", "handle": "handle", "respond": "respond"}
 
@@ -90,6 +91,10 @@ class Ticket(Base):
     def started(self, stage: str) -> datetime:
         """When the clock of ``stage`` started."""
         return getattr(self, f"{STAGE_COLUMNS[stage]}_from")
+
+    def waived(self, stage: str) -> bool:
+        """``stage`` was skipped rather than missed (see service.tickets.timing)."""
+        return stage_waived(self.status, stage, self.met(stage))
 
 
 class TicketItem(Base):
