@@ -16,8 +16,9 @@ from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, department_filter
 from service.auth.principal import Principal
 from service.deps import CtxDep, SessionDep
+from service.masking import mask_for
 from service.store.base import StoreUnavailable
-from service.tickets import merging, service
+from service.tickets import merging, related, service
 from service.tickets.schemas import (
     ActionRequest,
     StatsPage,
@@ -97,7 +98,10 @@ def read_ticket(ticket_id: RowId, principal: CurrentUser, session: SessionDep, c
     except TicketNotFound as exc:
         raise HTTPException(404, str(exc)) from exc
     texts = _item_texts(ctx, ticket)
-    return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)  # type: ignore[return-value]
+    view = TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)
+    suggestions = related.suggest(session, ctx.store, ticket, texts)
+    masked = [r.model_copy(update={"title": mask_for(principal, r.title)}) for r in suggestions]
+    return view.model_copy(update={"related": masked})  # type: ignore[return-value]
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from service.auth.principal import Principal
 from service.masking import mask_for, note_reveal
 from service.tickets import transitions
 from service.tickets.models import Ticket
+from service.tickets.related import RelatedTicket
 from service.tickets.service import allowed_actions_for, overdue, time_left
 from service.tickets.timing import replied_before_discovery, stage_waived
 from service.vocabulary import STAGES
@@ -172,6 +173,8 @@ class TicketRead(TicketSummary):
 
     items: list[TicketItemRead]
     timeline: list[TimelineRead]
+    # 可能是同一事件: open tickets of the department sharing a place and a subject term (tickets/related.py).
+    related: list[RelatedTicket] = Field(default_factory=list)
 
     @classmethod
     def full(
