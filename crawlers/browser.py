@@ -12,14 +12,14 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from crawlers.middlewares import is_internal, resolve
+from crawlers.middlewares import is_internal, origin_of, resolve
 from crawlers.sources import CrawlDefaults, Source
 
 HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 
 
-def abort_predicate(trusted: set[str]) -> Callable[[Any], bool]:
+def abort_predicate(trusted: set[tuple[str, str, int]]) -> Callable[[Any], bool]:
     """Playwright's per-request abort check: True for requests the crawl itself would refuse."""
     verdicts: dict[str, bool] = {}
 
@@ -30,8 +30,11 @@ def abort_predicate(trusted: set[str]) -> Callable[[Any], bool]:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return True
         host = parts.hostname.lower()
-        if host in trusted:
-            return False
+        try:
+            if origin_of(parts.scheme, host, parts.port) in trusted:
+                return False
+        except ValueError:
+            return True
         if host not in verdicts:
             verdicts[host] = any(is_internal(a) for a in resolve(host))
         return verdicts[host]
@@ -53,7 +56,7 @@ def browser_settings(source: Source, crawl: CrawlDefaults) -> dict[str, Any]:
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
         "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": crawl.chromium, "headless": True, "args": CHROMIUM_ARGS},
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": int(crawl.timeout * 1000),
-        "PLAYWRIGHT_ABORT_REQUEST": abort_predicate(source.trusted_hosts),
+        "PLAYWRIGHT_ABORT_REQUEST": abort_predicate(source.trusted_origins),
     }
 
 

@@ -10,12 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
+from scrapy.resolver import CachingThreadedResolver
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.response import response_status_message
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
@@ -29,15 +34,27 @@ class BlockedAddress(IgnoreRequest):
     """A link or redirect pointed at a host the crawl may not visit."""
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+
 def is_internal(address: str) -> bool:
-    """Loopback, private, link-local, reserved, multicast or unspecified: not the public internet."""
+    """Anything but a global unicast address (``ipaddress.is_global``): loopback, private, link-local, shared
+    address space (100.64.0.0/10, where cloud metadata such as Alibaba's 100.100.100.200 lives), reserved,
+    multicast, unspecified, and IPv6 forms that carry such an IPv4 address (mapped, 6to4, NAT64)."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL:
+            return True
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            ip = embedded
+    return not ip.is_global or ip.is_multicast
 
 
 def resolve(host: str) -> list[str]:
@@ -55,12 +72,26 @@ def resolve(host: str) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-class HostGuardMiddleware:
-    """Refuses non-http(s) URLs and any host other than a start host that resolves to an internal address.
+Origin = tuple[str, str, int]
 
-    Start hosts are trusted (intranet 12345 systems live on private addresses); everything reached
-    from them by a link or a redirect must be on the public internet. Redirects pass through here
-    again because Scrapy reschedules the redirected request.
+# Host name -> the IPv4 address the guard checked. The crawl connects to exactly that address (see
+# PinnedResolver): a name that resolves to a public address for the check and to 127.0.0.1 a moment
+# later for the connection (DNS rebinding) gets nowhere. One crawl runs in one process.
+PINS: dict[str, str] = {}
+
+
+def origin_of(scheme: str, host: str, port: int | None) -> Origin:
+    """``(scheme, host, port)`` with the scheme's default port filled in."""
+    return scheme, host.lower(), port or (443 if scheme == "https" else 80)
+
+
+class HostGuardMiddleware:
+    """Refuses non-http(s) URLs and, outside the trusted origins, hosts that resolve to an internal address.
+
+    Start origins (scheme, host and port of ``start_urls``) are trusted: intranet 12345 systems live on
+    private addresses. Everything reached from them by a link or a redirect to another origin, even another
+    port of the same host, must be on the public internet. Redirects pass through here again because Scrapy
+    reschedules the redirected request. The address checked is pinned for the connection (PINS).
     """
 
     def __init__(self, crawler: Crawler) -> None:
@@ -71,9 +102,9 @@ class HostGuardMiddleware:
     def from_crawler(cls, crawler: Crawler) -> HostGuardMiddleware:
         return cls(crawler)
 
-    def _trusted(self) -> set[str]:
+    def _trusted(self) -> set[Origin]:
         spider = self.crawler.spider
-        return set(getattr(spider, "trusted_hosts", ()) or ())
+        return set(getattr(spider, "trusted_origins", ()) or ())
 
     def process_request(self, request: Request, spider: Any = None) -> None:
         parts = urlparse_cached(request)
@@ -82,13 +113,30 @@ class HostGuardMiddleware:
         host = (parts.hostname or "").lower()
         if not host:
             raise BlockedAddress("URL 缺少主机名")
-        if host in self._trusted():
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise BlockedAddress(f"端口无效: {request.url}") from exc
+        if origin_of(parts.scheme, host, port) in self._trusted():
             return
         if host not in self._verdicts:
             addresses = resolve(host)
             self._verdicts[host] = any(is_internal(a) for a in addresses)
+            ipv4 = [a for a in addresses if ":" not in a]
+            if ipv4 and not self._verdicts[host]:
+                PINS.setdefault(host, ipv4[0])
         if self._verdicts[host]:
             raise BlockedAddress(f"拒绝访问内网地址: {host}")
+
+
+class PinnedResolver(CachingThreadedResolver):
+    """Scrapy's resolver, answering a host the guard checked with the address it checked (no second lookup)."""
+
+    def getHostByName(self, name: str, timeout: Sequence[int] = ()) -> Deferred[str]:  # noqa: N802 - Twisted API
+        pinned = PINS.get(name.lower())
+        if pinned is not None:
+            return defer.succeed(pinned)
+        return super().getHostByName(name, timeout)
 
 
 def retry_after_seconds(value: bytes | str | None) -> float | None:

@@ -433,6 +433,22 @@ class Source(_Strict):
             return set()
         return {(urlsplit(u).hostname or "").lower() for u in self.start_urls}
 
+    @property
+    def trusted_origins(self) -> set[tuple[str, str, int]]:
+        """Origins (scheme, host, port) of ``start_urls`` the administrator vouched for; see ``trusted_hosts``.
+
+        Trust goes by origin, not host name: another port of a trusted intranet host is another service.
+        """
+        if self.origin == "api" and not self.trust_private:
+            return set()
+        out = set()
+        for url in self.start_urls:
+            parts = urlsplit(url)
+            out.add(
+                (parts.scheme, (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80))
+            )
+        return out
+
 
 class _MissingField(ValueError):
     """Raised by model validators so the error names the missing key like Pydantic's own."""

@@ -79,6 +79,7 @@ class SourceSpider(scrapy.Spider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.trusted_hosts = self.source.trusted_hosts
+        self.trusted_origins = self.source.trusted_origins
         self.errors = 0
         self.error_samples: list[dict[str, str]] = []
         self.pages = 0

@@ -117,8 +117,9 @@ def test_what_the_page_loads_passes_the_host_rule() -> None:
 
     from crawlers.browser import abort_predicate
 
-    abort = abort_predicate({"127.0.0.1"})
-    assert not abort(SimpleNamespace(url="http://127.0.0.1:8000/app.js"))  # the source's own host
+    abort = abort_predicate({("http", "127.0.0.1", 8000)})
+    assert not abort(SimpleNamespace(url="http://127.0.0.1:8000/app.js"))  # the source's own origin
+    assert abort(SimpleNamespace(url="http://127.0.0.1:9200/"))  # another port of that host: another service
     assert abort(SimpleNamespace(url="http://10.0.0.7/admin"))  # another internal address
     assert abort(SimpleNamespace(url="http://localhost:9200/"))
     assert abort(SimpleNamespace(url="file:///etc/passwd"))

@@ -25,6 +25,18 @@ from service.settings import load_settings
         ("::ffff:127.0.0.1", True),
         ("0.0.0.0", True),
         ("202.96.134.133", False),
+        # Found in issue 11: shared address space (Alibaba Cloud metadata) and IPv6 wrappings of private space.
+        ("100.100.100.200", True),
+        ("100.64.0.1", True),
+        ("2002:7f00:1::1", True),  # 6to4 of 127.0.0.1
+        ("2002:a00:1::1", True),  # 6to4 of 10.0.0.1
+        ("64:ff9b::a9fe:a9fe", True),  # NAT64 of 169.254.169.254
+        ("64:ff9b:1::1", True),  # local-use NAT64
+        ("2001::1", True),  # Teredo
+        ("198.18.0.1", True),  # benchmarking
+        ("224.0.0.1", True),
+        ("2002:ca60:8685::1", False),  # 6to4 of a public address
+        ("64:ff9b::ca60:8685", False),
         ("2400:3200::1", False),
     ],
 )
@@ -33,7 +45,7 @@ def test_internal_addresses(address: str, internal: bool) -> None:
 
 
 class _Spider:
-    trusted_hosts = frozenset({"10.0.0.5", "127.0.0.1"})
+    trusted_origins = frozenset({("http", "10.0.0.5", 80), ("http", "127.0.0.1", 8801)})
 
 
 class _Crawler:
@@ -44,7 +56,15 @@ def test_guard_trusts_start_hosts_only() -> None:
     guard = HostGuardMiddleware(_Crawler())  # type: ignore[arg-type]
     guard.process_request(Request("http://10.0.0.5/list.html"))  # intranet 12345 named by the admin
     guard.process_request(Request("http://127.0.0.1:8801/a.html"))
-    for url in ("http://10.0.0.6/x", "http://169.254.169.254/latest/meta-data", "http://localhost/x"):
+    for url in (
+        "http://10.0.0.6/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://localhost/x",
+        # Trust is by origin: another port or scheme of a trusted host is another service (issue 11).
+        "http://127.0.0.1:8804/other",
+        "https://10.0.0.5/list.html",
+        "http://100.100.100.200/latest/meta-data",
+    ):
         with pytest.raises(BlockedAddress, match="内网"):
             guard.process_request(Request(url))
     with pytest.raises(BlockedAddress, match="协议"):
@@ -86,3 +106,20 @@ def test_health_file_tracks_failures_and_recovery(tmp_path: Path) -> None:
     assert get_health(settings, "other").last_crawl_at is None
     (tmp_path / "data" / "source_health.json").write_text("{broken", encoding="utf-8")
     assert load_health(settings) == {}
+
+
+def test_the_connection_goes_to_the_address_the_guard_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: the name resolves to a public address for the check and to loopback afterwards."""
+    from twisted.internet import reactor
+
+    from crawlers import middlewares
+
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
+    monkeypatch.setattr(middlewares, "resolve", lambda host: next(answers))
+    monkeypatch.setattr(middlewares, "PINS", {})
+    guard = HostGuardMiddleware(_Crawler())  # type: ignore[arg-type]
+    guard.process_request(Request("http://rebind.example/page"))
+    resolver = middlewares.PinnedResolver(reactor, 0, 5.0)
+    answered: list[str] = []
+    resolver.getHostByName("rebind.example").addCallback(answered.append)
+    assert answered == ["93.184.216.34"], "Scrapy connects to the checked address, not a second lookup"

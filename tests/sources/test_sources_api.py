@@ -44,7 +44,14 @@ def test_admin_adds_a_public_source_and_internal_ones_are_refused(client, accoun
     accounts.add("root", "admin")
     accounts.add("officer1", "officer")
     admin = accounts.headers("root")
-    for url in ("http://127.0.0.1:8801/rss.xml", "http://10.0.0.8/rss", "http://169.254.169.254/latest/meta-data"):
+    for url in (
+        "http://127.0.0.1:8801/rss.xml",
+        "http://10.0.0.8/rss",
+        "http://169.254.169.254/latest/meta-data",
+        # Issue 11: accepted with 201 before (shared address space, 6to4 of loopback).
+        "http://100.100.100.200/latest/meta-data",
+        "http://[2002:7f00:1::1]/rss",
+    ):
         refused = client.post("/api/v1/sources", json=_definition("bad-one", url), headers=admin)
         assert refused.status_code == 422, url
         assert "内网" in refused.json()["detail"]
@@ -85,7 +92,7 @@ def test_admin_adds_a_public_source_and_internal_ones_are_refused(client, accoun
             .scalars()
             .all()
         )
-        assert len(denied) == 3
+        assert len(denied) == 5
     # Removing: API sources by API, config sources only by editing the file.
     assert client.delete("/api/v1/sources/config-rss", headers=admin).status_code == 409
     assert client.delete("/api/v1/sources/public-news", headers=admin).status_code == 204
