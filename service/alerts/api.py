@@ -108,14 +108,19 @@ async def alert_stream(
         nonlocal last
         yield "retry: 3000\n\n"
         idle = 0.0
-        touched = time.monotonic()
+        touched = checked = time.monotonic()
         while not await request.is_disconnected():
             if session_id is not None and time.monotonic() - touched >= SESSION_TOUCH_SECONDS:
                 # An open feed is an officer at work: keep the session alive, and end the stream once the
                 # session is over (logout, revocation, absolute timeout) so the client must sign in again.
                 if not await asyncio.to_thread(_touch, ctx, session_id):
                     return
-                touched = time.monotonic()
+                touched = checked = time.monotonic()
+            elif session_id is not None and time.monotonic() - checked >= SESSION_CHECK_SECONDS:
+                # A logout or revocation ends the stream within seconds, not at the next touch.
+                if not await asyncio.to_thread(_live, ctx, session_id):
+                    return
+                checked = time.monotonic()
             rows = await asyncio.to_thread(_fetch_after, ctx, principal, last, request)
             for alert in rows:
                 last = alert.id
@@ -138,6 +143,8 @@ async def alert_stream(
 
 
 SESSION_TOUCH_SECONDS = 60.0
+# How often an open stream checks its session is still live (logout must end it within 5 seconds).
+SESSION_CHECK_SECONDS = 2.0
 # A comment line this often keeps proxies from closing an idle stream.
 KEEPALIVE_SECONDS = 15.0
 
@@ -147,6 +154,13 @@ def _touch(ctx: Any, session_id: int) -> bool:
 
     with ctx.db.session() as session:
         return touch(session, session_id, policy=ctx.settings.security)
+
+
+def _live(ctx: Any, session_id: int) -> bool:
+    from service.auth.service import is_live
+
+    with ctx.db.session() as session:
+        return is_live(session, session_id, policy=ctx.settings.security)
 
 
 def _fetch_after(ctx: Any, principal: Principal, last: int, request: Request) -> list[AlertRead]:

@@ -212,6 +212,15 @@ def touch(session: Session, session_id: int, *, policy: SecuritySettings) -> boo
     return True
 
 
+def is_live(session: Session, session_id: int, *, policy: SecuritySettings) -> bool:
+    """Whether a session can still be used (not revoked, not expired, not idle); changes nothing."""
+    now = clock.now()
+    auth = session.get(AuthSession, session_id)
+    if auth is None or auth.revoked_at is not None or now >= auth.expires_at:
+        return False
+    return now - auth.last_seen_at < timedelta(minutes=policy.idle_timeout_minutes)
+
+
 def logout(session: Session, session_id: int) -> None:
     """Revoke one session on the server side."""
     session.execute(update(AuthSession).where(AuthSession.id == session_id).values(revoked_at=clock.now()))

@@ -153,3 +153,33 @@ def test_an_open_alert_stream_keeps_the_session_alive(client, accounts, frozen, 
     # Without the stream, 31 idle minutes end the session.
     frozen.advance(timedelta(minutes=31))
     assert client.get("/api/v1/alerts", headers=headers).status_code == 401
+
+
+def test_an_open_alert_stream_ends_within_5_seconds_of_logout(client, accounts, monkeypatch) -> None:
+    """Found in issue 11: a stream stayed open about 57 s after logout."""
+    from service.alerts import api as alerts_api
+
+    monkeypatch.setattr(alerts_api, "KEEPALIVE_SECONDS", 0.3)  # lines arrive, so the loop below can look at time
+    accounts.add("watcher", "officer")
+    headers = accounts.headers("watcher")
+    logged_out: list[float] = []
+
+    def logout() -> None:
+        client.post("/api/v1/auth/logout", headers=headers)
+        logged_out.append(time.monotonic())
+
+    timer = threading.Timer(1.0, logout)
+    ended_at = None
+    with client.stream("GET", "/api/v1/alerts/stream", headers=headers) as response:
+        timer.start()
+        started = time.monotonic()
+        for _ in response.iter_lines():
+            if time.monotonic() - started > 20:
+                break
+        else:
+            ended_at = time.monotonic()
+    timer.join()
+    assert logged_out, "the logout happened"
+    assert ended_at is not None, "the stream was still open 20 s later"
+    assert ended_at - logged_out[0] < 5.0
+    assert client.get("/api/v1/alerts", headers=headers).status_code == 401
