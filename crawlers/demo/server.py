@@ -12,11 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from crawlers.demo.data import hotline_records, mailbox_records, media_records
+from crawlers.demo.data import Record, hotline_records, live_record, mailbox_records, media_records
 from service import clock
 from service.clock import SHANGHAI
 
 DEMO_PORT = 8801
+# A new work order every minute for as long as the demo runs (0 turns it off).
+LIVE_INTERVAL = 60.0
 DEMO_SOURCES = Path(__file__).with_name("sources.yaml")
 HOTLINE_PAGE_SIZE = 10
 MAILBOX_PAGE_SIZE = 8
@@ -30,11 +32,21 @@ def _local(value: datetime) -> datetime:
 class DemoSite:
     """The demo's content, rendered against the moment the server started."""
 
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, now: datetime, live_interval: float = LIVE_INTERVAL) -> None:
         self.now = now
-        self.hotline = hotline_records()
+        self.live_interval = live_interval
+        self.fixed_hotline = hotline_records()
         self.mailbox = mailbox_records()
         self.media = media_records()
+
+    @property
+    def hotline(self) -> list[Record]:
+        """The work orders as of now: one more every ``live_interval`` seconds since the start, newest first."""
+        if self.live_interval <= 0:
+            return self.fixed_hotline
+        elapsed = (clock.now() - self.now).total_seconds()
+        published = max(0, int(elapsed // self.live_interval))
+        return [live_record(k, self.live_interval) for k in range(published, 0, -1)] + self.fixed_hotline
 
     # 12345: GBK pages, charset only in <meta>, tables, a 下一页 link.
     def hotline_pages(self) -> int:
@@ -218,9 +230,11 @@ def _int(value: str, default: int) -> int:
     return int(value) if value.isdigit() else default
 
 
-def serve_demo(port: int = DEMO_PORT, host: str = "127.0.0.1") -> tuple[ThreadingHTTPServer, str]:
+def serve_demo(
+    port: int = DEMO_PORT, host: str = "127.0.0.1", live_interval: float = LIVE_INTERVAL
+) -> tuple[ThreadingHTTPServer, str]:
     """Start the demo site in a daemon thread; returns the server (``.shutdown()`` stops it) and its URL."""
-    site = DemoSite(clock.now())
+    site = DemoSite(clock.now(), live_interval)
     server = ThreadingHTTPServer((host, port), _make_handler(site))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="yuqing-demo-site", daemon=True)

@@ -14,7 +14,7 @@ from tests.foundation.conftest import run_cli
 
 @pytest.fixture(scope="module")
 def demo_url():
-    server, url = serve_demo(0)
+    server, url = serve_demo(0, live_interval=0)
     yield url
     server.shutdown()
 

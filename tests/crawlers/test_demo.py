@@ -12,7 +12,7 @@ from tests.crawlers.conftest import make_settings
 
 
 def test_demo_site_crawls_into_the_store(tmp_path: Path) -> None:
-    server, base = serve_demo(0)
+    server, base = serve_demo(0, live_interval=0)
     try:
         settings = make_settings(tmp_path, demo_sources_yaml(base))
         counts = crawl_sources(settings, timeout=120)

@@ -21,7 +21,7 @@ from service.settings import NotificationRoute, NotificationSettings, load_setti
 
 @pytest.fixture
 def ctx(tmp_path: Path):
-    server, url = serve_demo(0)
+    server, url = serve_demo(0, live_interval=0)
     config = tmp_path / "config"
     config.mkdir()
     (config / "sources.yaml").write_text(demo_sources_yaml(url), encoding="utf-8")

@@ -89,18 +89,19 @@ def test_unknown_database_scheme_exits_2(config_dir: Path, data_dir: Path) -> No
 
 
 def test_demo_serves_the_site_and_items_arrive_within_a_minute(tmp_path: Path) -> None:
-    """What the README's run command does on a fresh machine (here on free ports)."""
-    import sqlite3
+    """What the README's run command does on a fresh machine (here on free ports).
 
-    from crawlers.demo.server import demo_sources_yaml
+    The shipped sources.yaml names the default demo address: on another --demo-port the sources must
+    follow the demo site, or every crawl fails with "connection refused".
+    """
+    import sqlite3
 
     demo_port, port = _free_port(), _free_port()
     config = tmp_path / "config"
     config.mkdir()
     repo_config = Path(__file__).resolve().parents[2] / "config"
-    for name in ("departments.yaml", "sla.yaml", "holidays.yaml", "settings.yaml"):
+    for name in ("departments.yaml", "sla.yaml", "holidays.yaml", "settings.yaml", "sources.yaml"):
         (config / name).write_text((repo_config / name).read_text(encoding="utf-8"), encoding="utf-8")
-    (config / "sources.yaml").write_text(demo_sources_yaml(f"http://127.0.0.1:{demo_port}"), encoding="utf-8")
     env = {**os.environ, "YUQING_DATA_DIR": str(tmp_path / "data")}
     command = ["demo", "--port", str(port), "--demo-port", str(demo_port)]
     proc = subprocess.Popen(

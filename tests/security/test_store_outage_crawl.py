@@ -43,7 +43,7 @@ def proxy(es_server) -> Iterator[TcpProxy]:
 @pytest.fixture
 def demo() -> Iterator[tuple[str, threading.Event]]:
     """The demo site and an event set by its first request (the crawl process is up and crawling)."""
-    server, base = serve_demo(0)
+    server, base = serve_demo(0, live_interval=0)
     first_request = threading.Event()
     handler = server.RequestHandlerClass
 
