@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from alerting.channels import DeliveryError, Message, build_notifier
 from alerting.channels.base import ChannelConfigError
 from alerting.models import OutboxMessage
-from service import clock
+from service import clock, context
 from service.db import Database
 from service.dbtypes import insert_ignore, insert_ignore_many
 from service.settings import NotificationKind, NotificationSettings
@@ -32,7 +32,6 @@ KINDS: tuple[str, ...] = get_args(NotificationKind)
 
 
 def _current_notifications() -> NotificationSettings:
-    from service import context
 
     try:
         return context.current().settings.notifications
@@ -281,7 +280,6 @@ def _deliver_one(db: Database, notifications: NotificationSettings, message_id: 
 
 def deliver_job() -> None:
     """Scheduled job: deliver due messages of the running application."""
-    from service import context
 
     ctx = context.current()
     deliver_due(ctx.db, ctx.settings.notifications)

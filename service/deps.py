@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from service.audit.request import record_reveals
 from service.context import AppContext
+from service.masking import take_reveals
 from service.settings import Settings
 from service.store import Store
 
@@ -31,8 +33,6 @@ def get_session(request: Request) -> Iterator[Session]:
     Ends when the endpoint has answered, before the response is sent (``scope="function"``): a client
     never sees a success that is not committed yet, and a streamed response holds no connection or lock.
     """
-    from service.audit.request import record_reveals
-    from service.masking import take_reveals
 
     with request.app.state.ctx.db.session() as session:
         request.state.db_session = session

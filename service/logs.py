@@ -11,6 +11,8 @@ from typing import Any
 
 from loguru import logger
 
+from service.masking import mask_text
+
 _masker: list[Any] = []
 
 
@@ -63,7 +65,6 @@ def setup_logging(
     ``library_info`` (``--verbose``) keeps the INFO lines of Alembic and of APScheduler's job runs, which
     otherwise fill the console with a migration report per command and a heartbeat line every 15 s.
     """
-    from service.masking import mask_text
 
     set_masker(mask_text)  # crawled text in log lines must not carry phone or ID numbers to the files
     logger.remove()

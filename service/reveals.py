@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from loguru import logger
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.audit.request import record_reveals
 from service.masking import collect_reveals
 
 
@@ -35,7 +36,6 @@ class RevealAudit:
 
 
 def _record_leftover(request: Request, kinds: list[str]) -> None:
-    from service.audit.request import record_reveals
 
     try:
         with request.app.state.ctx.db.session() as session:

@@ -15,9 +15,11 @@ from pydantic import BaseModel
 from service.alerts.models import Alert
 from service.alerts.service import AlertFilter, AlertNotFound, list_alerts, set_state
 from service.api_types import ROW_ID_MAX, LocalDateTime, RowId
+from service.audit.request import record_reveals
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, require_roles
 from service.auth.principal import Principal
+from service.auth.service import touch
 from service.deps import CtxDep, SessionDep
 from service.masking import collect_reveals, mask_for
 from service.vocabulary import Channel, Severity
@@ -150,7 +152,6 @@ KEEPALIVE_SECONDS = 15.0
 
 
 def _touch(ctx: Any, session_id: int) -> bool:
-    from service.auth.service import touch
 
     with ctx.db.session() as session:
         return touch(session, session_id, policy=ctx.settings.security)
@@ -164,7 +165,6 @@ def _live(ctx: Any, session_id: int) -> bool:
 
 
 def _fetch_after(ctx: Any, principal: Principal, last: int, request: Request) -> list[AlertRead]:
-    from service.audit.request import record_reveals
 
     with ctx.db.session() as session:
         collect_reveals()  # this poll's own collection: what it sends an admin unmasked is audited with it

@@ -6,6 +6,9 @@ from apscheduler.triggers.cron import CronTrigger
 from loguru import logger
 
 from service import context
+from service.audit.anchors import take_anchor
+from service.audit.service import purge
+from service.auth.service import purge_sessions
 from service.scheduling.registry import JobSpec
 from service.settings import Settings
 
@@ -30,7 +33,6 @@ def jobs(settings: Settings) -> list[JobSpec]:
 
 def anchor_chain() -> None:
     """Write today's anchor of the audit chain outside the database (file, log line, outbox notice)."""
-    from service.audit.anchors import take_anchor
 
     ctx = context.current()
     with ctx.db.session() as session:
@@ -39,8 +41,6 @@ def anchor_chain() -> None:
 
 def purge_old_records() -> None:
     """Delete audit records past the retention period and sessions that can no longer be used."""
-    from service.audit.service import purge
-    from service.auth.service import purge_sessions
 
     ctx = context.current()
     policy = ctx.settings.security

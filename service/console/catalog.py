@@ -6,6 +6,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from alerting.calendar import load_calendar
+from alerting.sla import load_sla
+from crawlers.health import load_health
+from crawlers.sources import load_all_sources
 from service.clock import now, to_local
 from service.config_files import ConfigError, read_yaml
 from service.vocabulary import SEVERITIES, STAGE_LABELS, STAGES
@@ -39,7 +43,6 @@ def rule_names(config_dir: Path) -> dict[str, str]:
 
 def source_names(settings: Any) -> dict[str, str]:
     """Source id -> name (sources.yaml and the API); {} when the sources cannot be read."""
-    from crawlers.sources import load_all_sources
 
     try:
         return {src.id: src.name for src in load_all_sources(settings).sources}
@@ -49,8 +52,6 @@ def source_names(settings: Any) -> dict[str, str]:
 
 def sources(settings: Any) -> list[dict[str, Any]]:
     """The sources (sources.yaml and API) as the sources page lists them, with crawl health; no selectors."""
-    from crawlers.health import load_health
-    from crawlers.sources import load_all_sources
 
     health = load_health(settings)
     out = []
@@ -78,8 +79,6 @@ def sources(settings: Any) -> list[dict[str, Any]]:
 
 def invalid_sources(settings: Any) -> list[dict[str, Any]]:
     """Entries of sources.yaml that did not validate (skipped by every crawl), shown as failing sources."""
-    from crawlers.health import load_health
-    from crawlers.sources import load_all_sources
 
     health = load_health(settings)
     out = []
@@ -112,8 +111,6 @@ def duration_text(value: Any) -> str:
 
 def sla(config_dir: Path) -> dict[str, Any]:
     """The SLA policy by severity and stage, and the calendar years computed without official holiday data."""
-    from alerting.calendar import load_calendar
-    from alerting.sla import load_sla
 
     config = load_sla(config_dir)
     calendar = load_calendar(config_dir)

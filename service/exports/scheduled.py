@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from apscheduler.triggers.cron import CronTrigger
 
+from service import context
+from service.exports.service import run_daily_brief, run_weekly_export
 from service.scheduling.registry import JobSpec
 from service.settings import Settings
 
@@ -49,8 +51,6 @@ def jobs(settings: Settings) -> list[JobSpec]:
 
 def weekly_ledger_job() -> None:
     """Write last week's ledger file and queue it for sending (runs in the scheduler)."""
-    from service import context
-    from service.exports.service import run_weekly_export
 
     ctx = context.current()
     run_weekly_export(ctx.db, ctx.settings)
@@ -58,8 +58,6 @@ def weekly_ledger_job() -> None:
 
 def daily_brief_job() -> None:
     """Send yesterday's brief (runs in the scheduler)."""
-    from service import context
-    from service.exports.service import run_daily_brief
 
     ctx = context.current()
     run_daily_brief(ctx.db, ctx.settings)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from alerting.outbox import enqueue
 from service import clock
 from service.db import Database
 from service.exports.daily_brief import DailyBrief, build_daily_brief
@@ -88,7 +89,6 @@ def _weekly_body(path: Path, week: tuple[date, date], summary: LedgerSummary, se
 
 def run_weekly_export(db: Database, settings: Settings, at: datetime | None = None) -> WeeklyExport:
     """Write last ISO week's ledger under the data dir and queue a report on the notification outbox."""
-    from alerting.outbox import enqueue
 
     at = at or clock.now()
     week = previous_week(at, settings.zone)
@@ -132,8 +132,6 @@ def daily_brief(db: Database, settings: Settings, day: date, at: datetime | None
 def run_daily_brief(db: Database, settings: Settings, at: datetime | None = None) -> tuple[DailyBrief, Path]:
     """Write yesterday's brief under the data dir and queue it on the notification outbox."""
     from datetime import timedelta
-
-    from alerting.outbox import enqueue
 
     at = at or clock.now()
     day = at.astimezone(settings.zone).date() - timedelta(days=1)

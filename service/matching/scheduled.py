@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from apscheduler.triggers.interval import IntervalTrigger
 
+from alerting.outbox import enqueue
 from service import clock, context
+from service.alerts.models import Alert
+from service.alerts.service import due_digests, highest
+from service.masking import mask_text
+from service.matching.engine import engine_for
 from service.scheduling.registry import JobSpec
 from service.settings import Settings
 
@@ -28,24 +33,18 @@ def jobs(settings: Settings) -> list[JobSpec]:
 
 def sweep() -> None:
     """Match whatever the ingest trigger missed."""
-    from service.matching.engine import engine_for
 
     engine_for(context.current()).run()
 
 
 def digests() -> None:
     """Push one digest per department in digest mode whose oldest waiting alert has waited long enough."""
-    from alerting.outbox import enqueue
-    from service.alerts.service import due_digests, highest
-    from service.masking import mask_text
 
     ctx = context.current()
     now = clock.now()
     alerts_cfg = ctx.settings.alerts
     with ctx.db.session() as session:
         from sqlalchemy import select
-
-        from service.alerts.models import Alert
 
         departments = set(session.execute(select(Alert.department).where(Alert.push == "digest")).scalars())
         policies = {d: alerts_cfg.policy_for(d) for d in departments}

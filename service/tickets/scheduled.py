@@ -5,6 +5,7 @@ from __future__ import annotations
 from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
+from service import context
 from service.context import AppContext
 from service.scheduling.registry import JobSpec
 from service.settings import Settings
@@ -64,7 +65,6 @@ def sweep_public_replies(ctx: AppContext) -> list[int]:
 
 def reply_sweep_job() -> None:
     """Scheduled job: the public-reply sweep in the running application."""
-    from service import context
 
     updated = sweep_public_replies(context.current())
     if updated:
