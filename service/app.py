@@ -111,11 +111,15 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
         title="yuqing 政务舆情监测与回应",
         version="0.1.0",
         lifespan=lifespan,
-        openapi_url="/openapi.json",
+        # /openapi.json and /docs: signed-in users only, Swagger UI served locally (service.api_docs).
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ctx
 
     from service.alerts.api import router as alerts_router
+    from service.api_docs import install_docs
     from service.audit.api import router as audit_router
     from service.auth.api import router as auth_router
     from service.auth.middleware import install_security
@@ -144,6 +148,7 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
 
     app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(health_router)
+    install_docs(app)
     app.include_router(auth_router)
     app.include_router(audit_router)
     app.include_router(items_router)

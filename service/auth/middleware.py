@@ -16,10 +16,9 @@ from service.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 CSP = "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'"
-# FastAPI's Swagger UI and ReDoc pages are an inline script plus a CDN bundle; they show no user content.
+# Swagger UI (service.api_docs): scripts and styles from this service only; it sets inline styles.
 DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "worker-src 'self' blob:; object-src 'none'; frame-ancestors 'none'; base-uri 'self'"
 )
 DOCS_PATHS = ("/docs", "/redoc")

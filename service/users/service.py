@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 
 import pyotp
 from argon2 import PasswordHasher
@@ -60,7 +61,26 @@ def password_problems(password: str, username: str, policy: SecuritySettings) ->
         problems.append(f"密码需包含大写字母、小写字母、数字、符号中的至少 {policy.password_min_classes} 类")
     if username and username.lower() in password.lower():
         problems.append("密码不能包含用户名")
+    if not problems and _guessable(password, username):
+        problems.append("密码太常见或太容易猜到（常见密码、键盘序列、年份、单词加数字等），请换一个")
     return problems
+
+
+def _guessable(password: str, username: str) -> bool:
+    """In the 10,000 most common passwords, or zxcvbn's strength score below 3 (of 0-4)."""
+    from zxcvbn import zxcvbn
+
+    if password.lower() in _common_passwords():
+        return True
+    # zxcvbn's running time grows with length; past 100 characters a password is not guessable anyway.
+    return zxcvbn(password[:100], user_inputs=[username] if username else [])["score"] < 3
+
+
+@lru_cache(maxsize=1)
+def _common_passwords() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"][:10_000])
 
 
 def validate_role(role: str, department: str | None) -> None:

@@ -10,7 +10,7 @@ from service.users.service import UserError, password_problems, validate_role
 POLICY = SecuritySettings()
 
 
-@pytest.mark.parametrize("password", ["Kx9!mPq2#vLt", "abcdefgh12!!", "ABCDEFGH12ab", "长城Abc12345"])
+@pytest.mark.parametrize("password", ["Kx9!mPq2#vLt", "tq8!rvw3$yns", "TQ8RVW3YNSeb", "长城Wq7#kd9zPx"])
 def test_long_passwords_with_three_classes_pass(password: str) -> None:
     assert password_problems(password, "alice", POLICY) == []
 
@@ -23,6 +23,11 @@ def test_long_passwords_with_three_classes_pass(password: str) -> None:
         ("ABCDEFGHIJKL", "至少 3 类"),
         ("Alice!2026xx", "不能包含用户名"),
         ("xxALICE!2026", "不能包含用户名"),
+        # Common passwords that pass length and character classes (issue 11: Password1234 was accepted).
+        ("Password1234", "太常见"),
+        ("P@ssw0rd2024", "太常见"),
+        ("Qwerty@12345", "太常见"),
+        ("abcdefgh12!!", "太常见"),
     ],
 )
 def test_weak_passwords_are_refused_with_the_reason(password: str, problem: str) -> None:
