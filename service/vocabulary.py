@@ -47,3 +47,9 @@ ROLES: tuple[Role, ...] = get_args(Role)
 ROLE_LABELS: Mapping[str, str] = MappingProxyType(
     {"admin": "管理员", "officer": "舆情专员", "department": "责任单位", "leader": "领导", "auditor": "审计员"}
 )
+
+ResponseType = Literal["online", "phone", "written", "in_person", "other"]
+RESPONSE_TYPES: tuple[ResponseType, ...] = get_args(ResponseType)
+RESPONSE_TYPE_LABELS: Mapping[str, str] = MappingProxyType(
+    {"online": "网上公开", "phone": "电话", "written": "书面", "in_person": "当面", "other": "其他"}
+)

@@ -23,7 +23,7 @@ from service.config_files import ConfigError
 from service.console import catalog
 from service.console.session import principal_of
 from service.users.home import home_of
-from service.vocabulary import CHANNEL_LABELS, ROLE_LABELS, ROLES, SEVERITIES, SEVERITY_LABELS
+from service.vocabulary import CHANNEL_LABELS, RESPONSE_TYPE_LABELS, ROLE_LABELS, ROLES, SEVERITIES, SEVERITY_LABELS
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -100,6 +100,7 @@ def _render(
             if principal is not None and principal.role in roles and not principal.must_change_password
         ],
         "roles": ROLE_LABELS,
+        "response_types": RESPONSE_TYPE_LABELS,
         "audit_events": AUDIT_EVENTS,
         "password_policy": settings.security,
         "names": _names(settings) if principal is not None else {"rules": {}, "sources": {}},

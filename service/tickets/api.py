@@ -145,6 +145,7 @@ def ticket_action(
             version=body.version,
             result=body.result,
             config=service.ledger_config(ctx.settings),
+            response_type=body.response_type,
         )
     _audit(
         request,

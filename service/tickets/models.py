@@ -51,6 +51,8 @@ class Ticket(Base):
     handled: Mapped[bool] = mapped_column(Boolean, default=False)
     responded: Mapped[bool] = mapped_column(Boolean, default=False)
     response_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # How the response was made (service.vocabulary.RESPONSE_TYPES); a public URL only for "online".
+    response_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # Who recorded the response: a user name, or system:crawler when a public reply was found.
     response_source: Mapped[str | None] = mapped_column(String(100), nullable=True)
     result: Mapped[str | None] = mapped_column(Text, nullable=True)

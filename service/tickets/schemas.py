@@ -15,7 +15,7 @@ from service.tickets.models import Ticket
 from service.tickets.related import RelatedTicket
 from service.tickets.service import allowed_actions_for, overdue, time_left
 from service.tickets.timing import replied_before_discovery, stage_waived
-from service.vocabulary import STAGES
+from service.vocabulary import STAGES, ResponseType
 
 Action = transitions.Action
 
@@ -47,6 +47,8 @@ class TimelineRead(BaseModel):
     to_status: str | None
     note: str | None
     response_url: str | None = None
+    # What changed beyond the status: target department of 改派, new deadlines of 批准延期, response type ...
+    detail: dict[str, Any] = Field(default_factory=dict)
     # 并单: the ticket an entry comes from when it was copied in by a merge (null for the ticket's own).
     from_ticket: int | None = None
 
@@ -89,6 +91,7 @@ class TicketSummary(BaseModel):
     version: int
     result: str | None
     response_url: str | None
+    response_type: str | None = None
     extension: ExtensionRead | None
     allowed_actions: list[str]
     # Reposts of one event attach to its ticket: how many items, from how many sources.
@@ -131,6 +134,7 @@ class TicketSummary(BaseModel):
             version=ticket.version,
             result=ticket.result,
             response_url=ticket.response_url,
+            response_type=ticket.response_type,
             extension=extension,
             allowed_actions=allowed_actions_for(ticket, principal),
             item_count=len(ticket.items),
@@ -214,6 +218,11 @@ class ActionRequest(BaseModel):
     note: str | None = Field(default=None, max_length=5000)
     department: str | None = Field(default=None, max_length=100)
     response_url: str | None = Field(default=None, max_length=2000)
+    response_type: ResponseType | None = Field(
+        default=None,
+        description="回应方式：online 网上公开（须填 response_url）、phone 电话、written 书面、in_person 当面、"
+        "other 其他（后四种须在 note 中写明回应情况）；省略即 online",
+    )
     until: InputDateTime | None = None
     version: int | None = Field(default=None, ge=1)
     result: str | None = Field(default=None, max_length=5000)

@@ -35,7 +35,7 @@ from service.tickets import transitions
 from service.tickets.models import STAGE_COLUMNS, Ticket, TicketItem, TimelineEntry
 from service.tickets.timing import stage_late, stage_waived
 from service.tickets.transitions import Facts, TransitionNotAllowed
-from service.vocabulary import SEVERITY_LABELS, STAGES
+from service.vocabulary import RESPONSE_TYPE_LABELS, RESPONSE_TYPES, SEVERITY_LABELS, STAGES
 
 # Statuses in which a stage can still be met by the department (or a public reply).
 OPEN_STATUSES = ("new", "acknowledged", "handled", "responded", "returned")
@@ -730,6 +730,7 @@ def _check_input(
     until: datetime | None,
     result: str | None,
     config: LedgerConfig,
+    response_type: str | None = None,
 ) -> None:
     if action == "reassign":
         if not _text(department):
@@ -747,9 +748,14 @@ def _check_input(
             raise InvalidInput("until", "申请延期须填写延期至的时间")
     elif action == "respond":
         url = _text(response_url)
-        if not url:
-            raise InvalidInput("response_url", "回应须填写公开回应的地址")
-        if not url.startswith(("http://", "https://")):
+        if response_type not in (None, *RESPONSE_TYPES):
+            raise InvalidInput("response_type", f"回应方式应为 {'、'.join(RESPONSE_TYPE_LABELS.values())} 之一")
+        online = response_type in (None, "online")
+        if online and not url:
+            raise InvalidInput("response_url", "网上公开回应须填写公开回应的地址")
+        if not online and not _text(note):
+            raise InvalidInput("note", f"{RESPONSE_TYPE_LABELS[response_type]}回应须填写回应情况")
+        if url and not url.startswith(("http://", "https://")):
             raise InvalidInput("response_url", "须为 http:// 或 https:// 地址")
     elif action == "handle" and not (_text(result) or _text(note)):
         raise InvalidInput("result", "办理须填写办理结果")
@@ -772,6 +778,7 @@ def act(
     result: str | None = None,
     *,
     config: LedgerConfig | None = None,
+    response_type: str | None = None,
 ) -> Ticket:
     """Do ``action`` on the ticket as ``principal``; the ticket after it.
 
@@ -800,6 +807,7 @@ def act(
         until=until,
         result=result,
         config=config,
+        response_type=response_type,
     )
     expected = ticket.version if version is None else version
     if expected != ticket.version:
@@ -816,8 +824,13 @@ def act(
         values.update(handled=True, handle_met_at=now, result=_text(result) or note)
     elif action == "respond":
         values.update(
-            responded=True, respond_met_at=now, response_url=_text(response_url), response_source=principal.username
+            responded=True,
+            respond_met_at=now,
+            response_url=_text(response_url),
+            response_type=response_type or "online",
+            response_source=principal.username,
         )
+        detail["response_type"] = response_type or "online"
     elif action == "return":
         window = timedelta(hours=config.ledger.return_window_hours)
         if now - ticket.assigned_at > window:

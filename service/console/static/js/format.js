@@ -23,6 +23,7 @@ export const ACTIONS = {
   request_extension: "申请延期",
   approve_extension: "批准延期",
   reject_extension: "驳回延期",
+  change_severity: "调整级别",
   create: "创建",
   assign: "分派",
 };

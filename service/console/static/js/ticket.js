@@ -22,7 +22,7 @@ let pending = null;
 const FORMS = {
   acknowledge: { note: "签收说明（可选）" },
   handle: { note: "办理结果", required: ["result"] },
-  respond: { note: "回应说明（可选）", url: true, required: ["response_url"] },
+  respond: { note: "回应情况（电话、书面、当面等方式必填）", url: true, responseType: true },
   close: { note: "办结说明（可选）" },
   reassign: { note: "改派原因", department: true, required: ["department"] },
   escalate: { note: "督办意见" },
@@ -111,6 +111,22 @@ function renderItems() {
   if (!(ticket.items || []).length) list.append(el("li", { class: "muted", text: "没有条目" }));
 }
 
+const RESPONSE_TYPES = { online: "网上公开", phone: "电话", written: "书面", in_person: "当面", other: "其他" };
+
+// What an entry changed besides the status, from its detail: 改派 target, 延期 date, response type, severity.
+function changes(entry) {
+  const d = entry.detail || {};
+  const dept = (id) => deptNames.get(id) || id;
+  const parts = [];
+  if (d.to_department) parts.push(`改派：${dept(d.from_department || "")} → ${dept(d.to_department)}`);
+  if (d.until) parts.push(`${entry.action === "request_extension" ? "申请延期至" : "延期至"} ${formatTime(d.until)}`);
+  if (d.response_type) parts.push(`回应方式：${RESPONSE_TYPES[d.response_type] || d.response_type}`);
+  if (entry.action === "change_severity" && d.to) {
+    parts.push(`级别：${SEVERITIES[d.from] || d.from || "—"} → ${SEVERITIES[d.to] || d.to}`);
+  }
+  return parts.join("；");
+}
+
 function renderTimeline() {
   const list = $("t-timeline");
   clear(list);
@@ -127,6 +143,7 @@ function renderTimeline() {
         el("strong", { text: ` ${ACTIONS[entry.action] || entry.action} ` }),
         el("span", { class: "actor", text: entry.actor || "" }),
         move ? el("span", { class: "muted", text: ` ${move}` }) : null,
+        changes(entry) ? el("div", { class: "change", text: changes(entry) }) : null,
         entry.note ? el("div", { class: "note", text: entry.note }) : null,
         entry.response_url ? el("div", {}, externalLink(entry.response_url)) : null,
       ),
@@ -161,6 +178,8 @@ function openForm(name) {
   $("af-until").value = "";
   $("af-error").textContent = "";
   form.querySelector(".af-url").classList.toggle("hidden", !spec.url);
+  form.querySelector(".af-type").classList.toggle("hidden", !spec.responseType);
+  if (spec.responseType) $("af-type").value = "online";
   form.querySelector(".af-department").classList.toggle("hidden", !spec.department);
   form.querySelector(".af-until").classList.toggle("hidden", !spec.until);
   if (spec.department) {
@@ -179,11 +198,17 @@ async function submit(event) {
   const body = { action: pending, version: ticket.version };
   const note = $("af-note").value.trim();
   if (note) body[pending === "handle" ? "result" : "note"] = note;
-  if (spec.url) body.response_url = $("af-url").value.trim();
+  if (spec.url && $("af-url").value.trim()) body.response_url = $("af-url").value.trim();
+  // Only a response published online needs its address; by phone, in writing or in person it needs a note.
+  const extra = [];
+  if (spec.responseType) {
+    body.response_type = $("af-type").value;
+    extra.push(body.response_type === "online" ? "response_url" : "note");
+  }
   if (spec.department) body.department = $("af-department").value;
   // A date means the end of that day in Beijing time, as deadlines in working days do.
   if (spec.until && $("af-until").value) body.until = `${$("af-until").value}T23:59:59+08:00`;
-  const missing = (spec.required || []).filter((k) => !body[k]);
+  const missing = [...(spec.required || []), ...extra].filter((k) => !body[k]);
   if (missing.length) {
     const names = { note: "说明", result: "办理结果", response_url: "回应链接", department: "改派部门", until: "延期日期" };
     $("af-error").textContent = `请填写：${missing.map((k) => names[k]).join("、")}`;
@@ -197,9 +222,15 @@ async function submit(event) {
     pending = null;
     await load();
   } catch (err) {
-    $("af-error").textContent =
-      err.status === 409 ? `${err.message}（工单已被他人更新，已刷新，请核对后重试）` : err.message;
-    if (err.status === 409) await load();
+    if (err.status === 409) {
+      // Someone else changed the ticket: one message, the form closed, the ticket as it is now.
+      $("action-form").classList.add("hidden");
+      pending = null;
+      await load();
+      toast(`${err.message}。工单已被他人更新，已刷新，请核对后重试。`, "error");
+    } else {
+      $("af-error").textContent = err.message;
+    }
   } finally {
     $("af-submit").disabled = false;
   }

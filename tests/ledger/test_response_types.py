@@ -1,0 +1,42 @@
+"""A response may be made by phone, in writing, in person or otherwise: only an online one needs a URL."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.tickets.service import InvalidInput, act
+from tests.ledger.builders import ENV_USER, new_ticket
+
+URL = "https://www.example.gov.cn/reply/1.html"
+
+
+@pytest.mark.parametrize("kind", ["phone", "written", "in_person", "other"])
+def test_offline_responses_need_a_note_not_a_url(db, frozen, config, kind: str) -> None:
+    with db.session() as s:
+        ticket = new_ticket(s, config)
+        act(s, ticket.id, ENV_USER, "acknowledge", config=config)
+        with pytest.raises(InvalidInput) as refused:
+            act(s, ticket.id, ENV_USER, "respond", config=config, response_type=kind)
+        assert refused.value.field == "note"
+        ticket = act(
+            s, ticket.id, ENV_USER, "respond", config=config, response_type=kind, note="已电话联系投诉人说明处理情况"
+        )
+        assert ticket.status == "responded"
+        assert ticket.response_type == kind
+        assert ticket.response_url is None
+        assert ticket.timeline[-1].detail["response_type"] == kind
+
+
+def test_an_online_response_still_needs_its_address(db, frozen, config) -> None:
+    with db.session() as s:
+        ticket = new_ticket(s, config)
+        act(s, ticket.id, ENV_USER, "acknowledge", config=config)
+        for kind in (None, "online"):
+            with pytest.raises(InvalidInput) as refused:
+                act(s, ticket.id, ENV_USER, "respond", config=config, response_type=kind)
+            assert refused.value.field == "response_url"
+            assert "网上公开" in str(refused.value)
+        with pytest.raises(InvalidInput):
+            act(s, ticket.id, ENV_USER, "respond", config=config, response_type="fax", note="x")
+        ticket = act(s, ticket.id, ENV_USER, "respond", config=config, response_url=URL)
+        assert ticket.response_type == "online"
