@@ -13,7 +13,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from alerting.stalls import check_stalls
 from crawlers.scheduled import jobs as crawl_jobs
 from service import context
+from service.audit.scheduled import add_housekeeper
 from service.audit.scheduled import jobs as audit_jobs
+from service.auth.service import purge_sessions
 from service.context import AppContext
 from service.db import DatabaseUnavailable
 from service.exports.scheduled import jobs as export_jobs
@@ -32,6 +34,8 @@ from service.tickets.scheduled import jobs as ticket_jobs
 DOMAIN_JOBS = (crawl_jobs, matching_jobs, ticket_jobs, export_jobs, audit_jobs)
 for _factory in DOMAIN_JOBS:
     registry.register(_factory)
+# Dead login sessions go with the daily audit purge.
+add_housekeeper("dead sessions", lambda session, policy: purge_sessions(session, policy=policy))
 
 
 def build_scheduler(ctx: AppContext) -> Scheduler:

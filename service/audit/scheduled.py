@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from apscheduler.triggers.cron import CronTrigger
 from loguru import logger
+from sqlalchemy.orm import Session
 
 from service import context
 from service.audit.anchors import take_anchor
 from service.audit.service import purge
-from service.auth.service import purge_sessions
 from service.scheduling.registry import JobSpec
-from service.settings import Settings
+from service.settings import SecuritySettings, Settings
+
+# Other domains' daily clean-ups run in the same job as the audit purge (the login sessions, say). The
+# composition root adds them, so audit/ imports no domain it cleans up after.
+Housekeeper = Callable[[Session, SecuritySettings], int]
+HOUSEKEEPERS: dict[str, Housekeeper] = {}
+
+
+def add_housekeeper(name: str, clean: Housekeeper) -> None:
+    """Run ``clean`` (returning how many rows it removed) with the daily purge; ``name`` says what in the log."""
+    HOUSEKEEPERS[name] = clean
 
 
 def jobs(settings: Settings) -> list[JobSpec]:
@@ -46,7 +58,6 @@ def purge_old_records() -> None:
     policy = ctx.settings.security
     with ctx.db.session() as session:
         deleted = purge(session, policy.audit_retention_days)
-        sessions = purge_sessions(session, policy=policy)
-    logger.info(
-        "audit purge: {} records older than {} days, {} dead sessions", deleted, policy.audit_retention_days, sessions
-    )
+        cleaned = {name: clean(session, policy) for name, clean in HOUSEKEEPERS.items()}
+    others = "".join(f", {count} {name}" for name, count in cleaned.items())
+    logger.info("audit purge: {} records older than {} days{}", deleted, policy.audit_retention_days, others)

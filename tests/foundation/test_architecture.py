@@ -90,3 +90,13 @@ def test_one_file_lock_and_one_atomic_write() -> None:
         if re.search(r"\bfcntl\b|os\.replace\(|os\.rename\(", path.read_text(encoding="utf-8"))
     ]
     assert users == ["service/files.py"]
+
+
+def test_the_composition_root_adds_the_session_purge_to_the_daily_audit_job() -> None:
+    out = _fresh(
+        "import service.audit.scheduled as s\n"
+        "before = sorted(s.HOUSEKEEPERS)\n"
+        "import service.app\n"
+        "print(before, sorted(s.HOUSEKEEPERS))\n"
+    )
+    assert out == "[] ['dead sessions']"
