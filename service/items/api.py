@@ -23,7 +23,7 @@ from service.clock import ensure_aware
 from service.deps import SessionDep, SettingsDep, StoreDep
 from service.items.schemas import ItemList, ItemRead
 from service.masking import mask_for
-from service.store.base import ItemQuery, PageTooDeep, StoreUnavailable
+from service.store.base import BadCursor, ItemQuery, PageTooDeep, StoreUnavailable
 from service.vocabulary import Channel
 
 router = APIRouter(prefix="/api/v1/items", tags=["items"])
@@ -58,6 +58,9 @@ def search_items(
     date_to: str | None = Query(None, alias="to"),
     page: int = Query(1, ge=1, le=10_000),
     size: int = Query(20, ge=1, le=200),
+    after: str | None = Query(
+        None, max_length=500, description="上一页返回的 next 游标（按游标翻页，任意深度都与第一页一样快；忽略 page）"
+    ),
 ) -> ItemList:
     query = ItemQuery(
         q=q,
@@ -68,6 +71,7 @@ def search_items(
         date_to=_bound("to", date_to, settings.timezone, end=True),
         page=page,
         size=size,
+        after=after,
         # Search sees what the user sees: a search on the original text would tell the hidden digits of a
         # masked number one guess at a time.
         masked=not principal.sees_personal_data,
@@ -85,7 +89,7 @@ def search_items(
         found = store.search(query)
     except StoreUnavailable as exc:
         raise HTTPException(503, f"item store unavailable: {exc}") from exc
-    except PageTooDeep as exc:
+    except (PageTooDeep, BadCursor) as exc:
         raise HTTPException(400, str(exc)) from exc
     results = [mask_for(principal, ItemRead.from_item(i), MASKED_FIELDS) for i in found.results]
-    return ItemList(results=results, total=found.total)
+    return ItemList(results=results, total=found.total, next=found.next)

@@ -33,3 +33,5 @@ class ItemRead(BaseModel):
 class ItemList(BaseModel):
     results: list[ItemRead]
     total: int
+    # Cursor of the next page (pass as ``after``); null on the last page.
+    next: str | None = None

@@ -25,6 +25,7 @@ from service import clock
 from service.masking import mask_text
 from service.settings import ElasticsearchSettings
 from service.store.base import (
+    BadCursor,
     DeadLetter,
     Item,
     ItemQuery,
@@ -32,6 +33,8 @@ from service.store.base import (
     SearchPage,
     StoreUnavailable,
     UpsertResult,
+    decode_cursor,
+    encode_cursor,
     hamming,
     search_key,
     simhash_bands,
@@ -618,7 +621,13 @@ class ElasticsearchStore:
     def search(self, query: ItemQuery) -> SearchPage:
         """Filtered search, newest published first, with the exact total."""
         offset = (query.page - 1) * query.size
-        if offset + query.size > _MAX_RESULT_WINDOW:
+        paging: dict[str, Any] = {"from_": offset}
+        if query.after is not None:
+            values = decode_cursor(query.after, 3)
+            if not all(v is None or isinstance(v, int | float | str) for v in values):
+                raise BadCursor("after: 不是有效的翻页游标")
+            paging = {"search_after": values}  # no result window: any depth
+        elif offset + query.size > _MAX_RESULT_WINDOW:
             raise PageTooDeep(
                 f"第 {query.page} 页（每页 {query.size} 条）超出了前 {_MAX_RESULT_WINDOW} 条结果，请用条件缩小范围"
             )
@@ -632,12 +641,14 @@ class ElasticsearchStore:
                     {"stored_seq": {"order": "desc"}},
                     {"id": {"order": "desc"}},
                 ],
-                from_=offset,
                 size=query.size,
                 track_total_hits=True,
+                **paging,
             )
         hits = resp["hits"]
-        return SearchPage(results=[self._item(h["_source"]) for h in hits["hits"]], total=hits["total"]["value"])
+        rows = hits["hits"]
+        cursor = encode_cursor(rows[-1]["sort"]) if len(rows) == query.size else None
+        return SearchPage(results=[self._item(h["_source"]) for h in rows], total=hits["total"]["value"], next=cursor)
 
     def count(self, query: ItemQuery | None = None) -> int:
         """How many items match the filters of the query (all items without one)."""

@@ -13,12 +13,15 @@ from typing import Any
 from service import clock
 from service.masking import mask_text
 from service.store.base import (
+    BadCursor,
     DeadLetter,
     Item,
     ItemQuery,
     SearchPage,
     StoreUnavailable,
     UpsertResult,
+    decode_cursor,
+    encode_cursor,
     hamming,
     search_key,
     simhash_bands,
@@ -399,12 +402,27 @@ class SqliteStore:
         conn = self._conn()
         total = conn.execute(f"SELECT count(*) FROM items{where}", params).fetchone()[0]  # noqa: S608
         offset = (query.page - 1) * query.size
+        page_where, page_params = where, list(params)
+        if query.after is not None:
+            # Keyset: rows strictly after the cursor's row in the sort order, no OFFSET to walk.
+            published, seq = decode_cursor(query.after, 2)
+            if not isinstance(seq, int) or not (published is None or isinstance(published, str)):
+                raise BadCursor("after: 不是有效的翻页游标")
+            if published is None:
+                clause = "(published_at IS NULL AND seq < ?)"
+                page_params.append(seq)
+            else:
+                clause = "(published_at IS NULL OR published_at < ? OR (published_at = ? AND seq < ?))"
+                page_params += [published, published, seq]
+            page_where = f"{where} AND {clause}" if where else f" WHERE {clause}"
+            offset = 0
         rows = conn.execute(
-            f"SELECT * FROM items{where} ORDER BY published_at IS NULL, published_at DESC, seq DESC "  # noqa: S608
+            f"SELECT * FROM items{page_where} ORDER BY published_at IS NULL, published_at DESC, seq DESC "  # noqa: S608
             "LIMIT ? OFFSET ?",
-            [*params, query.size, offset],
+            [*page_params, query.size, offset],
         ).fetchall()
-        return SearchPage(results=[self._item(r) for r in rows], total=total)
+        cursor = encode_cursor([rows[-1]["published_at"], rows[-1]["seq"]]) if len(rows) == query.size else None
+        return SearchPage(results=[self._item(r) for r in rows], total=total, next=cursor)
 
     def count(self, query: ItemQuery | None = None) -> int:
         where, params = self._where(query or ItemQuery())

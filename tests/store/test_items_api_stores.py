@@ -65,3 +65,31 @@ def test_items_search_pages_and_refuses_pages_beyond_the_window(client, accounts
     else:
         assert deep.status_code == 200
         assert deep.json()["results"] == []
+
+
+def test_items_page_with_a_cursor_through_every_result_once(client, accounts: Accounts) -> None:  # noqa: F811
+    store = client.app.state.ctx.store
+    store.init()
+    items = _items(23)
+    # Two items without a publication time sort last; the cursor must cross from dated to undated.
+    items += [
+        item.model_copy(update={"id": f"{item.id}-u", "external_id": f"u{n}", "published_at": None})
+        for n, item in enumerate(items[:2])
+    ]
+    store.upsert(items)
+    accounts.add("officer1", "officer")
+    headers = accounts.headers("officer1")
+    everything = client.get("/api/v1/items", params={"size": 100}, headers=headers).json()
+    seen: list[str] = []
+    params: dict[str, object] = {"size": 4}
+    for _ in range(20):
+        body = client.get("/api/v1/items", params=params, headers=headers).json()
+        assert body["total"] == 25
+        seen += [r["id"] for r in body["results"]]
+        if body["next"] is None:
+            break
+        params = {"size": 4, "after": body["next"]}
+    assert seen == [r["id"] for r in everything["results"]]
+    assert len(set(seen)) == 25
+    bad = client.get("/api/v1/items", params={"after": "not-a-cursor"}, headers=headers)
+    assert bad.status_code == 400
