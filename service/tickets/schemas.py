@@ -33,7 +33,9 @@ class TicketItemRead(BaseModel):
     title: str
     url: str | None
     published_at: LocalDateTime | None
-    # From the item store (null when it cannot be reached): the text as crawled, and the public reply.
+    # From the item store (null when it cannot be reached): the source's own number (12345 工单号), the
+    # text as crawled, and the public reply.
+    external_id: str | None = None
     content: str | None = None
     reply: str | None = None
     replied_at: LocalDateTime | None = None
@@ -97,6 +99,8 @@ class TicketSummary(BaseModel):
     # Reposts of one event attach to its ticket: how many items, from how many sources.
     item_count: int = 0
     source_count: int = 0
+    # The first item's original page on the source site (the 12345 work order, the letter, the article).
+    source_url: str | None = None
     # 并单/拆单: the ticket this one was merged into, the tickets merged into it, the ticket it was split from.
     merged_into: int | None = None
     merged_from: list[int] = Field(default_factory=list)
@@ -138,6 +142,7 @@ class TicketSummary(BaseModel):
             extension=extension,
             allowed_actions=allowed_actions_for(ticket, principal),
             item_count=len(ticket.items),
+            source_url=next((i.url for i in ticket.items if i.url), None),
             source_count=len({i.source for i in ticket.items}),
             merged_into=ticket.merged_into,
             merged_from=[int(i) for i in (ticket.merged_from or "").split(",") if i],
@@ -192,7 +197,12 @@ class TicketRead(TicketSummary):
             stored = texts.get(linked.item_id)
             if stored is not None:
                 view = view.model_copy(
-                    update={"content": stored.content, "reply": stored.reply, "replied_at": stored.replied_at}
+                    update={
+                        "external_id": stored.external_id,
+                        "content": stored.content,
+                        "reply": stored.reply,
+                        "replied_at": stored.replied_at,
+                    }
                 )
             items.append(view)
         return cls.of(  # type: ignore[return-value]

@@ -158,3 +158,20 @@ def test_locked_account_is_told_so_at_login(open_as, console_server: ConsoleServ
         assert admin.post("/api/v1/users/water1/unlock").status_code == 200
     page.click("#login-submit")
     page.wait_for_url(re.compile(r"/tickets$"))
+
+
+def test_ticket_list_updates_live_and_ticket_shows_source_number_and_link(
+    open_as, console_server: ConsoleServer
+) -> None:
+    page = open_as("env1")
+    page.goto("/tickets")
+    page.wait_for_load_state("networkidle")
+    console_server.ingest("化工厂排污实时工单列表测试", "化工厂向河里排污，异味严重。")
+    row = page.locator("#ticket-rows tr", has_text="实时工单列表测试")
+    row.wait_for(timeout=15000)  # no reload, no click: the alert stream brought it
+    assert row.locator("a.ext", has_text="原文").get_attribute("href").startswith("http://127.0.0.1:9/detail/")
+    row.locator("a", has_text="实时工单列表测试").click()
+    page.wait_for_selector(".ext-id")
+    assert page.text_content(".ext-id").startswith("编号 console-")
+    assert "示例市12345热线" in page.text_content("#t-items")
+    assert not page.console_errors, page.console_errors

@@ -1,6 +1,6 @@
 // One ticket: facts, deadlines, items, timeline and the actions its state allows for this user.
 import { api, post } from "./api.js";
-import { $, clear, departments, el, externalLink, toast } from "./dom.js";
+import { $, clear, departments, el, externalLink, sourceName, toast } from "./dom.js";
 import {
   ACTIONS,
   CHANNELS,
@@ -100,7 +100,8 @@ function renderItems() {
           "div",
           { class: "meta" },
           el("span", { text: CHANNELS[item.channel] || item.channel || "" }),
-          el("span", { text: item.source || "" }),
+          el("span", { text: sourceName(item.source || "") }),
+          item.external_id ? el("span", { class: "ext-id", text: `编号 ${item.external_id}` }) : null,
           el("time", { text: formatTime(item.published_at) }),
         ),
         text ? el("div", { class: "item-text", text }) : null,

@@ -1,6 +1,6 @@
 // A department's ticket queue: overdue first, then by the time left for the current stage.
 import { api } from "./api.js";
-import { $, clear, departments, el } from "./dom.js";
+import { $, clear, departments, el, externalLink } from "./dom.js";
 import { SEVERITIES, STAGES, STATUSES, currentStage, formatLeft, formatTime, isOverdue, secondsLeft } from "./format.js";
 
 const deptNames = departments();
@@ -37,6 +37,7 @@ function row(ticket) {
       ticket.item_count > 1
         ? el("span", { class: "muted", text: ` ${ticket.item_count} 条 / ${ticket.source_count} 个来源` })
         : null,
+      ticket.source_url ? el("span", { class: "orig" }, " ", externalLink(ticket.source_url, "原文")) : null,
     ),
     el("td", {}, el("span", { class: `sev sev-${ticket.severity}`, text: SEVERITIES[ticket.severity] || ticket.severity })),
     el("td", { text: deptNames.get(ticket.department) || ticket.department }),
@@ -79,3 +80,15 @@ $("refresh").addEventListener("click", load);
 load();
 // The time left changes by itself; a quiet refresh keeps the queue honest on a screen left open.
 setInterval(load, 60000);
+
+// New alerts open or grow tickets: the list reloads shortly after one arrives, without a click.
+let reloadTimer = null;
+function soon() {
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(load, 1500);
+}
+if (window.EventSource) {
+  const stream = new EventSource("/api/v1/alerts/stream");
+  stream.addEventListener("message", soon);
+  stream.addEventListener("alert", soon);
+}
