@@ -8,6 +8,7 @@ from service.audit.keys import load_audit_key
 from service.db import Database
 from service.settings import Settings
 from service.store import Store, make_store
+from service.users.secrets_at_rest import load_secrets_key, use_secrets_key
 
 
 @dataclass
@@ -19,6 +20,7 @@ class AppContext:
     @classmethod
     def create(cls, settings: Settings) -> AppContext:
         """Objects only; nothing is connected until first use, so a down backend does not stop start-up."""
+        use_secrets_key(load_secrets_key(settings))
         return cls(
             settings=settings,
             db=Database(
