@@ -86,3 +86,20 @@ def test_login_attempts_are_rate_limited_per_address_and_user(app_settings, froz
 
         frozen.advance(timedelta(seconds=20))
         assert client.post("/api/v1/auth/token", data=form).status_code == 401
+
+
+def test_cookies_are_secure_when_the_public_url_is_https(app_settings, frozen) -> None:
+    app_settings.server.public_url = "https://yuqing.example.gov.cn"
+    with TestClient(create_app(app_settings)) as client:
+        accounts = Accounts(client, frozen)
+        accounts.add("zhang", "officer")
+        response = client.post("/api/v1/auth/login", json={"username": "zhang", "password": PASSWORD})
+        cookies = _set_cookie_headers(response)
+        assert "secure" in cookies["yuqing_session"].lower()
+        assert "secure" in cookies["yuqing_csrf"].lower()
+
+
+def test_cookies_are_not_marked_secure_on_a_plain_http_deployment(client: TestClient, accounts: Accounts) -> None:
+    accounts.add("zhang", "officer")
+    response = client.post("/api/v1/auth/login", json={"username": "zhang", "password": PASSWORD})
+    assert "secure" not in _set_cookie_headers(response)["yuqing_session"].lower()
