@@ -18,7 +18,7 @@ from service.clock import SHANGHAI
 from service.config_files import read_yaml
 from service.tickets.models import STAGE_COLUMNS, Ticket
 from service.tickets.timing import REPLIED_BEFORE_DISCOVERY_LABEL, replied_before_discovery, stage_late
-from service.vocabulary import CHANNEL_LABELS, SEVERITY_LABELS, STAGES
+from service.vocabulary import CHANNEL_LABELS, RESPONSE_TYPE_LABELS, SEVERITY_LABELS, STAGES
 from service.vocabulary import TICKET_STATUS_LABELS as STATUS_LABELS
 
 # Tickets are read from the database in batches of this many; memory stays flat in the ticket count.
@@ -50,6 +50,17 @@ class LedgerRow:
     respond_overdue: bool
     escalated: bool  # 督办
     note: str = ""  # 备注
+    source_url: str | None = None  # 原文链接: the first item's page on the source site
+    response_type: str | None = None  # online | phone | written | in_person | other
+
+    @property
+    def response_text(self) -> str | None:
+        """回应方式/链接: the public address of an online response, else how it was made."""
+        if self.response_url:
+            return self.response_url
+        if self.response_type and self.response_type != "online":
+            return RESPONSE_TYPE_LABELS.get(self.response_type, self.response_type)
+        return None
 
     @property
     def channel_label(self) -> str:
@@ -189,6 +200,8 @@ def row_from_ticket(
         handled_at=ticket.handle_met_at,
         responded_at=ticket.respond_met_at,
         response_url=ticket.response_url,
+        response_type=getattr(ticket, "response_type", None),
+        source_url=next((i.url for i in ticket.items if i.url), None),
         status=ticket.status,
         acknowledge_overdue=late["acknowledge"],
         handle_overdue=late["handle"],

@@ -47,8 +47,9 @@ HEADERS: tuple[str, ...] = (
     "签收/办理/回应是否超期",
     "督办",
     "备注",
+    "原文链接",
 )
-WIDTHS: tuple[float, ...] = (6, 42, 10, 18, 17, 17, 18, 9, 17, 36, 17, 17, 32, 9, 14, 6, 28)
+WIDTHS: tuple[float, ...] = (6, 42, 10, 18, 17, 17, 18, 9, 17, 36, 17, 17, 32, 9, 14, 6, 28, 36)
 # Columns of the stage times, highlighted when that stage is overdue.
 STAGE_COLUMN = {"acknowledge": 8, "handle": 10, "respond": 11}
 OVERDUE_COLUMN = 14
@@ -138,11 +139,12 @@ def write_csv(rows: Iterable[LedgerRow], path: Path, *, zone: ZoneInfo = SHANGHA
                     _plain(masked(row.result)),
                     _local_text(row.handled_at, zone),
                     _local_text(row.responded_at, zone),
-                    _plain(masked(row.response_url)),
+                    _plain(masked(row.response_text)),
                     row.status_label,
                     overdue_text(row),
                     "是" if row.escalated else "否",
                     _plain(masked(row.note)),
+                    _plain(row.source_url or ""),
                 )
             )
     return summary
@@ -335,11 +337,12 @@ def write_xlsx(
                 masked(row.result),
                 BLANK if handled is None and handle else handled,
                 BLANK if responded is None and respond else responded,
-                masked(row.response_url),
+                masked(row.response_text),
                 row.status_label,
                 overdue_text(row),
                 "是" if row.escalated else "否",
                 masked(row.note),
+                row.source_url,
             )
             ledger.write(values, late)
             if per_department_sheets:

@@ -38,3 +38,25 @@ def test_every_sheet_prints_landscape_fit_to_width_with_repeated_headers_and_bor
     notes = [c.value for c in summary["A"] if isinstance(c.value, str) and "按时" in c.value and "=" in c.value]
     assert notes
     assert all(len(n) <= 45 for n in notes)
+
+
+def test_the_ledger_has_the_original_link_and_offline_response_types(tmp_path: Path) -> None:
+    from service.exports.writers import HEADERS, write_csv
+
+    rows = [
+        make_row(1, source_url="http://12345.example.gov.cn/detail/GD2026001.html", response_type="phone"),
+        make_row(2, response_url="https://www.example.gov.cn/reply/2.html", response_type="online"),
+    ]
+    path = tmp_path / "ledger.xlsx"
+    write_xlsx(rows, path)
+    ledger = load_workbook(path)["台账"]
+    first = {head: cell.value for head, cell in zip(HEADERS, ledger[2], strict=True)}
+    second = {head: cell.value for head, cell in zip(HEADERS, ledger[3], strict=True)}
+    assert first["原文链接"] == "http://12345.example.gov.cn/detail/GD2026001.html"
+    assert first["回应方式/链接"] == "电话"
+    assert second["回应方式/链接"] == "https://www.example.gov.cn/reply/2.html"
+    csv_path = tmp_path / "ledger.csv"
+    write_csv(rows, csv_path)
+    text = csv_path.read_text(encoding="utf-8-sig")
+    assert "原文链接" in text.splitlines()[0]
+    assert "GD2026001.html" in text
