@@ -59,3 +59,29 @@ def test_feed_stream_and_push_show_no_part_of_a_masked_number(client, accounts) 
         stored = session.get(Alert, 1)
         _, body = alert_message(stored, 1)
     assert "1390000" not in body
+
+
+def test_snippets_stored_before_the_fix_are_masked_by_the_migration() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    import service
+
+    path = Path(service.__file__).parent / "migrations" / "versions" / "i11_0003_mask_stored_snippets.py"
+    spec = importlib.util.spec_from_file_location("i11_0003", path)
+    assert spec is not None
+    assert spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    # The demo alert of the report: a window cut inside the number, highlighted digits.
+    old = {
+        "field": "content",
+        "text": "拖欠农民工工资三个月，本人电话1390000",
+        "prefix": True,
+        "suffix": True,
+        "highlights": [{"start": 0, "end": 2, "term": "拖欠"}, {"start": 15, "end": 22, "term": "1390000"}],
+    }
+    new = migration._mask_snippet(old)
+    assert "1390000" not in new["text"]
+    assert not re.search(r"\d", new["text"].split("电话")[1])
+    assert [h["term"] for h in new["highlights"]] == ["拖欠"]
