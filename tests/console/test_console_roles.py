@@ -175,3 +175,15 @@ def test_ticket_list_updates_live_and_ticket_shows_source_number_and_link(
     assert page.text_content(".ext-id").startswith("编号 console-")
     assert "示例市12345热线" in page.text_content("#t-items")
     assert not page.console_errors, page.console_errors
+
+
+def test_dashboard_shows_todays_figures_at_the_top(open_as, some_work) -> None:
+    page = open_as("leader1", PHONE)
+    page.goto("/dashboard")
+    page.wait_for_function("() => /^\\d+$/.test(document.getElementById('fig-new').textContent)")
+    figures = {k: int(page.text_content(f"#fig-{k}")) for k in ("today", "new", "soon", "overdue")}
+    assert figures["today"] >= 2  # the tickets this module made
+    assert figures["new"] >= 1
+    assert _overflow(page) <= 0
+    screenshot(page, "dashboard-figures-phone")
+    assert not page.console_errors, page.console_errors

@@ -158,7 +158,34 @@ async function renderOverdue() {
   $("overdue-empty").classList.toggle("hidden", tickets.length > 0);
 }
 
+const SOON_SECONDS = 4 * 3600;
+const OPEN_STATUSES = "new,acknowledged,handled,responded,returned";
+
+// The four figures at the top, as of now (they do not follow the chosen date range).
+async function renderFigures() {
+  const today = daysAgo(0);
+  const [created, waiting, open] = await Promise.all([
+    api("/api/v1/tickets", { query: { from: today, to: today, size: 1 } }),
+    api("/api/v1/tickets", { query: { status: "new", size: 1 } }),
+    api("/api/v1/tickets", { query: { status: OPEN_STATUSES, size: 200 } }),
+  ]);
+  const tickets = (open && open.results) || [];
+  let soon = 0;
+  let late = 0;
+  for (const t of tickets) {
+    const stage = currentStage(t);
+    const left = stage ? secondsLeft(t, stage) : null;
+    if (Object.values(t.overdue || {}).some(Boolean)) late += 1;
+    else if (left !== null && left >= 0 && left <= SOON_SECONDS) soon += 1;
+  }
+  $("fig-today").textContent = String((created && created.total) || 0);
+  $("fig-new").textContent = String((waiting && waiting.total) || 0);
+  $("fig-soon").textContent = String(soon);
+  $("fig-overdue").textContent = String(late);
+}
+
 async function load() {
+  renderFigures().catch(() => {});
   const from = $("d-from").value;
   const to = $("d-to").value;
   let stats = null;
