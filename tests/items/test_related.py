@@ -46,3 +46,23 @@ def test_a_complaint_and_a_news_report_about_one_place_are_suggested_not_merged(
     )
     assert merged.status_code == 200
     assert client.get(f"/api/v1/tickets/{first}", headers=accounts.headers("zhang")).json()["related"] == []
+
+
+def test_dashboard_regions_count_tickets_by_the_place_their_items_name(client, accounts) -> None:
+    ctx = client.app.state.ctx
+    ctx.store.upsert(
+        [
+            item(1, "化工厂异味", "河西区柳岸社区东边的化工厂夜里有异味。"),
+            item(2, "化工厂排污", "河西区滨江大道旁化工厂偷偷排污。"),
+            item(3, "化工厂异味", "城东区阳光花园小区旁的化工厂异味很重。"),
+            item(4, "化工厂异味", "某化工厂异味。"),
+        ]
+    )
+    MatchingEngine(ctx).run()
+    accounts.add("wang", "leader")
+    body = client.get("/api/v1/stats/regions", headers=accounts.headers("wang")).json()
+    assert [(r["region"], r["count"], r["open"]) for r in body["results"]] == [
+        ("河西区", 2, 2),
+        ("城东区", 1, 1),
+        ("未识别地点", 1, 1),
+    ]

@@ -75,6 +75,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("POST", "/api/v1/tickets/{ticket_id}/merge"): row(department=403, leader=403),
     ("POST", "/api/v1/tickets/{ticket_id}/split"): row(department=403, leader=403),
     ("GET", "/api/v1/stats"): READERS,
+    ("GET", "/api/v1/stats/regions"): READERS,
     ("GET", "/api/v1/alerts"): READERS,
     ("GET", "/api/v1/alerts/stream"): READERS,
     ("POST", "/api/v1/alerts/{alert_id}/state"): DECIDERS_ON_ALERTS,

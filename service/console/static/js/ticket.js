@@ -14,9 +14,14 @@ import {
 } from "./format.js";
 
 const ticketId = Number($("ticket").dataset.ticketId);
+// 并单/拆单 are for officers and admins (the API refuses everyone else anyway).
+const deciding = ["officer", "admin"].includes(document.body.dataset.role);
 const deptNames = departments();
 let ticket = null;
 let pending = null;
+
+// Timeline words of 并单/拆单 (not actions of the transition table).
+const TICKET_MOVES = { merge: "并单", merged_into: "并入其他工单", split: "拆单", create: "创建" };
 
 // What each action asks for; "required" fields must be filled before the request is sent.
 const FORMS = {
@@ -105,7 +110,7 @@ function renderItems() {
           el("time", { text: formatTime(item.published_at) }),
         ),
         text ? el("div", { class: "item-text", text }) : null,
-        el("div", { class: "links" }, externalLink(item.url, "查看原文")),
+        el("div", { class: "links" }, externalLink(item.url, "查看原文"), splitButton(item)),
       ),
     );
   }
@@ -128,6 +133,66 @@ function changes(entry) {
   return parts.join("；");
 }
 
+// 拆单: the item leaves this ticket and becomes a new one (deadlines from its own discovery).
+function splitButton(item) {
+  if (!deciding || (ticket.items || []).length < 2 || ticket.merged_into) return null;
+  const button = el("button", { type: "button", class: "split", text: "拆出为新工单" });
+  button.addEventListener("click", async () => {
+    if (!window.confirm(`把“${item.title || item.item_id}”拆出为新工单？新工单的时限从该条目的发现时间起算。`)) return;
+    try {
+      const answer = await post(`/api/v1/tickets/${ticketId}/split`, { item_id: item.item_id, version: ticket.version });
+      toast(`已拆出为工单 ${answer.new_ticket.id}`);
+      await load();
+    } catch (err) {
+      toast(err.status === 409 ? `${err.message}（工单已被他人更新，已刷新）` : err.message);
+      if (err.status === 409) await load();
+    }
+  });
+  return button;
+}
+
+// 可能是同一事件: open tickets of the department about the same place and subject, with the reason.
+function renderRelated() {
+  const list = $("t-related");
+  clear(list);
+  const related = ticket.related || [];
+  for (const r of related) {
+    const merge = deciding
+      ? el("button", { type: "button", class: "merge", text: "并入本工单" })
+      : null;
+    if (merge) {
+      merge.addEventListener("click", async () => {
+        if (!window.confirm(`把工单 ${r.ticket_id} 并入本工单？时限取两者中最严的。`)) return;
+        try {
+          await post(`/api/v1/tickets/${ticketId}/merge`, { sources: [{ id: r.ticket_id }], version: ticket.version });
+          toast(`工单 ${r.ticket_id} 已并入`);
+          await load();
+        } catch (err) {
+          toast(err.status === 409 ? `${err.message}（工单已被他人更新，已刷新）` : err.message);
+          if (err.status === 409) await load();
+        }
+      });
+    }
+    list.append(
+      el(
+        "li",
+        {},
+        el("a", { href: `/tickets/${Number(r.ticket_id)}`, text: `工单 ${r.ticket_id}：${r.title || "（无标题）"}` }),
+        el("div", { class: "muted", text: r.reason || "" }),
+        merge,
+      ),
+    );
+  }
+  $("t-related-box").classList.toggle("hidden", related.length === 0);
+  const merged = $("t-merged");
+  const notes = [];
+  if (ticket.merged_into) notes.push(`本工单已并入工单 ${ticket.merged_into}，请在该工单上办理。`);
+  if ((ticket.merged_from || []).length) notes.push(`并单：含原工单 ${ticket.merged_from.join("、")}。`);
+  if (ticket.split_from) notes.push(`拆单：拆自工单 ${ticket.split_from}。`);
+  merged.textContent = notes.join(" ");
+  merged.classList.toggle("hidden", notes.length === 0);
+}
+
 function renderTimeline() {
   const list = $("t-timeline");
   clear(list);
@@ -141,7 +206,8 @@ function renderTimeline() {
         "li",
         {},
         el("time", { text: formatTime(entry.at) }),
-        el("strong", { text: ` ${ACTIONS[entry.action] || entry.action} ` }),
+        el("strong", { text: ` ${ACTIONS[entry.action] || TICKET_MOVES[entry.action] || entry.action} ` }),
+        entry.from_ticket ? el("span", { class: "muted", text: `（原工单 ${entry.from_ticket}）` }) : null,
         el("span", { class: "actor", text: entry.actor || "" }),
         move ? el("span", { class: "muted", text: ` ${move}` }) : null,
         changes(entry) ? el("div", { class: "change", text: changes(entry) }) : null,
@@ -254,6 +320,7 @@ async function load() {
   renderItems();
   renderTimeline();
   renderActions();
+  renderRelated();
   $("t-body").classList.remove("hidden");
 }
 
