@@ -35,3 +35,5 @@ class ItemList(BaseModel):
     total: int
     # Cursor of the next page (pass as ``after``); null on the last page.
     next: str | None = None
+    # True when more than ``total`` (10,000) items match: the count stops there.
+    total_capped: bool = False

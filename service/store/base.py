@@ -168,6 +168,12 @@ class SearchPage:
     total: int
     # Cursor for the page after this one (pass as ItemQuery.after); None on the last page.
     next: str | None = None
+    # True when ``total`` is a floor: counting stops at COUNT_CAP matches (an exact count of a million
+    # rows costs seconds on SQLite; "more than 10,000" is what a person reads anyway).
+    total_capped: bool = False
+
+
+COUNT_CAP = 10_000
 
 
 @dataclass

@@ -25,6 +25,7 @@ from service import clock
 from service.masking import mask_text
 from service.settings import ElasticsearchSettings
 from service.store.base import (
+    COUNT_CAP,
     BadCursor,
     DeadLetter,
     Item,
@@ -642,13 +643,19 @@ class ElasticsearchStore:
                     {"id": {"order": "desc"}},
                 ],
                 size=query.size,
-                track_total_hits=True,
+                track_total_hits=COUNT_CAP,
                 **paging,
             )
         hits = resp["hits"]
         rows = hits["hits"]
         cursor = encode_cursor(rows[-1]["sort"]) if len(rows) == query.size else None
-        return SearchPage(results=[self._item(h["_source"]) for h in rows], total=hits["total"]["value"], next=cursor)
+        total = hits["total"]
+        return SearchPage(
+            results=[self._item(h["_source"]) for h in rows],
+            total=min(int(total["value"]), COUNT_CAP),
+            next=cursor,
+            total_capped=total["relation"] == "gte" or int(total["value"]) > COUNT_CAP,
+        )
 
     def count(self, query: ItemQuery | None = None) -> int:
         """How many items match the filters of the query (all items without one)."""

@@ -13,6 +13,7 @@ from typing import Any
 from service import clock
 from service.masking import mask_text
 from service.store.base import (
+    COUNT_CAP,
     BadCursor,
     DeadLetter,
     Item,
@@ -400,7 +401,12 @@ class SqliteStore:
     def search(self, query: ItemQuery) -> SearchPage:
         where, params = self._where(query)
         conn = self._conn()
-        total = conn.execute(f"SELECT count(*) FROM items{where}", params).fetchone()[0]  # noqa: S608
+        total = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM items{where} LIMIT ?)",  # noqa: S608
+            [*params, COUNT_CAP + 1],
+        ).fetchone()[0]
+        capped = total > COUNT_CAP
+        total = min(total, COUNT_CAP)
         offset = (query.page - 1) * query.size
         page_where, page_params = where, list(params)
         if query.after is not None:
@@ -422,7 +428,7 @@ class SqliteStore:
             [*page_params, query.size, offset],
         ).fetchall()
         cursor = encode_cursor([rows[-1]["published_at"], rows[-1]["seq"]]) if len(rows) == query.size else None
-        return SearchPage(results=[self._item(r) for r in rows], total=total, next=cursor)
+        return SearchPage(results=[self._item(r) for r in rows], total=total, next=cursor, total_capped=capped)
 
     def count(self, query: ItemQuery | None = None) -> int:
         where, params = self._where(query or ItemQuery())

@@ -93,3 +93,21 @@ def test_items_page_with_a_cursor_through_every_result_once(client, accounts: Ac
     assert len(set(seen)) == 25
     bad = client.get("/api/v1/items", params={"after": "not-a-cursor"}, headers=headers)
     assert bad.status_code == 400
+
+
+def test_counts_stop_at_the_cap_and_say_so(client, accounts: Accounts, monkeypatch) -> None:  # noqa: F811
+    import service.store.elasticsearch
+    import service.store.sqlite
+
+    # The cap is 10,000 in production; 10 here so the test stores a handful of items.
+    monkeypatch.setattr(service.store.sqlite, "COUNT_CAP", 10)
+    monkeypatch.setattr(service.store.elasticsearch, "COUNT_CAP", 10)
+    store = client.app.state.ctx.store
+    store.init()
+    store.upsert(_items(25))
+    accounts.add("officer1", "officer")
+    headers = accounts.headers("officer1")
+    many = client.get("/api/v1/items", params={"size": 5}, headers=headers).json()
+    assert (many["total"], many["total_capped"]) == (10, True)
+    few = client.get("/api/v1/items", params={"q": "投诉3"}, headers=headers).json()
+    assert (few["total"], few["total_capped"]) == (1, False)
