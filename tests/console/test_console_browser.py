@@ -82,7 +82,7 @@ def test_department_acknowledges_and_responds_but_not_other_departments(open_as,
     assert "台账测试乙" not in page.text_content("#ticket-rows")
     assert "剩" in row.locator("td.left").text_content()  # time left for the current stage
 
-    row.locator("a").click()
+    row.locator("a[href^='/tickets/']").click()  # the title; "原文" opens the source site
     page.wait_for_selector("#t-actions button[data-action='acknowledge']")
     page.click("#t-actions button[data-action='acknowledge']")
     page.click("#af-submit")
