@@ -32,21 +32,29 @@ def _local(value: datetime) -> datetime:
 class DemoSite:
     """The demo's content, rendered against the moment the server started."""
 
-    def __init__(self, now: datetime, live_interval: float = LIVE_INTERVAL) -> None:
+    def __init__(self, now: datetime, live_interval: float = 0) -> None:
         self.now = now
-        self.live_interval = live_interval
-        self.fixed_hotline = hotline_records()
+        self.live_interval = live_interval  # serve_demo turns it on; 0 keeps the content fixed
+        self._hotline = hotline_records()
+        self._live_published = 0
+        self._lock = threading.Lock()
         self.mailbox = mailbox_records()
         self.media = media_records()
 
     @property
     def hotline(self) -> list[Record]:
-        """The work orders as of now: one more every ``live_interval`` seconds since the start, newest first."""
-        if self.live_interval <= 0:
-            return self.fixed_hotline
-        elapsed = (clock.now() - self.now).total_seconds()
-        published = max(0, int(elapsed // self.live_interval))
-        return [live_record(k, self.live_interval) for k in range(published, 0, -1)] + self.fixed_hotline
+        """The work orders as of now, newest first: one more every ``live_interval`` seconds since the start.
+
+        The same list every time, so a caller may put its own records on top (the soak test does).
+        """
+        if self.live_interval > 0:
+            elapsed = (clock.now() - self.now).total_seconds()
+            due = max(0, int(elapsed // self.live_interval))
+            with self._lock:
+                while self._live_published < due:
+                    self._live_published += 1
+                    self._hotline.insert(0, live_record(self._live_published, self.live_interval))
+        return self._hotline
 
     # 12345: GBK pages, charset only in <meta>, tables, a 下一页 link.
     def hotline_pages(self) -> int:

@@ -52,3 +52,14 @@ def test_press_releases_open_no_tickets() -> None:
     matcher = Matcher.build(load_departments(REPO_CONFIG).compiled_rules())
     hits = {r.title: [h.rule_id for h in matcher.match(r.title, r.content)] for r in media_records()}
     assert not any(hits.values()), hits
+
+
+def test_records_put_on_top_by_a_caller_stay_there_among_the_live_ones(frozen) -> None:
+    from crawlers.demo.data import Record
+
+    site = DemoSite(clock.now(), live_interval=60)
+    site.hotline.insert(0, Record(ident="GD2026S00001", title="外加的工单", content="内容", hours_ago=0))
+    frozen.advance(timedelta(minutes=2))
+    idents = [r.ident for r in site.hotline[:3]]
+    assert idents == ["GD2026L00002", "GD2026L00001", "GD2026S00001"]
+    assert DemoSite(clock.now()).live_interval == 0  # fixed content unless serve_demo turns it on
