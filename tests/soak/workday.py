@@ -30,7 +30,6 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from crawlers.demo.data import Record
 from crawlers.demo.server import DemoSite, _make_handler
 from service import clock
 from service.audit.models import AuditRecord
@@ -51,11 +50,6 @@ USERS: dict[str, tuple[str, str | None]] = {
     "wang": ("leader", None),
     "root": ("admin", None),
 }
-# New work orders: they hit env's pollution rule (major) and carry a phone number an admin may see.
-_COMPLAINTS = [
-    ("河西街道化工厂夜间偷排异味（第{n}次反映）", "化工厂晚上排放刺鼻异味，请环保部门查处。联系电话1391234{n:04d}。"),
-    ("滨江工业园企业污染河道（{n}）", "工业园企业向河道排污，河水发黑发臭。本人电话1380013{n:04d}，请回电。"),
-]
 
 
 @dataclass
@@ -117,9 +111,9 @@ def _cpus() -> int:
 
 
 @contextmanager
-def demo_site() -> Iterator[tuple[DemoSite, str]]:
-    """The bundled demo site in this process, so the day can publish new work orders on it."""
-    site = DemoSite(clock.now())
+def demo_site(publish_every: float) -> Iterator[tuple[DemoSite, str]]:
+    """The bundled demo site, publishing a new 12345 work order every ``publish_every`` seconds."""
+    site = DemoSite(clock.now(), live_interval=publish_every)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(site))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -129,21 +123,6 @@ def demo_site() -> Iterator[tuple[DemoSite, str]]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def publish(site: DemoSite, n: int) -> None:
-    """Put work order ``n`` on top of the hotline list, published now."""
-    title, content = _COMPLAINTS[n % len(_COMPLAINTS)]
-    hours_ago = (site.now - clock.now()).total_seconds() / 3600
-    record = Record(
-        ident=f"GD2026S{n:05d}",
-        title=title.format(n=n),
-        content=content.format(n=n),
-        hours_ago=hours_ago,
-        department="市生态环境局",
-        status="办理中",
-    )
-    site.hotline.insert(0, record)
 
 
 def write_config(config_dir: Path, site_url: str, webhook_url: str, *, crawl_interval: str) -> None:
@@ -364,7 +343,7 @@ def run_day(
     receiver = WebhookReceiver()
     receiver.start()
     try:
-        with demo_site() as (site, site_url):
+        with demo_site(publish_every) as (site, site_url):
             write_config(tmp_path / "config", site_url, receiver.url, crawl_interval=crawl_interval)
             with running_product(tmp_path, database_url, command="run", users=USERS) as product:
                 day = _drive(product, site, seconds=seconds, publish_every=publish_every)
@@ -394,16 +373,7 @@ def _drive(product: Product, site: DemoSite, *, seconds: float, publish_every: f
     day.latencies.clear()  # sign-ins are slow on purpose (argon2): the day is measured from here
     day.statuses.clear()
 
-    def publisher() -> None:
-        n = 0
-        while not stop.is_set():
-            publish(site, n)
-            n += 1
-            day.published = n
-            stop.wait(publish_every)
-
-    threads = [threading.Thread(target=publisher, daemon=True)]
-    threads += [threading.Thread(target=fn, args=args, daemon=True) for fn, args in callers]
+    threads = [threading.Thread(target=fn, args=args, daemon=True) for fn, args in callers]
     began = time.monotonic()
     for t in threads:
         t.start()
@@ -412,6 +382,7 @@ def _drive(product: Product, site: DemoSite, *, seconds: float, publish_every: f
     for t in threads:
         t.join(timeout=90)
     day.seconds = time.monotonic() - began
+    day.published = len(site.hotline) - len(site.fixed_hotline)  # the site publishes on its own clock
     for _, args in callers:
         args[0].client.close()
     env_ids.db.dispose()  # type: ignore[attr-defined]
