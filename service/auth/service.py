@@ -31,8 +31,9 @@ TOUCH_EVERY = timedelta(seconds=30)
 class LoginFailed(Exception):
     """Credentials refused; the reason is in the audit log only.
 
-    ``hint`` is what the person may be told beyond LOGIN_FAILED: only after the right password was given
-    (a locked or disabled account), so it tells nothing to someone guessing.
+    ``hint`` is what the person may be told beyond LOGIN_FAILED. A locked account says so to every attempt
+    without checking the password: checking it and answering differently for the right one would let a
+    guesser go on testing passwords through the lock. A disabled account says so only to the right password.
     """
 
     def __init__(self, reason: str, hint: str | None = None) -> None:
@@ -90,10 +91,10 @@ def login(
     attempt, locked_until = _count_attempt(session, user.id, now)
     session.commit()
     if locked_until is not None and locked_until > now:
-        hint = None
-        if verify_password(user.password_hash, password):
-            minutes = max(1, math.ceil((locked_until - now).total_seconds() / 60))
-            hint = f"账号因连续登录失败已被锁定，请 {minutes} 分钟后再试，或联系管理员解锁"
+        # Same work as a checked attempt (timing), but the answer never depends on the password.
+        verify_password(None, password)
+        minutes = max(1, math.ceil((locked_until - now).total_seconds() / 60))
+        hint = f"账号因连续登录失败已被锁定，请 {minutes} 分钟后再试，或联系管理员解锁"
         raise refuse(f"locked until {locked_until.isoformat()}", hint)
     if attempt > policy.lockout_attempts:
         # Guesses that raced past the limit before the lock was written: refused unchecked, and the lock
