@@ -109,3 +109,6 @@ def setup_logging(
     chatty = logging.INFO if library_info else logging.WARNING
     logging.getLogger("alembic").setLevel(chatty)
     logging.getLogger("apscheduler.executors").setLevel(chatty)
+    # "Added job ... to job store" per job at every start: English library lines an office log reader
+    # cannot use; the product logs its own line (with the job count) when the scheduler starts.
+    logging.getLogger("apscheduler.scheduler").setLevel(chatty)

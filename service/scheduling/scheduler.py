@@ -116,7 +116,7 @@ class Scheduler:
         except BaseException:
             self.lease.release()
             raise
-        logger.info("scheduler started with {} job(s) as {}", len(self.jobs()), self.lease.owner)
+        logger.info("调度器已启动（scheduler started）：{} 个任务，租约持有者 {}", len(self.jobs()), self.lease.owner)
 
     def sync_jobs(self, replace: bool = False) -> tuple[list[str], list[str]]:
         """Make the persisted jobs match the registry: add missing ones, remove unknown ones.
@@ -235,4 +235,4 @@ class Scheduler:
             self.aps.shutdown(wait=True)
         if not self.lost.is_set():
             self.lease.release()
-        logger.info("scheduler stopped")
+        logger.info("调度器已停止（scheduler stopped），租约已释放")
