@@ -85,6 +85,16 @@ def install() -> None:
 
         get_help_option._zh = True  # type: ignore[attr-defined]
         core.Command.get_help_option = get_help_option
+    # The bundled Click writes its usage prefix as a literal, not through gettext.
+    formatting = importlib.import_module(f"{CLICK}.formatting")
+    write_usage = formatting.HelpFormatter.write_usage
+    if not getattr(write_usage, "_zh", False):
+
+        def zh_write_usage(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:
+            write_usage(self, prog, args, WORDS["Usage:"] if prefix is None else prefix)
+
+        zh_write_usage._zh = True  # type: ignore[attr-defined]
+        formatting.HelpFormatter.write_usage = zh_write_usage
     for name in (
         "ARGUMENTS_PANEL_TITLE",
         "OPTIONS_PANEL_TITLE",

@@ -42,6 +42,8 @@ def test_help_is_chinese(env: dict[str, str]) -> None:
     assert done.returncode == 0
     assert "显示此帮助并退出" in done.stdout
     assert "Show this message" not in done.stdout
+    assert "用法：yuqing export" in done.stdout
+    assert "Usage:" not in done.stdout
     assert "选项" in done.stdout
 
 
