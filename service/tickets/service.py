@@ -947,9 +947,10 @@ def change_severity(
 ) -> Ticket:
     """Officers re-grade a ticket: open stages get the new severity's deadlines (see SlaPolicy)."""
     if principal.role not in ("officer", "admin"):
-        raise transitions.RoleNotAllowedError(principal.role, "reassign")
+        raise transitions.RoleNotAllowedError(principal.role, "change_severity", "调整严重程度")
     if severity not in SEVERITY_LABELS:
-        raise InvalidInput("severity", f"unknown severity {severity!r} (one of {', '.join(SEVERITY_LABELS)})")
+        known = "、".join(f"{k}（{v}）" for k, v in SEVERITY_LABELS.items())
+        raise InvalidInput("severity", f"未知的严重程度 {severity!r}，可选：{known}")
     config = config or ledger_config()
     ticket = get(session, ticket_id, principal)
     expected = ticket.version if version is None else version

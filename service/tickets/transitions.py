@@ -147,10 +147,10 @@ class TransitionNotAllowed(Exception):
 class RoleNotAllowedError(Exception):
     """``role`` may never do ``action`` (the API answers 403)."""
 
-    def __init__(self, role: str, action: str) -> None:
+    def __init__(self, role: str, action: str, label: str | None = None) -> None:
         self.role = role
         self.action = action
-        super().__init__(f"{ROLE_LABELS.get(role, role)}无权{ACTION_LABELS.get(action, action)}")
+        super().__init__(f"{ROLE_LABELS.get(role, role)}无权{label or ACTION_LABELS.get(action, action)}")
 
 
 _RESET_STAGES = MappingProxyType({"handled": False, "responded": False, "extension_pending": False})

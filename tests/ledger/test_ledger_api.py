@@ -224,6 +224,8 @@ def test_officers_regrade_a_ticket_and_open_deadlines_follow(client, accounts) -
         f"/api/v1/tickets/{ids['env']}/severity", json={"severity": "minor"}, headers=accounts.headers("env1")
     )
     assert denied.status_code == 403
+    # Told what was refused: re-grading, not 改派.
+    assert "无权调整严重程度" in str(denied.json()["detail"])
     hidden = client.put(
         f"/api/v1/tickets/{ids['water']}/severity", json={"severity": "minor"}, headers=accounts.headers("env1")
     )
