@@ -393,36 +393,22 @@ def open_or_attach(
         dates = [ensure_aware(r.published_at) for r in refs if r.published_at]
         published_at = min(dates) if dates else None
     published = ensure_aware(published_at) if published_at else None
-    dues = policy.deadlines_for(severity, discovered)  # type: ignore[arg-type]
-    warns = policy.warn_times_for(severity, discovered)  # type: ignore[arg-type]
+    row = _new_ticket_row(
+        policy,
+        title=title,
+        severity=severity,
+        department=department,
+        discovered=discovered,
+        published=published,
+        event_id=event_id,
+        event_key=event_key,
+        now=now,
+    )
+    dues = {"acknowledge": row["ack_due"], "handle": row["handle_due"], "respond": row["respond_due"]}
     new_id = insert_ignore(
         session,
         Ticket.__table__,
-        {
-            "title": title[:2000],
-            "status": "new",
-            "severity": severity,
-            "department": department,
-            "discovered_at": discovered,
-            "published_at": published,
-            "event_id": event_id,
-            "event_key": event_key,
-            "assigned_at": discovered,
-            "ack_from": discovered,
-            "ack_due": dues["acknowledge"],
-            "handle_from": discovered,
-            "handle_due": dues["handle"],
-            "respond_from": discovered,
-            "respond_due": dues["respond"],
-            "handled": False,
-            "responded": False,
-            "escalated": False,
-            "extension_pending": False,
-            "version": 1,
-            "next_due_at": min(warns.values()),
-            "created_at": now,
-            "updated_at": now,
-        },
+        row,
         ["event_key", "department"],
     )
     created = new_id is not None
@@ -506,36 +492,19 @@ def open_or_attach_many(
     rows, deadlines = [], {}
     for key, opening in first.items():
         discovered = ensure_aware(opening.discovered_at)
-        dues = policy.deadlines_for(opening.severity, discovered)  # type: ignore[arg-type]
-        warns = policy.warn_times_for(opening.severity, discovered)  # type: ignore[arg-type]
-        deadlines[key] = dues
-        rows.append(
-            {
-                "title": opening.title[:2000],
-                "status": "new",
-                "severity": opening.severity,
-                "department": opening.department,
-                "discovered_at": discovered,
-                "published_at": earliest.get(key),
-                "event_id": opening.event_id,
-                "event_key": key[0],
-                "assigned_at": discovered,
-                "ack_from": discovered,
-                "ack_due": dues["acknowledge"],
-                "handle_from": discovered,
-                "handle_due": dues["handle"],
-                "respond_from": discovered,
-                "respond_due": dues["respond"],
-                "handled": False,
-                "responded": False,
-                "escalated": False,
-                "extension_pending": False,
-                "version": 1,
-                "next_due_at": min(warns.values()),
-                "created_at": now,
-                "updated_at": now,
-            }
+        row = _new_ticket_row(
+            policy,
+            title=opening.title,
+            severity=opening.severity,
+            department=opening.department,
+            discovered=discovered,
+            published=earliest.get(key),
+            event_id=opening.event_id,
+            event_key=key[0],
+            now=now,
         )
+        deadlines[key] = {"acknowledge": row["ack_due"], "handle": row["handle_due"], "respond": row["respond_due"]}
+        rows.append(row)
     inserted = insert_ignore_many(
         session, Ticket.__table__, rows, ["event_key", "department"], returning=("id", "event_key", "department")
     )
@@ -1182,3 +1151,45 @@ def stats(
         row["avg_discover_hours"] = round(float(average) / 3600, 2) if average is not None else None
         out.append(row)
     return out
+
+
+def _new_ticket_row(
+    policy: SlaPolicy,
+    *,
+    title: str,
+    severity: str,
+    department: str,
+    discovered: datetime,
+    published: datetime | None,
+    event_id: str | None,
+    event_key: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The columns of a newly opened ticket: one place for the single and the batch insert."""
+    dues = policy.deadlines_for(severity, discovered)
+    warns = policy.warn_times_for(severity, discovered)
+    return {
+        "title": title[:2000],
+        "status": "new",
+        "severity": severity,
+        "department": department,
+        "discovered_at": discovered,
+        "published_at": published,
+        "event_id": event_id,
+        "event_key": event_key,
+        "assigned_at": discovered,
+        "ack_from": discovered,
+        "ack_due": dues["acknowledge"],
+        "handle_from": discovered,
+        "handle_due": dues["handle"],
+        "respond_from": discovered,
+        "respond_due": dues["respond"],
+        "handled": False,
+        "responded": False,
+        "escalated": False,
+        "extension_pending": False,
+        "version": 1,
+        "next_due_at": min(warns.values()),
+        "created_at": now,
+        "updated_at": now,
+    }
