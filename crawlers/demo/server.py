@@ -56,6 +56,12 @@ class DemoSite:
                     self._hotline.insert(0, live_record(self._live_published, self.live_interval))
         return self._hotline
 
+    @property
+    def live_published(self) -> int:
+        """How many live work orders the site has published since it started."""
+        _ = self.hotline  # publishes what is due
+        return self._live_published
+
     # 12345: GBK pages, charset only in <meta>, tables, a 下一页 link.
     def hotline_pages(self) -> int:
         return (len(self.hotline) + HOTLINE_PAGE_SIZE - 1) // HOTLINE_PAGE_SIZE
