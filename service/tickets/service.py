@@ -320,16 +320,7 @@ def _attach(session: Session, ticket_id: int, refs: Iterable[ItemRef], now: date
         new_id = insert_ignore(
             session,
             TicketItem.__table__,
-            {
-                "ticket_id": ticket_id,
-                "item_id": ref.item_id,
-                "source": ref.source,
-                "channel": ref.channel,
-                "title": ref.title,
-                "url": ref.url,
-                "published_at": ensure_aware(ref.published_at) if ref.published_at else None,
-                "attached_at": now,
-            },
+            _ticket_item_row(ticket_id, ref, now),
             ["ticket_id", "item_id"],
         )
         if new_id is not None:
@@ -557,19 +548,7 @@ def open_or_attach_many(
     ]
     links = []
     for opening in openings:
-        ref = opening.item
-        links.append(
-            {
-                "ticket_id": ids[opening.key],
-                "item_id": ref.item_id,
-                "source": ref.source,
-                "channel": ref.channel,
-                "title": ref.title,
-                "url": ref.url,
-                "published_at": ensure_aware(ref.published_at) if ref.published_at else None,
-                "attached_at": now,
-            }
-        )
+        links.append(_ticket_item_row(ids[opening.key], opening.item, now))
     unique_links = list({(link["ticket_id"], link["item_id"]): link for link in links}.values())
     attached = insert_ignore_many(
         session, TicketItem.__table__, unique_links, ["ticket_id", "item_id"], returning=("ticket_id", "item_id")
@@ -1192,4 +1171,18 @@ def _new_ticket_row(
         "next_due_at": min(warns.values()),
         "created_at": now,
         "updated_at": now,
+    }
+
+
+def _ticket_item_row(ticket_id: int, ref: Any, now: datetime) -> dict[str, Any]:
+    """The columns linking an item to a ticket: one place for the single and the batch insert."""
+    return {
+        "ticket_id": ticket_id,
+        "item_id": ref.item_id,
+        "source": ref.source,
+        "channel": ref.channel,
+        "title": ref.title,
+        "url": ref.url,
+        "published_at": ensure_aware(ref.published_at) if ref.published_at else None,
+        "attached_at": now,
     }
