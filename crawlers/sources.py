@@ -101,12 +101,7 @@ class FieldRule(_Strict):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regex {value!r}: {exc}") from exc
-        return value
+        return _check_regex(value)
 
     @field_validator("template")
     @classmethod
@@ -268,12 +263,7 @@ class ListSpec(_Strict):
     @field_validator("url_pattern")
     @classmethod
     def _pattern_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regex {value!r}: {exc}") from exc
-        return value
+        return _check_regex(value)
 
     def field_rules(self) -> dict[str, FieldRule]:
         """The entry's fields as rules, by name."""
@@ -605,3 +595,13 @@ def _relocate(exc: ConfigError) -> ConfigError:
     if sep and rest and re.fullmatch(r"[a-z_]+(\.[a-z_]+)*", head):
         return ConfigError(exc.file, f"{exc.path}.{head}" if exc.path else head, rest)
     return exc
+
+
+def _check_regex(value: str | None) -> str | None:
+    """A configured regular expression that compiles; the error names the pattern."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regex {value!r}: {exc}") from exc
+    return value
