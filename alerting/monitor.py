@@ -32,7 +32,7 @@ from alerting.sla import SlaPolicy
 from service import clock
 from service.clock import ensure_aware, to_local
 from service.context import AppContext
-from service.dbtypes import insert_ignore
+from service.db_columns import insert_ignore
 from service.settings import NotificationSettings, Settings
 from service.vocabulary import SEVERITY_LABELS, STAGE_LABELS, STAGES, URGENT_SEVERITIES, Severity, Stage
 
@@ -71,7 +71,7 @@ class LedgerConfig(Protocol):
 
 
 class Ledger(Protocol, Generic[TicketT]):
-    """The ticket ledger as the monitor sees it; ``service.tickets.monitoring`` implements it and the
+    """The ticket ledger as the monitor sees it; ``service.ledger.monitoring`` implements it and the
     composition root passes it in, so alerting/ never imports the ticket service."""
 
     @property

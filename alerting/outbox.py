@@ -25,7 +25,7 @@ from alerting.channels.base import ChannelConfigError
 from alerting.models import OutboxMessage
 from service import clock, context
 from service.db import Database
-from service.dbtypes import insert_ignore, insert_ignore_many
+from service.db_columns import insert_ignore, insert_ignore_many
 from service.settings import NotificationKind, NotificationSettings
 
 KINDS: tuple[str, ...] = get_args(NotificationKind)

@@ -10,7 +10,7 @@ same-place and same-problem items and template notices are their own stories.
 
 Cost: a SQLite store is filled with N background items (distinct random texts' LSH keys written straight
 into the tables, so filling 1M items takes minutes, not hours), then batches of 100 new items are
-grouped against it: ``assign_events`` (normalise, MinHash, one batch lookup, exact comparison). The
+grouped against it: ``assign_events`` (normalize, MinHash, one batch lookup, exact comparison). The
 baseline in the same process, interleaved round by round, is the SimHash grouping it replaced (64-bit
 SimHash over character bigrams, one ``find_similar`` query per item). Medians of the rounds.
 """

@@ -26,8 +26,8 @@ from alerting.calendar import WorkCalendar
 from alerting.sla import SlaConfig, SlaPolicy
 from service.auth.principal import Principal
 from service.db import Database
-from service.tickets.models import Ticket
-from service.tickets.service import ItemRef, Opening, open_or_attach_many, stats
+from service.ledger.models import Ticket
+from service.ledger.service import ItemRef, Opening, open_or_attach_many, stats
 
 OFFICER = Principal(user_id=1, username="bench", role="officer")
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""What spiders yield: raw fields as found on the page, before cleaning and normalisation."""
+"""What spiders yield: raw fields as found on the page, before cleaning and normalization."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Item pipelines: clean and normalise raw records, then group near-duplicates and store them in batches."""
+"""Item pipelines: clean and normalize raw records, then group near-duplicates and store them in batches."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def _date_text(value: Any) -> Any:
     return html_to_text(value) if isinstance(value, str) else value
 
 
-def normalise(raw: RawItem, fetched_at: datetime, zone: ZoneInfo) -> Item:
+def to_item(raw: RawItem, fetched_at: datetime, zone: ZoneInfo) -> Item:
     """A RawItem as a stored Item: clean text, parsed dates, stable id and fingerprint.
 
     Raises ValueError when the record has nothing to identify it or no text at all.
@@ -82,7 +82,7 @@ def normalise(raw: RawItem, fetched_at: datetime, zone: ZoneInfo) -> Item:
 
 
 class NormalisePipeline:
-    """RawItem -> Item (see ``normalise``); records without text are dropped and counted as errors."""
+    """RawItem -> Item (see ``to_item``); records without text are dropped and counted as errors."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -96,7 +96,7 @@ class NormalisePipeline:
         if not isinstance(item, RawItem):
             return item
         try:
-            return normalise(item, clock.now(), self.zone)
+            return to_item(item, clock.now(), self.zone)
         except ValueError as exc:
             spider = self.crawler.spider
             if spider is not None and hasattr(spider, "record_error"):
@@ -121,7 +121,7 @@ class StorePipeline:
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
         shared = crawler.settings.get("YUQING_STORE")
         if not isinstance(shared, Shared):
-            raise RuntimeError("YUQING_STORE is not set: run crawls through crawlers.run")
+            raise RuntimeError("YUQING_STORE is not set: run crawls through crawlers.crawl_process")
         return cls(crawler, shared.value, crawler.settings.getint("YUQING_BATCH_SIZE", 100))
 
     def process_item(self, item: Any) -> Any:
@@ -166,7 +166,7 @@ class StorePipeline:
 
 
 class CollectPipeline:
-    """Check mode: keeps the normalised items on the spider instead of storing them."""
+    """Check mode: keeps the normalized items on the spider instead of storing them."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler

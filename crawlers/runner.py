@@ -45,7 +45,7 @@ def settings_payload(settings: Settings) -> str:
 def _run(
     settings: Settings, ids: list[str], check: bool, timeout: float | None, now: datetime | None
 ) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "crawlers.run", "--config", str(settings.config_dir), "--settings-stdin"]
+    cmd = [sys.executable, "-m", "crawlers.crawl_process", "--config", str(settings.config_dir), "--settings-stdin"]
     if now is not None:
         cmd += ["--now", now.isoformat()]
     if check:

@@ -21,6 +21,7 @@ from service.db import DatabaseUnavailable
 from service.exports.scheduled import jobs as export_jobs
 from service.flows import after_job
 from service.items.places import configure as configure_places
+from service.ledger.scheduled import jobs as ticket_jobs
 from service.matching.scheduled import jobs as matching_jobs
 from service.matching.worker import MatchingWorker
 from service.scheduling import registry
@@ -28,7 +29,6 @@ from service.scheduling.lease import LeaseHeld
 from service.scheduling.scheduler import Scheduler
 from service.settings import Settings
 from service.store.base import StoreUnavailable
-from service.tickets.scheduled import jobs as ticket_jobs
 
 # Every domain's scheduled jobs, registered here and nowhere else, in the order of the flow.
 DOMAIN_JOBS = (crawl_jobs, matching_jobs, ticket_jobs, export_jobs, audit_jobs)
@@ -122,20 +122,20 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     )
     app.state.ctx = ctx
 
-    from service.alerts.api import router as alerts_router
     from service.api_docs import install_docs
     from service.audit.api import router as audit_router
     from service.auth.api import router as auth_router
     from service.auth.middleware import install_security
     from service.console.routes import install as install_console
     from service.exports.api import router as exports_router
+    from service.feed.api import router as alerts_router
     from service.health import router as health_router
     from service.input_guard import ErrorBoundary, InputGuard
     from service.items.api import router as items_router
+    from service.ledger.api import router as tickets_router
     from service.reveals import install_reveal_audit
     from service.rules.api import router as rules_router
     from service.sources.api import router as sources_router
-    from service.tickets.api import router as tickets_router
     from service.users.api import router as users_router
 
     # Innermost first: the guard reads bodies the security middleware has already size-capped.

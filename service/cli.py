@@ -348,7 +348,7 @@ def sla_check(
             fail(f"--apply 不能用于未来时间：{to_local(when):%Y-%m-%d %H:%M} 尚未到来；去掉 --apply 只查看报告")
     from service.context import AppContext
     from service.db import DatabaseUnavailable
-    from service.tickets.monitoring import check_sla
+    from service.ledger.monitoring import check_sla
 
     app_ctx = AppContext.create(settings)
     try:

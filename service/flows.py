@@ -16,7 +16,7 @@ from alerting.outbox import enqueue
 from crawlers.scheduled import CRAWL_JOB_PREFIX, health_alert
 from service import clock
 from service.context import AppContext
-from service.tickets.scheduled import sweep_public_replies
+from service.ledger.scheduled import sweep_public_replies
 
 # Notices per failure streak: the 1st, 3rd, 10th and every 50th failure; a source failing all day is not spam.
 NOTIFY_AT_FAILURES = (1, 3, 10)

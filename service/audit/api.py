@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from service.api_types import date_or_time
+from service.api_fields import date_or_time
 from service.audit.anchors import anchors_path, check_anchors, read_anchors
 from service.audit.schemas import AuditList, AuditRecordRead, ChainStatus
 from service.audit.service import list_records, verify_chain

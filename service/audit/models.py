@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
-from service.dbtypes import BigId, UtcDateTime
+from service.db_columns import BigId, UtcDateTime
 
 GENESIS = "0" * 64
 

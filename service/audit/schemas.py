@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from service.api_types import LocalDateTime
+from service.api_fields import LocalDateTime
 
 
 class AuditRecordRead(BaseModel):

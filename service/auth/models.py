@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
-from service.dbtypes import UtcDateTime
+from service.db_columns import UtcDateTime
 
 
 class AuthSession(Base):

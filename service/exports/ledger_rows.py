@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, noload, selectinload
 
 from service.clock import SHANGHAI
 from service.config_files import read_yaml
-from service.tickets.models import STAGE_COLUMNS, Ticket
-from service.tickets.timing import REPLIED_BEFORE_DISCOVERY_LABEL, replied_before_discovery, stage_late
+from service.ledger.models import STAGE_COLUMNS, Ticket
+from service.ledger.timing import REPLIED_BEFORE_DISCOVERY_LABEL, replied_before_discovery, stage_late
 from service.vocabulary import CHANNEL_LABELS, RESPONSE_TYPE_LABELS, SEVERITY_LABELS, STAGES
 from service.vocabulary import TICKET_STATUS_LABELS as STATUS_LABELS
 

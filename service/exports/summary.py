@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from service.exports.ledger_rows import LedgerRow
-from service.tickets.timing import elapsed
+from service.ledger.timing import elapsed
 from service.vocabulary import STAGES
 
 

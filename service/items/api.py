@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from service.api_types import date_or_time
+from service.api_fields import date_or_time
 from service.audit.service import record
 from service.auth.deps import client_address, rate_limit, require_roles
 from service.auth.principal import Principal

@@ -4,7 +4,7 @@ A repost is grouped with the item it copies even when it was edited the usual wa
 repost marker (【转】), attribution lines (转自/来源/原标题/本报讯/记者…), the outlet's own name put in place
 of 本报, boilerplate, a few changed sentences, or only the first part of the text kept. Three steps:
 
-1. ``normalise`` strips what reposts change without changing the story, then whitespace and punctuation.
+1. ``strip_repost_noise`` strips what reposts change without changing the story, then whitespace and punctuation.
 2. ``signature`` builds MinHash LSH band keys (datasketch) of the whole text and of its lead; the store
    keeps them (``Item.lsh``) and answers "which stored items share a band with these" for a whole batch at
    once (``Store.lsh_candidates``), so grouping works across processes and on every backend.
@@ -36,7 +36,7 @@ from service.store.base import Item, StoreUnavailable, to_signed64
 if TYPE_CHECKING:
     from service.store.base import Store
 
-# -- normalisation ----------------------------------------------------------------------------------
+# -- normalization ----------------------------------------------------------------------------------
 
 # Repost markers at the start of a headline or line: 【转】【转发】【转载】[转] (转) 转：
 _MARKER = re.compile(
@@ -53,7 +53,7 @@ _ATTRIBUTION_PAREN = re.compile(rf"[(（【\[]\s*(?:{_ATTRIBUTION_WORDS})[^()（
 _ATTRIBUTION_LINE = re.compile(rf"^[ \t]*(?:{_ATTRIBUTION_WORDS})(?:[ \t]*[:：|｜]|[ \t]+).{{0,60}}$", re.M)
 _ATTRIBUTION_CLAUSE = re.compile(rf"(?:{_ATTRIBUTION_WORDS})\s*[:：]\s*[^\s，。,;；！!？?]{{0,30}}")
 # Outlets: 本报/本台/本网, and names of papers, stations and sites (青川日报, 河西区融媒体中心…), with the
-# 讯 / 消息 / 报道 words around them, so 本报讯 and 青川日报讯 normalise alike. A name counts only where
+# 讯 / 消息 / 报道 words around them, so 本报讯 and 青川日报讯 normalize alike. A name counts only where
 # an outlet name stands (line start, after punctuation or 告诉/向/据…), so "一位家长告诉青川日报记者"
 # keeps "一位家长告诉".
 _OUTLET = re.compile(
@@ -89,7 +89,7 @@ def strip_attribution(text: str) -> str:
     return _OUTLET.sub(r"\1", text)
 
 
-def normalise(text: str) -> str:
+def strip_repost_noise(text: str) -> str:
     """Comparable text: attribution stripped, lower case, no whitespace or punctuation."""
     return _NOISE.sub("", strip_attribution(text).lower())
 
@@ -130,8 +130,8 @@ def shingles(text: str, width: int = SHINGLE) -> frozenset[str]:
 
 def comparable(title: str, content: str) -> Comparable:
     """Normalise title and body of one item for comparison."""
-    t = normalise(title)
-    b = normalise(content)
+    t = strip_repost_noise(title)
+    b = strip_repost_noise(content)
     # A headline that only repeats the start of the body adds nothing (and some sites have no title).
     body = b if b else t
     title_part = "" if not b or b.startswith(t) else t

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from service.api_types import LocalDateTime
+from service.api_fields import LocalDateTime
 from service.store.base import Item
 
 

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from alerting.outbox import QueuedMessage, enqueue_many
 from service import clock
-from service.alerts.models import Alert
-from service.alerts.service import (
+from service.context import AppContext
+from service.feed.models import Alert
+from service.feed.service import (
     DepartmentHit,
     alert_row,
     create_alerts,
@@ -28,14 +29,13 @@ from service.alerts.service import (
     muted_rules,
     push_state,
 )
-from service.alerts.snippets import snippets
-from service.context import AppContext
+from service.feed.snippets import snippets
+from service.ledger.service import ItemRef, Opening, ledger_config, open_or_attach_many
 from service.masking import mask_text
 from service.matching.rulebook import RuleBook
 from service.rules.hits import Hit
 from service.rules.matcher import Matcher
 from service.store.base import Item
-from service.tickets.service import ItemRef, Opening, ledger_config, open_or_attach_many
 
 
 @dataclass

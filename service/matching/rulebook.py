@@ -18,9 +18,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from service import clock
-from service.alerts.models import RuleRecord
 from service.config_files import ConfigError
 from service.context import AppContext
+from service.feed.models import RuleRecord
 from service.rules.config import DEPARTMENTS_FILE, DepartmentsConfig, RuleConfig, current_departments
 from service.rules.language import RuleSyntaxError
 from service.rules.matcher import CompiledRule, Matcher, MatcherHolder, compile_rule

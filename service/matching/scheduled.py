@@ -6,8 +6,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from alerting.outbox import enqueue
 from service import clock, context
-from service.alerts.models import Alert
-from service.alerts.service import due_digests, highest
+from service.feed.models import Alert
+from service.feed.service import due_digests, highest
 from service.masking import mask_text
 from service.matching.engine import engine_for
 from service.scheduling.registry import JobSpec

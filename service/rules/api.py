@@ -12,12 +12,12 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
 from service import clock
-from service.alerts.models import RuleRecord
-from service.api_types import InputDateTime, LocalDateTime
+from service.api_fields import InputDateTime, LocalDateTime
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, require_roles
 from service.auth.principal import Principal
 from service.deps import CtxDep, SessionDep
+from service.feed.models import RuleRecord
 from service.masking import mask_for, mask_text
 from service.matching.rulebook import compile_record
 from service.rules.config import current_departments

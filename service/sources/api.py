@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from crawlers.health import load_health
 from crawlers.sources import Source, load_all_sources
-from service.api_types import LocalDateTime
+from service.api_fields import LocalDateTime
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, require_roles
 from service.auth.principal import Principal

@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
-from service.dbtypes import UtcDateTime
+from service.db_columns import UtcDateTime
 from service.users.secrets_at_rest import EncryptedString
 
 

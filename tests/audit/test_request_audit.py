@@ -15,9 +15,9 @@ import pytest
 from loguru import logger
 from sqlalchemy import select
 
-from service.alerts.models import Alert
 from service.audit.models import AuditRecord
-from service.tickets.service import ledger_config
+from service.feed.models import Alert
+from service.ledger.service import ledger_config
 from tests.auth.fixtures import Accounts
 from tests.ledger.builders import new_ticket
 

@@ -136,7 +136,16 @@ sources:
     settings = make_settings(tmp_path, crawl + _source("kill", f"{site.base}/kill/list_1.html"))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-    cmd = [sys.executable, "-m", "crawlers.run", "--config", str(settings.config_dir), "--settings-stdin", "--", "kill"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "crawlers.crawl_process",
+        "--config",
+        str(settings.config_dir),
+        "--settings-stdin",
+        "--",
+        "kill",
+    ]
     with (tmp_path / "killed.log").open("wb") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=log, env=env)
         assert proc.stdin is not None

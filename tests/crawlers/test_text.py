@@ -9,7 +9,7 @@ import pytest
 from crawlers.encoding import choose_encoding
 from crawlers.extract import ExtractionError, json_path, load_json
 from crawlers.items import RawItem
-from crawlers.pipelines import normalise
+from crawlers.pipelines import to_item
 from crawlers.text import after_label, html_to_text
 from service.clock import SHANGHAI
 from service.store.base import item_id
@@ -63,7 +63,7 @@ def test_utf8_page_claiming_gb2312_is_utf8_and_configured_encoding_wins() -> Non
     assert choose_encoding(b"plain", "text/html; charset=utf-8", configured="gbk") == "gb18030"
 
 
-def test_normalise_builds_a_stable_item() -> None:
+def test_to_item_builds_a_stable_item() -> None:
     fetched = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     raw = RawItem(
         source="s",
@@ -75,13 +75,13 @@ def test_normalise_builds_a_stable_item() -> None:
         reply="暂无答复",
         status=" 办理中 ",
     )
-    item = normalise(raw, fetched, SHANGHAI)
+    item = to_item(raw, fetched, SHANGHAI)
     assert item.id == item_id("s", None, "http://example.gov.cn/a.html?a=1&b=2")
     assert (item.title, item.content, item.status, item.reply) == ("标题", "内容", "办理中", None)
     assert item.published_at == datetime(2023, 7, 20, 16, 0, tzinfo=UTC)
     assert item.fingerprint == item.compute_fingerprint()
     assert item.fingerprint
-    later = normalise(raw, datetime(2026, 11, 24, tzinfo=UTC), SHANGHAI)
+    later = to_item(raw, datetime(2026, 11, 24, tzinfo=UTC), SHANGHAI)
     assert later.fingerprint == item.fingerprint  # the fetch time is not content
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.exports.ledger_rows import LedgerRow
-from service.tickets.models import Ticket
-from service.tickets.service import ItemRef, open_or_attach
+from service.ledger.models import Ticket
+from service.ledger.service import ItemRef, open_or_attach
 from tests.ledger.builders import make_config
 
 # Monday 2026-03-02 10:00 Asia/Shanghai (ISO week 2026-W10).

@@ -21,7 +21,7 @@ def _fresh(code: str) -> str:
 def test_model_discovery_finds_every_table_without_cross_domain_model_imports() -> None:
     out = _fresh(
         "import sys\n"
-        "import service.tickets.models\n"
+        "import service.ledger.models\n"
         "print('alerting.models' in sys.modules)\n"
         "from service.db import Base, import_models\n"
         "import_models()\n"
@@ -51,7 +51,7 @@ def test_the_contracts_catch_a_back_edge(tmp_path: Path) -> None:
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__", "static"))
     shutil.copy(ROOT / ".importlinter", tmp_path / ".importlinter")
     with open(tmp_path / "crawlers" / "scheduled.py", "a", encoding="utf-8") as handle:
-        handle.write("\nfrom service.tickets.service import open_or_attach  # noqa\n")
+        handle.write("\nfrom service.ledger.service import open_or_attach  # noqa\n")
     done = subprocess.run(
         [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports())"],
         cwd=tmp_path,
@@ -61,7 +61,7 @@ def test_the_contracts_catch_a_back_edge(tmp_path: Path) -> None:
         timeout=300,
     )
     assert done.returncode != 0
-    assert "crawlers is not allowed to import service.tickets" in done.stdout
+    assert "crawlers is not allowed to import service.ledger" in done.stdout
 
 
 def test_each_shared_word_is_defined_once() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from service.tickets.transitions import transitions_markdown
+from service.ledger.transitions import transitions_markdown
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

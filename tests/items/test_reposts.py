@@ -10,11 +10,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from service import clock
-from service.items.duplicates import assign_events, comparable, compare, normalise
+from service.items.duplicates import assign_events, comparable, compare, strip_repost_noise
+from service.ledger.models import Ticket
 from service.matching.engine import MatchingEngine
 from service.store.base import Item, Store, item_id
 from service.store.sqlite import SqliteStore
-from service.tickets.models import Ticket
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "reposts.jsonl"
 # The item of the incident report: a 250-character newspaper item.
@@ -97,10 +97,10 @@ def test_the_edited_repost_makes_one_ticket_for_the_education_department(client)
 
 
 def test_attribution_markers_and_outlet_names_do_not_count() -> None:
-    assert normalise(REPOST_TITLE) == normalise(ORIGINAL_TITLE)
-    assert normalise(REPOST) == normalise(ORIGINAL)
+    assert strip_repost_noise(REPOST_TITLE) == strip_repost_noise(ORIGINAL_TITLE)
+    assert strip_repost_noise(REPOST) == strip_repost_noise(ORIGINAL)
     lines = "来源：青川日报\n原标题：家长退费难\n编辑：张三\n记者从市教育局获悉，退费方案已出台。\n点击上方蓝字关注我们"
-    assert normalise(lines) == "记者从市教育局获悉退费方案已出台"
+    assert strip_repost_noise(lines) == "记者从市教育局获悉退费方案已出台"
 
 
 def test_a_truncated_repost_is_contained_in_the_original() -> None:

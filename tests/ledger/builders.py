@@ -8,8 +8,8 @@ from typing import Any
 from alerting.calendar import WorkCalendar
 from alerting.sla import SlaConfig, SlaPolicy
 from service.auth.principal import Principal
+from service.ledger.service import ItemRef, LedgerConfig, open_or_attach
 from service.settings import LedgerSettings, NotificationSettings
-from service.tickets.service import ItemRef, LedgerConfig, open_or_attach
 
 # Monday 2026-03-02 10:00 Asia/Shanghai: an ordinary working week (no holiday near it).
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from service.tickets.models import Ticket, TicketItem, TimelineEntry
-from service.tickets.service import ItemRef, Opening, open_or_attach_many
+from service.ledger.models import Ticket, TicketItem, TimelineEntry
+from service.ledger.service import ItemRef, Opening, open_or_attach_many
 from tests.ledger.builders import T0, new_ticket
 
 

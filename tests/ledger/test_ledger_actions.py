@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.tickets import transitions
-from service.tickets.service import (
+from service.ledger import transitions
+from service.ledger.service import (
     InvalidInput,
     ItemRef,
     StaleVersion,
@@ -18,7 +18,7 @@ from service.tickets.service import (
     get,
     open_or_attach,
 )
-from service.tickets.transitions import RoleNotAllowedError, TransitionNotAllowed
+from service.ledger.transitions import RoleNotAllowedError, TransitionNotAllowed
 from tests.ledger.builders import ADMIN, AUDITOR, ENV_USER, LEADER, OFFICER, T0, WATER_USER, make_config, new_ticket
 
 URL = "https://www.example.gov.cn/reply/1.html"

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from service.app import create_app
 from service.audit.models import AuditRecord
+from service.ledger.service import act, ledger_config
 from service.settings import load_settings
-from service.tickets.service import act, ledger_config
 from service.users import service as users_service
 from tests.auth.fixtures import Accounts
 from tests.ledger.builders import ENV_USER, T0, new_ticket

@@ -6,8 +6,8 @@ import threading
 import time
 
 from service.db import Database
-from service.tickets.service import StaleVersion, TicketNotFound, act, get
-from service.tickets.transitions import TransitionNotAllowed
+from service.ledger.service import StaleVersion, TicketNotFound, act, get
+from service.ledger.transitions import TransitionNotAllowed
 from tests.ledger.builders import ENV_USER, OFFICER, new_ticket
 
 RACERS = 8

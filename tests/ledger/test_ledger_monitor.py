@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from alerting.models import OutboxMessage, SlaNotice
 from service.context import AppContext
+from service.ledger.monitoring import check_sla as run_sla_check
+from service.ledger.service import act, get, ledger_config
 from service.settings import Settings
-from service.tickets.monitoring import check_sla as run_sla_check
-from service.tickets.service import act, get, ledger_config
 from tests.ledger.builders import ENV_USER, T0, WebhookReceiver, new_ticket, run_cli
 
 

@@ -9,10 +9,10 @@ import pytest
 
 from service.app import DOMAIN_JOBS
 from service.context import AppContext
+from service.ledger.scheduled import sweep_public_replies
+from service.ledger.service import ItemRef, act, get, ledger_config, open_or_attach, overdue, record_public_reply
 from service.settings import Settings
 from service.store.base import Item
-from service.tickets.scheduled import sweep_public_replies
-from service.tickets.service import ItemRef, act, get, ledger_config, open_or_attach, overdue, record_public_reply
 from tests.ledger.builders import ENV_USER, T0, new_ticket
 
 REPLY_URL = "http://127.0.0.1:8801/detail_1.html"
@@ -119,7 +119,7 @@ def test_a_media_items_text_is_no_public_reply(db, frozen, config) -> None:
 def test_the_ledger_jobs_are_registered_with_their_intervals() -> None:
     settings = Settings(scheduler={"sla_interval_seconds": 90})
     specs = {spec.id: spec for jobs in DOMAIN_JOBS for spec in jobs(settings)}
-    assert specs["sla-check"].func == "service.tickets.monitoring:sla_job"
+    assert specs["sla-check"].func == "service.ledger.monitoring:sla_job"
     assert specs["sla-check"].trigger.interval == timedelta(seconds=90)
     assert specs["outbox-delivery"].func == "alerting.outbox:deliver_job"
     assert "public-reply-sweep" in specs
@@ -128,7 +128,7 @@ def test_the_ledger_jobs_are_registered_with_their_intervals() -> None:
 def test_a_ticket_answered_in_public_before_acknowledgement_is_not_listed_overdue(db, frozen, config) -> None:
     """The skipped 签收 must not make the ticket overdue in the list filter (SQL) either."""
     from alerting.monitor import due_notices
-    from service.tickets.service import list_tickets
+    from service.ledger.service import list_tickets
     from tests.ledger.builders import OFFICER
 
     with db.session() as s:

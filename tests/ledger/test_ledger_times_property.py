@@ -20,10 +20,9 @@ from service import clock
 from service.auth.principal import Principal
 from service.exports.ledger_rows import row_from_ticket
 from service.exports.summary import LedgerSummary
-from service.store.base import Item
-from service.tickets import transitions
-from service.tickets.schemas import TicketSummary
-from service.tickets.service import (
+from service.ledger import transitions
+from service.ledger.schemas import TicketSummary
+from service.ledger.service import (
     InvalidInput,
     StaleVersion,
     TicketNotFound,
@@ -33,6 +32,7 @@ from service.tickets.service import (
     record_public_reply,
     stats,
 )
+from service.store.base import Item
 from tests.ledger.builders import ENV_USER, OFFICER, T0, WATER_USER, new_ticket
 
 pytestmark = pytest.mark.filterwarnings("ignore")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.tickets.service import InvalidInput, act
+from service.ledger.service import InvalidInput, act
 from tests.ledger.builders import ENV_USER, new_ticket
 
 URL = "https://www.example.gov.cn/reply/1.html"

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import event, select
 
 from service.context import AppContext
+from service.ledger.models import Ticket
+from service.ledger.monitoring import check_sla as run_sla_check
+from service.ledger.service import act, ledger_config
 from service.settings import Settings
-from service.tickets.models import Ticket
-from service.tickets.monitoring import check_sla as run_sla_check
-from service.tickets.service import act, ledger_config
 from tests.ledger.builders import ENV_USER, T0, new_ticket
 
 

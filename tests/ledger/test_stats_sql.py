@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import event, select
 
-from service.tickets.models import Ticket
-from service.tickets.service import act, overdue, stats
-from service.tickets.timing import elapsed
+from service.ledger.models import Ticket
+from service.ledger.service import act, overdue, stats
+from service.ledger.timing import elapsed
 from tests.ledger.builders import ENV_USER, OFFICER, T0, WATER_USER, new_ticket
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from service.alerts.snippets import snippets
+from service.feed.snippets import snippets
 from service.masking import mask_text
 from service.matching.engine import MatchingEngine, alert_message
 from service.rules.hits import Highlight
@@ -53,7 +53,7 @@ def test_feed_stream_and_push_show_no_part_of_a_masked_number(client, accounts) 
         assert "139" in shown, "the snippet reaches the number: the test cuts where it should"
         assert "1390000" not in shown
         assert all(s["text"] in mask_text(CONTENT) for s in alert["snippets"] if s["field"] == "content")
-    from service.alerts.models import Alert
+    from service.feed.models import Alert
 
     with ctx.db.session() as session:
         stored = session.get(Alert, 1)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from alerting.models import OutboxMessage
 from service import context
-from service.alerts.models import Alert
+from service.feed.models import Alert
 from service.matching import scheduled
 from service.matching.engine import MatchingEngine
 from service.settings import PushPolicy

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from alerting.models import OutboxMessage
-from service.alerts.models import Alert
 from service.context import AppContext
+from service.feed.models import Alert
+from service.ledger.models import Ticket
 from service.matching.engine import MatchingEngine
-from service.tickets.models import Ticket
 from tests.matching.builders import item
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from service.alerts.models import Alert
+from service.feed.models import Alert
 from service.matching.engine import MatchingEngine
 from tests.matching.builders import item
 

@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from service.alerts.models import Alert
+from service.feed.models import Alert
+from service.ledger.models import Ticket
 from service.matching.engine import MatchingEngine
 from service.settings import Settings
-from service.tickets.models import Ticket
 from tests.auth.fixtures import PASSWORD, Accounts
 from tests.matching.builders import item
 

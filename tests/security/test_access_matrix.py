@@ -16,8 +16,8 @@ from httpx import Response
 
 from service import clock
 from service.auth.principal import Principal
-from service.tickets.merging import merge
-from service.tickets.models import Ticket
+from service.ledger.merging import merge
+from service.ledger.models import Ticket
 from tests.auth.fixtures import PASSWORD
 from tests.security.conftest import World
 

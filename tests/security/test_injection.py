@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, inspect, select
 
-from service.alerts.models import Alert
+from service.feed.models import Alert
+from service.ledger.models import Ticket
 from service.settings import Settings
 from service.store.base import ItemQuery
-from service.tickets.models import Ticket
 from service.users.models import User
 from tests.auth.fixtures import PASSWORD
 from tests.security.conftest import DEPARTMENTS, ROLES, World

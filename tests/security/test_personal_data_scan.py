@@ -111,7 +111,7 @@ def test_log_file_holds_no_personal_data(world: World, log_file: Path) -> None:
     try:
         raise ValueError(f"bad date in {TITLE} / {CONTENT}")
     except ValueError:
-        logger.exception("normalising failed")
+        logger.exception("normalizing failed")
         logging.getLogger("scrapy.core.scraper").exception("Error processing item")
     logger.complete()
     written = log_file.read_text(encoding="utf-8")

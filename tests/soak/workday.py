@@ -323,7 +323,7 @@ def _ids_of(product: Product, department: str) -> Callable[[], list[int]]:
     def ids() -> list[int]:
         with lock:
             if time.monotonic() - cache["at"] > 3:
-                from service.tickets.models import Ticket
+                from service.ledger.models import Ticket
 
                 with db.session() as s:
                     cache["ids"] = list(
@@ -398,7 +398,7 @@ def _health(product: Product) -> dict[str, Any]:
 
 
 def _count_records(day: DayResult, database_url: str) -> None:
-    from service.alerts.models import Alert
+    from service.feed.models import Alert
 
     db = Database(database_url)
     try:

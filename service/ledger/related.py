@@ -18,10 +18,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session, noload
 
-from service.alerts.models import Alert
+from service.feed.models import Alert
 from service.items.places import Place, gazetteer, region_of
+from service.ledger.models import Ticket
 from service.store.base import Store, StoreUnavailable
-from service.tickets.models import Ticket
 
 WINDOW = timedelta(hours=72)
 CANDIDATES = 30

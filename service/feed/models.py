@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Boolean, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
-from service.dbtypes import UtcDateTime
+from service.db_columns import UtcDateTime
 
 
 class Alert(Base):

@@ -11,10 +11,10 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from service import clock
-from service.alerts.models import Alert, RuleRecord
 from service.auth.principal import Principal
 from service.clock import to_local
-from service.dbtypes import insert_ignore_many
+from service.db_columns import insert_ignore_many
+from service.feed.models import Alert, RuleRecord
 from service.settings import PushPolicy
 from service.store.base import Item
 from service.vocabulary import SEVERITY_RANK, URGENT_SEVERITIES

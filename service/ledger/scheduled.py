@@ -7,10 +7,10 @@ from loguru import logger
 
 from service import context
 from service.context import AppContext
+from service.ledger.service import record_public_reply, tickets_waiting_for_reply
 from service.scheduling.registry import JobSpec
 from service.settings import Settings
 from service.store.base import StoreUnavailable
-from service.tickets.service import record_public_reply, tickets_waiting_for_reply
 
 BATCH = 200
 
@@ -20,7 +20,7 @@ def jobs(settings: Settings) -> list[JobSpec]:
     return [
         JobSpec(
             id="sla-check",
-            func="service.tickets.monitoring:sla_job",
+            func="service.ledger.monitoring:sla_job",
             trigger=IntervalTrigger(seconds=settings.scheduler.sla_interval_seconds),
             name="时限监控",
         ),
@@ -32,7 +32,7 @@ def jobs(settings: Settings) -> list[JobSpec]:
         ),
         JobSpec(
             id="public-reply-sweep",
-            func="service.tickets.scheduled:reply_sweep_job",
+            func="service.ledger.scheduled:reply_sweep_job",
             trigger=IntervalTrigger(seconds=settings.ledger.reply_sweep_interval_seconds),
             name="公开答复核查",
         ),

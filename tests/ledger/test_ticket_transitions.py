@@ -7,7 +7,7 @@ from itertools import product
 
 import pytest
 
-from service.tickets.transitions import (
+from service.ledger.transitions import (
     ACTIONS,
     MOVES,
     STATUSES,

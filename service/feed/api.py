@@ -12,15 +12,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from service.alerts.models import Alert
-from service.alerts.service import AlertFilter, AlertNotFound, list_alerts, set_state
-from service.api_types import ROW_ID_MAX, LocalDateTime, RowId
+from service.api_fields import ROW_ID_MAX, LocalDateTime, RowId
 from service.audit.request import record_reveals
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, require_roles
 from service.auth.principal import Principal
 from service.auth.service import touch
 from service.deps import CtxDep, SessionDep
+from service.feed.models import Alert
+from service.feed.service import AlertFilter, AlertNotFound, list_alerts, set_state
 from service.masking import collect_reveals, mask_for
 from service.vocabulary import Channel, Severity
 

@@ -1,4 +1,4 @@
-"""Crawl process entry point: ``python -m crawlers.run --config DIR [--check] SOURCE_ID...``.
+"""Crawl process entry point: ``python -m crawlers.crawl_process --config DIR [--check] SOURCE_ID...``.
 
 Runs the spiders of the named sources (all enabled ones when none are named) in one Scrapy
 process and prints one JSON line with the per-source counts on stdout; Scrapy's log goes to stderr.
@@ -22,7 +22,7 @@ EXIT_BAD_INPUT = 2
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m crawlers.run", description="抓取 sources.yaml 中的来源")
+    parser = argparse.ArgumentParser(prog="python -m crawlers.crawl_process", description="抓取 sources.yaml 中的来源")
     parser.add_argument("--config", default=None, help="配置目录（默认 YUQING_CONFIG_DIR 或 ./config）")
     parser.add_argument("--settings-stdin", action="store_true", help="从标准输入读取 JSON 格式的设置")
     parser.add_argument("--check", action="store_true", help="只取一个列表页和一个详情页，不入库")

@@ -10,24 +10,24 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from service import clock
-from service.api_types import RowId, date_or_time
+from service.api_fields import RowId, date_or_time
 from service.audit.request import record_refusal
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, department_filter
 from service.auth.principal import Principal
 from service.deps import CtxDep, SessionDep
-from service.masking import mask_for
-from service.store.base import StoreUnavailable
-from service.tickets import merging, related, service
-from service.tickets.schemas import (
+from service.ledger import merging, related, service
+from service.ledger.schemas import (
     ActionRequest,
     StatsPage,
     TicketPage,
     TicketRead,
     TicketSummary,
 )
-from service.tickets.service import InvalidInput, StaleVersion, TicketNotFound
-from service.tickets.transitions import RoleNotAllowedError, TransitionNotAllowed
+from service.ledger.service import InvalidInput, StaleVersion, TicketNotFound
+from service.ledger.transitions import RoleNotAllowedError, TransitionNotAllowed
+from service.masking import mask_for
+from service.store.base import StoreUnavailable
 from service.vocabulary import Severity
 
 router = APIRouter(prefix="/api/v1", tags=["tickets"])

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session, noload
 from alerting.monitor import SlaReport, run_sla_check
 from service import context
 from service.context import AppContext
+from service.ledger import transitions
+from service.ledger.models import Ticket
+from service.ledger.service import LedgerConfig, StaleVersion, facts_of, ledger_config, save_change
 from service.settings import Settings
-from service.tickets import transitions
-from service.tickets.models import Ticket
-from service.tickets.service import LedgerConfig, StaleVersion, facts_of, ledger_config, save_change
 
 
 def _rows() -> Select[Ticket]:

@@ -9,8 +9,8 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base
-from service.dbtypes import UtcDateTime
-from service.tickets.timing import stage_waived
+from service.db_columns import UtcDateTime
+from service.ledger.timing import stage_waived
 
 STAGE_COLUMNS = {"acknowledge": "ack", "handle": "handle", "respond": "respond"}
 
@@ -67,7 +67,7 @@ class Ticket(Base):
     # yet raised); NULL when nothing is left to raise. Every change sets it to the change time, so the
     # monitor re-plans changed tickets; the monitor sets the exact next instant. It reads only due rows.
     next_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
-    # 并单/拆单 (service/tickets/merging.py): the ticket this one was merged into (it then leaves lists,
+    # 并单/拆单 (service/ledger/merging.py): the ticket this one was merged into (it then leaves lists,
     # ledger and SLA monitoring), the ids merged into this one ("12,15"), the ticket this one was split from.
     merged_into: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     merged_from: Mapped[str | None] = mapped_column(String(500), nullable=True)
@@ -95,7 +95,7 @@ class Ticket(Base):
         return getattr(self, f"{STAGE_COLUMNS[stage]}_from")
 
     def waived(self, stage: str) -> bool:
-        """``stage`` was skipped rather than missed (see service.tickets.timing)."""
+        """``stage`` was skipped rather than missed (see service.ledger.timing)."""
         return stage_waived(self.status, stage, self.met(stage))
 
 

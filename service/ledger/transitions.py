@@ -7,7 +7,7 @@ the facts tell which stages are done, and ``close`` needs both facts whatever th
 - ``new`` (待签收) --acknowledge--> ``acknowledged`` (已签收)
 - A public reply the crawler finds (``public_reply``, the system's move, no role's) records the respond
   stage from ``new``, ``acknowledged`` or ``handled``; from ``new`` it invents no 签收 (the acknowledge
-  stage is waived, see service.tickets.timing).
+  stage is waived, see service.ledger.timing).
 - ``acknowledged`` --handle--> ``handled``; ``acknowledged`` --respond--> ``responded``
 - ``handled`` --respond--> ``responded`` and ``responded`` --handle--> ``handled`` (the other stage done)
 - ``handled`` / ``responded`` --close--> ``closed`` only when handled and responded

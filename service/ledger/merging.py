@@ -29,11 +29,10 @@ from alerting.models import SlaNotice
 from service import clock
 from service.auth.principal import Principal
 from service.clock import ensure_aware
-from service.dbtypes import insert_ignore
-from service.store.base import Store
-from service.tickets import transitions
-from service.tickets.models import STAGE_COLUMNS, Ticket, TimelineEntry
-from service.tickets.service import (
+from service.db_columns import insert_ignore
+from service.ledger import transitions
+from service.ledger.models import STAGE_COLUMNS, Ticket, TimelineEntry
+from service.ledger.service import (
     InvalidInput,
     LedgerConfig,
     StaleVersion,
@@ -43,6 +42,7 @@ from service.tickets.service import (
     ledger_config,
     save_change,
 )
+from service.store.base import Store
 from service.vocabulary import SEVERITY_RANK, STAGES
 
 OFFICERS = ("officer", "admin")

@@ -27,14 +27,14 @@ from service import clock
 from service.auth.principal import Principal
 from service.clock import SHANGHAI, ensure_aware
 from service.config_files import ConfigError, cached, read_yaml
-from service.dbtypes import insert_ignore, insert_ignore_many
+from service.db_columns import insert_ignore, insert_ignore_many
+from service.ledger import transitions
+from service.ledger.models import STAGE_COLUMNS, Ticket, TicketItem, TimelineEntry
+from service.ledger.timing import stage_late, stage_waived
+from service.ledger.transitions import Facts, TransitionNotAllowed
 from service.rules.config import DEPARTMENTS_FILE, current_departments
 from service.settings import LedgerSettings, NotificationSettings, Settings
 from service.store.base import Item
-from service.tickets import transitions
-from service.tickets.models import STAGE_COLUMNS, Ticket, TicketItem, TimelineEntry
-from service.tickets.timing import stage_late, stage_waived
-from service.tickets.transitions import Facts, TransitionNotAllowed
 from service.vocabulary import RESPONSE_TYPE_LABELS, RESPONSE_TYPES, SEVERITY_LABELS, STAGES
 
 # Statuses in which a stage can still be met by the department (or a public reply).
@@ -198,7 +198,7 @@ def _overdue_clause(now: datetime):
         due = getattr(Ticket, f"{prefix}_due")
         met = getattr(Ticket, f"{prefix}_met_at")
         unmet_late = and_(met.is_(None), due < now)
-        if stage == "acknowledge":  # a waived acknowledge stage is never overdue (service.tickets.timing)
+        if stage == "acknowledge":  # a waived acknowledge stage is never overdue (service.ledger.timing)
             unmet_late = and_(unmet_late, Ticket.status.in_(("new", "returned")))
         parts.append(or_(unmet_late, met > due))
     return or_(*parts)
