@@ -17,6 +17,7 @@ from crawlers.runner import CrawlError, crawl_sources
 from crawlers.sources import load_all_sources
 from service import clock, context
 from service.config_files import ConfigError
+from service.scheduling import queue
 from service.scheduling.registry import JobSpec
 from service.settings import Settings
 
@@ -33,6 +34,9 @@ def jobs(settings: Settings) -> list[JobSpec]:
         # Skipped, not fatal: the other sources keep their schedule (yuqing crawl reports it as a failure).
         logger.error("source skipped, invalid configuration: {}", bad.error)
     now = clock.now()
+    # First crawls are staggered so that a hundred sources do not start a hundred crawl processes on
+    # the scheduler's box at once; with workers the queue paces them, and a short step only keeps order.
+    step = 0.1 if queue.enabled(settings) else 5.0
     specs = []
     for n, source in enumerate(s for s in sources.sources if s.enabled):
         specs.append(
@@ -42,10 +46,12 @@ def jobs(settings: Settings) -> list[JobSpec]:
                 # First crawl soon after start (staggered), then at the source's interval.
                 trigger=IntervalTrigger(
                     seconds=max(1, int(source.period.total_seconds())),
-                    start_date=now + timedelta(seconds=3 + 5 * n),
+                    start_date=now + timedelta(seconds=3 + step * n),
                 ),
                 kwargs={"source_id": source.id},
                 name=f"抓取 {source.name}",
+                # One crawl of a source at a time on all workers: the lock is the job id (crawl:<source>).
+                queued=True,
             )
         )
     return specs

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from loguru import logger
@@ -24,7 +25,7 @@ from service.items.places import configure as configure_places
 from service.ledger.scheduled import jobs as ticket_jobs
 from service.matching.scheduled import jobs as matching_jobs
 from service.matching.worker import MatchingWorker
-from service.scheduling import registry
+from service.scheduling import queue, registry
 from service.scheduling.lease import LeaseHeld
 from service.scheduling.scheduler import Scheduler
 from service.settings import Settings
@@ -34,16 +35,23 @@ from service.store.base import StoreUnavailable
 DOMAIN_JOBS = (crawl_jobs, matching_jobs, ticket_jobs, export_jobs, audit_jobs)
 for _factory in DOMAIN_JOBS:
     registry.register(_factory)
+# With a task queue, the scheduler also gives the jobs of dead workers to live ones.
+registry.register(queue.jobs)
 # Dead login sessions go with the daily audit purge.
 add_housekeeper("dead sessions", lambda session, policy: purge_sessions(session, policy=policy))
 
 
 def build_scheduler(ctx: AppContext) -> Scheduler:
     """The scheduler with every domain's jobs, the matching worker (new items matched within moments), the
-    reactions of later stages to finished jobs (a crawl's notices and public replies) and stall notices."""
+    reactions of later stages to finished jobs (a crawl's notices and public replies) and stall notices.
+
+    With a task queue (``queue.backend``) crawl and match jobs are deferred to ``yuqing worker`` processes
+    (which react to them themselves); the matching trigger then only asks a worker to match.
+    """
+    trigger = MatchingWorker(ctx, run=lambda: queue.defer_match(ctx.settings)) if queue.enabled(ctx.settings) else None
     return Scheduler(
         ctx,
-        workers=[MatchingWorker(ctx)],
+        workers=[trigger or MatchingWorker(ctx)],
         after_job=lambda job_id, result: after_job(ctx, job_id, result),
         watchers=[check_stalls],
     )
@@ -54,7 +62,8 @@ def prepare(ctx: AppContext) -> dict[str, str]:
     problems: dict[str, str] = {}
     try:
         ctx.db.migrate()
-    except DatabaseUnavailable as exc:
+        queue.ensure_schema(ctx.settings)
+    except (DatabaseUnavailable, psycopg.OperationalError) as exc:
         problems["database"] = str(exc)
         logger.error("database not ready: {}", exc)
     try:

@@ -78,16 +78,23 @@ def main_callback(
 @app.command()
 def init(ctx: typer.Context) -> None:
     """创建/迁移数据库，初始化条目存储 (ES 索引模板)。"""
+    import psycopg
+
     from service.context import AppContext
     from service.db import DatabaseUnavailable
+    from service.scheduling import queue
     from service.store.base import StoreUnavailable
 
     settings = settings_of(ctx)
     app_ctx = AppContext.create(settings)
     try:
         app_ctx.db.migrate()
+        # The task queue's tables (procrastinate) live in the same PostgreSQL database.
+        queued = queue.ensure_schema(settings)
     except DatabaseUnavailable as exc:
         fail(str(exc))
+    except psycopg.OperationalError as exc:
+        fail(f"数据库不可用：{str(exc).splitlines()[0]}")
     try:
         app_ctx.store.init()
     except StoreUnavailable as exc:
@@ -96,6 +103,28 @@ def init(ctx: typer.Context) -> None:
         app_ctx.close()
     typer.echo(f"database ready: {app_ctx.db.engine.url.render_as_string()}")
     typer.echo(f"store ready: {settings.store.backend}")
+    if queue.is_postgresql(settings):
+        typer.echo(f"task queue ready: procrastinate {queue.installed_version()}" + (f" ({queued})" if queued else ""))
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    concurrency: int = typer.Option(1, min=1, max=64, help="同时执行的任务数（每个抓取任务一个子进程）"),
+) -> None:
+    """工作进程：从任务队列领取抓取与匹配任务（需 queue.backend: procrastinate）。可在多台机器上运行任意个。"""
+    from service.context import AppContext
+    from service.scheduling import queue
+    from service.worker import run_worker
+
+    settings = settings_of(ctx)
+    if not queue.enabled(settings):
+        fail("任务队列未启用：请在 settings.yaml 中设置 queue.backend: procrastinate（database.url 须为 PostgreSQL）")
+    app_ctx = AppContext.create(settings)
+    try:
+        run_worker(app_ctx, concurrency=concurrency)
+    finally:
+        app_ctx.close()
 
 
 def ensure_port_free(host: str, port: int, what: str = "端口") -> None:

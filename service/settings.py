@@ -109,6 +109,29 @@ class SchedulerSettings(Section):
     stale_min_seconds: float = Field(default=60, ge=0)
 
 
+class QueueSettings(Section):
+    """Where crawl and match work runs: in the scheduler process, or on ``yuqing worker`` processes."""
+
+    # none: the scheduler process crawls and matches itself (``yuqing run``, one box, nothing to install).
+    # procrastinate: the scheduler only defers that work to a task queue in PostgreSQL (database.url), and
+    # any number of ``yuqing worker`` processes, on any machines, take it.
+    backend: Literal["none", "procrastinate"] = "none"
+    # How often a worker tells the queue it lives; a worker silent for ``stalled_seconds`` is taken for
+    # dead (killed, machine gone) and the scheduler puts its unfinished tasks back in the queue.
+    heartbeat_seconds: float = Field(default=10, gt=0)
+    stalled_seconds: float = Field(default=60, gt=0)
+    # How often the scheduler looks for the tasks of dead workers.
+    recover_interval_seconds: int = Field(default=30, ge=1)
+    # A worker is woken at once by PostgreSQL LISTEN/NOTIFY; this poll is the fallback.
+    poll_seconds: float = Field(default=5, gt=0)
+
+    @model_validator(mode="after")
+    def _heartbeat_inside_timeout(self) -> QueueSettings:
+        if self.stalled_seconds <= 2 * self.heartbeat_seconds:
+            raise ValueError("stalled_seconds must be more than twice heartbeat_seconds (a busy worker is not dead)")
+        return self
+
+
 class LedgerSettings(Section):
     # A department may send a ticket back (退件) only this long after it was assigned to it.
     return_window_hours: float = Field(default=24, gt=0)
@@ -286,6 +309,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     exports: ExportSettings = Field(default_factory=ExportSettings)
 
@@ -309,6 +333,12 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _queue_on_postgresql(self) -> Settings:
+        if self.queue.backend == "procrastinate" and not self.database_url.startswith("postgresql"):
+            raise ValueError("queue.backend procrastinate needs database.url on PostgreSQL (the queue lives there)")
+        return self
 
     @property
     def zone(self) -> ZoneInfo:

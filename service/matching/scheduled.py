@@ -10,6 +10,7 @@ from service.feed.models import Alert
 from service.feed.service import due_digests, highest
 from service.masking import mask_text
 from service.matching.engine import engine_for
+from service.scheduling.queue import MATCH_JOB_ID, MATCH_LOCK
 from service.scheduling.registry import JobSpec
 from service.settings import Settings
 
@@ -17,10 +18,13 @@ from service.settings import Settings
 def jobs(settings: Settings) -> list[JobSpec]:
     return [
         JobSpec(
-            id="matching-sweep",
+            id=MATCH_JOB_ID,
             func="service.matching.scheduled:sweep",
             trigger=IntervalTrigger(seconds=settings.alerts.sweep_seconds),
             name="匹配未匹配条目",
+            # Matching runs one batch run at a time on all workers (its writes assume one writer).
+            queued=True,
+            lock=MATCH_LOCK,
         ),
         JobSpec(
             id="alert-digests",

@@ -4,6 +4,7 @@ their being stored (whoever stored them: a crawl subprocess, the API, a replayed
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from loguru import logger
 
@@ -13,8 +14,12 @@ from service.store.base import StoreUnavailable
 
 
 class MatchingWorker:
-    def __init__(self, ctx: AppContext) -> None:
+    """``run`` is what to do when new items wait: match them here (default), or, with a task queue,
+    ask a worker to (the composition root passes that in)."""
+
+    def __init__(self, ctx: AppContext, run: Callable[[], object] | None = None) -> None:
         self.ctx = ctx
+        self._run = run or (lambda: engine_for(self.ctx).run())
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="matching-worker", daemon=True)
@@ -51,7 +56,7 @@ class MatchingWorker:
                 return
             try:
                 if self._has_new():
-                    engine_for(self.ctx).run()
+                    self._run()
                 failures = 0
             except StoreUnavailable as exc:
                 failures = min(failures + 1, 8)

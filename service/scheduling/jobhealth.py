@@ -20,7 +20,7 @@ from typing import Any
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from service import clock
 from service.db import Database
@@ -49,9 +49,12 @@ def interval_of(trigger: BaseTrigger, now: datetime) -> float:
     return max((second - first).total_seconds(), 1.0)
 
 
-def _aware(value: datetime | None) -> datetime | None:
+_RUN_COLUMNS = ("last_start", "last_success", "last_error_at", "last_error")
+
+
+def _aware(value: Any) -> Any:
     # SQLite hands back naive datetimes even for timezone=True columns.
-    if value is None or value.tzinfo is not None:
+    if not isinstance(value, datetime) or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
 
@@ -93,6 +96,29 @@ def _from_row(row: JobHealth) -> JobState:
     return JobState(**{k: _aware(v) if isinstance(v, datetime) else v for k, v in values.items()})
 
 
+def record_run(
+    db: Database,
+    job_id: str,
+    *,
+    started: datetime | None = None,
+    succeeded: datetime | None = None,
+    error: BaseException | None = None,
+    at: datetime | None = None,
+) -> None:
+    """A worker's note of a queued job's start, success or error (the scheduler only deferred it)."""
+    values: dict[str, Any] = {}
+    if started is not None:
+        values["last_start"] = started
+    if succeeded is not None:
+        values["last_success"] = succeeded
+    if error is not None:
+        values["last_error_at"] = at or clock.now()
+        values["last_error"] = f"{type(error).__name__}: {error}".splitlines()[0][:480]
+    if values:
+        with db.session() as session:
+            session.execute(update(JobHealth).where(JobHealth.job_id == job_id).values(**values))
+
+
 def load_states(db: Database) -> list[JobState]:
     """The job states the scheduler last wrote (for an API process without a scheduler)."""
     with db.session() as session:
@@ -106,9 +132,12 @@ class JobTracker:
         self.db = db
         self._lock = threading.Lock()
         self.states: dict[str, JobState] = {}
+        # Jobs run by `yuqing worker` processes (queue mode): the workers write their runs
+        # (``record_run``); this tracker reads them back instead of writing them.
+        self.external: frozenset[str] = frozenset()
         self._dirty = True
 
-    def register(self, specs: list[tuple[str, str, BaseTrigger]]) -> None:
+    def register(self, specs: list[tuple[str, str, BaseTrigger]], external: frozenset[str] = frozenset()) -> None:
         """Watch exactly these jobs (id, name, trigger); a known job keeps its history."""
         now = clock.now()
         try:
@@ -133,6 +162,7 @@ class JobTracker:
                     state.name, state.interval_seconds = name, interval_of(trigger, now)
                 wanted[job_id] = state
             self.states = wanted
+            self.external = external
             self._dirty = True
         self.flush()
 
@@ -149,7 +179,7 @@ class JobTracker:
     def _update(self, job_id: str, **changes: Any) -> None:
         with self._lock:
             state = self.states.get(job_id)
-            if state is None:
+            if state is None or (job_id in self.external and "stalled_since" not in changes):
                 return
             for key, value in changes.items():
                 setattr(state, key, value)
@@ -165,19 +195,34 @@ class JobTracker:
     def flush(self) -> bool:
         """Write the states to the database; False (and logged) when it cannot right now."""
         with self._lock:
-            if not self._dirty:
+            if not self._dirty and not self.external:
                 return True
             states = [JobState(**asdict(s)) for s in self.states.values()]
+            external = self.external
             self._dirty = False
         now = clock.now()
+        runs: dict[str, dict[str, Any]] = {}
         try:
             with self.db.session() as session:
                 session.execute(delete(JobHealth).where(JobHealth.job_id.not_in([s.job_id for s in states])))
                 for state in states:
-                    session.merge(JobHealth(**asdict(state), updated_at=now))
+                    row = session.get(JobHealth, state.job_id) if state.job_id in external else None
+                    if row is None:
+                        session.merge(JobHealth(**asdict(state), updated_at=now))
+                        continue
+                    # Only what the scheduler knows; the run columns belong to the workers.
+                    row.name, row.interval_seconds = state.name, state.interval_seconds
+                    row.stalled_since, row.updated_at = state.stalled_since, now
+                    runs[state.job_id] = {name: _aware(getattr(row, name)) for name in _RUN_COLUMNS}
         except Exception as exc:
             with self._lock:
                 self._dirty = True
             logger.warning("job health not written (retried at the next check): {}", exc)
             return False
+        with self._lock:
+            for job_id, values in runs.items():
+                state = self.states.get(job_id)
+                if state is not None:
+                    for key, value in values.items():
+                        setattr(state, key, value)
         return True

@@ -21,6 +21,11 @@ class JobSpec:
     trigger: BaseTrigger
     kwargs: dict[str, Any] = field(default_factory=dict)
     name: str = ""
+    # Crawl and match work: with a task queue configured (queue.backend), the scheduler defers the job
+    # and a `yuqing worker` runs it. At most one job of a lock runs or waits at a time, on all workers
+    # together (a source is never crawled twice at once; matching runs one batch run at a time).
+    queued: bool = False
+    lock: str | None = None
 
 
 JobFactory = Callable[[Settings], list[JobSpec]]

@@ -23,9 +23,10 @@ from loguru import logger
 
 from service import clock
 from service.context import AppContext
+from service.scheduling import queue
 from service.scheduling.jobhealth import JobTracker
 from service.scheduling.lease import Lease
-from service.scheduling.registry import job_specs
+from service.scheduling.registry import JobSpec, job_specs
 
 # A busy lock is usually gone in a moment; the jobs due meanwhile run on the retry.
 LOOP_RETRY_SECONDS = 2.0
@@ -40,6 +41,16 @@ class GuardedScheduler(BackgroundScheduler):
         except Exception as exc:
             logger.error("scheduler loop error (retrying in {} s): {}", LOOP_RETRY_SECONDS, exc)
             return LOOP_RETRY_SECONDS
+
+
+def _deferral(spec: JobSpec) -> tuple[str, dict[str, Any]]:
+    """What the scheduler runs for a queued job: it puts the job in the task queue for a worker."""
+    return "service.scheduling.queue:defer_job", {
+        "job_id": spec.id,
+        "func": spec.func,
+        "lock": spec.lock,
+        "task_kwargs": spec.kwargs,
+    }
 
 
 class Worker(Protocol):
@@ -125,19 +136,22 @@ class Scheduler:
         sync leaves them alone so their next run time is kept.
         """
         specs = job_specs(self.ctx.settings)
-        self.tracker.register([(spec.id, spec.name or spec.id, spec.trigger) for spec in specs])
+        with_queue = queue.enabled(self.ctx.settings)
+        queued = frozenset(spec.id for spec in specs if spec.queued and with_queue)
+        self.tracker.register([(spec.id, spec.name or spec.id, spec.trigger) for spec in specs], external=queued)
         wanted = {spec.id for spec in specs}
         existing = {job.id for job in self.aps.get_jobs(jobstore="default")}
         added = []
         for spec in specs:
             if spec.id in existing and not replace:
                 continue
+            func, kwargs = _deferral(spec) if spec.id in queued else (spec.func, spec.kwargs)
             self.aps.add_job(
-                spec.func,
+                func,
                 trigger=spec.trigger,
                 id=spec.id,
                 name=spec.name or spec.id,
-                kwargs=spec.kwargs,
+                kwargs=kwargs,
                 replace_existing=True,
             )
             if spec.id not in existing:
