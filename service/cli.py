@@ -82,6 +82,7 @@ def init(ctx: typer.Context) -> None:
 
     from service.context import AppContext
     from service.db import DatabaseUnavailable
+    from service.items.duplicates import backfill_bands
     from service.scheduling import queue
     from service.store.base import StoreUnavailable
 
@@ -97,12 +98,15 @@ def init(ctx: typer.Context) -> None:
         fail(f"数据库不可用：{str(exc).splitlines()[0]}")
     try:
         app_ctx.store.init()
+        backfilled = backfill_bands(app_ctx.store)
     except StoreUnavailable as exc:
         fail(str(exc))
     finally:
         app_ctx.close()
     typer.echo(f"database ready: {app_ctx.db.engine.url.render_as_string()}")
     typer.echo(f"store ready: {settings.store.backend}")
+    if backfilled:
+        typer.echo(f"已为 {backfilled} 条旧条目补建转载比对索引 (LSH bands backfilled)")
     if queue.is_postgresql(settings):
         typer.echo(f"task queue ready: procrastinate {queue.installed_version()}" + (f" ({queued})" if queued else ""))
 

@@ -277,6 +277,19 @@ def with_signature(item: Item) -> Item:
     return item.model_copy(update={"lsh": signature(item_comparable(item))})
 
 
+def backfill_bands(store: Store, batch_size: int = 500) -> int:
+    """Write the LSH band keys of items stored without them (before the band index existed); how many.
+
+    Part of ``yuqing init``: until then such items are invisible to repost detection, so a repost of an
+    old item would open a second ticket. Batched: one read and one write per ``batch_size`` items.
+    """
+    done = 0
+    for batch in store.iter_without_bands(batch_size):
+        store.set_bands({item.id: signature(item_comparable(item)) for item in batch})
+        done += len(batch)
+    return done
+
+
 # -- grouping a batch of new items into events --------------------------------------------------------
 
 CANDIDATES_PER_ITEM = 50

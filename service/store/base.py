@@ -66,8 +66,6 @@ class Item(BaseModel):
     reply: str | None = None
     replied_at: datetime | None = None
     event_id: str | None = None
-    # 64-bit SimHash of title + content, as a signed int so both backends store it in a long.
-    simhash: int | None = None
     fingerprint: str = ""
     # MinHash LSH band keys for repost detection (service/items/duplicates.py). Written to the store's
     # band index; stores do not read them back (an item read from a store has an empty list).
@@ -251,14 +249,21 @@ class Store(Protocol):
     def set_event(self, item_ids: Sequence[str], event_id: str) -> None:
         """Put items into one near-duplicate event."""
 
-    def find_similar(self, simhash: int, max_distance: int = 3, limit: int = 20) -> list[Item]:
-        """Stored items whose SimHash is within ``max_distance`` bits (near-duplicates)."""
-
     def lsh_candidates(self, bands: Mapping[str, Sequence[int]], limit: int = 50) -> dict[str, list[Item]]:
         """For many items at once (key -> its LSH band keys): stored items sharing at least one band.
 
         Per key at most ``limit`` items, those sharing the most bands first. Keys without candidates
         are absent from the answer. An item stored under a key itself is among its candidates.
+        """
+
+    def iter_without_bands(self, batch_size: int = 500) -> Iterator[list[Item]]:
+        """Items whose LSH band keys were never written (stored before the band index existed, or not
+        through the crawl pipeline), oldest stored first, in batches."""
+
+    def set_bands(self, bands: Mapping[str, Sequence[int]]) -> None:
+        """Write the LSH band keys of stored items (item id -> keys), replacing any they had.
+
+        An empty list records that the item has none (an empty text); ids never stored are ignored.
         """
 
     def count(self, query: ItemQuery | None = None) -> int: ...
@@ -269,16 +274,6 @@ class Store(Protocol):
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
 
     def close(self) -> None: ...
-
-
-def simhash_bands(simhash: int) -> list[int]:
-    """Four 16-bit bands: two hashes within 3 bits of each other share at least one band exactly."""
-    unsigned = simhash & 0xFFFFFFFFFFFFFFFF
-    return [(unsigned >> (16 * i)) & 0xFFFF for i in range(4)]
-
-
-def hamming(a: int, b: int) -> int:
-    return ((a ^ b) & 0xFFFFFFFFFFFFFFFF).bit_count()
 
 
 def to_signed64(value: int) -> int:

@@ -36,18 +36,18 @@ from service.store.base import (
     UpsertResult,
     decode_cursor,
     encode_cursor,
-    hamming,
     search_key,
-    simhash_bands,
 )
 
 # Candidate lookups of one batch per msearch request.
 _MSEARCH_CHUNK = 100
 # Fields the store adds to a document for its own lookups; they are not part of Item. "lsh" (the
-# MinHash LSH band keys of repost detection) is indexed and never read back.
+# MinHash LSH band keys of repost detection) is indexed and never read back; "lsh_done" marks a document
+# whose keys were written (none for an empty text), so band backfill finds the others. "simhash" and
+# "band0".."band3" are left in documents of releases before MinHash and no longer written.
 _INTERNAL = (
-    "band0", "band1", "band2", "band3", "stored_seq", "lsh", "title_masked", "content_masked",
-    "title_key", "content_key", "title_masked_key", "content_masked_key",
+    "simhash", "band0", "band1", "band2", "band3", "stored_seq", "lsh", "lsh_done", "title_masked",
+    "content_masked", "title_key", "content_key", "title_masked_key", "content_masked_key",
 )  # fmt: skip
 # Kept from the stored document when a re-crawl changes an item (as the SQLite backend does).
 _KEPT_ON_UPDATE = ("stored_at", "stored_seq", "matched_at", "event_id")
@@ -188,12 +188,8 @@ class ElasticsearchStore:
                 "reply": text,
                 "replied_at": {"type": "date"},
                 "event_id": {"type": "keyword"},
-                "simhash": {"type": "long"},
                 "lsh": {"type": "long"},
-                "band0": {"type": "integer"},
-                "band1": {"type": "integer"},
-                "band2": {"type": "integer"},
-                "band3": {"type": "integer"},
+                "lsh_done": {"type": "boolean"},
                 "fingerprint": {"type": "keyword", "index": False},
                 "stored_at": {"type": "date"},
                 "stored_seq": {"type": "long"},
@@ -309,9 +305,8 @@ class ElasticsearchStore:
         doc["content_masked"] = mask_text(item.content)
         for name in ("title", "content", "title_masked", "content_masked"):
             doc[f"{name}_key"] = search_key(doc[name])
-        if item.simhash is not None:
-            for i, band in enumerate(simhash_bands(item.simhash)):
-                doc[f"band{i}"] = band
+        if item.lsh:
+            doc["lsh_done"] = True
         return doc
 
     def _check_doc(self, doc: dict[str, Any], what: str) -> None:
@@ -330,7 +325,7 @@ class ElasticsearchStore:
                 resp = self._es.mget(
                     index=self.alias,
                     ids=chunk,
-                    source_includes=["fingerprint", "lsh", *_KEPT_ON_UPDATE],
+                    source_includes=["fingerprint", "lsh", "lsh_done", *_KEPT_ON_UPDATE],
                 )
             for doc in resp["docs"]:
                 self._check_doc(doc, "mget")
@@ -373,6 +368,8 @@ class ElasticsearchStore:
                 if not item.lsh:
                     # Written without band keys (not through the crawl pipeline): keep the ones it had.
                     doc["lsh"] = old.get("lsh") or []
+                    if old.get("lsh_done"):
+                        doc["lsh_done"] = True
                 kinds[item.id] = "updated"
             docs[item.id] = doc
         failed = self._bulk_index(docs)
@@ -687,31 +684,34 @@ class ElasticsearchStore:
             if len(hits) < batch_size:
                 return
 
-    def find_similar(self, simhash: int, max_distance: int = 3, limit: int = 20) -> list[Item]:
-        """Stored items within ``max_distance`` bits: candidates share a 16-bit band, then exact Hamming."""
+    def iter_without_bands(self, batch_size: int = 500) -> Iterator[list[Item]]:
+        """Documents without band keys (no ``lsh_done``), in id order; search_after, never deep paging."""
         self._refresh()
-        bands = simhash_bands(simhash)
-        with self._call("search"):
-            resp = self._es.search(
-                index=self.alias,
-                query={
-                    "bool": {
-                        "should": [{"term": {f"band{i}": band}} for i, band in enumerate(bands)],
-                        "minimum_should_match": 1,
-                    }
-                },
-                sort=[{"stored_seq": {"order": "asc"}}, {"id": {"order": "asc"}}],
-                size=1000,
-                track_total_hits=False,
-            )
-        close: list[Item] = []
-        for hit in resp["hits"]["hits"]:
-            other = hit["_source"].get("simhash")
-            if other is not None and hamming(other, simhash) <= max_distance:
-                close.append(self._item(hit["_source"]))
-                if len(close) >= limit:
-                    break
-        return close
+        after: list[Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {"search_after": after} if after is not None else {}
+            with self._call("search"):
+                resp = self._es.search(
+                    index=self.alias,
+                    # Documents of the release that wrote keys before "lsh_done" existed have their keys.
+                    query={"bool": {"must_not": [{"exists": {"field": "lsh_done"}}, {"exists": {"field": "lsh"}}]}},
+                    sort=[{"id": {"order": "asc"}}],
+                    size=batch_size,
+                    track_total_hits=False,
+                    **kwargs,
+                )
+            hits = resp["hits"]["hits"]
+            if not hits:
+                return
+            after = hits[-1]["sort"]
+            yield [self._item(h["_source"]) for h in hits]
+            if len(hits) < batch_size:
+                return
+
+    def set_bands(self, bands: Mapping[str, Sequence[int]]) -> None:
+        """Partial updates writing each document's band keys (ids never stored are ignored)."""
+        if bands:
+            self._bulk_update({i: {"lsh": list(keys), "lsh_done": True} for i, keys in bands.items()})
 
     def lsh_candidates(self, bands: Mapping[str, Sequence[int]], limit: int = 50) -> dict[str, list[Item]]:
         """Stored items sharing a band with each key's bands: one msearch for the whole batch.

@@ -23,14 +23,12 @@ from service.store.base import (
     UpsertResult,
     decode_cursor,
     encode_cursor,
-    hamming,
     search_key,
-    simhash_bands,
 )
 
 _COLUMNS = (
     "id", "source", "channel", "external_id", "url", "title", "content", "published_at", "fetched_at",
-    "department", "status", "reply", "replied_at", "event_id", "simhash", "fingerprint", "stored_at",
+    "department", "status", "reply", "replied_at", "event_id", "fingerprint", "stored_at",
     "updated_at", "matched_at", "extra",
 )  # fmt: skip
 _MASKED = ("title_masked", "content_masked")
@@ -38,7 +36,7 @@ _DATETIMES = {"published_at", "fetched_at", "replied_at", "stored_at", "updated_
 # On update the re-crawled values replace these; stored_at, matched_at and event_id stay as first recorded.
 _UPDATABLE = (
     "external_id", "url", "title", "content", "published_at", "fetched_at", "department", "status",
-    "reply", "replied_at", "simhash", "fingerprint", "extra",
+    "reply", "replied_at", "fingerprint", "extra",
 )  # fmt: skip
 
 _SCHEMA = """
@@ -58,24 +56,20 @@ CREATE TABLE IF NOT EXISTS items (
     reply TEXT,
     replied_at TEXT,
     event_id TEXT,
-    simhash INTEGER,
-    band0 INTEGER, band1 INTEGER, band2 INTEGER, band3 INTEGER,
     fingerprint TEXT NOT NULL,
     stored_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     matched_at TEXT,
     extra TEXT NOT NULL DEFAULT '{}',
     title_masked TEXT NOT NULL DEFAULT '',
-    content_masked TEXT NOT NULL DEFAULT ''
+    content_masked TEXT NOT NULL DEFAULT '',
+    -- 1 once the item's LSH band keys are in item_lsh (none for an empty text); NULL: to backfill.
+    lsh_done INTEGER
 );
 CREATE INDEX IF NOT EXISTS items_published ON items(published_at);
 CREATE INDEX IF NOT EXISTS items_source ON items(source);
 CREATE INDEX IF NOT EXISTS items_event ON items(event_id);
 CREATE INDEX IF NOT EXISTS items_unmatched ON items(seq) WHERE matched_at IS NULL;
-CREATE INDEX IF NOT EXISTS items_band0 ON items(band0);
-CREATE INDEX IF NOT EXISTS items_band1 ON items(band1);
-CREATE INDEX IF NOT EXISTS items_band2 ON items(band2);
-CREATE INDEX IF NOT EXISTS items_band3 ON items(band3);
 -- trigram: any substring of three or more characters is found through the index, CJK included.
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(
     title, content, content='items', content_rowid='seq', tokenize='trigram'
@@ -155,6 +149,27 @@ def _add_masked_copy(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO items_fts_masked(items_fts_masked) VALUES ('rebuild')")
 
 
+def _add_lsh_done(conn: sqlite3.Connection) -> None:
+    """Upgrade a store file from before band backfill: mark items that have band keys, drop SimHash indexes.
+
+    The SimHash columns of old files stay (SQLite cannot drop them cheaply) but are no longer written or
+    indexed; items without band keys are found through ``items_no_lsh`` by ``iter_without_bands``.
+    """
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+    if "lsh_done" not in columns:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("ALTER TABLE items ADD COLUMN lsh_done INTEGER")
+            conn.execute("UPDATE items SET lsh_done = 1 WHERE seq IN (SELECT seq FROM item_lsh)")
+            for i in range(4):
+                conn.execute(f"DROP INDEX IF EXISTS items_band{i}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    conn.execute("CREATE INDEX IF NOT EXISTS items_no_lsh ON items(seq) WHERE lsh_done IS NULL")
+
+
 def _ts(value: datetime | None) -> str | None:
     # Fixed-width UTC text so that string order is time order.
     if value is None:
@@ -227,6 +242,7 @@ class SqliteStore:
             if not self._initialised:
                 conn.executescript(_SCHEMA)
                 _add_masked_copy(conn)
+                _add_lsh_done(conn)
                 conn.executescript(_SEARCH_SCHEMA)
                 conn.execute(_SEARCH_BACKFILL)
                 self._initialised = True
@@ -259,9 +275,7 @@ class SqliteStore:
             elif name == "extra":
                 value = json.dumps(value, ensure_ascii=False)
             values[name] = value
-        bands = simhash_bands(item.simhash) if item.simhash is not None else [None] * 4
-        for i, band in enumerate(bands):
-            values[f"band{i}"] = band
+        values["lsh_done"] = 1 if item.lsh else None
         values["title_masked"] = mask_text(item.title)
         values["content_masked"] = mask_text(item.content)
         return values
@@ -276,6 +290,8 @@ class SqliteStore:
         try:
             for raw in items:
                 item = raw if raw.fingerprint else raw.with_fingerprint()
+                # One savepoint per item: a value refused half-way (a band key out of range) leaves no row.
+                conn.execute("SAVEPOINT item")
                 try:
                     existing = conn.execute("SELECT fingerprint FROM items WHERE id = ?", (item.id,)).fetchone()
                     if existing is None:
@@ -291,7 +307,7 @@ class SqliteStore:
                         result.unchanged.append(item.id)
                     else:
                         values = self._row_values(item.model_copy(update={"updated_at": now}))
-                        keep = [*_UPDATABLE, *_MASKED, "updated_at", "band0", "band1", "band2", "band3"]
+                        keep = [*_UPDATABLE, *_MASKED, "updated_at", *(["lsh_done"] if item.lsh else [])]
                         sets = ", ".join(f"{c} = :{c}" for c in keep)
                         params = {c: values[c] for c in keep} | {"id": item.id}
                         conn.execute(f"UPDATE items SET {sets} WHERE id = :id", params)  # noqa: S608
@@ -299,7 +315,10 @@ class SqliteStore:
                             seq = conn.execute("SELECT seq FROM items WHERE id = ?", (item.id,)).fetchone()[0]
                             self._write_bands(conn, seq, item.lsh, replace=True)
                         result.updated.append(item.id)
+                    conn.execute("RELEASE item")
                 except (sqlite3.Error, TypeError, ValueError, OverflowError) as exc:
+                    conn.execute("ROLLBACK TO item")
+                    conn.execute("RELEASE item")
                     reason = f"{type(exc).__name__}: {exc}"
                     conn.execute(
                         "INSERT INTO dead_letters (item_id, reason, document, at) VALUES (?, ?, ?, ?)",
@@ -450,20 +469,41 @@ class SqliteStore:
             last = rows[-1]["seq"]
             yield [self._item(r) for r in rows]
 
-    def find_similar(self, simhash: int, max_distance: int = 3, limit: int = 20) -> list[Item]:
-        bands = simhash_bands(simhash)
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT * FROM items WHERE band0 = ? OR band1 = ? OR band2 = ? OR band3 = ? ORDER BY seq LIMIT 1000",
-                bands,
+    def iter_without_bands(self, batch_size: int = 500) -> Iterator[list[Item]]:
+        """Items without band keys, oldest first; keyset paging on the partial index ``items_no_lsh``."""
+        last = 0
+        while True:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT * FROM items WHERE lsh_done IS NULL AND seq > ? ORDER BY seq LIMIT ?", (last, batch_size)
+                )
+                .fetchall()
             )
-            .fetchall()
-        )
-        close = [
-            self._item(r) for r in rows if r["simhash"] is not None and hamming(r["simhash"], simhash) <= max_distance
-        ]
-        return close[:limit]
+            if not rows:
+                return
+            last = rows[-1]["seq"]
+            yield [self._item(r) for r in rows]
+
+    def set_bands(self, bands: Mapping[str, Sequence[int]]) -> None:
+        """Write band keys of stored items in one transaction (replacing the keys an item had)."""
+        if not bands:
+            return
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for item_id, keys in bands.items():
+                row = conn.execute("SELECT seq, lsh_done FROM items WHERE id = ?", (item_id,)).fetchone()
+                if row is None:
+                    continue
+                if row["lsh_done"]:
+                    conn.execute("DELETE FROM item_lsh WHERE seq = ?", (row["seq"],))
+                self._write_bands(conn, row["seq"], keys, replace=False)
+                conn.execute("UPDATE items SET lsh_done = 1 WHERE seq = ?", (row["seq"],))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def lsh_candidates(self, bands: Mapping[str, Sequence[int]], limit: int = 50) -> dict[str, list[Item]]:
         """Stored items sharing a band with each key's bands; one index seek per distinct band of the batch."""

@@ -47,7 +47,8 @@ def test_init_creates_template_write_alias_and_dead_letter_index(
     mappings = templates[0]["index_template"]["template"]["mappings"]["properties"]
     assert mappings["title"] == {"type": "text", "analyzer": "standard"}
     assert mappings["source"]["type"] == "keyword"
-    assert mappings["simhash"]["type"] == "long"
+    assert mappings["lsh"]["type"] == "long"
+    assert "simhash" not in mappings
     alias = client.indices.get_alias(name=f"{prefix}-items")
     assert alias[f"{prefix}-items-000001"]["aliases"][f"{prefix}-items"]["is_write_index"] is True
     assert client.indices.exists(index=f"{prefix}-deadletter")
@@ -63,9 +64,9 @@ def test_refused_documents_are_dead_lettered_and_later_chunks_still_indexed(
     store = ElasticsearchStore(es_settings.model_copy(update={"bulk_chunk_size": 3}))
     store.init()
     items = [make_item(n) for n in range(10)]
-    # Hostile input: an object deeper than the cluster's depth limit, and an unsigned SimHash.
+    # Hostile input: an object deeper than the cluster's depth limit, and an unsigned band key.
     items[1] = make_item(1, extra={"raw": _deeply_nested(25)})
-    items[4] = make_item(4, simhash=1 << 63)
+    items[4] = make_item(4, lsh=[1 << 63])
     result = store.upsert(items)
 
     refused = {items[1].id, items[4].id}
@@ -77,7 +78,7 @@ def test_refused_documents_are_dead_lettered_and_later_chunks_still_indexed(
     letters = {d.item_id: d for d in store.dead_letters()}
     assert set(letters) == refused
     assert "HTTP 400" in letters[items[1].id].reason
-    assert letters[items[4].id].document["simhash"] == 1 << 63
+    assert letters[items[4].id].document["lsh"] == [1 << 63]
     store.close()
 
 

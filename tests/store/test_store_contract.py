@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from service import clock
-from service.store.base import ItemQuery, Store, to_signed64
+from service.store.base import ItemQuery, Store
 from tests.store.builders import DAY0, make_item
 from tests.store.conftest import START
 
@@ -166,20 +166,23 @@ def test_set_event_groups_items(store: Store) -> None:
     assert store.get("not-stored") is None
 
 
-def test_find_similar_finds_near_duplicates_only(store: Store) -> None:
-    base = to_signed64(0xF0F0_1234_ABCD_8765)
-    same = make_item(1, simhash=base)
-    two_bits = make_item(2, simhash=to_signed64(base ^ 0b101))
-    three_bits_across_bands = make_item(3, simhash=to_signed64(base ^ (1 << 3 | 1 << 20 | 1 << 63)))
-    four_bits = make_item(4, simhash=to_signed64(base ^ 0xF0000))
-    far = make_item(5, simhash=to_signed64(~base))
-    no_hash = make_item(6)
-    store.upsert([same, two_bits, three_bits_across_bands, four_bits, far, no_hash])
-
-    found = {i.id for i in store.find_similar(base, max_distance=3)}
-    assert found == {same.id, two_bits.id, three_bits_across_bands.id}
-    assert {i.id for i in store.find_similar(base, max_distance=0)} == {same.id}
-    assert len(store.find_similar(base, max_distance=3, limit=2)) == 2
+def test_items_without_band_keys_are_listed_until_their_keys_are_set(store: Store) -> None:
+    signed = make_item(1, lsh=[11, 12])
+    unsigned = [make_item(n) for n in range(2, 7)]  # written without band keys
+    store.upsert([signed, *unsigned])
+    batches = list(store.iter_without_bands(batch_size=2))
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert {i.id for b in batches for i in b} == {i.id for i in unsigned}
+    store.set_bands({unsigned[0].id: [31, 32], unsigned[1].id: [], "never-stored": [33]})
+    assert {i.id for b in store.iter_without_bands() for i in b} == {i.id for i in unsigned[2:]}
+    assert [i.id for i in store.lsh_candidates({"x": [31]})["x"]] == [unsigned[0].id]
+    assert store.lsh_candidates({"x": [33]}) == {}
+    # New keys replace old ones; a re-crawl written without keys keeps them (and stays done).
+    store.set_bands({signed.id: [41]})
+    assert store.lsh_candidates({"x": [11]}) == {}
+    store.upsert([unsigned[0].model_copy(update={"content": "改过的正文"})])
+    assert [i.id for i in store.lsh_candidates({"x": [31]})["x"]] == [unsigned[0].id]
+    assert unsigned[0].id not in {i.id for b in store.iter_without_bands() for i in b}
 
 
 def test_lsh_candidates_answer_a_whole_batch_most_shared_bands_first(store: Store) -> None:
@@ -220,8 +223,8 @@ def test_counts_by_channel_source_and_unmatched(store: Store) -> None:
 
 
 def test_a_document_the_backend_refuses_is_dead_lettered_not_lost(store: Store) -> None:
-    # A SimHash given unsigned (not folded into a signed 64-bit long) fits neither backend's column.
-    bad = make_item(2, simhash=0xFFFF_0000_0000_0001)
+    # A band key given unsigned (not folded into a signed 64-bit long) fits neither backend's column.
+    bad = make_item(2, lsh=[5, 0xFFFF_0000_0000_0001])
     items = [make_item(1), bad, make_item(3)]
     result = store.upsert(items)
     assert [i for i, _ in result.dead_lettered] == [bad.id]
