@@ -96,6 +96,8 @@ def main() -> int:
                     problems = _check(day) if busy else []
                     failures += bool(problems)
                     print(f"{backend:8} {kind:5} round {n + 1}: {summary}")
+                    for route, figures in day.routes().items():
+                        print(f"{'':8} {route:45} {figures}")
                     print(f"{'':8} health at the end: {day.health.get('status')} {day.health.get('reasons', '')}")
                     for problem in problems:
                         print(f"{'':8} PROBLEM: {problem}")

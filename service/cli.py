@@ -8,11 +8,17 @@ import threading
 from pathlib import Path
 from typing import NoReturn
 
-import typer
-from loguru import logger
+from service.preflight import missing_module, require_dependencies
 
-from service.config_files import ConfigError
-from service.settings import Settings, load_settings
+# Before the third-party imports below: a dependency missing after an upgrade without reinstalling is one
+# Chinese line naming it and the fix (exit 2), not a traceback.
+require_dependencies()
+
+import typer  # noqa: E402
+from loguru import logger  # noqa: E402
+
+from service.config_files import ConfigError  # noqa: E402
+from service.settings import Settings, load_settings  # noqa: E402
 
 app = typer.Typer(
     help="yuqing 政务舆情监测与回应台账",
@@ -776,6 +782,14 @@ def main() -> None:
     except KeyboardInterrupt:
         logger.info("interrupted")
         sys.exit(130)
+    except ModuleNotFoundError as exc:
+        # A dependency imported late (by one command only) and missing: the same line as at start-up.
+        if (name := missing_module(exc)) is None:
+            raise
+        from service.preflight import message
+
+        typer.echo(message([name]), err=True)
+        sys.exit(2)
     if isinstance(code, int) and code:
         sys.exit(code)
 

@@ -2,7 +2,8 @@
 
 - ``InputGuard`` refuses control characters (NUL and the other C0 characters but tab, line feed and
   carriage return) and unpaired surrogates in the path, in every query parameter and in every string
-  of a JSON or form body, with 422 and a Chinese reason naming the field. Such characters are never
+  of a JSON, form or multipart body (field values, file names, and the text of uploaded text files),
+  with 422 and a Chinese reason naming the field. Such characters are never
   legitimate in this product's input, PostgreSQL refuses NUL in text, and a surrogate cannot be encoded.
 - ``ErrorBoundary`` turns an unexpected exception into a complete 500 answer instead of letting it
   reach the server, which would close (reset) the keep-alive connection after Starlette's own 500.
@@ -12,17 +13,23 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from loguru import logger
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # C0 controls except \t \n \r, and lone surrogates (a valid pair is one character in Python).
 _BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _CHARACTER_NAMES = {"\x00": "NUL"}
-BODY_TYPES = (b"application/json", b"application/x-www-form-urlencoded")
+BODY_TYPES = (b"application/json", b"application/x-www-form-urlencoded", b"multipart/form-data")
+# Uploaded files of these types are text, so their content is checked too; other files (xlsx, images) may
+# legitimately hold NUL bytes.
+TEXT_UPLOADS = ("text/", "application/json", "application/yaml", "application/x-yaml")
 MAX_JSON_DEPTH = 64
 
 
@@ -98,7 +105,10 @@ class InputGuard:
                 except HTTPException as exc:  # the size cap of the security middleware, met while reading
                     await send_json(send, exc.status_code, exc.detail)
                     return
-                problem = _body_problem(content_type, body)
+                if content_type == b"multipart/form-data":
+                    problem = await _multipart_problem(scope, body)
+                else:
+                    problem = _body_problem(content_type, body)
         if problem is not None:
             logger.info("refused {} {}: {}", scope.get("method"), path[:200], problem)
             await send_json(send, 422, problem)
@@ -139,6 +149,38 @@ def _body_problem(content_type: bytes, body: bytes) -> str | None:
             return None  # not JSON: FastAPI answers 422 with where it broke
         return _json_problem(data)
     return _query_problem(body)
+
+
+async def _multipart_problem(scope: Scope, body: bytes) -> str | None:
+    """The first field value, file name or text file with a bad character in a multipart body."""
+    if not body:
+        return None
+
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    try:
+        form = await MultiPartParser(Headers(scope=scope), stream()).parse()
+    except MultiPartException:
+        return None  # malformed: the endpoint (or FastAPI) answers with what is wrong
+    try:
+        for name, value in form.multi_items():
+            if (index := bad_character(name)) is not None:
+                return _reason("表单字段名", name, index)
+            if isinstance(value, str):
+                if (index := bad_character(value)) is not None:
+                    return _reason(f"表单字段 {name}", value, index)
+                continue
+            filename = value.filename or ""
+            if (index := bad_character(filename)) is not None:
+                return _reason(f"上传文件 {name} 的文件名", filename, index)
+            if (value.content_type or "").lower().startswith(TEXT_UPLOADS):
+                text = (await value.read()).decode("utf-8", errors="replace")
+                if (index := bad_character(text)) is not None:
+                    return _reason(f"上传文件 {name}（{filename}）", text, index)
+    finally:
+        await form.close()
+    return None
 
 
 class ErrorBoundary:

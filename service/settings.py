@@ -219,6 +219,8 @@ class AlertSettings(Section):
     # How often an SSE connection looks for new alerts (one cheap indexed query per connection).
     stream_poll_seconds: float = Field(default=0.2, ge=0.05, le=10)
     sweep_seconds: int = Field(default=60, ge=5)
+    # How long `POST /api/v1/rules/test-recent` may scan before answering with what it scanned so far.
+    recent_trial_max_seconds: float = Field(default=20.0, gt=0, le=600)
 
     def policy_for(self, department: str) -> PushPolicy:
         return self.departments.get(department, self.push)

@@ -123,7 +123,8 @@ async def console_login(request: Request, response: Response) -> dict[str, Any]:
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise HTTPException(422, "请求体不是合法的 JSON") from None
     else:
-        raw = dict(await request.form())
+        # Text fields only: a file part is no credential (and an UploadFile in the 422 would not serialise).
+        raw = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
     try:
         creds = LoginRequest.model_validate(raw)
     except ValidationError as exc:

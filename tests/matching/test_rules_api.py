@@ -78,3 +78,25 @@ def test_a_muted_rule_still_alerts_but_is_not_pushed(client, accounts) -> None:
     with ctx.db.session() as session:
         alert = session.execute(select(Alert)).scalar_one()
         assert alert.push == "muted"
+
+
+def test_trying_a_rule_on_recent_items_stops_at_the_configured_time_cap(client, accounts) -> None:
+    """The trial answers with what it scanned once its cap is reached, instead of running on."""
+    ctx = client.app.state.ctx
+    accounts.add("officer1", "officer")
+    headers = accounts.headers("officer1")
+    # More than two pages of 200: the scan crosses page boundaries when uncapped.
+    ctx.store.upsert([item(n, f"化工厂排污 {n}", "夜间异味") for n in range(450)])
+    body = {"expr": "化工厂", "days": 7, "limit": 1000}
+
+    whole = client.post("/api/v1/rules/test-recent", json=body, headers=headers).json()
+    assert (whole["scanned"], whole["matched"], whole["stopped_early"]) == (450, 450, False)
+
+    # A cap far below what reading the first page takes (a real store read, never under a microsecond):
+    # the deadline has passed before the first item, so the trial must stop without scanning anything.
+    ctx.settings.alerts.recent_trial_max_seconds = 1e-6
+    capped = client.post("/api/v1/rules/test-recent", json=body, headers=headers)
+    assert capped.status_code == 200
+    assert capped.json()["stopped_early"] is True
+    assert capped.json()["scanned"] == 0
+    assert capped.json()["items"] == []

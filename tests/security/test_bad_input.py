@@ -105,6 +105,80 @@ def test_control_characters_get_a_clear_422_on_a_connection_that_stays_open(
         conn.close()
 
 
+MULTIPART = [
+    # The sign-in forms read multipart bodies too (OAuth2 password form, console login).
+    ("/api/v1/auth/token", {"username": "officer1\x00", "password": PASSWORD}, {}, "表单字段 username"),
+    ("/api/v1/auth/login", {"username": "officer1", "password": "pw\x1b[2J"}, {}, "表单字段 password"),
+    ("/api/v1/auth/login", {}, {"rules": ("rules.yaml", b"- expr: \x00", "application/yaml")}, "上传文件 rules"),
+    # A raw NUL in a file name (httpx would percent-encode it; a hostile client does not).
+    ("/api/v1/auth/login", {}, {"rules": ("a\x00.yaml", b"ok", "application/octet-stream")}, "文件名"),
+]
+
+
+def _multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]) -> tuple[bytes, str]:
+    """A multipart/form-data body written by hand, byte for byte as given (no escaping of names)."""
+    boundary = "yuqing-test-boundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    for name, (filename, content, kind) in files.items():
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+        parts.append(head.encode() + f"Content-Type: {kind}\r\n\r\n".encode() + content + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize(("path", "fields", "files", "where"), MULTIPART)
+def test_control_characters_in_multipart_bodies_get_a_clear_422(
+    live: Live, path: str, fields: dict[str, str], files: dict[str, Any], where: str
+) -> None:
+    """Form fields, file names and text files of a multipart body are checked like JSON bodies."""
+    body, content_type = _multipart(fields, files)
+    conn = live.connect()
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": content_type})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        assert response.status == 422, answer
+        assert where in answer["detail"], answer
+        assert "控制字符" in answer["detail"], answer
+        _still_alive(live, conn)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/token", "/api/v1/auth/login"])
+def test_a_binary_upload_may_hold_nul_bytes_and_a_clean_multipart_sign_in_works(live: Live, path: str) -> None:
+    """No false alarm: NUL bytes inside a binary file are data, and a multipart sign-in goes through."""
+    body, content_type = _multipart(
+        {"username": "officer1", "password": PASSWORD},
+        {"attachment": ("sheet.xlsx", b"PK\x03\x04\x00\x00", "application/octet-stream")},
+    )
+    conn = live.connect()
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": content_type})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        assert response.status == 200, answer
+        _still_alive(live, conn)
+    finally:
+        conn.close()
+
+
+def test_a_file_where_credentials_belong_is_refused_with_422_not_500(live: Live) -> None:
+    """The console sign-in given only a file part says what is missing instead of failing to answer."""
+    body, content_type = _multipart({}, {"username": ("u.txt", b"officer1", "text/plain")})
+    conn = live.connect()
+    try:
+        conn.request("POST", "/api/v1/auth/login", body=body, headers={"Content-Type": content_type})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        assert response.status == 422, answer
+        _still_alive(live, conn)
+    finally:
+        conn.close()
+
+
 def test_a_backslash_u0000_typed_as_text_is_fine(live: Live) -> None:
     """The six characters \\u0000 in a JSON string are text, not a NUL: no false alarm."""
     conn = live.connect()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import platform
 import random
+import re
 import shutil
 import statistics
 import threading
@@ -58,6 +59,8 @@ class DayResult:
 
     seconds: float
     latencies: list[float] = field(default_factory=list)
+    # Per route ("GET /api/v1/tickets/{id}"): which requests are slow, not only how slow the slowest are.
+    by_route: dict[str, list[float]] = field(default_factory=dict)
     statuses: Counter = field(default_factory=Counter)
     server_errors: list[str] = field(default_factory=list)
     ticket_actions: int = 0
@@ -76,10 +79,20 @@ class DayResult:
         return len(self.latencies)
 
     def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return 0.0
-        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+        return _percentile(self.latencies, p)
+
+    def routes(self) -> dict[str, dict[str, float]]:
+        """Per route: requests, p50 and p99 in ms, slowest first (by p99)."""
+        table = {
+            route: {
+                "n": len(took),
+                "p50_ms": round(_percentile(took, 50) * 1000, 1),
+                "p99_ms": round(_percentile(took, 99) * 1000, 1),
+                "max_ms": round(max(took) * 1000, 1),
+            }
+            for route, took in self.by_route.items()
+        }
+        return dict(sorted(table.items(), key=lambda kv: -kv[1]["p99_ms"]))
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -99,6 +112,21 @@ class DayResult:
             "webhook_messages": self.webhook_messages,
             "machine": f"{platform.machine()} {_cpus()} CPU, Python {platform.python_version()}",
         }
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+_ID = re.compile(r"/\d+(?=/|$)")
+
+
+def route_of(method: str, path: str) -> str:
+    """``GET /api/v1/tickets/{id}`` for ``GET /api/v1/tickets/17?x=1``."""
+    return f"{method} {_ID.sub('/{id}', path.split('?')[0])}"
 
 
 def _cpus() -> int:
@@ -198,6 +226,7 @@ class Caller:
         took = time.monotonic() - began
         with self.day._lock:
             self.day.latencies.append(took)
+            self.day.by_route.setdefault(route_of(method, path), []).append(took)
             self.day.statuses[response.status_code] += 1
             if response.status_code >= 500:
                 self.day.server_errors.append(f"{method} {path}: {response.status_code} {response.text[:300]}")
@@ -370,6 +399,7 @@ def _drive(product: Product, site: DemoSite, *, seconds: float, publish_every: f
     callers.append((department, (Caller(product, "water1", day, stop), env_ids)))
     callers.append((leader, (Caller(product, "wang", day, stop), env_ids)))
     callers.append((admin, (Caller(product, "root", day, stop), env_ids)))
+    day.by_route.clear()
     day.latencies.clear()  # sign-ins are slow on purpose (argon2): the day is measured from here
     day.statuses.clear()
 
