@@ -30,6 +30,7 @@ from service.scheduling.lease import LeaseHeld
 from service.scheduling.scheduler import Scheduler
 from service.settings import Settings
 from service.store.base import StoreUnavailable
+from service.upgrade import migrate
 
 # Every domain's scheduled jobs, registered here and nowhere else, in the order of the flow.
 DOMAIN_JOBS = (crawl_jobs, matching_jobs, ticket_jobs, export_jobs, audit_jobs)
@@ -61,7 +62,7 @@ def prepare(ctx: AppContext) -> dict[str, str]:
     """Migrate the database and initialise the store; a down backend is reported, not fatal."""
     problems: dict[str, str] = {}
     try:
-        ctx.db.migrate()
+        migrate(ctx)
         queue.ensure_schema(ctx.settings)
     except (DatabaseUnavailable, psycopg.OperationalError) as exc:
         problems["database"] = str(exc)

@@ -91,11 +91,12 @@ def init(ctx: typer.Context) -> None:
     from service.items.duplicates import backfill_bands
     from service.scheduling import queue
     from service.store.base import StoreUnavailable
+    from service.upgrade import migrate
 
     settings = settings_of(ctx)
     app_ctx = AppContext.create(settings)
     try:
-        app_ctx.db.migrate()
+        migrate(app_ctx)
         # The task queue's tables (procrastinate) live in the same PostgreSQL database.
         queued = queue.ensure_schema(settings)
     except DatabaseUnavailable as exc:
@@ -388,10 +389,11 @@ def sla_check(
     from service.context import AppContext
     from service.db import DatabaseUnavailable
     from service.ledger.monitoring import check_sla
+    from service.upgrade import migrate
 
     app_ctx = AppContext.create(settings)
     try:
-        app_ctx.db.migrate()
+        migrate(app_ctx)
         report = check_sla(app_ctx, when, apply=apply)
     except DatabaseUnavailable as exc:
         fail(str(exc), 1)
@@ -427,6 +429,7 @@ def export(
     from service.exports.ledger_rows import Names
     from service.exports.service import FORMATS, export_ledger
     from service.exports.writers import ExportTooLarge
+    from service.upgrade import migrate
 
     settings = settings_of(ctx)
     days = {}
@@ -444,7 +447,7 @@ def export(
         fail(f"--department: departments.yaml 中没有责任单位 {department!r}（可选：{', '.join(sorted(known))}）")
     app_ctx = AppContext.create(settings)
     try:
-        app_ctx.db.migrate()
+        migrate(app_ctx)
         summary = export_ledger(
             app_ctx.db,
             settings,
@@ -487,13 +490,14 @@ def _with_users(ctx: typer.Context, work):
     """Run ``work(session, settings)`` in one committed transaction; one-line errors, exit 2 or 1."""
     from service.context import AppContext
     from service.db import DatabaseUnavailable
+    from service.upgrade import migrate
     from service.users.admin import UserNotFound
     from service.users.service import UserError
 
     settings = settings_of(ctx, quiet=True)
     app_ctx = AppContext.create(settings)
     try:
-        app_ctx.db.migrate()
+        migrate(app_ctx)
         with app_ctx.db.session() as session:
             result = work(session, settings)
             session.commit()
@@ -731,27 +735,40 @@ def audit_verify(
 ) -> None:
     """校验审计日志：HMAC 链与每日锚点；有任何断裂时退出码 1，并指出第一条有问题的记录。"""
     from service.audit.anchors import anchors_path, check_anchors, read_anchors
-    from service.audit.service import verify_chain
+    from service.audit.service import check_chain
     from service.context import AppContext
     from service.db import DatabaseUnavailable
+    from service.upgrade import migrate
 
     settings = settings_of(ctx, quiet=True)
     app_ctx = AppContext.create(settings)
     try:
+        # An upgraded database is re-anchored first (a log written before the HMAC change).
+        migrate(app_ctx)
         with app_ctx.db.session() as session:
-            ok, first_bad = verify_chain(session)
+            chain = check_chain(session)
             found = read_anchors(anchors or anchors_path(settings))
             problems = check_anchors(session, found, settings.security.audit_retention_days)
     except DatabaseUnavailable as exc:
         fail(str(exc), 1)
     finally:
         app_ctx.close()
-    if not ok:
-        where = f"记录 #{first_bad}" if first_bad is not None else "链尾（记录被删除）"
+    legacy = chain.legacy
+    if legacy is not None:
+        typer.echo(
+            f"旧版记录段 #{legacy.first_id}–#{legacy.last_id}（{legacy.count} 条，HMAC 启用前写入）："
+            f"{'按旧版哈希校验通过 (verified-legacy)' if chain.ok else '见下方断裂'}，"
+            f"由签名的重新锚定记录 #{legacy.reanchor_id} 固定"
+        )
+    if not chain.ok:
+        bad = chain.first_bad_id
+        where = f"记录 #{bad}" if bad is not None else "链尾（记录被删除）"
+        if legacy is not None and bad is not None and legacy.first_id <= bad <= legacy.last_id:
+            where += "（旧版记录段内）"
         typer.echo(f"审计日志链断裂：第一条有问题的是{where}", err=True)
     for problem in problems:
         typer.echo(f"审计锚点不符：记录 #{problem['id']}：{problem['reason']}", err=True)
-    if not ok or problems:
+    if not chain.ok or problems:
         raise typer.Exit(1)
     typer.echo(f"审计日志完整：HMAC 链无断裂，{len(found)} 个锚点一致")
 

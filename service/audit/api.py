@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Query
 
 from service.api_fields import date_or_time
 from service.audit.anchors import anchors_path, check_anchors, read_anchors
-from service.audit.schemas import AuditList, AuditRecordRead, ChainStatus
-from service.audit.service import list_records, verify_chain
+from service.audit.schemas import AuditList, AuditRecordRead, ChainStatus, LegacyStatus
+from service.audit.service import check_chain, list_records
 from service.auth.deps import require_roles
 from service.auth.principal import Principal
 from service.clock import SHANGHAI, ensure_aware
@@ -65,9 +65,21 @@ def read_audit_log(
 @router.get("/verify", response_model=ChainStatus)
 def verify(principal: Auditor, session: SessionDep, settings: SettingsDep) -> ChainStatus:
     """Check the hash chain: ``ok`` and the id of the first record that breaks it."""
-    ok, first_bad = verify_chain(session)
+    chain = check_chain(session)
+    ok, first_bad = chain.ok, chain.first_bad_id
     # A chain rewritten consistently from some record on still breaks against the anchors kept outside.
     problems = check_anchors(session, read_anchors(anchors_path(settings)), settings.security.audit_retention_days)
     if ok and problems:
         ok, first_bad = False, min(p["id"] for p in problems)
-    return ChainStatus(ok=ok, first_bad_id=first_bad)
+    legacy = None
+    if chain.legacy is not None:
+        seg = chain.legacy
+        broken = chain.first_bad_id is not None and seg.first_id <= chain.first_bad_id <= seg.last_id
+        legacy = LegacyStatus(
+            status="broken" if broken else "verified-legacy",
+            first_id=seg.first_id,
+            last_id=seg.last_id,
+            count=seg.count,
+            reanchor_id=seg.reanchor_id,
+        )
+    return ChainStatus(ok=ok, first_bad_id=first_bad, legacy=legacy)

@@ -45,3 +45,6 @@ class AuditHead(Base):
     anchor_after_id: Mapped[int] = mapped_column(BigId, default=0)
     appended: Mapped[int] = mapped_column(BigId, default=0)
     purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Set by migration i11_0004 to the last record written before the HMAC change; cleared at the first
+    # start once the legacy segment is re-anchored (service.audit.legacy). It only goes down.
+    legacy_last_id: Mapped[int] = mapped_column(BigId, default=0, server_default="0")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -27,6 +27,17 @@ class AuditList(BaseModel):
     total: int
 
 
+class LegacyStatus(BaseModel):
+    """Records written before the HMAC change, checked with the old unkeyed hash."""
+
+    status: Literal["verified-legacy", "broken"]
+    first_id: int
+    last_id: int
+    count: int
+    reanchor_id: int
+
+
 class ChainStatus(BaseModel):
     ok: bool
     first_bad_id: int | None
+    legacy: LegacyStatus | None = None

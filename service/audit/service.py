@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -42,8 +43,7 @@ def audit_key(session: Session) -> bytes:
     return session.info.get("audit_key", b"")
 
 
-def compute_hash(prev_hash: str, record: AuditRecord, key: bytes = b"") -> str:
-    """HMAC-SHA-256 with ``key`` over the previous hash and the canonical JSON of the record's content."""
+def _canonical(record: AuditRecord) -> str:
     body = {
         "at": _canonical_time(record.at),
         "username": record.username,
@@ -53,8 +53,18 @@ def compute_hash(prev_hash: str, record: AuditRecord, key: bytes = b"") -> str:
         "address": record.address,
         "detail": record.detail,
     }
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hmac.new(key, (prev_hash + canonical).encode("utf-8"), hashlib.sha256).hexdigest()
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def compute_hash(prev_hash: str, record: AuditRecord, key: bytes = b"") -> str:
+    """HMAC-SHA-256 with ``key`` over the previous hash and the canonical JSON of the record's content."""
+    return hmac.new(key, (prev_hash + _canonical(record)).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def legacy_hash(prev_hash: str, record: AuditRecord) -> str:
+    """The unkeyed SHA-256 of databases written before the HMAC change (verified only inside a signed legacy
+    segment, see service.audit.legacy)."""
+    return hashlib.sha256((prev_hash + _canonical(record)).encode("utf-8")).hexdigest()
 
 
 def record(
@@ -135,14 +145,56 @@ def list_records(
     return list(session.execute(query.order_by(order).limit(size)).scalars()), total
 
 
-def verify_chain(session: Session, batch: int = 1000) -> tuple[bool, int | None]:
-    """``(True, None)`` when the chain is intact, else ``(False, id)`` of the first record that breaks it.
+LEGACY_EVENT = "audit_legacy_reanchor"
 
-    A missing tail (records deleted at the end) is reported at the last remaining record; an empty
-    log whose head expects records is reported as ``(False, None)``.
+
+@dataclass(frozen=True)
+class LegacySegment:
+    """Records written with the unkeyed hash before the HMAC change, named by a signed re-anchor record."""
+
+    first_id: int
+    last_id: int
+    count: int
+    head_hash: str
+    reanchor_id: int
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    ok: bool
+    first_bad_id: int | None
+    legacy: LegacySegment | None = None
+
+
+def legacy_segment(session: Session) -> LegacySegment | None:
+    """The legacy segment named by the first re-anchor record, if that record's own HMAC holds.
+
+    Only a record signed with the key can make unkeyed hashes count, so an attacker without the key cannot
+    declare a rewritten stretch "legacy"; an unsigned or edited re-anchor record breaks the chain itself.
     """
+    row = session.execute(
+        select(AuditRecord).where(AuditRecord.event_type == LEGACY_EVENT).order_by(AuditRecord.id).limit(1)
+    ).scalar_one_or_none()
+    if row is None or compute_hash(row.prev_hash, row, audit_key(session)) != row.hash:
+        return None
+    try:
+        detail = row.detail
+        return LegacySegment(
+            int(detail["legacy_first_id"]),
+            int(detail["legacy_last_id"]),
+            int(detail["legacy_count"]),
+            str(detail["legacy_head_hash"]),
+            row.id,
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def check_chain(session: Session, batch: int = 1000) -> ChainCheck:
+    """Walk the chain: HMAC for every record, the unkeyed hash only inside a signed legacy segment."""
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
     key = audit_key(session)
+    legacy = legacy_segment(session)
     expected_prev = head.anchor_hash
     last_id: int | None = None
     after = head.anchor_after_id
@@ -155,8 +207,14 @@ def verify_chain(session: Session, batch: int = 1000) -> tuple[bool, int | None]
         if not rows:
             break
         for row in rows:
-            if row.prev_hash != expected_prev or compute_hash(row.prev_hash, row, key) != row.hash:
-                return False, row.id
+            in_legacy = legacy is not None and legacy.first_id <= row.id <= legacy.last_id
+            expected_hash = legacy_hash(row.prev_hash, row) if in_legacy else compute_hash(row.prev_hash, row, key)
+            if row.prev_hash != expected_prev or expected_hash != row.hash:
+                return ChainCheck(False, row.id, legacy)
+            # The legacy stretch must end exactly where the signed re-anchor says it ended: a stretch
+            # recomputed with the unkeyed hash ends on another hash.
+            if in_legacy and legacy is not None and row.id == legacy.last_id and row.hash != legacy.head_hash:
+                return ChainCheck(False, row.id, legacy)
             expected_prev = row.hash
             last_id = row.id
         after = rows[-1].id
@@ -164,10 +222,20 @@ def verify_chain(session: Session, batch: int = 1000) -> tuple[bool, int | None]
         select(func.min(AuditRecord.id)).where(AuditRecord.id <= head.anchor_after_id)
     ).scalar_one()
     if earlier is not None:  # a row slipped in below the anchor
-        return False, earlier
+        return ChainCheck(False, earlier, legacy)
     if expected_prev != head.last_hash:
-        return False, last_id
-    return True, None
+        return ChainCheck(False, last_id, legacy)
+    return ChainCheck(True, None, legacy)
+
+
+def verify_chain(session: Session, batch: int = 1000) -> tuple[bool, int | None]:
+    """``(True, None)`` when the chain is intact, else ``(False, id)`` of the first record that breaks it.
+
+    A missing tail (records deleted at the end) is reported at the last remaining record; an empty
+    log whose head expects records is reported as ``(False, None)``.
+    """
+    result = check_chain(session, batch)
+    return result.ok, result.first_bad_id
 
 
 def purge(session: Session, retention_days: int, *, actor: str = "system") -> int:

@@ -3,7 +3,7 @@
 ``YUQING_SECRETS_KEY`` (a Fernet key) wins; otherwise ``<data dir>/secrets/totp.key`` is read, and created
 (owner-only) on first start. The column type encrypts on write and decrypts on read, so the code sees the
 secret and a copy of the database alone does not. A value written before encryption (no Fernet token) is
-still read, and encrypted the next time it is written.
+still read, and encrypted at the next start (``encrypt_plaintext_secrets``, run by service.upgrade).
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import secrets as _secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import String
+from loguru import logger
+from sqlalchemy import String, bindparam, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from service.settings import Settings
@@ -81,3 +83,18 @@ class EncryptedString(TypeDecorator[str]):
             return _cipher().decrypt(value.encode("ascii")).decode("utf-8")
         except InvalidToken as exc:
             raise SecretsKeyError("a stored secret does not decrypt with this key (wrong YUQING_SECRETS_KEY?)") from exc
+
+
+def encrypt_plaintext_secrets(session: Session) -> int:
+    """Encrypt every TOTP secret still stored in plain text (written before encryption); how many."""
+    # Raw column values: the ORM would decrypt them and hide which ones are still plain.
+    stored = session.execute(text("SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL")).all()
+    plain = [(user_id, value) for user_id, value in stored if not value.startswith(_TOKEN_PREFIX)]
+    rewrite = text("UPDATE users SET totp_secret = :secret WHERE id = :id").bindparams(
+        bindparam("secret", type_=EncryptedString)
+    )
+    for user_id, value in plain:
+        session.execute(rewrite, {"secret": value, "id": user_id})
+    if plain:
+        logger.info("encrypted {} TOTP secrets stored in plain text", len(plain))
+    return len(plain)

@@ -181,7 +181,11 @@ def test_only_auditors_read_the_log(client: TestClient, accounts: Accounts) -> N
     assert rest["results"][-1]["detail"] == {"to": "138****5678"}, "auditors see masked personal data"
     assert page["total"] == 6
     assert page["results"][0]["at"] == "2026-11-23T09:00:00+08:00"
-    assert client.get("/api/v1/audit/verify", headers=auditor).json() == {"ok": True, "first_bad_id": None}
+    assert client.get("/api/v1/audit/verify", headers=auditor).json() == {
+        "ok": True,
+        "first_bad_id": None,
+        "legacy": None,
+    }
     assert client.delete("/api/v1/audit", headers=auditor).status_code == 405
     assert client.put("/api/v1/audit", headers=auditor).status_code == 405
 
