@@ -57,9 +57,14 @@ class MatchReport:
 
 
 def department_hits(matcher: Matcher, item: Item) -> list[DepartmentHit]:
-    """Group one item's rule hits by department: one alert per (item, department)."""
+    """Group one item's rule hits by department: one alert per (item, department).
+
+    Rules run on the masked text, what every role but admin sees: an alert is visible to officers and the
+    department, so a rule whose terms are digits would otherwise confirm the hidden digits of a phone or ID
+    number of a new item (hit or no hit). The masker keeps lengths, so highlight offsets fit the original.
+    """
     grouped: dict[str, list[Hit]] = {}
-    for hit in matcher.match(item.title, item.content):
+    for hit in matcher.match(mask_text(item.title), mask_text(item.content)):
         grouped.setdefault(hit.department, []).append(hit)
     out = []
     for department, hits in grouped.items():

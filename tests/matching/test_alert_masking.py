@@ -85,3 +85,30 @@ def test_snippets_stored_before_the_fix_are_masked_by_the_migration() -> None:
     assert "1390000" not in new["text"]
     assert not re.search(r"\d", new["text"].split("电话")[1])
     assert [h["term"] for h in new["highlights"]] == ["拖欠"]
+
+
+def test_a_live_rule_of_digits_cannot_confirm_hidden_digits_of_a_new_item(client, accounts) -> None:
+    """Live matching runs on the masked text: a hit (or no hit) on a new item never answers a guess.
+
+    Before: an officer's rule ``"00001111" AND 排污`` hit the item above (its phone is shown as
+    ``139****1111``), so the alert's existence confirmed the hidden digits; one rule per guess recovered them.
+    """
+    ctx = client.app.state.ctx
+    accounts.add("officer1", "officer")
+    officer = accounts.headers("officer1")
+    guesses = {
+        "guess-hidden": f'"{PHONE[3:]}" AND 排污',  # the four hidden digits and the visible tail
+        "guess-middle": '"0000" AND 排污',  # only hidden digits
+        "visible-tail": '"1111" AND 排污',  # what everybody sees: may hit
+    }
+    for rule_id, expr in guesses.items():
+        created = client.post("/api/v1/rules", json={"id": rule_id, "department": "env", "expr": expr}, headers=officer)
+        assert created.status_code == 201, created.text
+    ctx.store.upsert([item(1, "化工厂排污扰民", CONTENT)])
+    MatchingEngine(ctx).run()
+    feed = client.get("/api/v1/alerts", params={"after": 0}, headers=officer).json()
+    hit_rules = {rule for alert in feed["results"] for rule in alert["rule_ids"]}
+    assert "guess-hidden" not in hit_rules
+    assert "guess-middle" not in hit_rules
+    assert "visible-tail" in hit_rules, "rules still match what the masked text shows"
+    assert "env-pollution" in hit_rules
