@@ -8,11 +8,15 @@ A Twisted reactor cannot be restarted, so long-lived processes call this through
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
+import os
+import signal
 import sys
 from datetime import datetime
 from typing import Any
 
+from crawlers.runner import PARENT_ENV
 from crawlers.sources import SourcesFile, load_all_sources
 from service import clock
 from service.config_files import ConfigError
@@ -138,8 +142,27 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
     return {**results, **invalid}
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """End this crawl when the process that started it dies (Linux).
+
+    A worker killed mid-crawl (SIGKILL, out of memory) cannot stop its child; left running, the orphan
+    would crawl the source while the queue's retry crawls it again: two crawls of one source at once.
+    """
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != int(parent):
+        os._exit(1)  # the parent died before the signal was armed
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry; exit 0 after a crawl (failures are in the counts), 2 on bad input."""
+    die_with_parent()
     args = _parse_args(argv)
     try:
         if args.settings_stdin:

@@ -21,6 +21,9 @@ _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 LOG_FILE = ("logs", "crawl.log")
 
 
+PARENT_ENV = "YUQING_CRAWL_PARENT"
+
+
 class CrawlError(RuntimeError):
     """The crawl process failed as a whole (crashed, timed out, printed no result)."""
 
@@ -53,6 +56,8 @@ def _run(
     cmd += ["--", *ids]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
+    # The child ends when this process does (see crawlers.crawl_process.die_with_parent).
+    env[PARENT_ENV] = str(os.getpid())
     log_path = settings.data_path(*LOG_FILE)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
