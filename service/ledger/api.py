@@ -16,7 +16,9 @@ from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, department_filter
 from service.auth.principal import Principal
 from service.deps import CtxDep, SessionDep
-from service.ledger import merging, related, service
+from service.ledger import actions, merging, related, service, statistics
+from service.ledger.config import ledger_config
+from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
 from service.ledger.schemas import (
     ActionRequest,
     StatsPage,
@@ -24,7 +26,6 @@ from service.ledger.schemas import (
     TicketRead,
     TicketSummary,
 )
-from service.ledger.service import InvalidInput, StaleVersion, TicketNotFound
 from service.ledger.transitions import RoleNotAllowedError, TransitionNotAllowed
 from service.masking import mask_for
 from service.store.base import StoreUnavailable
@@ -133,7 +134,7 @@ def ticket_action(
     """Do one action; 409 on a stale version or a move not allowed now, 403 for the wrong role."""
     detail: dict[str, Any] = {"ticket_id": ticket_id, "action": body.action, "version": body.version}
     with _ledger_errors(request, principal, detail):
-        ticket = service.act(
+        ticket = actions.act(
             session,
             ticket_id,
             principal,
@@ -144,7 +145,7 @@ def ticket_action(
             until=body.until,
             version=body.version,
             result=body.result,
-            config=service.ledger_config(ctx.settings),
+            config=ledger_config(ctx.settings),
             response_type=body.response_type,
         )
     _audit(
@@ -171,14 +172,14 @@ def change_ticket_severity(
     """Re-grade a ticket (officers, admins): stages not yet met get the new severity's deadlines."""
     detail: dict[str, Any] = {"ticket_id": ticket_id, "action": "change_severity", "severity": body.severity}
     with _ledger_errors(request, principal, detail):
-        ticket = service.change_severity(
+        ticket = actions.change_severity(
             session,
             ticket_id,
             principal,
             body.severity,
             body.version,
             body.note,
-            config=service.ledger_config(ctx.settings),
+            config=ledger_config(ctx.settings),
         )
     _audit(request, principal, "success", {**detail, "new_version": ticket.version}, session=session)
     texts = _item_texts(ctx, ticket)
@@ -252,7 +253,7 @@ def split_ticket(
                 ctx.store,
                 version=body.version,
                 note=body.note,
-                config=service.ledger_config(ctx.settings),
+                config=ledger_config(ctx.settings),
             )
         except StoreUnavailable as exc:
             raise HTTPException(503, f"item store unavailable: {exc}") from exc
@@ -306,7 +307,7 @@ def ticket_stats(
 ) -> StatsPage:
     """Per department: counts, on-time rates per stage, average hours, time from publication to discovery."""
     department_filter(principal)
-    rows = service.stats(
+    rows = statistics.stats(
         session, principal, date_from=date_or_time("from", date_from), date_to=date_or_time("to", date_to)
     )
     return StatsPage(results=rows, total=len(rows))  # type: ignore[arg-type]

@@ -31,17 +31,11 @@ from service.auth.principal import Principal
 from service.clock import ensure_aware
 from service.db_columns import insert_ignore
 from service.ledger import transitions
+from service.ledger.config import LedgerConfig, ledger_config
+from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
 from service.ledger.models import STAGE_COLUMNS, Ticket, TimelineEntry
-from service.ledger.service import (
-    InvalidInput,
-    LedgerConfig,
-    StaleVersion,
-    TicketNotFound,
-    _timeline,
-    get,
-    ledger_config,
-    save_change,
-)
+from service.ledger.records import add_timeline, save_change
+from service.ledger.service import get
 from service.store.base import Store
 from service.vocabulary import SEVERITY_RANK, STAGES
 
@@ -173,7 +167,7 @@ def merge(
             raise StaleVersion(
                 source.id, sexpected, session.scalar(select(Ticket.version).where(Ticket.id == source.id))
             )
-        _timeline(
+        add_timeline(
             session,
             source.id,
             "merged_into",
@@ -257,7 +251,7 @@ def split(
     session.add(new)
     session.flush()
     link.ticket_id = new.id
-    _timeline(
+    add_timeline(
         session,
         new.id,
         "create",

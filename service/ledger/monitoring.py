@@ -17,8 +17,11 @@ from alerting.monitor import SlaReport, run_sla_check
 from service import context
 from service.context import AppContext
 from service.ledger import transitions
+from service.ledger.config import LedgerConfig, ledger_config
+from service.ledger.errors import StaleVersion
 from service.ledger.models import Ticket
-from service.ledger.service import LedgerConfig, StaleVersion, facts_of, ledger_config, save_change
+from service.ledger.records import save_change
+from service.ledger.service import facts_of
 from service.settings import Settings
 
 

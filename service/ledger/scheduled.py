@@ -7,7 +7,7 @@ from loguru import logger
 
 from service import context
 from service.context import AppContext
-from service.ledger.service import record_public_reply, tickets_waiting_for_reply
+from service.ledger.replies import record_public_reply, tickets_waiting_for_reply
 from service.scheduling.registry import JobSpec
 from service.settings import Settings
 from service.store.base import StoreUnavailable

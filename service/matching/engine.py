@@ -30,7 +30,8 @@ from service.feed.service import (
     push_state,
 )
 from service.feed.snippets import snippets
-from service.ledger.service import ItemRef, Opening, ledger_config, open_or_attach_many
+from service.ledger.config import ledger_config
+from service.ledger.service import ItemRef, Opening, open_or_attach_many
 from service.masking import mask_text
 from service.matching.rulebook import RuleBook
 from service.rules.hits import Hit

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from service.audit.models import AuditRecord
 from service.feed.models import Alert
-from service.ledger.service import ledger_config
+from service.ledger.config import ledger_config
 from tests.auth.fixtures import Accounts
 from tests.ledger.builders import new_ticket
 

@@ -8,7 +8,7 @@ import pytest
 
 from service import clock
 from service.db import Database
-from service.ledger.service import LedgerConfig
+from service.ledger.config import LedgerConfig
 from tests.ledger.builders import T0, make_config
 
 

@@ -7,17 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from service.ledger import transitions
-from service.ledger.service import (
-    InvalidInput,
-    ItemRef,
-    StaleVersion,
-    TicketNotFound,
-    act,
-    change_severity,
-    facts_of,
-    get,
-    open_or_attach,
-)
+from service.ledger.actions import act, change_severity
+from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
+from service.ledger.service import ItemRef, facts_of, get, open_or_attach
 from service.ledger.transitions import RoleNotAllowedError, TransitionNotAllowed
 from tests.ledger.builders import ADMIN, AUDITOR, ENV_USER, LEADER, OFFICER, T0, WATER_USER, make_config, new_ticket
 

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from service.app import create_app
 from service.audit.models import AuditRecord
-from service.ledger.service import act, ledger_config
+from service.ledger.actions import act
+from service.ledger.config import ledger_config
 from service.settings import load_settings
 from service.users import service as users_service
 from tests.auth.fixtures import Accounts

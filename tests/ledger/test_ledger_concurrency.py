@@ -6,7 +6,9 @@ import threading
 import time
 
 from service.db import Database
-from service.ledger.service import StaleVersion, TicketNotFound, act, get
+from service.ledger.actions import act
+from service.ledger.errors import StaleVersion, TicketNotFound
+from service.ledger.service import get
 from service.ledger.transitions import TransitionNotAllowed
 from tests.ledger.builders import ENV_USER, OFFICER, new_ticket
 

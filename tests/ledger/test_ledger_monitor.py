@@ -10,8 +10,10 @@ from sqlalchemy import select
 
 from alerting.models import OutboxMessage, SlaNotice
 from service.context import AppContext
+from service.ledger.actions import act
+from service.ledger.config import ledger_config
 from service.ledger.monitoring import check_sla as run_sla_check
-from service.ledger.service import act, get, ledger_config
+from service.ledger.service import get
 from service.settings import Settings
 from tests.ledger.builders import ENV_USER, T0, WebhookReceiver, new_ticket, run_cli
 

@@ -9,8 +9,11 @@ import pytest
 
 from service.app import DOMAIN_JOBS
 from service.context import AppContext
+from service.ledger.actions import act
+from service.ledger.config import ledger_config
+from service.ledger.replies import record_public_reply
 from service.ledger.scheduled import sweep_public_replies
-from service.ledger.service import ItemRef, act, get, ledger_config, open_or_attach, overdue, record_public_reply
+from service.ledger.service import ItemRef, get, open_or_attach, overdue
 from service.settings import Settings
 from service.store.base import Item
 from tests.ledger.builders import ENV_USER, T0, new_ticket

@@ -21,17 +21,12 @@ from service.auth.principal import Principal
 from service.exports.ledger_rows import row_from_ticket
 from service.exports.summary import LedgerSummary
 from service.ledger import transitions
+from service.ledger.actions import act, change_severity
+from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
+from service.ledger.replies import record_public_reply
 from service.ledger.schemas import TicketSummary
-from service.ledger.service import (
-    InvalidInput,
-    StaleVersion,
-    TicketNotFound,
-    act,
-    change_severity,
-    get,
-    record_public_reply,
-    stats,
-)
+from service.ledger.service import get
+from service.ledger.statistics import stats
 from service.store.base import Item
 from tests.ledger.builders import ENV_USER, OFFICER, T0, WATER_USER, new_ticket
 

@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from service.audit.models import AuditRecord
 from service.exports.ledger_rows import rows_from_tickets
+from service.ledger.config import ledger_config
 from service.ledger.monitoring import check_sla as run_sla_check
-from service.ledger.service import ItemRef, ledger_config, open_or_attach
+from service.ledger.service import ItemRef, open_or_attach
 from service.store.base import Item
 from tests.ledger.builders import T0, new_ticket
 from tests.ledger.test_ledger_api import Users, accounts, client  # noqa: F401 - fixtures

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.ledger.service import InvalidInput, act
+from service.ledger.actions import act
+from service.ledger.errors import InvalidInput
 from tests.ledger.builders import ENV_USER, new_ticket
 
 URL = "https://www.example.gov.cn/reply/1.html"

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import event, select
 
 from service.context import AppContext
+from service.ledger.actions import act
+from service.ledger.config import ledger_config
 from service.ledger.models import Ticket
 from service.ledger.monitoring import check_sla as run_sla_check
-from service.ledger.service import act, ledger_config
 from service.settings import Settings
 from tests.ledger.builders import ENV_USER, T0, new_ticket
 

@@ -6,8 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import event, select
 
+from service.ledger.actions import act
 from service.ledger.models import Ticket
-from service.ledger.service import act, overdue, stats
+from service.ledger.service import overdue
+from service.ledger.statistics import stats
 from service.ledger.timing import elapsed
 from tests.ledger.builders import ENV_USER, OFFICER, T0, WATER_USER, new_ticket
 
