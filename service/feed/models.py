@@ -1,11 +1,11 @@
-"""Alert and rule-state tables."""
+"""The alert table: one row per (item, department) a rule hit. The rule table is service.rules.models."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
@@ -39,25 +39,3 @@ class Alert(Base):
     # pushed | muted | noise | quiet | digest (waiting) | none (no route)
     push: Mapped[str] = mapped_column(String(16), default="digest")
     pushed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
-
-
-class RuleRecord(Base):
-    """A keyword rule as managed through the API or imported from departments.yaml."""
-
-    __tablename__ = "rules"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    department: Mapped[str] = mapped_column(String(64), index=True)
-    expr: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # The structured form {regions, subjects, events, exclude}, when the rule is written that way.
-    structured: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, nullable=True)
-    severity: Mapped[str] = mapped_column(String(16))
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    # "file": imported from departments.yaml (re-imported when the file's text of it changes); "api".
-    origin: Mapped[str] = mapped_column(String(8), default="api")
-    file_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    muted_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
-    muted_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)

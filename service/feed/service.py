@@ -14,7 +14,8 @@ from service import clock
 from service.auth.principal import Principal
 from service.clock import to_local
 from service.db_columns import insert_ignore_many
-from service.feed.models import Alert, RuleRecord
+from service.feed.models import Alert
+from service.rules.models import RuleRecord
 from service.settings import PushPolicy
 from service.store.base import Item
 from service.vocabulary import SEVERITY_RANK, URGENT_SEVERITIES

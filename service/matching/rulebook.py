@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from service import clock
 from service.config_files import ConfigError
 from service.context import AppContext
-from service.feed.models import RuleRecord
 from service.rules.config import DEPARTMENTS_FILE, DepartmentsConfig, RuleConfig, current_departments
 from service.rules.language import RuleSyntaxError
 from service.rules.matcher import CompiledRule, Matcher, MatcherHolder, compile_rule
+from service.rules.models import RuleRecord
 
 
 def rule_digest(rule: RuleConfig) -> str:
