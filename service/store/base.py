@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,6 +29,8 @@ CONTENT_FIELDS = (
 )
 
 
+# The store's triggers fold the same title and content for each of its indexes: the second fold is a lookup.
+@functools.lru_cache(maxsize=64)
 def search_key(text: str | None) -> str:
     """The folded form of a text for search (case and width: NFKC + casefold, the rule matching uses).
 

@@ -1,10 +1,13 @@
-"""The embedded item store: one SQLite file with an FTS5 trigram index for Chinese phrase search."""
+"""The embedded item store: one SQLite file with FTS5 indexes for Chinese phrase search (trigrams; pairs and
+single characters for one- and two-character terms)."""
 
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 import threading
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,21 +72,9 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_published ON items(published_at);
 CREATE INDEX IF NOT EXISTS items_source ON items(source);
 CREATE INDEX IF NOT EXISTS items_event ON items(event_id);
+-- The listing order (newest published first, undated last): page 1 and keyset pages read it in order.
+CREATE INDEX IF NOT EXISTS items_newest ON items(published_at IS NULL, published_at DESC, seq DESC);
 CREATE INDEX IF NOT EXISTS items_unmatched ON items(seq) WHERE matched_at IS NULL;
--- trigram: any substring of three or more characters is found through the index, CJK included.
-CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(
-    title, content, content='items', content_rowid='seq', tokenize='trigram'
-);
-CREATE TRIGGER IF NOT EXISTS items_ai AFTER INSERT ON items BEGIN
-    INSERT INTO items_fts(rowid, title, content) VALUES (new.seq, new.title, new.content);
-END;
-CREATE TRIGGER IF NOT EXISTS items_ad AFTER DELETE ON items BEGIN
-    INSERT INTO items_fts(items_fts, rowid, title, content) VALUES ('delete', old.seq, old.title, old.content);
-END;
-CREATE TRIGGER IF NOT EXISTS items_au AFTER UPDATE OF title, content ON items BEGIN
-    INSERT INTO items_fts(items_fts, rowid, title, content) VALUES ('delete', old.seq, old.title, old.content);
-    INSERT INTO items_fts(rowid, title, content) VALUES (new.seq, new.title, new.content);
-END;
 -- MinHash LSH band keys of each item (repost detection): one row per (band, item), newest item first.
 CREATE TABLE IF NOT EXISTS item_lsh (
     band INTEGER NOT NULL,
@@ -103,34 +94,22 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 
-# Search for every role but admin runs on the masked copy (a search on the original would be an oracle for
-# the hidden digits); it lives beside the original with its own trigram index.
-_MASKED_SCHEMA = """
-CREATE VIRTUAL TABLE IF NOT EXISTS items_fts_masked USING fts5(
-    title_masked, content_masked, content='items', content_rowid='seq', tokenize='trigram'
-);
-CREATE TRIGGER IF NOT EXISTS items_masked_ai AFTER INSERT ON items BEGIN
-    INSERT INTO items_fts_masked(rowid, title_masked, content_masked)
-    VALUES (new.seq, new.title_masked, new.content_masked);
-END;
-CREATE TRIGGER IF NOT EXISTS items_masked_ad AFTER DELETE ON items BEGIN
-    INSERT INTO items_fts_masked(items_fts_masked, rowid, title_masked, content_masked)
-    VALUES ('delete', old.seq, old.title_masked, old.content_masked);
-END;
-CREATE TRIGGER IF NOT EXISTS items_masked_au AFTER UPDATE OF title_masked, content_masked ON items BEGIN
-    INSERT INTO items_fts_masked(items_fts_masked, rowid, title_masked, content_masked)
-    VALUES ('delete', old.seq, old.title_masked, old.content_masked);
-    INSERT INTO items_fts_masked(rowid, title_masked, content_masked)
-    VALUES (new.seq, new.title_masked, new.content_masked);
-END;
+# Trigram indexes of the text as published and of the masked copy, from before the folded search keys
+# (items_search) answered every search: nothing reads them, and they cost ingest time and disk.
+_UNUSED = """
+DROP TRIGGER IF EXISTS items_ai; DROP TRIGGER IF EXISTS items_ad; DROP TRIGGER IF EXISTS items_au;
+DROP TRIGGER IF EXISTS items_masked_ai; DROP TRIGGER IF EXISTS items_masked_ad;
+DROP TRIGGER IF EXISTS items_masked_au;
+DROP TABLE IF EXISTS items_fts; DROP TABLE IF EXISTS items_fts_masked;
 """
 
 
 def _add_masked_copy(conn: sqlite3.Connection) -> None:
     """Give a store file from before the masked copy its columns, filled, and the index over them."""
+    # Search for every role but admin runs on the masked copy (a search on the original would be an oracle
+    # for the hidden digits); it lives beside the original, indexed by items_search and items_short.
     columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
     if "title_masked" in columns:
-        conn.executescript(_MASKED_SCHEMA)
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -145,8 +124,6 @@ def _add_masked_copy(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    conn.executescript(_MASKED_SCHEMA)
-    conn.execute("INSERT INTO items_fts_masked(items_fts_masked) VALUES ('rebuild')")
 
 
 def _add_lsh_done(conn: sqlite3.Connection) -> None:
@@ -210,6 +187,73 @@ FROM items WHERE seq NOT IN (SELECT rowid FROM items_search)
 """
 
 
+# One- and two-character terms (排污, 水): the trigram index cannot answer them, so every character and every
+# pair of adjacent characters of the folded title and content is a token of its own (yq_grams), in a
+# contentless FTS5 table with one column for the original text and one for the masked copy. Tokens are
+# separated by spaces only: the tokenizer keeps letters, marks, numbers, punctuation, symbols and
+# unassigned code points (emoji newer than its Unicode tables) inside tokens.
+_SHORT_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS items_short USING fts5(
+    grams, grams_masked, content='', detail='column',
+    tokenize="unicode61 remove_diacritics 0 categories 'L* M* N* P* S* Co Cn Cf Cs'"
+);
+CREATE TRIGGER IF NOT EXISTS items_short_ai AFTER INSERT ON items BEGIN
+    INSERT INTO items_short(rowid, grams, grams_masked) VALUES
+    (new.seq, yq_grams(new.title, new.content), yq_grams(new.title_masked, new.content_masked));
+END;
+CREATE TRIGGER IF NOT EXISTS items_short_ad AFTER DELETE ON items BEGIN
+    INSERT INTO items_short(items_short, rowid, grams, grams_masked) VALUES
+    ('delete', old.seq, yq_grams(old.title, old.content), yq_grams(old.title_masked, old.content_masked));
+END;
+CREATE TRIGGER IF NOT EXISTS items_short_au
+AFTER UPDATE OF title, content, title_masked, content_masked ON items BEGIN
+    INSERT INTO items_short(items_short, rowid, grams, grams_masked) VALUES
+    ('delete', old.seq, yq_grams(old.title, old.content), yq_grams(old.title_masked, old.content_masked));
+    INSERT INTO items_short(rowid, grams, grams_masked) VALUES
+    (new.seq, yq_grams(new.title, new.content), yq_grams(new.title_masked, new.content_masked));
+END;
+CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def short_grams(*texts: str | None) -> str:
+    """Every character and every pair of adjacent characters of the folded texts, space-separated.
+
+    A pair holding a space or a control character splits into a lone character, which is a token anyway.
+    """
+    grams: set[str] = set()
+    for text in texts:
+        key = search_key(text)
+        grams.update(key)
+        grams.update(map(operator.add, key, key[1:]))
+    return " ".join(grams)
+
+
+def _short_indexable(term: str) -> bool:
+    # A term holding a token separator (space, control) cannot be one token: it is searched by a scan.
+    return not any(ch.isspace() or unicodedata.category(ch) in {"Cc", "Zs", "Zl", "Zp"} for ch in term)
+
+
+def _add_short_index(conn: sqlite3.Connection) -> None:
+    """Give a store file from before the short-term index the index, filled for every stored item."""
+    conn.executescript(_SHORT_SCHEMA)
+    if conn.execute("SELECT 1 FROM store_meta WHERE key = 'short_index'").fetchone():
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if not conn.execute("SELECT 1 FROM store_meta WHERE key = 'short_index'").fetchone():
+            # Triggers fill it for items inserted from now on; older items get their tokens once, here.
+            conn.execute(
+                "INSERT INTO items_short(rowid, grams, grams_masked) SELECT seq, yq_grams(title, content), "
+                "yq_grams(title_masked, content_masked) FROM items"
+            )
+            conn.execute("INSERT INTO store_meta (key, value) VALUES ('short_index', '1')")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def _like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -235,16 +279,19 @@ class SqliteStore:
                 raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
             conn.row_factory = sqlite3.Row
             conn.create_function("yq_fold", 1, search_key, deterministic=True)
+            conn.create_function("yq_grams", 2, short_grams, deterministic=True)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
             if not self._initialised:
                 conn.executescript(_SCHEMA)
+                conn.executescript(_UNUSED)
                 _add_masked_copy(conn)
                 _add_lsh_done(conn)
                 conn.executescript(_SEARCH_SCHEMA)
                 conn.execute(_SEARCH_BACKFILL)
+                _add_short_index(conn)
                 self._initialised = True
         return conn
 
@@ -390,20 +437,27 @@ class SqliteStore:
         clauses: list[str] = []
         params: list[Any] = []
         fts_terms: list[str] = []
+        short_terms: list[str] = []
         # The masked copy for every role but admin (see ItemQuery.masked), folded search keys for both.
         title, content = ("title_masked", "content_masked") if query.masked else ("title", "content")
+        grams = "grams_masked" if query.masked else "grams"
         for raw_term in query.terms():
             term = search_key(raw_term)
             if len(term) >= 3:
                 fts_terms.append(f"{{{title} {content}}} : " + '"' + term.replace('"', '""') + '"')
+            elif term and _short_indexable(term):
+                short_terms.append(f"{grams} : " + '"' + term.replace('"', '""') + '"')
             elif term:
-                # The trigram index cannot answer terms shorter than three characters.
+                # A short term holding a space or a control character: a scan, as no token can hold it.
                 pattern = f"%{_like_escape(term)}%"
                 clauses.append(f"(yq_fold({title}) LIKE ? ESCAPE '\\' OR yq_fold({content}) LIKE ? ESCAPE '\\')")
                 params += [pattern, pattern]
         if fts_terms:
             clauses.append("seq IN (SELECT rowid FROM items_search WHERE items_search MATCH ?)")
             params.append(" AND ".join(fts_terms))
+        if short_terms:
+            clauses.append("seq IN (SELECT rowid FROM items_short WHERE items_short MATCH ?)")
+            params.append(" AND ".join(short_terms))
         for column in ("channel", "source", "department", "event_id"):
             value = getattr(query, column)
             if value is not None:

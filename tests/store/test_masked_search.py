@@ -51,10 +51,10 @@ def test_a_store_file_from_before_the_masked_copy_gets_one(tmp_path: Path) -> No
     conn = sqlite3.connect(path)
     conn.executescript(
         """
-        DROP TRIGGER items_masked_ai; DROP TRIGGER items_masked_ad; DROP TRIGGER items_masked_au;
-        DROP TABLE items_fts_masked;
         DROP TRIGGER items_search_ai; DROP TRIGGER items_search_ad; DROP TRIGGER items_search_au;
         DROP TABLE items_search;
+        DROP TRIGGER items_short_ai; DROP TRIGGER items_short_ad; DROP TRIGGER items_short_au;
+        DROP TABLE items_short; DROP TABLE store_meta;
         ALTER TABLE items DROP COLUMN title_masked; ALTER TABLE items DROP COLUMN content_masked;
         """
     )

@@ -1,0 +1,225 @@
+"""Cost growth from 10k to 100k to 1M items on the embedded SQLite store: ingest, list, search, rule tests.
+
+Usage::
+
+    python benchmarks/scale.py generate --items 10000,100000,1000000 --dir /tmp/yq-scale
+    python benchmarks/scale.py measure --items 10000,100000,1000000 --dir /tmp/yq-scale [--rounds 7]
+
+``generate`` writes each store once through the product's own ``SqliteStore.upsert`` (schema, triggers and
+every index included) and prints the ingest rate per step of the way; ``measure`` reuses those files. Items
+are generated complaints of 60-400 characters (shorter than the matching benchmark's 300-2,000 so that a
+million of them fit a shared disk: the three trigram indexes and the short-term index grow with the text),
+over a year, 3 channels, 100 sources and 200 departments.
+
+Every query runs in ``--rounds`` interleaved rounds (rotated order); the figures are the median and the
+worst round (p99 is the worst of a handful of rounds). Baselines in the same run: the previous LIKE scan for
+one- and two-character terms, and a bare primary-key lookup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.matching import EVENTS, FILLER, PUNCT, SUBJECTS, place_pool
+from service.store.base import Item, ItemQuery, item_id
+from service.store.sqlite import SqliteStore
+
+START = datetime(2025, 6, 1, tzinfo=UTC)
+CHANNELS = ("hotline", "mailbox", "media")
+
+
+def make_items(start: int, count: int, places: list[str]) -> list[Item]:
+    """Items number ``start`` .. ``start + count - 1``; the same numbers always give the same items."""
+    out = []
+    for n in range(start, start + count):
+        rng = random.Random(n)
+        place = rng.choice(places)
+        title = f"关于{place}{rng.choice(SUBJECTS)}{rng.choice(EVENTS)}的投诉"
+        target = rng.randint(30, 200)
+        parts = [place]
+        length = len(place)
+        while length < target:
+            roll = rng.random()
+            word = (
+                rng.choice(SUBJECTS)
+                if roll < 0.08
+                else rng.choice(EVENTS)
+                if roll < 0.16
+                else rng.choice(PUNCT)
+                if roll < 0.26
+                else rng.choice(FILLER)
+            )
+            parts.append(word)
+            length += len(word)
+        if n % 50 == 0:
+            parts.append(f"联系电话138{n % 10**8:08d}")
+        source = f"src-{n % 100:03d}"
+        published = START + timedelta(seconds=n * 31_536_000 // 1_000_000 + rng.randrange(3600))
+        out.append(
+            Item(
+                id=item_id(source, external_id=f"WO-{n}"),
+                source=source,
+                channel=CHANNELS[n % 3],
+                external_id=f"WO-{n}",
+                url=f"https://12345.example.gov.cn/detail/{n}",
+                title=title,
+                content="".join(parts),
+                published_at=published,
+                fetched_at=published + timedelta(hours=1),
+                department=f"d{n % 200:03d}",
+            )
+        )
+    return out
+
+
+def store_path(directory: Path, count: int) -> Path:
+    return directory / f"items-{count}.sqlite3"
+
+
+def generate(directory: Path, count: int, snapshots: set[int]) -> None:
+    """Store ``count`` items; at each count in ``snapshots`` also keep a copy (the smaller store)."""
+    path = store_path(directory, count)
+    if path.exists():
+        print(f"{path} exists; reusing it")
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    for leftover in directory.glob(partial.name + "*"):
+        leftover.unlink()
+    store = SqliteStore(partial)
+    places = place_pool(random.Random(1), 2000)
+    batch = 1000
+    started, cpu = time.perf_counter(), time.process_time()
+    step_started, step_cpu, step_done = started, cpu, 0
+    for first in range(0, count, batch):
+        store.upsert(make_items(first, min(batch, count - first), places))
+        done = min(first + batch, count)
+        if done % 100_000 == 0 or done >= count or done in snapshots:
+            now, now_cpu = time.perf_counter(), time.process_time()
+            rate = (done - step_done) / (now - step_started)
+            cpu_rate = (done - step_done) / (now_cpu - step_cpu)
+            print(
+                f"  {done:>9} items: {rate:,.0f} items/s wall, {cpu_rate:,.0f} per CPU s (last step)",
+                flush=True,
+            )
+            step_started, step_cpu, step_done = now, now_cpu, done
+        if done in snapshots and done < count:
+            copy = store_path(directory, done)
+            if not copy.exists():
+                store._conn().execute("ANALYZE")
+                store._conn().execute("VACUUM INTO ?", (str(copy),))
+                print(f"  kept a copy of the first {done} items as {copy}", flush=True)
+    store._conn().execute("ANALYZE")
+    store.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(partial) + suffix).unlink(missing_ok=True)
+    partial.rename(path)
+    total = time.perf_counter() - started
+    size = path.stat().st_size / 2**20
+    print(f"{count} items: {total:.0f} s wall in all, file {size:,.0f} MB", flush=True)
+
+
+def like_scan(store: SqliteStore, term: str) -> int:
+    """The previous way of answering a one- or two-character term: fold every row and LIKE it."""
+    pattern = f"%{term}%"
+    conn = store._conn()
+    where = "WHERE yq_fold(title) LIKE ? OR yq_fold(content) LIKE ?"
+    total = conn.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM items {where} LIMIT 10001)",
+        (pattern, pattern),
+    ).fetchone()[0]
+    conn.execute(
+        f"SELECT * FROM items {where} ORDER BY published_at IS NULL, published_at DESC, seq DESC LIMIT 20",
+        (pattern, pattern),
+    ).fetchall()
+    return total
+
+
+def deep_page(store: SqliteStore, query: ItemQuery, pages: int) -> int:
+    page = store.search(query)
+    for _ in range(pages - 1):
+        if page.next is None:
+            break
+        page = store.search(query.model_copy(update={"after": page.next}))
+    return len(page.results)
+
+
+def queries(store: SqliteStore) -> dict[str, Callable[[], object]]:
+    conn = store._conn()
+    last = conn.execute("SELECT max(seq) FROM items").fetchone()[0]
+
+    def search(**fields: object) -> Callable[[], object]:
+        return lambda: store.search(ItemQuery(**fields))
+
+    return {
+        "bare primary-key lookup": lambda: conn.execute("SELECT * FROM items WHERE seq = ?", (last // 2,)).fetchone(),
+        "list page 1": search(),
+        "list page 50 (offset)": search(page=50),
+        "list page 50 (keyset)": lambda: deep_page(store, ItemQuery(), 50),
+        "channel filter": search(channel="mailbox"),
+        "department filter": search(department="d123"),
+        "department + month": search(
+            department="d123", date_from=START + timedelta(days=60), date_to=START + timedelta(days=90)
+        ),
+        "q 排污 (2 chars)": search(q="排污"),
+        "q 排污 masked": search(q="排污", masked=True),
+        "q 塌 (1 char)": search(q="塌"),
+        "q 问题 (common 2 chars)": search(q="问题"),
+        "q 污水处理 (4 chars)": search(q="夜间施工"),
+        "q 排污 + department": search(q="排污", department="d007"),
+        "q 排污 11 (two short terms)": search(q="排污 11"),
+    }
+
+
+def measure(directory: Path, counts: list[int], rounds: int, scan: bool) -> None:
+    for count in counts:
+        store = SqliteStore(store_path(directory, count))
+        store.init()
+        sides = queries(store)
+        names = list(sides)
+        times: dict[str, list[float]] = {name: [] for name in names}
+        for round_no in range(rounds):
+            shift = round_no % len(names)
+            for name in names[shift:] + names[:shift]:
+                started = time.perf_counter()
+                sides[name]()
+                times[name].append(time.perf_counter() - started)
+        print(f"\n{count:,} items ({rounds} rounds, ms)")
+        print(f"{'query':32}{'median':>10}{'worst':>10}")
+        for name in names:
+            print(f"{name:32}{statistics.median(times[name]) * 1000:10.1f}{max(times[name]) * 1000:10.1f}")
+        if scan:
+            for term in ("排污", "塌"):
+                started = time.perf_counter()
+                like_scan(store, term)
+                print(f"{'previous LIKE scan ' + term:32}{(time.perf_counter() - started) * 1000:10.1f}  (one run)")
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("generate", "measure"))
+    parser.add_argument("--items", default="10000,100000,1000000")
+    parser.add_argument("--dir", default="/tmp/yq-scale")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--no-scan", action="store_true", help="skip the one-run LIKE scan baseline")
+    args = parser.parse_args()
+    counts = [int(c) for c in args.items.split(",")]
+    if args.action == "generate":
+        # One run writes the largest store and keeps the smaller ones as copies on the way.
+        generate(Path(args.dir), max(counts), set(counts))
+    else:
+        measure(Path(args.dir), counts, args.rounds, not args.no_scan)
+
+
+if __name__ == "__main__":
+    main()
