@@ -1,6 +1,7 @@
 """Repost detection: pairwise precision/recall on tests/data/reposts.jsonl, and cost per new item.
 
-Usage: ``python benchmarks/reposts.py [--sizes 10000,100000,1000000] [--rounds 5] [--quality-only]``
+Usage: ``python benchmarks/reposts.py [--sizes 10000,100000,1000000] [--rounds 5] [--quality-only] [--heldout]``
+(``--heldout``: quality only, on the held-out city of tests/data/heldout_city.py instead of the tuned set.)
 
 Quality: the 404 labelled items are fed through ``assign_events`` (what the crawl pipeline does) into a
 fresh SQLite store in batches of 20, once in publication order (originals before their reposts) and in
@@ -48,6 +49,13 @@ def load() -> list[dict]:
     return [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def load_heldout() -> list[dict]:
+    """The held-out city (tests/data/heldout_city.py), never used for tuning."""
+    from tests.data.heldout_city import records
+
+    return records()
+
+
 def as_item(r: dict, prefix: str = "") -> Item:
     return Item(
         id=prefix + r["id"],
@@ -86,8 +94,8 @@ def evaluate(records: list[dict], order: list[dict]) -> tuple[float, float, Coun
     return tp / max(1, tp + fp), tp / max(1, tp + fn), missed, wrong
 
 
-def quality(shuffles: int) -> None:
-    records = load()
+def quality(shuffles: int, heldout: bool = False) -> None:
+    records = load_heldout() if heldout else load()
     kinds = Counter(r["kind"] for r in records)
     print(f"evaluation set: {len(records)} items {dict(kinds)}")
     positives = sum(1 for a, b in combinations(records, 2) if a["story"] == b["story"])
@@ -228,8 +236,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--shuffles", type=int, default=5)
     parser.add_argument("--quality-only", action="store_true")
+    parser.add_argument("--heldout", action="store_true", help="quality on the held-out city instead")
     args = parser.parse_args()
-    quality(args.shuffles)
+    quality(args.shuffles, args.heldout)
+    if args.heldout:
+        return
     if not args.quality_only:
         # A first call builds jieba's dictionary and the MinHash permutations: not per-item cost.
         duplicates.assign_events(SqliteStore(Path(tempfile.mkdtemp()) / "warm.sqlite3"), [as_item(load()[0])])

@@ -71,6 +71,8 @@ _BOILERPLATE = re.compile(
 )
 # Date-and-source header lines of article pages: 2024-03-05 10:23  来源：… / 发布时间：…
 _HEADER = re.compile(r"^\s*(?:发布时间|发布日期|时间|日期|浏览次数|阅读|字号)[:：].*$", re.M)
+# Weibo topics (#澜江头条#) a reposter puts before the copied text, as markers are.
+_HASHTAG = re.compile(r"#[^#\s]{1,20}#")
 _NOISE = re.compile(r"[\W_]+", re.UNICODE)
 # Figures that name what a text is about: dates, times, amounts, numbers of households, phone numbers.
 _FIGURE = re.compile(r"\d+(?:[.:]\d+)*(?:年\d+月\d+日|年\d+月|月\d+日|年|月|日|号|时|点|分)?")
@@ -86,6 +88,7 @@ def strip_attribution(text: str) -> str:
     text = _HEADER.sub("", text)
     text = _ATTRIBUTION_LINE.sub("", text)
     text = _ATTRIBUTION_CLAUSE.sub("", text)
+    text = _HASHTAG.sub("", text)
     return _OUTLET.sub(r"\1", text)
 
 
@@ -132,7 +135,11 @@ def comparable(title: str, content: str) -> Comparable:
     """Normalise title and body of one item for comparison."""
     t = strip_repost_noise(title)
     b = strip_repost_noise(content)
-    # A headline that only repeats the start of the body adds nothing (and some sites have no title).
+    # A headline that only repeats the start of the body adds nothing (and some sites have no title). A
+    # body that opens with its headline (【headline】text, as posts do) starts after it, so its lead is
+    # the lead of the text it copies.
+    if t and b.startswith(t) and len(b) > len(t):
+        b = b[len(t) :]
     body = b if b else t
     title_part = "" if not b or b.startswith(t) else t
     raw = strip_attribution(f"{title}\n{content}")
@@ -174,8 +181,20 @@ def _figure_conflict(a: Counter[str], b: Counter[str]) -> bool:
     # date where the original said 昨天, or drop one when cut; it does not swap them).
     dates_a = {t for t in a if _is_date(t)}
     dates_b = {t for t in b if _is_date(t)}
-    if dates_a - dates_b and dates_b - dates_a:
+    # Only days count as swapped (a month named in passing, 10月份报修4次, is no event date), and one day
+    # written two ways is one day (24日 / 11月24日).
+    days_a = {t for t in dates_a if t[-1] in "日号"}
+    days_b = {t for t in dates_b if t[-1] in "日号"}
+
+    def unmatched(days: set[str], others: set[str]) -> bool:
+        return any(not any(d.endswith(o) or o.endswith(d) for o in others) for d in days)
+
+    if unmatched(days_a, days_b) and unmatched(days_b, days_a):
         return True
+    # Other figures (amounts, house numbers, times, phone numbers) are compared by share; a date only one
+    # side names is not counted (checked above: one cut repost keeps the date another repost dropped).
+    a = Counter({t: n for t, n in a.items() if t not in dates_a})
+    b = Counter({t: n for t, n in b.items() if t not in dates_b})
     small, large = (a, b) if sum(a.values()) <= sum(b.values()) else (b, a)
     total = sum(small.values())
     if not total:
@@ -189,12 +208,12 @@ CONFLICT_PLACES = "地点不同"
 CONFLICTS = (CONFLICT_FIGURES, CONFLICT_PLACES)
 
 
-def _place_conflict(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]) -> bool:
-    # Each names a place of one level the other does not (another estate, another road): the same
-    # complaint about another place. A cut repost only lacks places; it does not swap them.
-    only_a = {level for level, _ in a - b}
-    only_b = {level for level, _ in b - a}
-    return bool(only_a & only_b)
+def _place_conflict(a: Comparable, b: Comparable) -> bool:
+    # Each names a place the other text does not mention at all (another estate, road or district; the
+    # levels need not match: 桂香社区 against 金桂苑): the same complaint about another place. A cut or
+    # edited repost only lacks places; it does not bring its own. Looked up in the other's text, not in
+    # its extracted places, so that a name segmented differently there (御景湾 / 景湾小区) still counts.
+    return any(name not in b.raw for _, name in a.places) and any(name not in a.raw for _, name in b.places)
 
 
 def compare(a: Comparable, b: Comparable) -> Verdict:
@@ -213,7 +232,7 @@ def compare(a: Comparable, b: Comparable) -> Verdict:
     if _figure_conflict(a.figures, b.figures):
         return Verdict(False, CONFLICT_FIGURES, jaccard, containment)
     # Places can differ only where the texts differ: when one text is inside the other, skip jieba.
-    if a.shingles - b.shingles and b.shingles - a.shingles and _place_conflict(a.places, b.places):
+    if a.shingles - b.shingles and b.shingles - a.shingles and _place_conflict(a, b):
         return Verdict(False, CONFLICT_PLACES, jaccard, containment)
     reason = f"转载（相似度 {jaccard:.2f}）" if similar else f"节选转载（{containment:.0%} 文字包含在原文中）"
     return Verdict(True, reason, jaccard, containment)
