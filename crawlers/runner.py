@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -45,15 +46,23 @@ def settings_payload(settings: Settings) -> str:
     return json.dumps(_reveal(settings.model_dump()), ensure_ascii=False)
 
 
-def _run(
-    settings: Settings, ids: list[str], check: bool, timeout: float | None, now: datetime | None
-) -> dict[str, Any]:
+def crawl_command(settings: Settings, ids: list[str], check: bool = False, now: datetime | None = None) -> list[str]:
+    """The child process's command line: the crawl entry point, below the server's CPU priority."""
     cmd = [sys.executable, "-m", "crawlers.crawl_process", "--config", str(settings.config_dir), "--settings-stdin"]
+    nice = shutil.which("nice") if settings.scheduler.crawl_niceness else None
+    if nice:  # POSIX nice(1): set before Python starts, so Scrapy's imports run at the lower priority too
+        cmd = [nice, "-n", str(settings.scheduler.crawl_niceness), *cmd]
     if now is not None:
         cmd += ["--now", now.isoformat()]
     if check:
         cmd.append("--check")
-    cmd += ["--", *ids]
+    return [*cmd, "--", *ids]
+
+
+def _run(
+    settings: Settings, ids: list[str], check: bool, timeout: float | None, now: datetime | None
+) -> dict[str, Any]:
+    cmd = crawl_command(settings, ids, check, now)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
     # The child ends when this process does (see crawlers.crawl_process.die_with_parent).

@@ -167,6 +167,11 @@ def _serve(settings: Settings, host: str | None, port: int | None, with_schedule
     host, port = host or settings.server.host, port or settings.server.port
     ensure_port_free(host, port)
     api = create_app(settings, with_scheduler=with_scheduler)
+    # jieba's dictionary (a second or more of CPU) loads now, beside the start-up, instead of inside the
+    # first ticket views, which would wait on it (seconds under load).
+    from service.items.places import gazetteer
+
+    threading.Thread(target=gazetteer().prepare, name="gazetteer-load", daemon=True).start()
     server = uvicorn.Server(
         uvicorn.Config(
             api,

@@ -100,6 +100,9 @@ class SchedulerSettings(Section):
     heartbeat_seconds: int = Field(default=15, ge=1)
     match_interval_seconds: int = Field(default=60, ge=1)
     sla_interval_seconds: int = Field(default=60, ge=1)
+    # CPU priority (nice, 0-19) of the crawl subprocesses: a crawl is background work, so the people at their
+    # desks get the CPU first when both want it. 0 runs crawls at the server's own priority.
+    crawl_niceness: int = Field(default=10, ge=0, le=19)
     # How often the watchdog checks the scheduler thread and the jobs' freshness.
     watchdog_seconds: float = Field(default=15, gt=0)
     # A job whose last success is older than this many intervals is stalled: /healthz says degraded

@@ -96,6 +96,11 @@ class Gazetteer:
         self._lock = threading.Lock()
         self._ready = False
 
+    def prepare(self) -> None:
+        """Load the dictionary now (the server does it in the background at start, not in a first request)."""
+        if not self._ready:
+            self._init()
+
     def _init(self) -> None:
         # jieba builds its prefix dictionary lazily (about a second); do it once, not per call.
         with self._lock:

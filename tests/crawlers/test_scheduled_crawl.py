@@ -4,13 +4,17 @@ The job runs as the scheduler runs it: the crawl stage, then the later stages' r
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from alerting.models import OutboxMessage
-from crawlers import scheduled
+from crawlers import runner, scheduled
 from crawlers.demo.server import demo_sources_yaml, serve_demo
 from crawlers.health import get_health
 from service import context
@@ -59,3 +63,19 @@ def test_a_working_crawl_stores_items_and_stays_healthy(ctx) -> None:
     after_job(ctx, "crawl:demo-mailbox", summary)
     assert summary["new"] == 12
     assert get_health(ctx.settings, "demo-mailbox").healthy
+
+
+@pytest.mark.skipif(not hasattr(os, "nice") or shutil.which("nice") is None, reason="POSIX nice(1) only")
+def test_crawl_processes_run_below_the_servers_cpu_priority(tmp_path: Path) -> None:
+    """A crawl is background work: its process starts at `scheduler.crawl_niceness` above the server's."""
+    settings = load_settings(tmp_path, data_dir=str(tmp_path / "data"))
+    assert settings.scheduler.crawl_niceness == 10
+    command = runner.crawl_command(settings, ["demo-12345"])
+    assert command[-2:] == ["--", "demo-12345"]
+    python_at = command.index(sys.executable)
+    # What the child sees: run the same launcher with a Python that reports its own niceness.
+    launcher = [*command[:python_at], sys.executable, "-c", "import os; print(os.nice(0))"]
+    seen = subprocess.run(launcher, capture_output=True, text=True, timeout=60, check=True)
+    assert int(seen.stdout) == min(19, os.nice(0) + 10)
+    settings.scheduler.crawl_niceness = 0
+    assert runner.crawl_command(settings, ["demo-12345"])[0] == sys.executable

@@ -13,17 +13,22 @@ from tests.soak.workday import run_day
 
 # Long enough for several crawls, matches, SLA warnings and deliveries; short enough for CI.
 SECONDS = 60
-# The promise is a p99 under 1 s; benchmarks/soak.py measures it (BENCHMARKS.md). Here, on a CI box shared
-# by other jobs (load averages near 20 on 2 cores were seen), the bound is wide: it catches the lock and
-# pool stalls of 5-60 s this soak exists for (p99 2.4 s was seen on PostgreSQL at load 19) without failing
-# on a busy neighbour.
-P99_LIMIT = 4.0
+# The promise: p99 under one second for every request a person at a desk makes (SSE streams, which stay
+# open by design, and the sign-ins before the day are not requests of the day). Measured over the whole
+# day (about 500 requests), so the p99 is not one unlucky request. On a machine shared with other jobs
+# the driver and the product run at a raised CPU priority where allowed (workday.shielded): without it,
+# with neighbours using 1.7 of the 2 cores, the same product measured p50 190 ms / p99 1.5 s, with it
+# p50 44 ms / p99 0.62 s (BENCHMARKS.md); the product itself used 0.15 cores. Both figures are printed.
+P99_LIMIT = 1.0
 
 
 def test_a_working_day_keeps_every_promise(tmp_path: Path, database_url: str) -> None:
     day = run_day(tmp_path, database_url, seconds=SECONDS, publish_every=5, crawl_interval="15s")
     summary = day.summary()
     print(f"soak {database_url.split(':')[0]}: {summary}")  # the figures, in the CI log
+    for route, figures in day.routes().items():
+        print(f"  {route}: {figures}")
+    print("  slowest:", "; ".join(day.slowest()))
     assert day.server_errors == [], summary
     assert day.locked_lines == [], day.locked_lines[:5]
     # The day did happen: work orders were crawled, matched and pushed; tickets were worked and streamed.
@@ -38,6 +43,7 @@ def test_a_working_day_keeps_every_promise(tmp_path: Path, database_url: str) ->
     assert day.audited.get("authz_denied", 0) == day.leader_denials, summary
     assert day.reveals_expected > 0, summary
     assert day.audited.get("personal_data.reveal", 0) == day.reveals_expected, summary
-    assert day.percentile(99) < P99_LIMIT, summary
+    assert day.requests() >= 300, summary  # enough requests for a p99 to mean something
+    assert day.percentile(99) < P99_LIMIT, (summary, day.routes())
     # Every scheduled job (crawl, matching, SLA monitor, notifications) last succeeded on time.
     assert day.health.get("status") == "ok", day.health
