@@ -21,6 +21,7 @@ from service.auth.service import touch
 from service.deps import CtxDep, SessionDep
 from service.feed.models import Alert
 from service.feed.service import AlertFilter, AlertNotFound, list_alerts, set_state
+from service.ledger import related
 from service.masking import collect_reveals, mask_for
 from service.vocabulary import Channel, Severity
 
@@ -103,11 +104,15 @@ async def alert_stream(
             newest, _ = list_alerts(session, principal, AlertFilter(size=1))
         last = newest[0].id if newest else 0
     poll = ctx.settings.alerts.stream_poll_seconds
+    # 可能是同一事件 found while the stream is open is pushed too (event "related", no id: the alert ids
+    # stay the resume point; a suggestion missed while disconnected is on the ticket anyway).
+    with ctx.db.session() as session:
+        last_related = related.newest_suggestion(session)
 
     session_id = getattr(request.state, "session_id", None)
 
     async def events() -> AsyncIterator[str]:
-        nonlocal last
+        nonlocal last, last_related
         yield "retry: 3000\n\n"
         idle = 0.0
         touched = checked = time.monotonic()
@@ -127,7 +132,11 @@ async def alert_stream(
             for alert in rows:
                 last = alert.id
                 yield _sse(alert)
-            if rows:
+            suggestions = await asyncio.to_thread(_related_after, ctx, principal, last_related)
+            for suggestion in suggestions:
+                last_related = suggestion["id"]
+                yield f"event: related\ndata: {json.dumps(suggestion, ensure_ascii=False)}\n\n"
+            if rows or suggestions:
                 idle = 0.0
                 continue
             await asyncio.sleep(poll)
@@ -162,6 +171,12 @@ def _live(ctx: Any, session_id: int) -> bool:
 
     with ctx.db.session() as session:
         return is_live(session, session_id, policy=ctx.settings.security)
+
+
+def _related_after(ctx: Any, principal: Principal, last: int) -> list[dict[str, Any]]:
+    with ctx.db.session() as session:
+        found = related.suggestions_after(session, principal, last)
+    return [s | {"reason": mask_for(principal, s["reason"])} for s in found]
 
 
 def _fetch_after(ctx: Any, principal: Principal, last: int, request: Request) -> list[AlertRead]:

@@ -394,3 +394,46 @@ def assign_events(store: Store, items: Sequence[Item]) -> tuple[list[Item], list
         for key in item.lsh:
             earlier.setdefault(key, []).append((grouped, comp))
     return out, decisions
+
+
+@dataclass(frozen=True)
+class EventLink:
+    """An item that is also a repost of an item of another event than its own: the two events may be one."""
+
+    item_id: str
+    event_id: str  # the other event
+    other_item: str  # the item of that event it copies
+    reason: str
+
+
+def linked_events(store: Store, items: Sequence[Item]) -> list[EventLink]:
+    """Other events each stored item is a repost of (no place or date of that event conflicting).
+
+    ``assign_events`` puts an item into one event; when it copies items of two events (say two excerpts of
+    one report crawled before the report), the second is returned here, so that matching can suggest
+    merging their tickets ("可能是同一事件") instead of merging silently. One store round trip.
+    """
+    prepared = {item.id: (item, item_comparable(item)) for item in items}
+    bands = {i: signature(c) for i, (_, c) in prepared.items()}
+    try:
+        candidates = store.lsh_candidates({i: b for i, b in bands.items() if b}, limit=CANDIDATES_PER_ITEM)
+    except StoreUnavailable:
+        return []
+    out: list[EventLink] = []
+    for item_id, found in candidates.items():
+        item, comp = prepared[item_id]
+        own = item.event_id or item.id
+        by_event: dict[str, list[tuple[Item, Verdict]]] = {}
+        for other in found:
+            event = other.event_id or other.id
+            if other.id == item_id or event == own:
+                continue
+            by_event.setdefault(event, []).append((other, compare(comp, item_comparable(other))))
+        for event, members in sorted(by_event.items()):
+            if any(v.reason in CONFLICTS for _, v in members):
+                continue
+            hits = [(o, v) for o, v in members if v.duplicate]
+            if hits:
+                other, verdict = max(hits, key=lambda pair: max(pair[1].jaccard, pair[1].containment))
+                out.append(EventLink(item_id, event, other.id, verdict.reason))
+    return out

@@ -100,7 +100,8 @@ def read_ticket(ticket_id: RowId, principal: CurrentUser, session: SessionDep, c
         raise HTTPException(404, str(exc)) from exc
     texts = _item_texts(ctx, ticket)
     view = TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)
-    suggestions = related.suggest(session, ctx.store, ticket, texts)
+    # Computed when its items were matched (and pushed then); only whether they still stand is checked here.
+    suggestions = related.stored(session, ticket)
     masked = [r.model_copy(update={"title": mask_for(principal, r.title)}) for r in suggestions]
     return view.model_copy(update={"related": masked})  # type: ignore[return-value]
 

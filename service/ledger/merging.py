@@ -30,6 +30,7 @@ from service import clock
 from service.auth.principal import Principal
 from service.clock import ensure_aware
 from service.db_columns import insert_ignore
+from service.feed.models import Alert
 from service.ledger import transitions
 from service.ledger.config import LedgerConfig, ledger_config
 from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
@@ -251,6 +252,7 @@ def split(
     session.add(new)
     session.flush()
     link.ticket_id = new.id
+    notified = _carry_notices(session, ticket, new, item_id)
     add_timeline(
         session,
         new.id,
@@ -260,7 +262,12 @@ def split(
         to_status="new",
         note=note,
         version=1,
-        detail={"split_from": ticket.id, "item": item_id, "deadlines": {s: d.isoformat() for s, d in dues.items()}},
+        detail={
+            "split_from": ticket.id,
+            "item": item_id,
+            "deadlines": {s: d.isoformat() for s, d in dues.items()},
+            **({"notified": notified} if notified else {}),
+        },
     )
     save_change(
         session,
@@ -277,6 +284,42 @@ def split(
     store.set_event([item_id], event)
     session.expire_all()
     return get(session, ticket.id), get(session, new.id)
+
+
+def _carry_notices(session: Session, old: Ticket, new: Ticket, item_id: str) -> list[dict[str, Any]]:
+    """What was already sent about the split-off item now belongs to its new ticket; nothing is sent again.
+
+    The item's alert (pushed when it was matched) points at the new ticket, and the new ticket records when
+    it went out. SLA notices of the old ticket for a deadline the new ticket has too (same stage, same due
+    time: the item was discovered with the ticket) count for the new ticket, as a merge carries them.
+    """
+    alerts = session.scalars(select(Alert).where(Alert.item_id == item_id, Alert.department == old.department)).all()
+    notified = []
+    for alert in alerts:
+        alert.ticket_id = new.id
+        if alert.pushed_at is not None:
+            notified.append({"alert": alert.id, "pushed_at": ensure_aware(alert.pushed_at).isoformat()})
+    for notice in session.scalars(select(SlaNotice).where(SlaNotice.ticket_id == old.id)).all():
+        if ensure_aware(notice.due_at) != ensure_aware(new.due(notice.stage)):
+            continue
+        insert_ignore(
+            session,
+            SlaNotice.__table__,
+            {
+                "ticket_id": new.id,
+                "stage": notice.stage,
+                "level": notice.level,
+                "due_at": ensure_aware(notice.due_at),
+                "raised_at": ensure_aware(notice.raised_at),
+                "department": notice.department,
+                "message": notice.message,
+            },
+            ["ticket_id", "stage", "level", "due_at"],
+        )
+        notified.append(
+            {"sla": notice.stage, "level": notice.level, "raised_at": ensure_aware(notice.raised_at).isoformat()}
+        )
+    return notified
 
 
 __all__ = ["TicketNotFound", "merge", "split"]

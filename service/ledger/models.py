@@ -137,3 +137,24 @@ class TimelineEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     ticket: Mapped[Ticket] = relationship(back_populates="timeline")
+
+
+class TicketSuggestion(Base):
+    """可能是同一事件: another open ticket of the department shown on a ticket, found when an item was matched.
+
+    ``kind`` "related": the two share a place and a subject term; "same_event": a later item is a repost of
+    items of both (the events should be one). Officers decide; nothing is merged without them.
+    """
+
+    __tablename__ = "ticket_suggestions"
+    __table_args__ = (UniqueConstraint("ticket_id", "other_id", "kind", name="uq_ticket_suggestions_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(Integer, index=True)
+    other_id: Mapped[int] = mapped_column(Integer)
+    department: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    places: Mapped[list[str]] = mapped_column(JSON, default=list)
+    terms: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -4,23 +4,29 @@ Reposts are grouped automatically (service/items/duplicates.py); reports of one 
 a 12345 complaint and a news report about the same 化工厂异味 in the same street — are not copies, so
 they are only suggested: an open ticket of the same department discovered within 72 hours that names
 one of the ticket's places (district, town/street, community/village, road, estate; jieba with the
-configured place dictionary) and shares a subject term (the rule terms its alerts highlighted). Officers
-decide, and merge (并单) when it is the same event.
+configured place dictionary) and shares a subject term (the rule terms its alerts highlighted); or a
+ticket of another event when a later item is a repost of items of both. They are decided when items are
+matched, stored on both tickets (``ticket_suggestions``) and pushed over the alert stream; reading a ticket
+only checks which still stand. Officers decide, and merge (并单) when it is the same event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, noload
 
+from service import clock
+from service.db_columns import insert_ignore_many
 from service.feed.models import Alert
 from service.items.places import Place, gazetteer, region_of
-from service.ledger.models import Ticket
+from service.ledger.models import Ticket, TicketSuggestion
+from service.ledger.service import resolve_merged
 from service.store.base import Store, StoreUnavailable
 
 WINDOW = timedelta(hours=72)
@@ -39,6 +45,8 @@ class RelatedTicket(BaseModel):
     places: list[str]
     terms: list[str]
     reason: str
+    # related: same place and subject term; same_event: a later item is a repost of items of both tickets.
+    kind: str = "related"
 
 
 def _places(items: Iterable[Any]) -> dict[str, Place]:
@@ -61,64 +69,226 @@ def _terms(session: Session, ticket_ids: list[int]) -> dict[int, set[str]]:
     return out
 
 
-def suggest(session: Session, store: Store, ticket: Ticket, texts: Mapping[str, Any]) -> list[RelatedTicket]:
-    """Open tickets of the ticket's department, discovered within 72 hours, sharing a place and a term."""
-    if ticket.merged_into is not None or not texts:
+# -- computed when items are matched, stored, read with the ticket -----------------------------------
+
+
+@dataclass(frozen=True)
+class SameEvent:
+    """A matched item on ``ticket_id`` that is also a repost of an item of another event (``event_id``)."""
+
+    ticket_id: int
+    department: str
+    event_id: str
+    title: str
+    reason: str
+
+
+def record_at_match(
+    session: Session,
+    store: Store,
+    created: Sequence[int],
+    texts: Mapping[str, Any],
+    same_event: Sequence[SameEvent] = (),
+) -> list[TicketSuggestion]:
+    """Suggestions for tickets a matching batch opened, and for events a repost links; stored on both tickets.
+
+    Run in the batch's transaction after its alerts are written (their highlighted terms are the subject
+    terms). Returns the new rows, which the alert stream pushes to whoever watches either ticket.
+    """
+    now = clock.now()
+    rows: dict[tuple[int, int, str], dict[str, Any]] = {}
+
+    def pair(a: int, b: int, department: str, kind: str, reason: str, places: list[str], terms: list[str]) -> None:
+        for one, other in ((a, b), (b, a)):
+            rows.setdefault(
+                (one, other, kind),
+                {
+                    "ticket_id": one,
+                    "other_id": other,
+                    "department": department,
+                    "kind": kind,
+                    "reason": reason,
+                    "places": places,
+                    "terms": terms,
+                    "created_at": now,
+                },
+            )
+
+    # One row per pair and kind: a pair first related by place and term can later be linked by a repost of
+    # both (the stronger reason, shown first).
+    for link in same_event:
+        found = session.scalar(
+            select(Ticket.id).where(Ticket.event_key == link.event_id, Ticket.department == link.department)
+        )
+        if found is None:
+            continue
+        other_id = resolve_merged(session, [found]).get(found, found)
+        other = session.get(Ticket, other_id)
+        if other is None or other_id == link.ticket_id or other.status == "closed" or other.merged_into is not None:
+            continue
+        reason = f"条目《{link.title[:40]}》同时是这两张工单中条目的转载（{link.reason}），可能是同一事件，请确认后并单"
+        pair(link.ticket_id, other_id, link.department, "same_event", reason, [], [])
+    for a, b, department, suggestion in _related_batch(session, store, created, texts):
+        pair(a, b, department, "related", suggestion.reason, suggestion.places, suggestion.terms)
+    if not rows:
         return []
-    own_places = _places(texts.values())
-    if not own_places:
+    inserted = insert_ignore_many(
+        session,
+        TicketSuggestion.__table__,
+        list(rows.values()),
+        ["ticket_id", "other_id", "kind"],
+        returning=("id", "ticket_id", "other_id", "kind"),
+    )
+    return [TicketSuggestion(id=r.id, **rows[(r.ticket_id, r.other_id, r.kind)]) for r in inserted]
+
+
+def _related_batch(
+    session: Session, store: Store, created: Sequence[int], texts: Mapping[str, Any]
+) -> list[tuple[int, int, str, RelatedTicket]]:
+    """Related tickets of all tickets a batch opened at once: a few statements, whatever the batch size.
+
+    Open tickets of the same department discovered within 72 hours that name one of the ticket's places and
+    share a subject term (the rule terms its alerts highlighted).
+
+    The candidates are the open tickets of the batch's departments in the window (the newest ones, capped);
+    places are extracted once per ticket.
+    """
+    if not created:
         return []
+    new = list(
+        session.scalars(select(Ticket).options(noload(Ticket.timeline)).where(Ticket.id.in_(list(created)))).all()
+    )
+    if not new:
+        return []
+    departments = {t.department for t in new}
+    lo = min(t.discovered_at for t in new) - WINDOW
+    hi = max(t.discovered_at for t in new) + WINDOW
     others = list(
         session.scalars(
             select(Ticket)
             .options(noload(Ticket.timeline))
             .where(
-                Ticket.department == ticket.department,
-                Ticket.id != ticket.id,
+                Ticket.department.in_(departments),
                 Ticket.merged_into.is_(None),
                 Ticket.status != "closed",
-                Ticket.discovered_at >= ticket.discovered_at - WINDOW,
-                Ticket.discovered_at <= ticket.discovered_at + WINDOW,
+                Ticket.discovered_at >= lo,
+                Ticket.discovered_at <= hi,
+                Ticket.id.not_in([t.id for t in new]),
             )
             .order_by(Ticket.discovered_at.desc())
-            .limit(CANDIDATES)
+            .limit(CANDIDATES * len(departments))
         ).all()
     )
-    if not others:
+    everyone = new + others
+    if len(everyone) < 2:
         return []
-    terms = _terms(session, [ticket.id, *(t.id for t in others)])
-    own_terms = terms.get(ticket.id, set())
-    wanted = [link.item_id for t in others for link in t.items[:ITEMS_PER_TICKET]]
+    terms: dict[int, set[str]] = {}
+    ids = [t.id for t in everyone]
+    for start in range(0, len(ids), 500):
+        terms.update(_terms(session, ids[start : start + 500]))
+    wanted = [link.item_id for t in others for link in t.items[:ITEMS_PER_TICKET] if link.item_id not in texts]
     try:
-        stored = {i.id: i for i in store.get_many(wanted)}
+        stored_items = {i.id: i for i in store.get_many(wanted)} if wanted else {}
     except StoreUnavailable:
-        return []
-    out: list[tuple[int, RelatedTicket]] = []
-    for other in others:
-        items = [stored[link.item_id] for link in other.items[:ITEMS_PER_TICKET] if link.item_id in stored]
-        shared_places = sorted(
-            (p for name, p in _places(items).items() if name in own_places), key=lambda p: _LEVEL_RANK[p.level]
-        )
-        shared_terms = sorted(own_terms & terms.get(other.id, set()))
-        if not shared_places or not shared_terms:
+        stored_items = {}
+    known = {**stored_items, **texts}
+    places = {
+        t.id: _places(known[link.item_id] for link in t.items[:ITEMS_PER_TICKET] if link.item_id in known)
+        for t in everyone
+    }
+    out: list[tuple[int, int, str, RelatedTicket]] = []
+    for ticket in new:
+        own_places, own_terms = places[ticket.id], terms.get(ticket.id, set())
+        if not own_places or not own_terms:
             continue
-        names = [p.name for p in shared_places]
-        reason = f"同在{'、'.join(names[:3])}；都涉及{'、'.join(shared_terms[:5])}"
-        out.append(
-            (
-                _LEVEL_RANK[shared_places[0].level],
-                RelatedTicket(
-                    ticket_id=other.id,
-                    title=other.title,
-                    status=other.status,
-                    places=names,
-                    terms=shared_terms,
-                    reason=reason,
-                ),
+        for other in everyone:
+            if (
+                other.id == ticket.id
+                or other.department != ticket.department
+                or abs(other.discovered_at - ticket.discovered_at) > WINDOW
+            ):
+                continue
+            shared_places = sorted(
+                (p for name, p in places[other.id].items() if name in own_places), key=lambda p: _LEVEL_RANK[p.level]
             )
+            shared_terms = sorted(own_terms & terms.get(other.id, set()))
+            if not shared_places or not shared_terms:
+                continue
+            names = [p.name for p in shared_places]
+            reason = f"同在{'、'.join(names[:3])}；都涉及{'、'.join(shared_terms[:5])}"
+            suggestion = RelatedTicket(
+                ticket_id=other.id,
+                title=other.title,
+                status=other.status,
+                places=names,
+                terms=shared_terms,
+                reason=reason,
+            )
+            out.append((ticket.id, other.id, ticket.department, suggestion))
+    return out
+
+
+def stored(session: Session, ticket: Ticket) -> list[RelatedTicket]:
+    """The suggestions recorded for ``ticket`` whose other ticket is still open on its own; strongest first."""
+    if ticket.merged_into is not None:
+        return []
+    rows = session.execute(
+        select(TicketSuggestion, Ticket.title, Ticket.status)
+        .join(Ticket, Ticket.id == TicketSuggestion.other_id)
+        .where(
+            TicketSuggestion.ticket_id == ticket.id,
+            Ticket.merged_into.is_(None),
+            Ticket.status != "closed",
         )
-    out.sort(key=lambda pair: (pair[0], -len(pair[1].terms)))
-    return [suggestion for _, suggestion in out]
+        .order_by(TicketSuggestion.id)
+    ).all()
+    out = [
+        RelatedTicket(
+            ticket_id=s.other_id,
+            title=title,
+            status=status,
+            places=list(s.places or []),
+            terms=list(s.terms or []),
+            reason=s.reason,
+            kind=s.kind,
+        )
+        for s, title, status in rows
+    ]
+    # One entry per other ticket: a repost of both is the stronger reason.
+    out.sort(key=lambda r: r.kind != "same_event")
+    seen: set[int] = set()
+    return [r for r in out if not (r.ticket_id in seen or seen.add(r.ticket_id))]
+
+
+def suggestions_after(session: Session, principal: Any, after: int, limit: int = 100) -> list[dict[str, Any]]:
+    """Suggestions recorded after row ``after`` that ``principal`` may see, oldest first (for the alert stream).
+
+    Each is ``{"id", "ticket_id", "other_id", "kind", "reason", "places", "terms"}``; department users see
+    their own department's, auditors none. The reason may quote an item's title: masked by the caller.
+    """
+    stmt = select(TicketSuggestion).where(TicketSuggestion.id > after)
+    if not principal.sees_everything:
+        if principal.role != "department" or not principal.department:
+            return []
+        stmt = stmt.where(TicketSuggestion.department == principal.department)
+    rows = session.scalars(stmt.order_by(TicketSuggestion.id).limit(limit)).all()
+    return [
+        {
+            "id": r.id,
+            "ticket_id": r.ticket_id,
+            "other_id": r.other_id,
+            "kind": r.kind,
+            "reason": r.reason,
+            "places": list(r.places or []),
+            "terms": list(r.terms or []),
+        }
+        for r in rows
+    ]
+
+
+def newest_suggestion(session: Session) -> int:
+    """The id of the newest suggestion (0 when none): where a new stream starts."""
+    return session.scalar(select(func.max(TicketSuggestion.id))) or 0
 
 
 UNKNOWN_REGION = "未识别地点"

@@ -30,7 +30,9 @@ from service.feed.service import (
     push_state,
 )
 from service.feed.snippets import snippets
+from service.items.duplicates import EventLink, linked_events
 from service.ledger.config import ledger_config
+from service.ledger.related import SameEvent, record_at_match
 from service.ledger.service import ItemRef, Opening, open_or_attach_many
 from service.masking import mask_text
 from service.matching.rulebook import RuleBook
@@ -163,6 +165,7 @@ class MatchingEngine:
             push = push_state(hit, settings.alerts.policy_for(hit.department), muted, now)
             rows.append(alert_row(item, hit, at=now, push=push, ticket_id=tickets[opening.key][0]))
         created = create_alerts(session, rows)
+        self._suggest(session, planned, openings, tickets)
         pushes = []
         for alert in created:
             report.alerts += 1
@@ -175,6 +178,29 @@ class MatchingEngine:
         if pushes:
             enqueue_many(session, pushes, notifications=settings.notifications)
             mark_pushed(session, [p.dedupe_key.removeprefix("alert:") for p in pushes], now)
+
+    def _suggest(
+        self,
+        session: Session,
+        planned: list[tuple[Item, DepartmentHit]],
+        openings: list[Opening],
+        tickets: dict[tuple[str, str], tuple[int, bool]],
+    ) -> None:
+        """可能是同一事件, decided now and stored: new tickets against open ones of their department, and tickets
+        of two events a repost of both links (never merged without an officer)."""
+        session.flush()
+        items = {item.id: item for item, _ in planned}
+        links = linked_events(self.ctx.store, list(items.values()))
+        by_item: dict[str, list[EventLink]] = {}
+        for link in links:
+            by_item.setdefault(link.item_id, []).append(link)
+        same_event = [
+            SameEvent(tickets[opening.key][0], hit.department, link.event_id, item.title, link.reason)
+            for (item, hit), opening in zip(planned, openings, strict=True)
+            for link in by_item.get(item.id, ())
+        ]
+        created = sorted({tid for tid, was_created in tickets.values() if was_created})
+        record_at_match(session, self.ctx.store, created, items, same_event)
 
 
 _engines: dict[int, MatchingEngine] = {}

@@ -130,6 +130,9 @@ function changes(entry) {
   if (entry.action === "change_severity" && d.to) {
     parts.push(`级别：${SEVERITIES[d.from] || d.from || "—"} → ${SEVERITIES[d.to] || d.to}`);
   }
+  // 拆单: what was already sent about the item counts for this ticket and is not sent again.
+  const pushed = (d.notified || []).filter((n) => n.pushed_at);
+  if (pushed.length) parts.push(`预警已于 ${formatTime(pushed[0].pushed_at)} 推送，不再重复通知`);
   return parts.join("；");
 }
 
@@ -327,3 +330,18 @@ async function load() {
 $("action-form").addEventListener("submit", submit);
 $("af-cancel").addEventListener("click", () => $("action-form").classList.add("hidden"));
 load();
+
+// A suggestion found while the page is open (a new item matched) shows without a reload: the alert
+// stream pushes "related" events; one about this ticket refreshes it.
+if (window.EventSource) {
+  const stream = new EventSource("/api/v1/alerts/stream");
+  stream.addEventListener("related", (event) => {
+    let data = null;
+    try {
+      data = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (Number(data.ticket_id) === ticketId) load();
+  });
+}
