@@ -14,8 +14,9 @@ and kept outside the product, where no role check applies.
 from __future__ import annotations
 
 import csv
+import io
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -116,37 +117,57 @@ def _plain(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+def csv_chunks(
+    rows: Iterable[LedgerRow],
+    *,
+    zone: ZoneInfo = SHANGHAI,
+    mask: bool = True,
+    summary: LedgerSummary | None = None,
+    rows_per_chunk: int = 500,
+) -> Iterator[str]:
+    """The ledger as csv text (header first), a few hundred rows per piece; ``summary`` counts the rows."""
+    masked = _masker(mask)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(HEADERS)
+    for n, row in enumerate(rows, start=1):
+        if summary is not None:
+            summary.add(row)
+        writer.writerow(
+            (
+                row.seq,
+                _plain(masked(row.title)),
+                row.channel_label,
+                _plain(masked(row.source)),
+                _local_text(row.published_at, zone),
+                _local_text(row.discovered_at, zone),
+                _plain(row.department_name),
+                row.severity_label,
+                _local_text(row.acknowledged_at, zone),
+                _plain(masked(row.result)),
+                _local_text(row.handled_at, zone),
+                _local_text(row.responded_at, zone),
+                _plain(masked(row.response_text)),
+                row.status_label,
+                overdue_text(row),
+                "是" if row.escalated else "否",
+                _plain(masked(row.note)),
+                _plain(row.source_url or ""),
+            )
+        )
+        if n % rows_per_chunk == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
 def write_csv(rows: Iterable[LedgerRow], path: Path, *, zone: ZoneInfo = SHANGHAI, mask: bool = True) -> LedgerSummary:
     """Write the ledger as csv (UTF-8 with BOM so Excel reads the Chinese); the summary of what was written."""
     summary = LedgerSummary()
-    masked = _masker(mask)
     with atomic_path(Path(path)) as tmp, open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(HEADERS)
-        for row in rows:
-            summary.add(row)
-            writer.writerow(
-                (
-                    row.seq,
-                    _plain(masked(row.title)),
-                    row.channel_label,
-                    _plain(masked(row.source)),
-                    _local_text(row.published_at, zone),
-                    _local_text(row.discovered_at, zone),
-                    _plain(row.department_name),
-                    row.severity_label,
-                    _local_text(row.acknowledged_at, zone),
-                    _plain(masked(row.result)),
-                    _local_text(row.handled_at, zone),
-                    _local_text(row.responded_at, zone),
-                    _plain(masked(row.response_text)),
-                    row.status_label,
-                    overdue_text(row),
-                    "是" if row.escalated else "否",
-                    _plain(masked(row.note)),
-                    _plain(row.source_url or ""),
-                )
-            )
+        for chunk in csv_chunks(rows, zone=zone, mask=mask, summary=summary):
+            fh.write(chunk)
     return summary
 
 

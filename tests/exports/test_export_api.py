@@ -65,3 +65,84 @@ def test_refusals(client: TestClient, users: Accounts) -> None:  # noqa: F811
     assert backwards.status_code == 422
     assert client.get(URL, params={**WEEK, "format": "pdf"}, headers=officer).status_code == 422
     assert client.get(URL, params={"from": "03/02/2026", "to": "2026-03-08"}, headers=officer).status_code == 422
+
+
+def test_csv_export_streams_rows_as_the_cursor_yields_them(client: TestClient, accounts: Accounts) -> None:  # noqa: F811
+    import anyio
+    from sqlalchemy import event
+
+    from alerting.calendar import WorkCalendar
+    from alerting.sla import SlaConfig, SlaPolicy
+    from service.exports.ledger_rows import BATCH
+    from service.ledger.service import ItemRef, Opening, open_or_attach_many
+
+    count = BATCH * 6
+    db = client.app.state.ctx.db
+    with db.session() as s:
+        openings = [
+            Opening(
+                title=f"渣土车夜间施工{n}",
+                severity="normal",
+                department="env",
+                item=ItemRef(item_id=f"i{n}", source="demo-12345", channel="hotline", url=f"http://x/{n}"),
+                discovered_at=T0 + timedelta(seconds=n),
+            )
+            for n in range(count)
+        ]
+        open_or_attach_many(s, openings, policy=SlaPolicy(SlaConfig(), WorkCalendar()))
+    accounts.add("officer1", "officer")
+    item_batches: list[int] = []
+
+    def counted(conn, cursor, statement, *args) -> None:
+        if "FROM ticket_items" in statement:
+            item_batches.append(1)
+
+    body = bytearray()
+    batches_at_first_rows: list[int] = []
+
+    async def run() -> None:
+        scope = {
+            "type": "http",
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": URL,
+            "raw_path": URL.encode(),
+            "root_path": "",
+            "query_string": b"from=2026-03-02&to=2026-03-08&format=csv",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in accounts.headers("officer1").items()],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+
+        requested = anyio.Event()
+
+        async def receive() -> dict:
+            if not requested.is_set():
+                requested.set()
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await anyio.sleep_forever()  # the client stays connected; the app ends the exchange
+            raise AssertionError("unreachable")
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                assert message["status"] == 200
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+                if not batches_at_first_rows and body.count(b"\n") > 1:
+                    batches_at_first_rows.append(len(item_batches))
+
+        await client.app(scope, receive, send)
+
+    event.listen(db.engine, "before_cursor_execute", counted)
+    try:
+        anyio.run(run)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", counted)
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert len(rows) == count + 1
+    assert rows[1][1] == "渣土车夜间施工0"
+    assert rows[-1][1] == f"渣土车夜间施工{count - 1}"
+    # The first rows left while the database had been read one batch deep, not to the end.
+    assert batches_at_first_rows == [1]
+    assert len(item_batches) == 6
