@@ -91,7 +91,7 @@ def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receiver: WebhookRe
     api = create_app(settings, with_scheduler=True)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_config=None))
-    # What `yuqing run` does (service.cli._serve): a dead scheduler stops the server.
+    # What `yuqing run` does (service.cli.server.serve_product): a dead scheduler stops the server.
     api.state.stop_server = lambda: setattr(server, "should_exit", True)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
