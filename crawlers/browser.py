@@ -1,9 +1,11 @@
 """Rendering single-page apps with headless Chromium (scrapy-playwright), for sources with ``render: browser``.
 
 Only such sources get the Playwright download handler; every other source keeps Scrapy's plain HTTP one.
-The browser is Debian's Chromium (``crawl.chromium``): nothing is downloaded at run time. What the page
-itself loads (scripts, XHR) passes the same host rule as the crawl's own requests: http(s) only, and no
-internal address other than the hosts named in the source's start_urls.
+The browser is Debian's Chromium (``crawl.chromium``): nothing is downloaded at run time. The browser talks
+only to the source's own origins (scheme, host and port of its start_urls): every other request the page
+makes (scripts, XHR, images of another origin) is aborted, and Chromium resolves no name itself: each host
+of those origins is mapped to the address the crawl looked up once and checked (``--host-resolver-rules``),
+so neither another origin nor a name that later points elsewhere (DNS rebinding) is ever reached.
 """
 
 from __future__ import annotations
@@ -12,16 +14,15 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from crawlers.middlewares import is_internal, origin_of, resolve
+from crawlers.middlewares import origin_of, pin
 from crawlers.sources import CrawlDefaults, Source
 
 HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 
 
-def abort_predicate(trusted: set[tuple[str, str, int]]) -> Callable[[Any], bool]:
-    """Playwright's per-request abort check: True for requests the crawl itself would refuse."""
-    verdicts: dict[str, bool] = {}
+def abort_predicate(allowed: set[tuple[str, str, int]]) -> Callable[[Any], bool]:
+    """Playwright's per-request abort check: True for every request outside the source's own origins."""
 
     def abort(request: Any) -> bool:
         parts = urlsplit(request.url)
@@ -29,17 +30,27 @@ def abort_predicate(trusted: set[tuple[str, str, int]]) -> Callable[[Any], bool]
             return False  # inline resources of the page itself
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return True
-        host = parts.hostname.lower()
         try:
-            if origin_of(parts.scheme, host, parts.port) in trusted:
-                return False
+            return origin_of(parts.scheme, parts.hostname.lower(), parts.port) not in allowed
         except ValueError:
             return True
-        if host not in verdicts:
-            verdicts[host] = any(is_internal(a) for a in resolve(host))
-        return verdicts[host]
 
     return abort
+
+
+def host_resolver_rules(origins: set[tuple[str, str, int]]) -> str:
+    """Chromium's ``--host-resolver-rules``: each host of ``origins`` mapped to the address the crawl checked
+    and pinned (crawlers.middlewares.pin), every other name unresolvable. Chromium never looks a name up
+    itself, so a page cannot reach another address through DNS rebinding."""
+    rules = []
+    for host in sorted({host for _scheme, host, _port in origins}):
+        _addresses, pinned = pin(host)
+        if pinned == host:
+            rules.append(f"EXCLUDE {host}")  # an IP address: the rules would otherwise catch it too
+        elif pinned is not None:
+            rules.append(f"MAP {host} {pinned}")
+    rules.append("MAP * ~NOTFOUND")
+    return ", ".join(rules)
 
 
 def browser_settings(source: Source, crawl: CrawlDefaults) -> dict[str, Any]:
@@ -54,7 +65,11 @@ def browser_settings(source: Source, crawl: CrawlDefaults) -> dict[str, Any]:
             "s3": None,
         },
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
-        "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": crawl.chromium, "headless": True, "args": CHROMIUM_ARGS},
+        "PLAYWRIGHT_LAUNCH_OPTIONS": {
+            "executable_path": crawl.chromium,
+            "headless": True,
+            "args": [*CHROMIUM_ARGS, f"--host-resolver-rules={host_resolver_rules(source.trusted_origins)}"],
+        },
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": int(crawl.timeout * 1000),
         "PLAYWRIGHT_ABORT_REQUEST": abort_predicate(source.trusted_origins),
     }

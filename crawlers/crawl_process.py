@@ -78,6 +78,7 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
     from scrapy.crawler import CrawlerProcess
 
     from crawlers import health
+    from crawlers.middlewares import use_dns_servers
     from crawlers.pipelines import Shared
     from crawlers.settings import scrapy_settings
     from crawlers.spiders import spider_for
@@ -97,6 +98,8 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
         from service.items.places import configure
 
         configure(settings.config_dir)
+    # Before any spider class is built: render: browser sources pin their hosts when they are built.
+    use_dns_servers(sources.crawl.dns_servers)
     scrapy_conf = scrapy_settings(sources.crawl, check_mode=check)
     scrapy_conf["YUQING_STORE"] = Shared(store)
     scrapy_conf["YUQING_TIMEZONE"] = settings.timezone

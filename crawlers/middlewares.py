@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,6 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
@@ -57,6 +56,54 @@ def is_internal(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
+# Resolvers named in sources.yaml ``crawl.dns_servers`` ("address" or "address:port"); empty means the
+# system resolver. One crawl runs in one process, so the crawl process sets this once (use_dns_servers).
+_DNS_SERVERS: list[tuple[str, int]] = []
+DNS_TIMEOUT = 5.0
+
+
+def dns_server(text: str) -> tuple[str, int]:
+    """``"10.0.0.53"``, ``"10.0.0.53:5353"``, ``"[fd00::53]:53"`` or ``"fd00::53"`` as (address, port)."""
+    text = text.strip()
+    if text.startswith("["):
+        address, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif text.count(":") == 1:
+        address, port = text.split(":")
+    else:
+        address, port = text, "53"
+    ipaddress.ip_address(address)  # ValueError: a resolver is named by its address
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"端口无效: {text}")
+    return address, int(port)
+
+
+def use_dns_servers(servers: Sequence[str]) -> None:
+    """Look names up through ``servers`` from now on (an intranet resolver; tests point it at their own).
+
+    Called once by the crawl process before anything is looked up; names already looked up keep their
+    addresses and pins (the address checked is the address used).
+    """
+    _DNS_SERVERS[:] = [dns_server(server) for server in servers]
+
+
+def _lookup(host: str) -> list[str]:
+    import dns.exception
+    import dns.nameserver
+    import dns.resolver
+
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [dns.nameserver.Do53Nameserver(address, port) for address, port in _DNS_SERVERS]
+    resolver.lifetime = DNS_TIMEOUT
+    found: set[str] = set()
+    for kind in ("A", "AAAA"):
+        try:
+            found.update(str(record) for record in resolver.resolve(host, kind, search=False))
+        except dns.exception.DNSException:
+            continue
+    return sorted(found)
+
+
 def resolve(host: str) -> list[str]:
     """Addresses of a host name (an IP literal resolves to itself); [] when it does not resolve."""
     try:
@@ -65,6 +112,8 @@ def resolve(host: str) -> list[str]:
         pass
     else:
         return [host.strip("[]")]
+    if _DNS_SERVERS:
+        return _lookup(host)
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
@@ -85,18 +134,35 @@ def origin_of(scheme: str, host: str, port: int | None) -> Origin:
     return scheme, host.lower(), port or (443 if scheme == "https" else 80)
 
 
+def pin(host: str) -> tuple[list[str], str | None]:
+    """The addresses of ``host`` (looked up once per crawl) and the IPv4 address connections go to.
+
+    The first lookup decides: later lookups of the name (DNS rebinding) are never made.
+    """
+    if host not in _LOOKED_UP:
+        addresses = resolve(host)
+        _LOOKED_UP[host] = addresses
+        ipv4 = [a for a in addresses if ":" not in a]
+        if ipv4:
+            PINS.setdefault(host, ipv4[0])
+    return _LOOKED_UP[host], PINS.get(host)
+
+
+_LOOKED_UP: dict[str, list[str]] = {}
+
+
 class HostGuardMiddleware:
     """Refuses non-http(s) URLs and, outside the trusted origins, hosts that resolve to an internal address.
 
     Start origins (scheme, host and port of ``start_urls``) are trusted: intranet 12345 systems live on
     private addresses. Everything reached from them by a link or a redirect to another origin, even another
     port of the same host, must be on the public internet. Redirects pass through here again because Scrapy
-    reschedules the redirected request. The address checked is pinned for the connection (PINS).
+    reschedules the redirected request. Every host, trusted or not, is looked up once and the address
+    checked is pinned for the connection (PINS), so a name cannot point elsewhere later in the crawl.
     """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self._verdicts: dict[str, bool] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HostGuardMiddleware:
@@ -117,16 +183,11 @@ class HostGuardMiddleware:
             port = parts.port
         except ValueError as exc:
             raise BlockedAddress(f"端口无效: {request.url}") from exc
-        if origin_of(parts.scheme, host, port) in self._trusted():
-            return
-        if host not in self._verdicts:
-            addresses = resolve(host)
-            self._verdicts[host] = any(is_internal(a) for a in addresses)
-            ipv4 = [a for a in addresses if ":" not in a]
-            if ipv4 and not self._verdicts[host]:
-                PINS.setdefault(host, ipv4[0])
-        if self._verdicts[host]:
+        addresses, pinned = pin(host)
+        if origin_of(parts.scheme, host, port) not in self._trusted() and any(is_internal(a) for a in addresses):
             raise BlockedAddress(f"拒绝访问内网地址: {host}")
+        if pinned is None:
+            raise BlockedAddress(f"无法解析主机名（没有 IPv4 地址）: {host}")
 
 
 class PinnedResolver(CachingThreadedResolver):

@@ -470,6 +470,20 @@ class CrawlDefaults(_Strict):
     chromium: str = "/usr/bin/chromium"
     # Seconds a rendered page may take to show render_wait / list.items.
     render_timeout: float = Field(default=20.0, gt=0)
+    # Resolvers for the crawl's name lookups ("10.0.0.53" or "10.0.0.53:5353"); empty: the system's.
+    dns_servers: list[str] = Field(default_factory=list)
+
+    @field_validator("dns_servers")
+    @classmethod
+    def _dns_servers(cls, value: list[str]) -> list[str]:
+        from crawlers.middlewares import dns_server
+
+        for server in value:
+            try:
+                dns_server(server)
+            except ValueError as exc:
+                raise ValueError(f"DNS 服务器应写成 IP 或 IP:端口，收到 {server!r}") from exc
+        return value
 
 
 class SourcesFile(_Strict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +24,28 @@ FAST_CRAWL = """crawl:
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[Site]:
+    server = Site()
+    yield server
+    server.close()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def chromium_present() -> None:
+    """Debian's Chromium for render: browser sources; missing: skip locally, fail under CI=true."""
+    from tests.servers.fixtures import in_ci
+
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        if in_ci():
+            pytest.fail(f"Chromium not installed at {CHROMIUM}")
+        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def other_origin() -> Iterator[Site]:
+    """A second server on 127.0.0.1 (another port: another origin) that trusted sites link and redirect to."""
     server = Site()
     yield server
     server.close()

@@ -40,17 +40,17 @@ Handler = Callable[[Request], Page]
 class Site:
     """A threaded HTTP server on 127.0.0.1 answering registered pages; everything else is a 404."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.pages: dict[str, Page] = {}
         self.handlers: dict[str, Handler] = {}
         self.hits: dict[str, int] = {}
         # Monotonic arrival times per path, for tests of waits between attempts.
         self.times: dict[str, list[float]] = {}
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer((host, port), self._handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 

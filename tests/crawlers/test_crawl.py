@@ -42,8 +42,8 @@ def _entry(href: str, title: str) -> str:
     return f'<li><a href="{href}">{title}</a><span class="date">2023-07-21</span></li>'
 
 
-def build_site(site: Site) -> None:
-    """Register every page the crawl tests visit."""
+def build_site(site: Site, other: Site) -> None:
+    """Register every page the crawl tests visit (``other``: another origin the trusted site points to)."""
     wrong = "text/html; charset=utf-8"  # GBK pages whose header claims UTF-8
     site.html(
         "/gov/list_1.html",
@@ -78,7 +78,14 @@ def build_site(site: Site) -> None:
     site.html(
         "/gov/list_3.html",
         _list_page(
-            [_entry("a8.html", "拖欠工资"), _entry("go/a9", "跳转到内网"), _entry("private/a10.html", "不许抓取")],
+            [
+                _entry("a8.html", "拖欠工资"),
+                _entry("go/a9", "跳转到内网"),
+                _entry("private/a10.html", "不许抓取"),
+                # Origin B: the same host, another port (issue 11: it was fetched and stored).
+                _entry(f"{other.base}/gov/b1.html", "另一端口的页面"),
+                _entry("go/b2", "跳转到另一端口"),
+            ],
             "list_1.html",
         ),
         "gbk",
@@ -111,6 +118,11 @@ def build_site(site: Site) -> None:
     )
     site.html("/gov/a6.html", "<html><body><div>这里什么都没有</div></body></html>", "gbk", wrong)
     site.redirect("/gov/go/a9", f"http://localhost:{site.port}/gov/a8.html")
+    site.redirect("/gov/go/b2", f"{other.base}/gov/b2.html")
+    for name in ("b1", "b2"):
+        page = GBK_DETAIL.format(title="另一端口的信件", ext=f"XF-B{name}", date="2023-07-21", body="内网", reply="")
+        other.html(f"/gov/{name}.html", page, "gbk")
+    other.raw("/robots.txt", b"User-agent: *\nAllow: /\n", "text/plain")
 
     # GBK without any charset declaration; paged in the path: index.html, index_1.html, ...
     for n, name in enumerate(["index.html", "index_1.html", "index_2.html", "index_3.html"]):
@@ -264,8 +276,10 @@ sources:
 
 
 @pytest.fixture(scope="module")
-def crawled(site: Site, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict[str, Any]]:
-    build_site(site)
+def crawled(
+    site: Site, other_origin: Site, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Settings, dict[str, Any]]:
+    build_site(site, other_origin)
     settings = make_settings(tmp_path_factory.mktemp("crawl"), sources_yaml(site.base))
     return settings, crawl_sources(settings, now=NOW, timeout=120)
 
@@ -319,19 +333,37 @@ def test_pagination_by_next_link_stops_at_loop_and_counts_broken_pages(
     assert "标题和正文都为空" in reasons["a6.html"]
     assert "robots.txt" in reasons["a10.html"]
     assert "/gov/private/a10.html" not in site.hits
-    # 404, 500, an empty page, robots.txt, a link and a redirect to another loopback host
-    assert c["errors"] == 6
+    # 404, 500, an empty page, robots.txt, links and redirects to another loopback host and another port
+    assert c["errors"] == 8
 
 
 def test_links_and_redirects_to_other_internal_hosts_are_refused(
-    crawled: tuple[Settings, dict[str, Any]], site: Site
+    crawled: tuple[Settings, dict[str, Any]], site: Site, other_origin: Site
 ) -> None:
     _, counts = crawled
     blocked = [s for s in counts["gbk-next"]["error_samples"] if "内网" in s["reason"]]
     assert {s["url"] for s in blocked} == {
         f"http://localhost:{site.port}/gov/a1.html",
         f"http://localhost:{site.port}/gov/a8.html",
+        f"{other_origin.base}/gov/b1.html",
+        f"{other_origin.base}/gov/b2.html",
     }
+
+
+def test_another_origin_of_a_trusted_host_is_neither_fetched_nor_stored(
+    crawled: tuple[Settings, dict[str, Any]], site: Site, other_origin: Site
+) -> None:
+    """Issue 11: a trusted 127.0.0.1:A source linked and redirected to 127.0.0.1:B, which was fetched and
+    stored (trust went by host name). Two real servers, the real crawl process."""
+    settings, counts = crawled
+    assert site.hits.get("/gov/go/b2") == 1, "the redirect itself was followed up to origin B"
+    assert other_origin.hits == {}, "not one request reached origin B, not even robots.txt"
+    stored = _items(settings, "gbk-next").values()
+    assert all(other_origin.base not in (i.url or "") for i in stored)
+    assert not [i for i in stored if (i.external_id or "").startswith("XF-B")]
+    reasons = {s["url"]: s["reason"] for s in counts["gbk-next"]["error_samples"]}
+    assert reasons[f"{other_origin.base}/gov/b1.html"] == "拒绝访问内网地址: 127.0.0.1"
+    assert reasons[f"{other_origin.base}/gov/b2.html"] == "拒绝访问内网地址: 127.0.0.1"
 
 
 def test_letter_without_detail_page_is_built_from_the_list(crawled: tuple[Settings, dict[str, Any]]) -> None:
@@ -442,8 +474,8 @@ def test_recrawl_stores_nothing_new_and_a_changed_reply_is_an_update(
         store.close()
 
 
-def test_check_source_extracts_without_storing(site: Site, tmp_path: Path) -> None:
-    build_site(site)
+def test_check_source_extracts_without_storing(site: Site, other_origin: Site, tmp_path: Path) -> None:
+    build_site(site, other_origin)
     settings = make_settings(tmp_path, sources_yaml(site.base))
     result = check_source(settings, "gbk-next", now=NOW)
     titles = [i["title"] for i in result["items"]]
@@ -474,9 +506,9 @@ def test_crawl_process_reports_bad_input_as_config_error(tmp_path: Path) -> None
 
 
 def test_the_same_crawl_into_elasticsearch_stores_the_same_items(
-    site: Site, tmp_path: Path, es_settings: ElasticsearchSettings
+    site: Site, other_origin: Site, tmp_path: Path, es_settings: ElasticsearchSettings
 ) -> None:
-    build_site(site)  # the pages as first served (another test changes a reply)
+    build_site(site, other_origin)  # the pages as first served (another test changes a reply)
     on_sqlite = make_settings(tmp_path / "sqlite", sources_yaml(site.base))
     plain = make_settings(tmp_path / "es", sources_yaml(site.base))
     on_es = plain.model_copy(
@@ -484,7 +516,7 @@ def test_the_same_crawl_into_elasticsearch_stores_the_same_items(
     )
     first = crawl_sources(on_es, ["gbk-next"], now=NOW, timeout=120)["gbk-next"]
     crawl_sources(on_sqlite, ["gbk-next"], now=NOW, timeout=120)
-    assert (first["new"], first["errors"]) == (5, 6)
+    assert (first["new"], first["errors"]) == (5, 8)
 
     def dumped(settings: Settings) -> dict[str, dict[str, Any]]:
         skip = {"stored_at", "updated_at", "matched_at"}

@@ -106,20 +106,3 @@ def test_health_file_tracks_failures_and_recovery(tmp_path: Path) -> None:
     assert get_health(settings, "other").last_crawl_at is None
     (tmp_path / "data" / "source_health.json").write_text("{broken", encoding="utf-8")
     assert load_health(settings) == {}
-
-
-def test_the_connection_goes_to_the_address_the_guard_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DNS rebinding: the name resolves to a public address for the check and to loopback afterwards."""
-    from twisted.internet import reactor
-
-    from crawlers import middlewares
-
-    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
-    monkeypatch.setattr(middlewares, "resolve", lambda host: next(answers))
-    monkeypatch.setattr(middlewares, "PINS", {})
-    guard = HostGuardMiddleware(_Crawler())  # type: ignore[arg-type]
-    guard.process_request(Request("http://rebind.example/page"))
-    resolver = middlewares.PinnedResolver(reactor, 0, 5.0)
-    answered: list[str] = []
-    resolver.getHostByName("rebind.example").addCallback(answered.append)
-    assert answered == ["93.184.216.34"], "Scrapy connects to the checked address, not a second lookup"
