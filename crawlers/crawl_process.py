@@ -8,7 +8,9 @@ A Twisted reactor cannot be restarted, so long-lived processes call this through
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
+import importlib
 import json
 import os
 import signal
@@ -31,6 +33,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--settings-stdin", action="store_true", help="从标准输入读取 JSON 格式的设置")
     parser.add_argument("--check", action="store_true", help="只取一个列表页和一个详情页，不入库")
     parser.add_argument("--now", default=None, help="以此时间（ISO 8601）作为抓取时间，用于测试")
+    parser.add_argument("--host", action="store_true", help="常驻模式：预先加载，按标准输入的请求逐个派生抓取进程")
     parser.add_argument("sources", nargs="*", help="来源 id；不写则抓取全部启用的来源")
     return parser.parse_args(argv)
 
@@ -167,9 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry; exit 0 after a crawl (failures are in the counts), 2 on bad input."""
     die_with_parent()
     args = _parse_args(argv)
+    if args.host:
+        return serve_forks()
+    return _crawl(args, sys.stdin.read() if args.settings_stdin else None)
+
+
+def _crawl(args: argparse.Namespace, settings_json: str | None) -> int:
     try:
-        if args.settings_stdin:
-            settings = Settings.model_validate(json.loads(sys.stdin.read()))
+        if settings_json is not None:
+            settings = Settings.model_validate(json.loads(settings_json))
         else:
             settings = load_settings(args.config)
         # The parent appends this process's stderr to logs/crawl.log: route Scrapy through loguru so
@@ -187,6 +196,83 @@ def main(argv: list[str] | None = None) -> int:
         _emit({"ok": False, "error": str(exc)})
         return EXIT_BAD_INPUT
     _emit({"ok": True, "sources": results})
+    return 0
+
+
+PRELOADED = (
+    "scrapy.crawler",
+    "crawlers.pipelines",
+    "crawlers.settings",
+    "crawlers.spiders",
+    "crawlers.health",
+    "service.items.duplicates",
+    "service.items.places",
+    "service.logs",
+    "service.store.elasticsearch",
+    "service.store.sqlite",
+)
+
+
+def _preload() -> None:
+    """Import what every crawl needs once, before forking: Scrapy's components named in its default
+    settings, the pipeline, the stores, jieba's dictionary. Never the reactor: each crawl installs its own."""
+    import jieba
+    import scrapy.settings.default_settings as defaults
+    from scrapy.utils.misc import load_object
+
+    for module in PRELOADED:
+        importlib.import_module(module)
+    paths: set[str] = set()
+    for value in vars(defaults).values():
+        names = value.keys() if isinstance(value, dict) else [value]
+        paths.update(n for n in names if isinstance(n, str) and n.startswith("scrapy.") and "reactor" not in n)
+    for handler in defaults.DOWNLOAD_HANDLERS_BASE.values():
+        if isinstance(handler, str):
+            paths.add(handler)
+    for path in sorted(paths):
+        with contextlib.suppress(Exception):  # a name that is not a class path (a format string, say)
+            load_object(path)
+    jieba.setLogLevel(60)
+    jieba.initialize()
+    from service.store.base import search_key
+
+    search_key("预热 Warm-up")  # builds the folding tables every stored item needs
+    if "twisted.internet.reactor" in sys.modules:
+        raise RuntimeError("a reactor was installed before forking crawls")
+
+
+def serve_forks() -> int:
+    """Host mode (``--host``): one process per worker thread that imports Scrapy and the pipeline once, then
+    forks a fresh child per crawl request (a Twisted reactor runs once per process).
+
+    Requests are JSON lines on stdin: ``{"args": [...command-line arguments...], "settings": "<json>"}``.
+    For each, this writes ``{"started": PID}``, then the child writes its result line, then this writes
+    ``{"done": EXIT_CODE}`` (a negative code: killed by that signal, e.g. by the caller's timeout).
+    Starting a crawl costs a fork instead of seconds of imports: what lets a worker crawl hundreds of sources.
+    """
+    _preload()
+    out = sys.stdout
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        out.flush()
+        pid = os.fork()
+        if pid == 0:  # the crawl
+            code = 70
+            try:
+                os.environ[PARENT_ENV] = str(os.getppid())
+                die_with_parent()
+                code = _crawl(_parse_args(request["args"]), request["settings"])
+            except BaseException as exc:
+                _emit({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        _emit({"started": pid})
+        _, status = os.waitpid(pid, 0)
+        _emit({"done": os.waitstatus_to_exitcode(status)})
     return 0
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -46,51 +51,177 @@ def settings_payload(settings: Settings) -> str:
     return json.dumps(_reveal(settings.model_dump()), ensure_ascii=False)
 
 
+def _nice(settings: Settings) -> list[str]:
+    """POSIX nice(1) before Python starts, so Scrapy's imports run below the server's CPU priority too."""
+    nice = shutil.which("nice") if settings.scheduler.crawl_niceness else None
+    return [nice, "-n", str(settings.scheduler.crawl_niceness)] if nice else []
+
+
+def _crawl_args(settings: Settings, ids: list[str], check: bool, now: datetime | None) -> list[str]:
+    args = ["--config", str(settings.config_dir), "--settings-stdin"]
+    if now is not None:
+        args += ["--now", now.isoformat()]
+    if check:
+        args.append("--check")
+    return [*args, "--", *ids]
+
+
 def crawl_command(settings: Settings, ids: list[str], check: bool = False, now: datetime | None = None) -> list[str]:
     """The child process's command line: the crawl entry point, below the server's CPU priority."""
-    cmd = [sys.executable, "-m", "crawlers.crawl_process", "--config", str(settings.config_dir), "--settings-stdin"]
-    nice = shutil.which("nice") if settings.scheduler.crawl_niceness else None
-    if nice:  # POSIX nice(1): set before Python starts, so Scrapy's imports run at the lower priority too
-        cmd = [nice, "-n", str(settings.scheduler.crawl_niceness), *cmd]
-    if now is not None:
-        cmd += ["--now", now.isoformat()]
-    if check:
-        cmd.append("--check")
-    return [*cmd, "--", *ids]
+    return [*_nice(settings), sys.executable, "-m", "crawlers.crawl_process", *_crawl_args(settings, ids, check, now)]
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
+    # The child ends when this process does (see crawlers.crawl_process.die_with_parent).
+    env[PARENT_ENV] = str(os.getpid())
+    return env
 
 
 def _run(
     settings: Settings, ids: list[str], check: bool, timeout: float | None, now: datetime | None
 ) -> dict[str, Any]:
-    cmd = crawl_command(settings, ids, check, now)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
-    # The child ends when this process does (see crawlers.crawl_process.die_with_parent).
-    env[PARENT_ENV] = str(os.getpid())
     log_path = settings.data_path(*LOG_FILE)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        start = log.tell()
-        try:
-            proc = subprocess.run(  # noqa: S603 - our own module, arguments are source ids
-                cmd,
-                input=settings_payload(settings).encode("utf-8"),
-                stdout=subprocess.PIPE,
-                stderr=log,
-                timeout=timeout,
-                env=env,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise CrawlError(f"抓取超时（{timeout} 秒）") from exc
-    result = _last_json_line(proc.stdout.decode("utf-8", errors="replace"))
+    if _use_hosts:
+        start = log_path.stat().st_size if log_path.exists() else 0
+        host = _host_for(settings, log_path)
+        output, returncode = host.crawl(_crawl_args(settings, ids, check, now), settings_payload(settings), timeout)
+    else:
+        with log_path.open("ab") as log:
+            start = log.tell()
+            try:
+                proc = subprocess.run(  # noqa: S603 - our own module, arguments are source ids
+                    crawl_command(settings, ids, check, now),
+                    input=settings_payload(settings).encode("utf-8"),
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    timeout=timeout,
+                    env=_child_env(),
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise CrawlError(f"抓取超时（{timeout} 秒）") from exc
+        output, returncode = proc.stdout.decode("utf-8", errors="replace"), proc.returncode
+    result = _last_json_line(output)
     if result is None:
-        raise CrawlError(f"抓取进程异常退出（代码 {proc.returncode}）：{_tail(log_path, start)}")
+        raise CrawlError(f"抓取进程异常退出（代码 {returncode}）：{_tail(log_path, start)}")
     if not result.get("ok"):
         if "file" in result:
             raise ConfigError(result["file"], result.get("path", ""), result.get("reason", ""))
         raise CrawlError(str(result.get("error", "未知错误")))
     return result["sources"]
+
+
+# -- crawl hosts (yuqing worker) -------------------------------------------------------------------------
+# A fresh Python process per crawl costs seconds of imports (Scrapy, the pipeline, jieba's dictionary):
+# more than crawling a small source. Workers crawl many sources all day, so each worker thread keeps one
+# host process that imported all that once and forks a new child per crawl (crawl_process.serve_forks).
+
+_use_hosts = False
+_hosts = threading.local()
+
+
+def use_crawl_hosts(enabled: bool = True) -> None:
+    """Crawl through warm host processes in this process (``yuqing worker``); off: one process per crawl."""
+    global _use_hosts
+    _use_hosts = enabled
+
+
+def close_crawl_host() -> None:
+    """Stop this thread's host process, if any (it would also end with this process)."""
+    host = getattr(_hosts, "host", None)
+    if host is not None:
+        host.close()
+        _hosts.host = None
+
+
+def _host_for(settings: Settings, log_path: Path) -> CrawlHost:
+    host = getattr(_hosts, "host", None)
+    if host is None or not host.alive():
+        host = _hosts.host = CrawlHost(log_path, _nice(settings))
+    return host
+
+
+class CrawlHost:
+    """One host process (``python -m crawlers.crawl_process --host``) and its request pipe."""
+
+    def __init__(self, log_path: Path, nice: list[str]) -> None:
+        with log_path.open("ab") as log:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own module
+                [*nice, sys.executable, "-m", "crawlers.crawl_process", "--host"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=_child_env(),
+            )
+        self._buffer = b""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def _line(self, deadline: float | None) -> dict[str, Any] | None:
+        """The next JSON line from the host; None at end of file. TimeoutError past ``deadline``."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([fd], [], [], wait)
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            value = json.loads(line)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def crawl(self, args: list[str], settings_json: str, timeout: float | None) -> tuple[str, int]:
+        """Run one crawl in a fresh child of the host; its output lines and exit code."""
+        assert self.proc.stdin is not None
+        request = json.dumps({"args": args, "settings": settings_json}, ensure_ascii=False) + "\n"
+        try:
+            self.proc.stdin.write(request.encode("utf-8"))
+            self.proc.stdin.flush()
+        except OSError as exc:
+            self.close()
+            raise CrawlError(f"抓取进程异常退出：{exc}") from exc
+        deadline = None if timeout is None else time.monotonic() + timeout
+        lines: list[str] = []
+        child = None
+        timed_out = False
+        while True:
+            try:
+                value = self._line(None if timed_out else deadline)
+            except TimeoutError:
+                timed_out = True
+                if child is None:
+                    self.close()
+                    raise CrawlError(f"抓取超时（{timeout} 秒）") from None
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
+                continue
+            if value is None:
+                self.close()
+                raise CrawlError("抓取进程异常退出（常驻抓取进程已退出）")
+            if "started" in value:
+                child = int(value["started"])
+            elif "done" in value:
+                if timed_out:
+                    raise CrawlError(f"抓取超时（{timeout} 秒）")
+                return "\n".join(lines), int(value["done"])
+            else:
+                lines.append(json.dumps(value, ensure_ascii=False))
 
 
 def _last_json_line(text: str) -> dict[str, Any] | None:

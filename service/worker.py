@@ -16,6 +16,7 @@ from typing import Any
 
 from loguru import logger
 
+from crawlers.runner import use_crawl_hosts
 from service import app as _composition_root  # noqa: F401 - registers every domain's jobs (job_specs)
 from service import clock, context
 from service.context import AppContext
@@ -63,6 +64,8 @@ def run_worker(ctx: AppContext, concurrency: int = 1) -> None:
     """Take jobs until SIGINT/SIGTERM (a job under way is finished first)."""
     settings = ctx.settings
     context.set_current(ctx)
+    # Crawls start from warm host processes (a fork, not seconds of imports per crawl).
+    use_crawl_hosts()
     app = queue.make_app(settings, min_size=1, max_size=max(2, concurrency + 1))
     app.task(name=queue.JOB_TASK)(run_job)
     name = worker_name()

@@ -18,7 +18,7 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, select
 
-from crawlers.runner import PARENT_ENV
+from crawlers.runner import PARENT_ENV, CrawlError, close_crawl_host, crawl_sources, use_crawl_hosts
 from service import clock
 from service.db import Database
 from service.feed.models import Alert
@@ -328,3 +328,25 @@ def test_the_scheduler_shows_the_runs_that_workers_record(tmp_path: Path) -> Non
         assert tracker.snapshot()[0].last_error == "RuntimeError: 站点超时"
     finally:
         db.dispose()
+
+
+def test_a_crawl_host_kills_a_crawl_past_its_time_and_serves_the_next(tmp_path: Path) -> None:
+    """Workers crawl from a warm host process (a fork per crawl); a hung crawl still ends at its time limit."""
+    site = Site()
+    slow_site(site, first_delay=40)
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "sources.yaml").write_text(SLOW_SOURCE.replace("{base}", site.base), encoding="utf-8")
+    settings = load_settings(config, data_dir=str(tmp_path / "data"))
+    use_crawl_hosts(True)
+    try:
+        started = time.monotonic()
+        with pytest.raises(CrawlError, match="超时"):
+            crawl_sources(settings, ["slow-12345"], timeout=20)
+        assert time.monotonic() - started < 38  # killed at its limit, not after the slow page answered
+        again = crawl_sources(settings, ["slow-12345"], timeout=120)["slow-12345"]
+        assert (again["new"], again["errors"]) == (3, 0)
+    finally:
+        close_crawl_host()
+        use_crawl_hosts(False)
+        site.close()
