@@ -87,13 +87,13 @@ def use_dns_servers(servers: Sequence[str]) -> None:
     _DNS_SERVERS[:] = [dns_server(server) for server in servers]
 
 
-def _lookup(host: str) -> list[str]:
+def _lookup(host: str, servers: Sequence[tuple[str, int]]) -> list[str]:
     import dns.exception
     import dns.nameserver
     import dns.resolver
 
     resolver = dns.resolver.Resolver(configure=False)
-    resolver.nameservers = [dns.nameserver.Do53Nameserver(address, port) for address, port in _DNS_SERVERS]
+    resolver.nameservers = [dns.nameserver.Do53Nameserver(address, port) for address, port in servers]
     resolver.lifetime = DNS_TIMEOUT
     found: set[str] = set()
     for kind in ("A", "AAAA"):
@@ -104,16 +104,20 @@ def _lookup(host: str) -> list[str]:
     return sorted(found)
 
 
-def resolve(host: str) -> list[str]:
-    """Addresses of a host name (an IP literal resolves to itself); [] when it does not resolve."""
+def resolve(host: str, servers: Sequence[str] | None = None) -> list[str]:
+    """Addresses of a host name (an IP literal resolves to itself); [] when it does not resolve.
+
+    Through ``servers`` when given, else through the crawl's resolvers (use_dns_servers) or the system's.
+    """
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         pass
     else:
         return [host.strip("[]")]
-    if _DNS_SERVERS:
-        return _lookup(host)
+    chosen = [dns_server(server) for server in servers] if servers else _DNS_SERVERS
+    if chosen:
+        return _lookup(host, chosen)
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):

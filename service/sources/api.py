@@ -103,8 +103,9 @@ def create_source(
         err = exc.errors()[0]
         raise HTTPException(422, f"{format_loc(tuple(err.get('loc', ())))}: {err.get('msg')}") from exc
     try:
+        dns_servers = load_all_sources(settings).crawl.dns_servers
         for url in source.start_urls:
-            check_source_url(url, settings.security.allow_private_source_hosts)
+            check_source_url(url, settings.security.allow_private_source_hosts, dns_servers)
     except UnsafeSourceURL as exc:
         record(
             session,

@@ -7,6 +7,7 @@ the console is not, so it must be http(s) and resolve only to public addresses u
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from crawlers.middlewares import is_internal, resolve
@@ -16,8 +17,11 @@ class UnsafeSourceURL(ValueError):
     """A URL the crawler must not be pointed at; the message says why, in Chinese."""
 
 
-def check_source_url(url: str, allow_private: bool = False) -> None:
-    """Raise UnsafeSourceURL unless ``url`` is http(s) and (unless allowed) resolves to public addresses only."""
+def check_source_url(url: str, allow_private: bool = False, dns_servers: Sequence[str] = ()) -> None:
+    """Raise UnsafeSourceURL unless ``url`` is http(s) and (unless allowed) resolves to public addresses only.
+
+    ``dns_servers``: the crawl's resolvers (sources.yaml crawl.dns_servers), so the check sees what the crawl sees.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise UnsafeSourceURL(f"只允许 http 或 https 地址: {url}")
@@ -28,7 +32,7 @@ def check_source_url(url: str, allow_private: bool = False) -> None:
         raise UnsafeSourceURL(f"地址中不能包含用户名或密码: {url}")
     if allow_private:
         return
-    addresses = resolve(host)
+    addresses = resolve(host, dns_servers)
     if not addresses:
         raise UnsafeSourceURL(f"无法解析主机名: {host}")
     internal = [a for a in addresses if is_internal(a)]

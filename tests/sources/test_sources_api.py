@@ -126,3 +126,29 @@ def test_an_api_source_pointing_inside_is_refused_at_crawl_time_too(client) -> N
     assert result["new"] == 0
     reasons = " ".join(s["reason"] for s in result.get("error_samples", []))
     assert "内网" in reasons
+
+
+def test_the_add_check_resolves_through_the_crawls_dns_servers(client, accounts) -> None:
+    """The check sees what the crawl will see: names resolved by sources.yaml crawl.dns_servers (intranet DNS)."""
+    from tests.crawlers.dns_server import ScriptedDNS
+
+    dns = ScriptedDNS()
+    try:
+        dns.script("oa.intranet.test", "10.0.0.9")
+        dns.script("news.public.test", "93.184.216.34")
+        settings = client.app.state.ctx.settings
+        (Path(settings.config_dir) / "sources.yaml").write_text(
+            f'crawl:\n  dns_servers: ["{dns.address}"]\n' + SOURCES_YAML, encoding="utf-8"
+        )
+        accounts.add("root", "admin")
+        admin = accounts.headers("root")
+        refused = client.post("/api/v1/sources", json=_definition("oa", "http://oa.intranet.test/rss"), headers=admin)
+        assert refused.status_code == 422
+        assert "内网" in refused.json()["detail"]
+        assert "10.0.0.9" in refused.json()["detail"]
+        created = client.post(
+            "/api/v1/sources", json=_definition("news", "http://news.public.test/rss.xml"), headers=admin
+        )
+        assert created.status_code == 201, created.text
+    finally:
+        dns.close()
