@@ -49,10 +49,15 @@ class RelatedTicket(BaseModel):
     kind: str = "related"
 
 
+# Places are read from the start of each text: complaints and reports name where first, and segmenting
+# whole long texts for every ticket a burst opens would cost more than the rest of matching.
+PLACE_CHARS = 400
+
+
 def _places(items: Iterable[Any]) -> dict[str, Place]:
     out: dict[str, Place] = {}
     for item in items:
-        for place in gazetteer().extract(f"{item.title}\n{item.content}"):
+        for place in gazetteer().extract(f"{item.title}\n{(item.content or '')[:PLACE_CHARS]}"):
             out.setdefault(place.name, place)
     return out
 
@@ -192,14 +197,19 @@ def _related_batch(
     except StoreUnavailable:
         stored_items = {}
     known = {**stored_items, **texts}
-    places = {
-        t.id: _places(known[link.item_id] for link in t.items[:ITEMS_PER_TICKET] if link.item_id in known)
-        for t in everyone
-    }
+    places: dict[int, dict[str, Place]] = {}
+
+    def places_of(ticket: Ticket) -> dict[str, Place]:
+        # Segmented only for tickets that share a term with another one (the cheap test first).
+        if ticket.id not in places:
+            linked = (known[link.item_id] for link in ticket.items[:ITEMS_PER_TICKET] if link.item_id in known)
+            places[ticket.id] = _places(linked)
+        return places[ticket.id]
+
     out: list[tuple[int, int, str, RelatedTicket]] = []
     for ticket in new:
-        own_places, own_terms = places[ticket.id], terms.get(ticket.id, set())
-        if not own_places or not own_terms:
+        own_terms = terms.get(ticket.id, set())
+        if not own_terms:
             continue
         for other in everyone:
             if (
@@ -208,11 +218,13 @@ def _related_batch(
                 or abs(other.discovered_at - ticket.discovered_at) > WINDOW
             ):
                 continue
-            shared_places = sorted(
-                (p for name, p in places[other.id].items() if name in own_places), key=lambda p: _LEVEL_RANK[p.level]
-            )
             shared_terms = sorted(own_terms & terms.get(other.id, set()))
-            if not shared_places or not shared_terms:
+            if not shared_terms or not (own_places := places_of(ticket)):
+                continue
+            shared_places = sorted(
+                (p for name, p in places_of(other).items() if name in own_places), key=lambda p: _LEVEL_RANK[p.level]
+            )
+            if not shared_places:
                 continue
             names = [p.name for p in shared_places]
             reason = f"同在{'、'.join(names[:3])}；都涉及{'、'.join(shared_terms[:5])}"
