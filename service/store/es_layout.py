@@ -1,0 +1,109 @@
+"""How items lie in Elasticsearch: the mappings and settings of the index template, the dead-letter index,
+the document written for an item and the item read back from it.
+
+Layout: an index template ``<prefix>-items`` with explicit mappings, a concrete index
+``<prefix>-items-000001`` behind the write alias ``<prefix>-items``, and ``<prefix>-deadletter`` for
+documents the cluster can never accept. Document ids are item ids, so a retried write never duplicates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.masking import mask_text
+from service.settings import ElasticsearchSettings
+from service.store.base import Item, search_key
+
+# Fields the store adds to a document for its own lookups; they are not part of Item. "lsh" (the
+# MinHash LSH band keys of repost detection) is indexed and never read back; "lsh_done" marks a document
+# whose keys were written (none for an empty text), so band backfill finds the others. "simhash" and
+# "band0".."band3" are left in documents of releases before MinHash and no longer written.
+_INTERNAL = (
+    "simhash", "band0", "band1", "band2", "band3", "stored_seq", "lsh", "lsh_done", "title_masked",
+    "content_masked", "title_key", "content_key", "title_masked_key", "content_masked_key",
+)  # fmt: skip
+# Kept from the stored document when a re-crawl changes an item (as the SQLite backend does).
+KEPT_ON_UPDATE = ("stored_at", "stored_seq", "matched_at", "event_id")
+# Crawled text is hostile: a keyword longer than Lucene's 32 KB term limit would fail the whole
+# document, so long values stay in _source but are not indexed.
+_KEYWORD = {"type": "keyword", "ignore_above": 1024}
+
+DEAD_LETTER_MAPPINGS: dict[str, Any] = {
+    "dynamic": False,
+    "properties": {
+        "item_id": {"type": "keyword"},
+        "reason": {"type": "text"},
+        "at": {"type": "date"},
+        # Kept verbatim and never indexed, so the dead letter itself cannot fail.
+        "document": {"type": "object", "enabled": False},
+    },
+}
+
+
+def item_mappings(analyzer: str) -> dict[str, Any]:
+    """The mappings of the items index (the template and an existing index alike)."""
+    text = {"type": "text", "analyzer": analyzer}
+    return {
+        # Unknown fields (a newer Item) stay in _source, never fail a write.
+        "dynamic": False,
+        "properties": {
+            "id": {"type": "keyword"},
+            "source": {"type": "keyword"},
+            "channel": {"type": "keyword"},
+            "external_id": _KEYWORD,
+            "url": _KEYWORD,
+            "title": text,
+            # The masked copy every role but admin searches (see ItemQuery.masked).
+            "title_masked": text,
+            "content_masked": text,
+            "content": text,
+            # Search keys (see base.search_key): the texts above folded for case and width.
+            "title_key": text,
+            "content_key": text,
+            "title_masked_key": text,
+            "content_masked_key": text,
+            "published_at": {"type": "date"},
+            "fetched_at": {"type": "date"},
+            "department": _KEYWORD,
+            "status": _KEYWORD,
+            "reply": text,
+            "replied_at": {"type": "date"},
+            "event_id": {"type": "keyword"},
+            "lsh": {"type": "long"},
+            "lsh_done": {"type": "boolean"},
+            "fingerprint": {"type": "keyword", "index": False},
+            "stored_at": {"type": "date"},
+            "stored_seq": {"type": "long"},
+            "updated_at": {"type": "date"},
+            "matched_at": {"type": "date"},
+            # Whatever a source adds: searchable as keywords, and no mapping explosion or type
+            # conflict between sources (an object 20 levels deep is still refused).
+            "extra": {"type": "flattened", "ignore_above": 1024},
+        },
+    }
+
+
+def index_settings(settings: ElasticsearchSettings) -> dict[str, Any]:
+    """Shards and replicas of every index the store creates."""
+    return {
+        "number_of_shards": settings.number_of_shards,
+        "number_of_replicas": settings.number_of_replicas,
+    }
+
+
+def document(item: Item) -> dict[str, Any]:
+    """The document of ``item``: its fields, the masked copy and the folded search keys."""
+    doc = item.model_dump(mode="json")
+    doc["title_masked"] = mask_text(item.title)
+    doc["content_masked"] = mask_text(item.content)
+    for name in ("title", "content", "title_masked", "content_masked"):
+        doc[f"{name}_key"] = search_key(doc[name])
+    if item.lsh:
+        doc["lsh_done"] = True
+    return doc
+
+
+def item_of(source: dict[str, Any]) -> Item:
+    """The item of a stored document (the store's own lookup fields left out)."""
+    data = {k: v for k, v in source.items() if k not in _INTERNAL}
+    return Item.model_validate(data)

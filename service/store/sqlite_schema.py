@@ -1,0 +1,228 @@
+"""The schema of the SQLite item store: tables, indexes, full-text indexes and the triggers filling them.
+
+Applied on the first connection of a process (every statement is idempotent); a file written by an
+older release gets the columns and indexes added since, filled from the rows it holds. The triggers call
+``yq_fold`` and ``yq_grams``, which every connection of the store registers (:func:`register_functions`).
+"""
+
+from __future__ import annotations
+
+import operator
+import sqlite3
+
+from service.masking import mask_text
+from service.store.base import search_key
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    external_id TEXT,
+    url TEXT,
+    title TEXT NOT NULL DEFAULT '',
+    content TEXT NOT NULL DEFAULT '',
+    published_at TEXT,
+    fetched_at TEXT NOT NULL,
+    department TEXT,
+    status TEXT,
+    reply TEXT,
+    replied_at TEXT,
+    event_id TEXT,
+    fingerprint TEXT NOT NULL,
+    stored_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    matched_at TEXT,
+    extra TEXT NOT NULL DEFAULT '{}',
+    title_masked TEXT NOT NULL DEFAULT '',
+    content_masked TEXT NOT NULL DEFAULT '',
+    -- 1 once the item's LSH band keys are in item_lsh (none for an empty text); NULL: to backfill.
+    lsh_done INTEGER
+);
+CREATE INDEX IF NOT EXISTS items_published ON items(published_at);
+CREATE INDEX IF NOT EXISTS items_source ON items(source);
+CREATE INDEX IF NOT EXISTS items_event ON items(event_id);
+-- The listing order (newest published first, undated last): page 1 and keyset pages read it in order.
+CREATE INDEX IF NOT EXISTS items_newest ON items(published_at IS NULL, published_at DESC, seq DESC);
+CREATE INDEX IF NOT EXISTS items_unmatched ON items(seq) WHERE matched_at IS NULL;
+-- MinHash LSH band keys of each item (repost detection): one row per (band, item), newest item first.
+CREATE TABLE IF NOT EXISTS item_lsh (
+    band INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (band, seq)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS items_lsh_ad AFTER DELETE ON items BEGIN
+    DELETE FROM item_lsh WHERE seq = old.seq;
+END;
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    document TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"""
+
+
+# Trigram indexes of the text as published and of the masked copy, from before the folded search keys
+# (items_search) answered every search: nothing reads them, and they cost ingest time and disk.
+_UNUSED = """
+DROP TRIGGER IF EXISTS items_ai; DROP TRIGGER IF EXISTS items_ad; DROP TRIGGER IF EXISTS items_au;
+DROP TRIGGER IF EXISTS items_masked_ai; DROP TRIGGER IF EXISTS items_masked_ad;
+DROP TRIGGER IF EXISTS items_masked_au;
+DROP TABLE IF EXISTS items_fts; DROP TABLE IF EXISTS items_fts_masked;
+"""
+
+
+def _add_masked_copy(conn: sqlite3.Connection) -> None:
+    """Give a store file from before the masked copy its columns, filled, and the index over them."""
+    # Search for every role but admin runs on the masked copy (a search on the original would be an oracle
+    # for the hidden digits); it lives beside the original, indexed by items_search and items_short.
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+    if "title_masked" in columns:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("ALTER TABLE items ADD COLUMN title_masked TEXT NOT NULL DEFAULT ''")
+        conn.execute("ALTER TABLE items ADD COLUMN content_masked TEXT NOT NULL DEFAULT ''")
+        rows = conn.execute("SELECT seq, title, content FROM items").fetchall()
+        conn.executemany(
+            "UPDATE items SET title_masked = ?, content_masked = ? WHERE seq = ?",
+            [(mask_text(r[1]), mask_text(r[2]), r[0]) for r in rows],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _add_lsh_done(conn: sqlite3.Connection) -> None:
+    """Upgrade a store file from before band backfill: mark items that have band keys, drop SimHash indexes.
+
+    The SimHash columns of old files stay (SQLite cannot drop them cheaply) but are no longer written or
+    indexed; items without band keys are found through ``items_no_lsh`` by ``iter_without_bands``.
+    """
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+    if "lsh_done" not in columns:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("ALTER TABLE items ADD COLUMN lsh_done INTEGER")
+            conn.execute("UPDATE items SET lsh_done = 1 WHERE seq IN (SELECT seq FROM item_lsh)")
+            for i in range(4):
+                conn.execute(f"DROP INDEX IF EXISTS items_band{i}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    conn.execute("CREATE INDEX IF NOT EXISTS items_no_lsh ON items(seq) WHERE lsh_done IS NULL")
+
+
+# Search keys: title and content folded for case and width (NFKC + casefold, the matcher's rule), so
+# 12度 finds １２度 while the items themselves keep the text as published. Its own FTS table, filled by
+# triggers through the yq_fold function every connection of this store registers.
+_SEARCH_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS items_search USING fts5(
+    title, content, title_masked, content_masked, tokenize='trigram'
+);
+CREATE TRIGGER IF NOT EXISTS items_search_ai AFTER INSERT ON items BEGIN
+    INSERT INTO items_search(rowid, title, content, title_masked, content_masked) VALUES
+    (new.seq, yq_fold(new.title), yq_fold(new.content), yq_fold(new.title_masked), yq_fold(new.content_masked));
+END;
+CREATE TRIGGER IF NOT EXISTS items_search_ad AFTER DELETE ON items BEGIN
+    DELETE FROM items_search WHERE rowid = old.seq;
+END;
+CREATE TRIGGER IF NOT EXISTS items_search_au
+AFTER UPDATE OF title, content, title_masked, content_masked ON items BEGIN
+    DELETE FROM items_search WHERE rowid = old.seq;
+    INSERT INTO items_search(rowid, title, content, title_masked, content_masked) VALUES
+    (new.seq, yq_fold(new.title), yq_fold(new.content), yq_fold(new.title_masked), yq_fold(new.content_masked));
+END;
+"""
+
+
+# Items stored before the search keys existed get theirs once.
+_SEARCH_BACKFILL = """
+INSERT INTO items_search(rowid, title, content, title_masked, content_masked)
+SELECT seq, yq_fold(title), yq_fold(content), yq_fold(title_masked), yq_fold(content_masked)
+FROM items WHERE seq NOT IN (SELECT rowid FROM items_search)
+"""
+
+
+# One- and two-character terms (排污, 水): the trigram index cannot answer them, so every character and every
+# pair of adjacent characters of the folded title and content is a token of its own (yq_grams), in a
+# contentless FTS5 table with one column for the original text and one for the masked copy. Tokens are
+# separated by spaces only: the tokenizer keeps letters, marks, numbers, punctuation, symbols and
+# unassigned code points (emoji newer than its Unicode tables) inside tokens.
+_SHORT_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS items_short USING fts5(
+    grams, grams_masked, content='', detail='column',
+    tokenize="unicode61 remove_diacritics 0 categories 'L* M* N* P* S* Co Cn Cf Cs'"
+);
+CREATE TRIGGER IF NOT EXISTS items_short_ai AFTER INSERT ON items BEGIN
+    INSERT INTO items_short(rowid, grams, grams_masked) VALUES
+    (new.seq, yq_grams(new.title, new.content), yq_grams(new.title_masked, new.content_masked));
+END;
+CREATE TRIGGER IF NOT EXISTS items_short_ad AFTER DELETE ON items BEGIN
+    INSERT INTO items_short(items_short, rowid, grams, grams_masked) VALUES
+    ('delete', old.seq, yq_grams(old.title, old.content), yq_grams(old.title_masked, old.content_masked));
+END;
+CREATE TRIGGER IF NOT EXISTS items_short_au
+AFTER UPDATE OF title, content, title_masked, content_masked ON items BEGIN
+    INSERT INTO items_short(items_short, rowid, grams, grams_masked) VALUES
+    ('delete', old.seq, yq_grams(old.title, old.content), yq_grams(old.title_masked, old.content_masked));
+    INSERT INTO items_short(rowid, grams, grams_masked) VALUES
+    (new.seq, yq_grams(new.title, new.content), yq_grams(new.title_masked, new.content_masked));
+END;
+CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def short_grams(*texts: str | None) -> str:
+    """Every character and every pair of adjacent characters of the folded texts, space-separated.
+
+    A pair holding a space or a control character splits into a lone character, which is a token anyway.
+    """
+    grams: set[str] = set()
+    for text in texts:
+        key = search_key(text)
+        grams.update(key)
+        grams.update(map(operator.add, key, key[1:]))
+    return " ".join(grams)
+
+
+def _add_short_index(conn: sqlite3.Connection) -> None:
+    """Give a store file from before the short-term index the index, filled for every stored item."""
+    conn.executescript(_SHORT_SCHEMA)
+    if conn.execute("SELECT 1 FROM store_meta WHERE key = 'short_index'").fetchone():
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if not conn.execute("SELECT 1 FROM store_meta WHERE key = 'short_index'").fetchone():
+            # Triggers fill it for items inserted from now on; older items get their tokens once, here.
+            conn.execute(
+                "INSERT INTO items_short(rowid, grams, grams_masked) SELECT seq, yq_grams(title, content), "
+                "yq_grams(title_masked, content_masked) FROM items"
+            )
+            conn.execute("INSERT INTO store_meta (key, value) VALUES ('short_index', '1')")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions the triggers and searches call: ``yq_fold`` (search key), ``yq_grams`` (short terms)."""
+    conn.create_function("yq_fold", 1, search_key, deterministic=True)
+    conn.create_function("yq_grams", 2, short_grams, deterministic=True)
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the store's schema on ``conn``, or bring a file of an older release up to date."""
+    conn.executescript(_SCHEMA)
+    conn.executescript(_UNUSED)
+    _add_masked_copy(conn)
+    _add_lsh_done(conn)
+    conn.executescript(_SEARCH_SCHEMA)
+    conn.execute(_SEARCH_BACKFILL)
+    _add_short_index(conn)
