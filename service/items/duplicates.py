@@ -291,11 +291,6 @@ def item_comparable(item: Item) -> Comparable:
     return comparable(item.title, item.content)
 
 
-def with_signature(item: Item) -> Item:
-    """The item with its LSH band keys set (what the store indexes)."""
-    return item.model_copy(update={"lsh": signature(item_comparable(item))})
-
-
 def backfill_bands(store: Store, batch_size: int = 500) -> int:
     """Write the LSH band keys of items stored without them (before the band index existed); how many.
 
