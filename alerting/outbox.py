@@ -12,9 +12,10 @@ duplicate, never a loss.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import get_args
+from typing import Any, get_args
 
 from loguru import logger
 from sqlalchemy import and_, or_, select, update
@@ -24,7 +25,7 @@ from alerting.channels import DeliveryError, Message, build_notifier
 from alerting.channels.base import ChannelConfigError
 from alerting.models import OutboxMessage
 from service import clock, context
-from service.db import Database
+from service.db import Database, rows_affected
 from service.db_columns import insert_ignore, insert_ignore_many
 from service.settings import NotificationKind, NotificationSettings
 
@@ -39,7 +40,7 @@ def _current_notifications() -> NotificationSettings:
         return NotificationSettings()
 
 
-def _matches(allowed: list[str] | str, value: str | None) -> bool:
+def _matches(allowed: Sequence[str], value: str | None) -> bool:
     if allowed == "*" or not allowed or "*" in allowed:
         return True
     return value is not None and value in allowed
@@ -207,12 +208,13 @@ def _deliver_one(db: Database, notifications: NotificationSettings, message_id: 
     token = uuid.uuid4().hex
     now = clock.now()
     with db.session() as session:
-        claimed = session.execute(
+        claimed = rows_affected(
+            session,
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id, _due(now))
             .values(claim_token=token, claimed_until=now + timedelta(seconds=notifications.claim_seconds))
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
         if claimed != 1:
             return  # another worker took it, or it is no longer due
         row = session.get(OutboxMessage, message_id)
@@ -241,6 +243,7 @@ def _deliver_one(db: Database, notifications: NotificationSettings, message_id: 
         logger.exception("outbox: channel {} raised", channel)
     done = clock.now()
     mine = and_(OutboxMessage.id == message_id, OutboxMessage.claim_token == token)
+    values: dict[str, Any]
     with db.session() as session:
         if error is None:
             values = {

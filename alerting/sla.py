@@ -40,11 +40,15 @@ from service.clock import SHANGHAI, ensure_aware, to_local
 from service.config_files import load_model
 from service.vocabulary import SEVERITIES, STAGES, Severity, Stage
 
+# Minutes (m), hours (h) or working days (wd).
+Unit = Literal["m", "h", "wd"]
+
 SLA_FILE = "sla.yaml"
 
 
 # Longest accepted duration per unit: about a year, which no SLA needs; beyond it is a typo.
 _LIMITS = {"m": 525_600, "h": 8_760, "wd": 250}
+_UNITS: dict[str, Unit] = {"m": "m", "h": "h", "wd": "wd"}
 _DURATION = re.compile(r"(\d+)(m|h|wd)")
 _HINT = "(use 30m, 12h or 2wd)"
 END_OF_DAY = time(23, 59, 59)
@@ -55,7 +59,7 @@ class Duration:
     """A stage's time limit: ``amount`` minutes (m), hours (h) or working days (wd)."""
 
     amount: int
-    unit: Literal["m", "h", "wd"]
+    unit: Unit
 
     @property
     def working_days(self) -> bool:
@@ -90,7 +94,7 @@ def parse_duration(value: Any) -> Duration:
         raise ValueError(f"{value!r} is zero: a stage needs some time {_HINT}")
     if amount > _LIMITS[unit]:
         raise ValueError(f"{value!r} is too long (at most {_LIMITS[unit]}{unit})")
-    return Duration(amount, unit)  # type: ignore[arg-type]
+    return Duration(amount, _UNITS[unit])
 
 
 DurationField = Annotated[Duration, PlainValidator(parse_duration), PlainSerializer(str, return_type=str)]

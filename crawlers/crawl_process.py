@@ -20,6 +20,7 @@ from typing import Any
 
 from crawlers.runner import PARENT_ENV
 from crawlers.sources import SourcesFile, load_all_sources
+from crawlers.spiders.base import SourceSpider
 from service import clock
 from service.config_files import ConfigError
 from service.settings import Settings, load_settings
@@ -125,13 +126,15 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
     results: dict[str, Any] = {}
     for sid, crawler in crawlers.items():
         spider = crawler.spider
-        summary = spider.summary() if spider is not None else {"errors": 1, "error_samples": []}
+        summary: dict[str, Any] = (
+            spider.summary() if isinstance(spider, SourceSpider) else {"errors": 1, "error_samples": []}
+        )
         if check:
             items = getattr(spider, "checked_items", [])
             results[sid] = {**summary, "items": [i.model_dump(mode="json") for i in items]}
             continue
         stats = crawler.stats.get_stats() if crawler.stats else {}
-        counts = {
+        counts: dict[str, Any] = {
             "new": int(stats.get("yuqing/new", 0)),
             "updated": int(stats.get("yuqing/updated", 0)),
             "skipped": int(stats.get("yuqing/unchanged", 0)),

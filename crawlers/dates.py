@@ -87,14 +87,16 @@ def _parse_text(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
         day = local_now.date() - timedelta(days=_DAYS_BACK[m.group(1)])
         return _build(day.year, day.month, day.day, m.group(2), m.group(3), m.group(4), None, zone)
     if m := _FULL.search(text):
-        return _build(*(int(g) for g in m.groups()[:3]), *m.groups()[3:], zone=zone)
+        year, month, day_of_month = (int(g) for g in m.groups()[:3])
+        return _build(year, month, day_of_month, m.group(4), m.group(5), m.group(6), m.group(7), zone)
     if m := _COMPACT.search(text):
-        return _build(int(m.group(1)), int(m.group(2)), int(m.group(3)), *m.groups()[3:], None, zone)
+        return _build(int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4), m.group(5), m.group(6), None, zone)
     if m := _MONTH_DAY.search(text):
-        result = _build(local_now.year, int(m.group(1)), int(m.group(2)), *m.groups()[2:], None, zone)
+        month, day_of_month = int(m.group(1)), int(m.group(2))
+        result = _build(local_now.year, month, day_of_month, m.group(3), m.group(4), m.group(5), None, zone)
         # A month and day without a year is the most recent such day, never one in the future.
         if result is not None and result > now + timedelta(days=1):
-            result = _build(local_now.year - 1, int(m.group(1)), int(m.group(2)), *m.groups()[2:], None, zone)
+            result = _build(local_now.year - 1, month, day_of_month, m.group(3), m.group(4), m.group(5), None, zone)
         return result
     if m := _CLOCK_ONLY.match(text):
         day = local_now.date()

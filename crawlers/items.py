@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.vocabulary import Channel
+
 
 @dataclass
 class RawItem:
@@ -15,7 +17,7 @@ class RawItem:
     """
 
     source: str
-    channel: str
+    channel: Channel
     url: str | None = None
     external_id: str | None = None
     title: str = ""

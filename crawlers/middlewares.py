@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Any
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.resolver import CachingThreadedResolver
-from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.asyncio import sleep
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.response import response_status_message
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
-from twisted.internet.task import deferLater
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -228,6 +227,7 @@ class RetryAfterMiddleware(RetryMiddleware):
     retried at all, so the answer is counted as an error of the crawl.
     """
 
+    # Scrapy runs coroutine downloader-middleware methods, but types the base method as synchronous.
     async def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
         if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
             return response
@@ -235,8 +235,6 @@ class RetryAfterMiddleware(RetryMiddleware):
         if wait is not None and wait > MAX_RETRY_AFTER:
             return response
         if wait:
-            # Imported here: importing the reactor module installs a reactor, which only Scrapy may choose.
-            from twisted.internet import reactor
-
-            await maybe_deferred_to_future(deferLater(reactor, wait, lambda: None))
+            # Scrapy's sleep waits on whichever reactor Scrapy installed (importing one here would install it).
+            await sleep(wait)
         return self._retry(request, response_status_message(response.status)) or response

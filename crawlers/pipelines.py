@@ -65,7 +65,7 @@ def to_item(raw: RawItem, fetched_at: datetime, zone: ZoneInfo) -> Item:
     item = Item(
         id=item_id(raw.source, external_id, key_url),
         source=raw.source,
-        channel=raw.channel,  # type: ignore[arg-type]
+        channel=raw.channel,
         external_id=external_id,
         url=url,
         title=title,

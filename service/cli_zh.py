@@ -11,7 +11,8 @@ import gettext
 import importlib
 from typing import Any
 
-# Typer 0.2x carries its own copy of Click (typer._click); older ones use the click package.
+# Typer 0.2x carries its own copy of Click (typer._click); older ones use the click package. The ignores are
+# narrow: mypy sees both imports and only one of them exists in a given install (see [tool.mypy] overrides).
 try:
     import typer._click.exceptions as click  # type: ignore[import-not-found,no-redef]
 
@@ -64,7 +65,8 @@ def install() -> None:
     import typer.core
     import typer.rich_utils
 
-    modules = [typer.core, typer.rich_utils]
+    # Modules of either Click, whose gettext alias ``_`` is replaced: typed as what they are at run time.
+    modules: list[Any] = [typer.core, typer.rich_utils]
     for name in ("core", "decorators", "exceptions", "formatting", "parser", "types"):
         try:
             modules.append(importlib.import_module(f"{CLICK}.{name}"))
@@ -72,7 +74,7 @@ def install() -> None:
             continue
     for module in modules:
         if hasattr(module, "_"):
-            module._ = _translate  # type: ignore[attr-defined]
+            module._ = _translate
     core = importlib.import_module(f"{CLICK}.core")
     original = core.Command.get_help_option
     if not getattr(original, "_zh", False):
@@ -83,7 +85,7 @@ def install() -> None:
                 option.help = WORDS[option.help]
             return option
 
-        get_help_option._zh = True  # type: ignore[attr-defined]
+        get_help_option.__dict__["_zh"] = True  # marks the patch so a second install() keeps the original
         core.Command.get_help_option = get_help_option
     # The bundled Click writes its usage prefix as a literal, not through gettext.
     formatting = importlib.import_module(f"{CLICK}.formatting")
@@ -93,7 +95,7 @@ def install() -> None:
         def zh_write_usage(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:
             write_usage(self, prog, args, WORDS["Usage:"] if prefix is None else prefix)
 
-        zh_write_usage._zh = True  # type: ignore[attr-defined]
+        zh_write_usage.__dict__["_zh"] = True
         formatting.HelpFormatter.write_usage = zh_write_usage
     for name in (
         "ARGUMENTS_PANEL_TITLE",

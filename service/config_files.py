@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -38,7 +39,7 @@ def format_loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _reason(err: dict[str, Any]) -> str:
+def _reason(err: ErrorDetails) -> str:
     if err.get("type") == "missing":
         return "required"
     if err.get("type") == "extra_forbidden":

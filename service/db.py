@@ -8,14 +8,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import MetaData, create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import MetaData, Table, create_engine, event, text
+from sqlalchemy.engine import CursorResult, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.dml import UpdateBase
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Packages whose ``*.models`` modules declare tables (Alembic autogenerate and checks need them all).
@@ -33,6 +34,8 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    # Every model maps one table; the declared FromClause is wider than what Core's insert/update accept.
+    __table__: ClassVar[Table]
 
 
 class DatabaseUnavailable(Exception):
@@ -45,6 +48,13 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 5.0
 # Connections: one per request thread (up to 40 in the server's thread pool), SSE polls, scheduler jobs.
 POOL_SIZE = 10
 MAX_OVERFLOW = 60
+
+
+def rows_affected(session: Session, statement: UpdateBase) -> int:
+    """Run an UPDATE or DELETE in ``session``; how many rows it touched (optimistic locks compare this to 1)."""
+    # Session.execute is typed as returning a plain Result; for DML it is the CursorResult carrying rowcount.
+    result = cast("CursorResult[Any]", session.execute(statement))
+    return result.rowcount
 
 
 def make_engine(

@@ -7,11 +7,14 @@ import logging
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from service.masking import mask_text
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 _masker: list[Any] = []
 
@@ -36,7 +39,7 @@ def set_masker(mask: Any) -> None:
     _masker[:] = [mask]
 
 
-def _patch(record: dict[str, Any]) -> None:
+def _patch(record: Record) -> None:
     if not _masker:
         return
     mask = _masker[0]

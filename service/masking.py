@@ -35,7 +35,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from contextvars import ContextVar
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -210,13 +210,13 @@ def mask_value(obj: T, fields: Iterable[str] | None = None) -> T:
     """A copy of ``obj`` with every string inside masked; ``fields`` limits it to those top-level keys."""
     only = set(fields) if fields is not None else None
     if isinstance(obj, str):
-        return mask_text(obj)  # type: ignore[return-value]
+        return cast(T, mask_text(obj))
     if isinstance(obj, BaseModel):
         names = type(obj).model_fields
         update = {n: mask_value(getattr(obj, n)) for n in names if only is None or n in only}
         return obj.model_copy(update=update)
     if isinstance(obj, dict):
-        return {k: (mask_value(v) if only is None or k in only else v) for k, v in obj.items()}  # type: ignore[return-value]
+        return cast(T, {k: (mask_value(v) if only is None or k in only else v) for k, v in obj.items()})
     if isinstance(obj, list | tuple):
         return type(obj)(mask_value(v, only) for v in obj)
     return obj

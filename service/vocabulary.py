@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Literal, get_args
+from typing import Literal, TypeGuard, get_args
 
 Severity = Literal["minor", "normal", "major", "critical"]
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)  # mildest first
@@ -18,6 +18,13 @@ SEVERITY_RANK: Mapping[str, int] = MappingProxyType({s: rank for rank, s in enum
 SEVERITY_LABELS: Mapping[str, str] = MappingProxyType(
     {"minor": "一般", "normal": "较大", "major": "重大", "critical": "特别重大"}
 )
+
+
+def is_severity(value: object) -> TypeGuard[Severity]:
+    """Whether ``value`` is one of the severities (input from files and requests is checked with this)."""
+    return value in SEVERITIES
+
+
 # Severe enough to break quiet hours and to escalate a missed response deadline.
 URGENT_SEVERITIES: tuple[Severity, ...] = ("major", "critical")
 
@@ -44,6 +51,13 @@ TICKET_STATUS_LABELS: Mapping[str, str] = MappingProxyType(
 
 Role = Literal["admin", "officer", "department", "leader", "auditor"]
 ROLES: tuple[Role, ...] = get_args(Role)
+
+
+def is_role(value: object) -> TypeGuard[Role]:
+    """Whether ``value`` is one of the roles."""
+    return value in ROLES
+
+
 ROLE_LABELS: Mapping[str, str] = MappingProxyType(
     {"admin": "管理员", "officer": "舆情专员", "department": "责任单位", "leader": "领导", "auditor": "审计员"}
 )

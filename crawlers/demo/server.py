@@ -195,15 +195,15 @@ def _make_handler(site: DemoSite) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             path = parts.path
             query = parse_qs(parts.query)
-            host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+            address = self.server.server_address  # (host, port) for the TCP server of serve()
+            host = self.headers.get("Host") or f"127.0.0.1:{address[1] if isinstance(address, tuple) else ''}"
             base_url = f"http://{host}"
             if path == "/robots.txt":
                 self._send(200, b"User-agent: *\nDisallow: /admin/\n", "text/plain")
             elif path in ("/", "/index.html"):
                 self._send(200, _INDEX.encode("utf-8"), "text/html; charset=utf-8")
             elif m := re.fullmatch(r"/12345/list_(\d+)\.html", path):
-                page = site.hotline_list(int(m.group(1)))
-                self._gbk(page)
+                self._gbk(site.hotline_list(int(m.group(1))))
             elif m := re.fullmatch(r"/12345/detail/(\w+)\.html", path):
                 self._gbk(site.hotline_detail(m.group(1)))
             elif path == "/mailbox/api/letters":

@@ -140,7 +140,7 @@ class SourceSpider(scrapy.Spider):
                 self.source.session_url,
                 callback=self._after_session,
                 errback=self.on_error,
-                cookies=self.source.cookies or None,
+                cookies=dict(self.source.cookies.items()) or None,
                 dont_filter=True,
                 cb_kwargs={"callback": callback},
             )

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from service import clock
 from service.audit.models import AuditHead, AuditRecord
 from service.auth.principal import Principal
+from service.db import rows_affected
 
 Result = Literal["success", "failure", "denied"]
 RESULTS: tuple[str, ...] = ("success", "failure", "denied")
@@ -255,7 +256,7 @@ def purge(session: Session, retention_days: int, *, actor: str = "system") -> in
     head.anchor_after_id = last_old.id
     head.purged_at = clock.now()
     session.flush()
-    count = session.execute(delete(AuditRecord).where(AuditRecord.id <= last_old.id)).rowcount
+    count = rows_affected(session, delete(AuditRecord).where(AuditRecord.id <= last_old.id))
     record(
         session,
         event="audit_purge",

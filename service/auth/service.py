@@ -15,6 +15,7 @@ from service import clock
 from service.audit.service import record
 from service.auth.models import AuthSession
 from service.auth.principal import Principal
+from service.db import rows_affected
 from service.settings import SecuritySettings
 from service.users.models import User
 from service.users.service import check_totp, get_by_username, principal_of, verify_password
@@ -153,12 +154,13 @@ def _lock(
 ) -> None:
     """Lock the account unless it already is; the one account_locked record goes with the lock."""
     until = now + timedelta(minutes=policy.lockout_minutes)
-    locked = session.execute(
+    locked = rows_affected(
+        session,
         update(User)
         .where(User.id == user_id, or_(User.locked_until.is_(None), User.locked_until <= now))
         .values(locked_until=until)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     if locked:
         record(
             session,
@@ -238,13 +240,13 @@ def purge_sessions(session: Session, *, policy: SecuritySettings) -> int:
     """Delete sessions that can no longer be used (expired, idle or revoked over a day ago); the count."""
     now = clock.now()
     stale = now - timedelta(days=1)
-    result = session.execute(
+    return rows_affected(
+        session,
         delete(AuthSession).where(
             or_(
                 AuthSession.expires_at < now,
                 AuthSession.last_seen_at < now - timedelta(minutes=policy.idle_timeout_minutes),
                 AuthSession.revoked_at < stale,
             )
-        )
+        ),
     )
-    return result.rowcount

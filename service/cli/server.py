@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import TypedDict
 
 import typer
 
@@ -108,7 +109,7 @@ def serve_product(settings: Settings, host: str | None, port: int | None, with_s
             host=host,
             port=port,
             log_config=None,  # uvicorn's records go through loguru (service.logs)
-            **proxy_options(settings),  # type: ignore[arg-type]
+            **proxy_options(settings),
         )
     )
     # A scheduler that died stops the server; the exit code tells the supervisor to restart us.
@@ -118,7 +119,14 @@ def serve_product(settings: Settings, host: str | None, port: int | None, with_s
         fail(f"调度器已停止，进程退出以便由守护进程重启：{api.state.fatal}", 1)
 
 
-def proxy_options(settings: Settings) -> dict[str, object]:
+class ProxyOptions(TypedDict, total=False):
+    """The keyword arguments of uvicorn.Config that decide whose forwarded-for headers are believed."""
+
+    proxy_headers: bool
+    forwarded_allow_ips: list[str]
+
+
+def proxy_options(settings: Settings) -> ProxyOptions:
     """uvicorn's proxy-header options: believed only from server.trusted_proxies (default: from nobody).
 
     uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1, so any local process (or a forged header

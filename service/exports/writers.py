@@ -174,7 +174,6 @@ def write_csv(rows: Iterable[LedgerRow], path: Path, *, zone: ZoneInfo = SHANGHA
 # -- xlsx ------------------------------------------------------------------------------------------
 
 _DATE_FORMAT = "yyyy-mm-dd hh:mm"
-_LATE = {"fill": OVERDUE_FILL, "color": OVERDUE_FONT}
 
 
 @dataclass
@@ -201,8 +200,8 @@ class _Formats:
             header=book.style(Style(bold=True, fill="D9E1F2", border="all", center=True, wrap=True)),
             cell=book.style(Style(border="all")),
             date=book.style(Style(num_format=_DATE_FORMAT, border="all")),
-            date_late=book.style(Style(num_format=_DATE_FORMAT, border="all", **_LATE)),
-            late=book.style(Style(border="all", **_LATE)),
+            date_late=book.style(Style(num_format=_DATE_FORMAT, border="all", fill=OVERDUE_FILL, color=OVERDUE_FONT)),
+            late=book.style(Style(border="all", fill=OVERDUE_FILL, color=OVERDUE_FONT)),
             title=book.style(Style(bold=True, size=14)),
             percent=book.style(Style(num_format="0.0%", border="all")),
             hours=book.style(Style(num_format="0.0", border="all")),

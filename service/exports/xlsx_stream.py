@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from xml.sax.saxutils import escape, quoteattr
 
 MAX_ROWS = 1_048_576
@@ -248,6 +248,9 @@ class StreamSheet:
         if len(styles) < len(values):
             styles = (*styles, *(0,) * (len(values) - len(styles)))
         out = [f'<row r="{r}">']
+        # Cells are told apart by exact class (cheaper than isinstance on this hot path); mypy cannot
+        # follow that narrowing, so the cell is typed as whatever it holds.
+        value: Any
         for ref, value, style in zip(refs, values, styles, strict=False):
             cls = value.__class__
             if cls is str:

@@ -95,14 +95,15 @@ async def alert_stream(
     after: int | None = Query(None, ge=0, le=ROW_ID_MAX),
 ) -> StreamingResponse:
     """SSE: every new alert the caller may see; resumable with Last-Event-ID (or ``after``)."""
-    last_header = request.headers.get("last-event-id")
+    last_header = request.headers.get("last-event-id") or ""
     # A resuming client sends the last id it saw; anything that is not a plausible id is ignored.
-    resumable = last_header is not None and last_header.isdigit() and len(last_header) <= 10
-    last = min(int(last_header), ROW_ID_MAX) if resumable else after
-    if last is None:
+    resumable = last_header.isdigit() and len(last_header) <= 10
+    start = min(int(last_header), ROW_ID_MAX) if resumable else after
+    if start is None:
         with ctx.db.session() as session:
             newest, _ = list_alerts(session, principal, AlertFilter(size=1))
-        last = newest[0].id if newest else 0
+        start = newest[0].id if newest else 0
+    last: int = start
     poll = ctx.settings.alerts.stream_poll_seconds
     # 可能是同一事件 found while the stream is open is pushed too (event "related", no id: the alert ids
     # stay the resume point; a suggestion missed while disconnected is on the ticket anyway).

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
 from service.db_columns import UtcDateTime
+from service.vocabulary import Severity
 
 
 class Alert(Base):
@@ -22,7 +23,7 @@ class Alert(Base):
     item_id: Mapped[str] = mapped_column(String(64), index=True)
     department: Mapped[str] = mapped_column(String(64), index=True)
     rule_ids: Mapped[list[str]] = mapped_column(JSON)
-    severity: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[Severity] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     title: Mapped[str] = mapped_column(Text)
     # [{"field": "title"|"content", "text": "...", "highlights": [{"start", "end", "term"}]}]

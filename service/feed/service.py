@@ -18,7 +18,7 @@ from service.feed.models import Alert
 from service.rules.models import RuleRecord
 from service.settings import PushPolicy
 from service.store.base import Item
-from service.vocabulary import SEVERITY_RANK, URGENT_SEVERITIES
+from service.vocabulary import SEVERITY_RANK, URGENT_SEVERITIES, Severity
 
 ALERT_STATES = ("new", "acknowledged", "noise")
 
@@ -29,7 +29,7 @@ class DepartmentHit:
 
     department: str
     rule_ids: list[str]
-    severity: str
+    severity: Severity
     snippets: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -37,7 +37,7 @@ class AlertNotFound(Exception):
     pass
 
 
-def highest(severities: Sequence[str]) -> str:
+def highest(severities: Sequence[Severity]) -> Severity:
     return max(severities, key=lambda s: SEVERITY_RANK.get(s, 0))
 
 

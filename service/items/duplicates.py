@@ -364,8 +364,8 @@ def assign_events(store: Store, items: Sequence[Item]) -> tuple[list[Item], list
                 for other, verdict in members:
                     if verdict.duplicate:
                         score = max(verdict.jaccard, verdict.containment)
-                        key = (-score, _first(other))
-                        if best is None or key < (best[0], best[1]):
+                        rank = (-score, _first(other))
+                        if best is None or rank < (best[0], best[1]):
                             best = (-score, _first(other), other, verdict)
             if best is not None:
                 first, verdict = best[2], best[3]

@@ -28,7 +28,7 @@ from service.ledger.models import STAGE_COLUMNS, Ticket
 from service.ledger.records import recorded_now, save_change, text_or_none
 from service.ledger.service import facts_of, get
 from service.ledger.transitions import TransitionNotAllowed
-from service.vocabulary import RESPONSE_TYPE_LABELS, RESPONSE_TYPES, SEVERITY_LABELS, STAGES
+from service.vocabulary import RESPONSE_TYPE_LABELS, RESPONSE_TYPES, SEVERITY_LABELS, STAGES, is_severity
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def _reassign(step: Step) -> None:
     """改派: a new department starts over (stages cleared), acknowledging from now, deadlines per the policy."""
     ticket, now = step.ticket, step.now
     dues = step.config.policy.after_reassignment(
-        severity=ticket.severity,  # type: ignore[arg-type]
+        severity=ticket.severity,
         discovered_at=ticket.discovered_at,
         reassigned_at=now,
     )
@@ -194,7 +194,7 @@ def _reopen(step: Step) -> None:
     """重新打开: handle and respond again, with deadlines counted from now per the policy."""
     ticket = step.ticket
     dues = step.config.policy.after_reopen(
-        severity=ticket.severity,  # type: ignore[arg-type]
+        severity=ticket.severity,
         reopened_at=step.now,
         current={s: ticket.due(s) for s in STAGES},
     )
@@ -350,7 +350,7 @@ def change_severity(
     """
     if principal.role not in ("officer", "admin"):
         raise transitions.RoleNotAllowedError(principal.role, "change_severity", "调整严重程度")
-    if severity not in SEVERITY_LABELS:
+    if not is_severity(severity):
         known = "、".join(f"{k}（{v}）" for k, v in SEVERITY_LABELS.items())
         raise InvalidInput("severity", f"未知的严重程度 {severity!r}，可选：{known}")
     config = config or ledger_config()
@@ -359,12 +359,12 @@ def change_severity(
     if expected != ticket.version:
         raise StaleVersion(ticket.id, expected, ticket.version)
     extended = [] if ticket.extension_pending else [s for s in (ticket.extension_stages or "").split(",") if s]
-    settled = {s for s in STAGES if ticket.met(s) is not None} | set(extended)
+    settled = {s for s in STAGES if ticket.met(s) is not None or s in extended}
     dues = config.policy.after_severity_change(
-        severity=severity,  # type: ignore[arg-type]
+        severity=severity,
         discovered_at=ticket.discovered_at,
         current={s: ticket.due(s) for s in STAGES},
-        settled=settled,  # type: ignore[arg-type]
+        settled=settled,
     )
     save_change(
         session,

@@ -8,10 +8,12 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from service import clock
 from service.api_fields import RowId, date_or_time
 from service.audit.request import record_refusal
+from service.audit.service import Result as AuditResult
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, department_filter
 from service.auth.principal import Principal
@@ -34,16 +36,18 @@ from service.vocabulary import Severity
 router = APIRouter(prefix="/api/v1", tags=["tickets"])
 
 
-def _audit(request: Request, principal: Principal, result: str, detail: dict[str, Any], session=None) -> None:
+def _audit(
+    request: Request, principal: Principal, result: AuditResult, detail: dict[str, Any], session: Session | None = None
+) -> None:
     """A ticket action's record: with the change in ``session``, or for a refusal in the request's own session."""
     if session is None:
-        record_refusal(request, event="ticket_action", who=principal, result=result, detail=detail)  # type: ignore[arg-type]
+        record_refusal(request, event="ticket_action", who=principal, result=result, detail=detail)
         return
     record(
         session,
         event="ticket_action",
         principal_or_username=principal,
-        result=result,  # type: ignore[arg-type]
+        result=result,
         address=client_address(request),
         detail=detail,
     )
@@ -103,7 +107,7 @@ def read_ticket(ticket_id: RowId, principal: CurrentUser, session: SessionDep, c
     # Computed when its items were matched (and pushed then); only whether they still stand is checked here.
     suggestions = related.stored(session, ticket)
     masked = [r.model_copy(update={"title": mask_for(principal, r.title)}) for r in suggestions]
-    return view.model_copy(update={"related": masked})  # type: ignore[return-value]
+    return view.model_copy(update={"related": masked})
 
 
 @contextmanager
@@ -157,7 +161,7 @@ def ticket_action(
         session=session,
     )
     texts = _item_texts(ctx, ticket)
-    return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)  # type: ignore[return-value]
+    return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)
 
 
 class SeverityChange(BaseModel):
@@ -184,7 +188,7 @@ def change_ticket_severity(
         )
     _audit(request, principal, "success", {**detail, "new_version": ticket.version}, session=session)
     texts = _item_texts(ctx, ticket)
-    return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)  # type: ignore[return-value]
+    return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)
 
 
 class MergeSource(BaseModel):
@@ -235,7 +239,7 @@ def merge_tickets(
         )
     _audit(request, principal, "success", {**detail, "new_version": ticket.version}, session=session)
     texts = _item_texts(ctx, ticket)
-    return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)  # type: ignore[return-value]
+    return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)
 
 
 @router.post("/tickets/{ticket_id}/split", response_model=SplitAnswer)
@@ -261,8 +265,8 @@ def split_ticket(
     _audit(request, principal, "success", {**detail, "new_ticket": new.id}, session=session)
     now = clock.now()
     return SplitAnswer(
-        ticket=TicketRead.full(ticket, principal, now, _item_texts(ctx, ticket)).masked_for(principal),  # type: ignore[arg-type]
-        new_ticket=TicketRead.full(new, principal, now, _item_texts(ctx, new)).masked_for(principal),  # type: ignore[arg-type]
+        ticket=TicketRead.full(ticket, principal, now, _item_texts(ctx, ticket)).masked_for(principal),
+        new_ticket=TicketRead.full(new, principal, now, _item_texts(ctx, new)).masked_for(principal),
     )
 
 
@@ -311,4 +315,5 @@ def ticket_stats(
     rows = statistics.stats(
         session, principal, date_from=date_or_time("from", date_from), date_to=date_or_time("to", date_to)
     )
-    return StatsPage(results=rows, total=len(rows))  # type: ignore[arg-type]
+    # The rows are plain dicts from SQL aggregation; validation makes them DepartmentStats.
+    return StatsPage.model_validate({"results": rows, "total": len(rows)})

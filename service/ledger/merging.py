@@ -29,6 +29,7 @@ from alerting.models import SlaNotice
 from service import clock
 from service.auth.principal import Principal
 from service.clock import ensure_aware
+from service.db import rows_affected
 from service.db_columns import insert_ignore
 from service.feed.models import Alert
 from service.ledger import transitions
@@ -157,13 +158,14 @@ def merge(
     session.flush()
     for source, (_, sversion) in zip(merged, sources, strict=True):
         sexpected = source.version if sversion is None else sversion
-        changed = session.execute(
+        changed = rows_affected(
+            session,
             update(Ticket)
             .where(Ticket.id == source.id, Ticket.version == sexpected)
             # Out of SLA monitoring: its deadlines are the target's now.
             .values(merged_into=target.id, next_due_at=None, version=sexpected + 1, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
         if changed != 1:
             raise StaleVersion(
                 source.id, sexpected, session.scalar(select(Ticket.version).where(Ticket.id == source.id))
@@ -221,7 +223,7 @@ def split(
     stored = store.get(item_id)
     # Its deadlines start from the item's own discovery: when the store first had it.
     discovered: datetime = ensure_aware(stored.stored_at) if stored and stored.stored_at else link.attached_at
-    dues = config.policy.deadlines_for(ticket.severity, discovered)  # type: ignore[arg-type]
+    dues = config.policy.deadlines_for(ticket.severity, discovered)
     event = f"split-{item_id}"
     new = Ticket(
         title=(stored.title if stored else link.title)[:2000],

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from service.db import Base
 from service.db_columns import UtcDateTime
 from service.ledger.timing import stage_waived
+from service.vocabulary import Severity
 
 STAGE_COLUMNS = {"acknowledge": "ack", "handle": "handle", "respond": "respond"}
 
@@ -30,7 +31,7 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     title: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20), default="new")
-    severity: Mapped[str] = mapped_column(String(10))
+    severity: Mapped[Severity] = mapped_column(String(10))
     department: Mapped[str] = mapped_column(String(100))
     discovered_at: Mapped[datetime] = mapped_column(UtcDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -268,8 +268,10 @@ def stored(session: Session, ticket: Ticket) -> list[RelatedTicket]:
     ]
     # One entry per other ticket: a repost of both is the stronger reason.
     out.sort(key=lambda r: r.kind != "same_event")
-    seen: set[int] = set()
-    return [r for r in out if not (r.ticket_id in seen or seen.add(r.ticket_id))]
+    unique: dict[int, RelatedTicket] = {}
+    for r in out:
+        unique.setdefault(r.ticket_id, r)
+    return list(unique.values())
 
 
 def suggestions_after(session: Session, principal: Any, after: int, limit: int = 100) -> list[dict[str, Any]]:
@@ -325,6 +327,6 @@ def regions(store: Store, tickets: Iterable[Ticket]) -> list[dict[str, Any]]:
         row = counts.setdefault(region, {"count": 0, "open": 0})
         row["count"] += 1
         row["open"] += ticket.status != "closed"
-    out = [{"region": r, **c} for r, c in counts.items()]
+    out: list[dict[str, Any]] = [{"region": r, **c} for r, c in counts.items()]
     out.sort(key=lambda r: (r["region"] == UNKNOWN_REGION, -r["count"], r["region"]))
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -111,7 +111,7 @@ class TicketSummary(BaseModel):
     acknowledge_waived: bool = False
 
     @classmethod
-    def of(cls, ticket: Ticket, principal: Principal, now: datetime, **extra: Any) -> TicketSummary:
+    def of(cls, ticket: Ticket, principal: Principal, now: datetime, **extra: Any) -> Self:
         """The API view of ``ticket`` for ``principal`` at ``now`` (unmasked: mask with mask_for)."""
         extension = None
         if ticket.extension_until is not None:
@@ -152,7 +152,7 @@ class TicketSummary(BaseModel):
             **extra,
         )
 
-    def masked_for(self, principal: Principal) -> TicketSummary:
+    def masked_for(self, principal: Principal) -> Self:
         """A copy with personal data in free text masked unless ``principal`` may see it (URLs stay)."""
         if principal.sees_personal_data:
             note_reveal(self)
@@ -205,7 +205,7 @@ class TicketRead(TicketSummary):
                     }
                 )
             items.append(view)
-        return cls.of(  # type: ignore[return-value]
+        return cls.of(
             ticket,
             principal,
             now,

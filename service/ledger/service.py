@@ -32,7 +32,7 @@ from service.ledger.records import add_timeline, new_ticket_row, ticket_item_row
 from service.ledger.timing import stage_late, stage_waived
 from service.ledger.transitions import Facts
 from service.store.base import Item
-from service.vocabulary import SEVERITY_LABELS, STAGES
+from service.vocabulary import SEVERITY_LABELS, STAGES, Severity
 
 # Statuses in which the acknowledge stage still counts: elsewhere it is met or waived (service.ledger.timing).
 ACK_NOT_WAIVED = ("new", "returned")
@@ -54,7 +54,7 @@ def facts_of(ticket: Ticket) -> Facts:
 def overdue(ticket: Ticket, now: datetime | None = None) -> dict[str, bool]:
     """Per stage: True when it was met late, or is unmet and past its deadline."""
     now = now or clock.now()
-    out = {}
+    out: dict[str, bool] = {}
     for stage in STAGES:
         out[stage] = stage_late(ticket.status, stage, ticket.met(stage), ticket.due(stage), now)
     return out
@@ -175,6 +175,8 @@ def resolve_merged(session: Session, ticket_ids: Iterable[int]) -> dict[int, int
         seen |= pending
         pending = set()
         for tid, into in rows:
+            if into is None:  # excluded by the query
+                continue
             out[tid] = into
             if into not in seen:
                 pending.add(into)
@@ -235,7 +237,7 @@ def open_or_attach(
     session: Session,
     *,
     title: str,
-    severity: str,
+    severity: Severity,
     department: str,
     discovered_at: datetime | None = None,
     published_at: datetime | None = None,
@@ -283,7 +285,7 @@ def open_or_attach(
         ["event_key", "department"],
     )
     created = new_id is not None
-    if created:
+    if new_id is not None:
         ticket_id = new_id
         add_timeline(
             session,
@@ -296,9 +298,9 @@ def open_or_attach(
             detail={"severity": severity, "deadlines": {s: d.isoformat() for s, d in dues.items()}},
         )
     else:
-        ticket_id = session.scalar(
+        ticket_id = session.execute(
             select(Ticket.id).where(Ticket.event_key == event_key, Ticket.department == department)
-        )
+        ).scalar_one()
         # The event's ticket was merged into another (并单): its items go there.
         ticket_id = resolve_merged(session, [ticket_id]).get(ticket_id, ticket_id)
         if published is not None:
@@ -321,7 +323,7 @@ class Opening:
     """One hit as the ledger takes it in a batch: open the (event, department) ticket or attach the item."""
 
     title: str
-    severity: str
+    severity: Severity
     department: str
     item: ItemRef
     discovered_at: datetime
@@ -435,9 +437,9 @@ def open_or_attach_many(
     )
     creators = {created[key]: first[key].item.item_id for key in created}
     by_ticket: dict[int, list[str]] = {}
-    for row in attached:
-        if creators.get(row.ticket_id) != row.item_id:
-            by_ticket.setdefault(row.ticket_id, []).append(row.item_id)
+    for link in attached:
+        if creators.get(link.ticket_id) != link.item_id:
+            by_ticket.setdefault(link.ticket_id, []).append(link.item_id)
     for ticket_id, item_ids in by_ticket.items():
         timeline.append(
             {

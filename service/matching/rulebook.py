@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from service import clock
 from service.config_files import ConfigError
 from service.context import AppContext
+from service.db import rows_affected
 from service.rules.config import DEPARTMENTS_FILE, DepartmentsConfig, RuleConfig, current_departments
 from service.rules.language import RuleSyntaxError
 from service.rules.matcher import CompiledRule, Matcher, MatcherHolder, compile_rule
@@ -79,9 +80,9 @@ def import_file_rules(session: Session, departments: DepartmentsConfig) -> int:
             record.updated_at = now
             record.updated_by = f"file:{DEPARTMENTS_FILE}"
             changed += 1
-    gone = session.execute(
-        delete(RuleRecord).where(RuleRecord.origin == "file", RuleRecord.id.not_in(in_file or {""}))
-    ).rowcount
+    gone = rows_affected(
+        session, delete(RuleRecord).where(RuleRecord.origin == "file", RuleRecord.id.not_in(in_file or {""}))
+    )
     return changed + (gone or 0)
 
 
@@ -119,10 +120,10 @@ class RuleBook:
                         # A broken edit must not silence every rule: keep matching with what we have.
                         logger.error("departments.yaml not reloaded: {}", exc)
                     self._file_stamp = file_stamp
-                table_stamp = session.execute(
+                row = session.execute(
                     select(func.count(), func.max(RuleRecord.updated_at)).select_from(RuleRecord)
                 ).one()
-                table_stamp = (table_stamp[0], table_stamp[1])
+                table_stamp = (row[0], row[1])
                 if table_stamp == self._table_stamp:
                     return False
                 records = session.execute(select(RuleRecord).where(RuleRecord.enabled.is_(True))).scalars().all()

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from service.masking import mask_text
 from service.rules.language import Field
+from service.vocabulary import Severity
 
 
 class Highlight(NamedTuple):
@@ -25,7 +26,7 @@ class Hit:
 
     rule_id: str
     department: str
-    severity: str
+    severity: Severity
     highlights: tuple[Highlight, ...]
 
 

@@ -326,7 +326,8 @@ class _Parser:
             nxt = self.peek()
             if nxt.kind not in ("TERM", "LPAREN") or nxt.position != token.end:
                 raise RuleSyntaxError(f"{token.text}: 后面应紧跟词或 '('", nxt.position)
-            self.scope = (token.text,)  # type: ignore[assignment]
+            # The tokenizer made FIELD tokens of known field names only: this finds the typed one.
+            self.scope = (next(f for f in FIELDS if f == token.text),)
             try:
                 return self.operand(near_side)
             finally:

@@ -25,7 +25,7 @@ from service.rules.hits import Highlight, Hit
 from service.rules.language import FIELDS, And, Near, Node, Not, Or, Term, iter_terms, parse
 from service.rules.normalize import Folded, fold
 from service.rules.structured import BOTH_FORMS, structured_node
-from service.vocabulary import SEVERITIES
+from service.vocabulary import SEVERITIES, Severity, is_severity
 
 Spans = list[tuple[int, int]]
 _first = itemgetter(0)
@@ -39,7 +39,7 @@ class CompiledRule:
 
     id: str
     department: str
-    severity: str
+    severity: Severity
     node: Node
 
 
@@ -55,7 +55,7 @@ def compile_rule(
     exclude: Sequence[str] = (),
 ) -> CompiledRule:
     """Parse an expression or build a structured rule; RuleSyntaxError or ValueError when invalid."""
-    if severity not in SEVERITIES:
+    if not is_severity(severity):
         raise ValueError(f"严重程度 (severity) 应为 {', '.join(SEVERITIES)} 之一，而不是 {severity!r}")
     structured = any((regions, subjects, events, exclude))
     if expr is not None and structured:
@@ -254,11 +254,11 @@ class Matcher:
                 for f in FIELDS
             )
             compiled.append(_Rule(rule, _compile(rule.node, tid), highlight_terms))
-            empty_value, terms = _triggers(rule.node, tid, cost)
+            empty_value, trigger_terms = _triggers(rule.node, tid, cost)
             if empty_value:
-                always.append((index, terms))
+                always.append((index, trigger_terms))
             else:
-                for t in terms:
+                for t in trigger_terms:
                     triggers.setdefault(t, []).append(index)
 
         automaton = ahocorasick.Automaton()

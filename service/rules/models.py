@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
 from service.db_columns import UtcDateTime
+from service.vocabulary import Severity
 
 
 class RuleRecord(Base):
@@ -25,7 +26,7 @@ class RuleRecord(Base):
     expr: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The structured form {regions, subjects, events, exclude}, when the rule is written that way.
     structured: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, nullable=True)
-    severity: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[Severity] = mapped_column(String(16))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # "file": imported from departments.yaml (re-imported when the file's text of it changes); "api".
     origin: Mapped[str] = mapped_column(String(8), default="api")

@@ -185,7 +185,8 @@ def fold(text: str) -> Folded:
     tables = _tables()
     table = tables.changing
     folded = text
-    expanded: list[int] | None = []  # original offsets of characters that fold to several
+    expanded: list[int] = []  # original offsets of characters that fold to several
+    offsets_known = True  # False once the rarer characters were folded by the regex below
     for char, replacement in tables.common:
         if char in folded:
             folded = folded.replace(char, replacement)
@@ -197,7 +198,7 @@ def fold(text: str) -> Folded:
     # Two C-speed checks prove nothing else folds; otherwise a regex finds the rarer characters.
     if not (unicodedata.is_normalized("NFKC", folded) and folded.casefold() == folded):
         folded = tables.changing_runs.sub(lambda m: m.group().translate(table), folded)
-        expanded = None
+        offsets_known = False
         if not unicodedata.is_normalized("NFC", folded):
             # Folding produced something composable (ß + combining acute -> s + ś): fold by cluster so
             # the result does not depend on whether the rest of the text was in NFC.
@@ -205,7 +206,7 @@ def fold(text: str) -> Folded:
     if len(folded) == len(text):
         # Every character folds to at least one character, so equal lengths mean one to one.
         return Folded(text, folded)
-    if expanded is None:
+    if not offsets_known:
         expanded = [m.start() for m in tables.expanding.finditer(text)]
     else:
         expanded.sort()

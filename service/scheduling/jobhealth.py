@@ -92,8 +92,11 @@ class JobState:
 
 
 def _from_row(row: JobHealth) -> JobState:
-    values = {f.name: getattr(row, f.name) for f in fields(JobState)}
-    return JobState(**{k: _aware(v) if isinstance(v, datetime) else v for k, v in values.items()})
+    values: dict[str, Any] = {}
+    for f in fields(JobState):
+        value = getattr(row, f.name)
+        values[f.name] = _aware(value) if isinstance(value, datetime) else value
+    return JobState(**values)
 
 
 def record_run(
@@ -221,8 +224,8 @@ class JobTracker:
             return False
         with self._lock:
             for job_id, values in runs.items():
-                state = self.states.get(job_id)
-                if state is not None:
+                current = self.states.get(job_id)
+                if current is not None:
                     for key, value in values.items():
-                        setattr(state, key, value)
+                        setattr(current, key, value)
         return True

@@ -30,10 +30,10 @@ from service.users.service import (
     create_user,
     get_by_username,
     hash_password,
+    known_role,
     password_problems,
     validate_role,
 )
-from service.vocabulary import ROLES
 
 ROLE_NAMES = {"admin": "管理员", "officer": "舆情专员", "department": "责任单位", "leader": "领导", "auditor": "审计员"}
 Actor = Principal | str
@@ -236,8 +236,7 @@ def change_role(
 ) -> tuple[User, Secrets]:
     """Change role and department; a new admin gets a TOTP enrolment, a former admin loses the secret."""
     user = _get(session, username)
-    if role not in ROLES:
-        validate_role(role, department)  # raises with the list of roles
+    new_role = known_role(role)
     check_department(role, department, config_dir)
     if user.role == role and (user.department or None) == (department or None):
         return user, Secrets()
@@ -252,7 +251,7 @@ def change_role(
     elif role != "admin":
         user.totp_secret = None
         user.totp_last_step = None
-    user.role = role
+    user.role = new_role
     user.department = department if role == "department" else None
     _revoke_sessions(session, user)
     _audit(session, actor, "user_update", username, before=before, after={"role": role, "department": user.department})

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from service.db import Base
 from service.db_columns import UtcDateTime
 from service.users.secrets_at_rest import EncryptedString
+from service.vocabulary import Role
 
 
 class User(Base):
@@ -18,7 +19,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(String(16))
     department: Mapped[str | None] = mapped_column(String(64), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Encrypted at rest with a key outside the database (service.users.secrets_at_rest).

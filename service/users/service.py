@@ -16,7 +16,7 @@ from service import clock
 from service.auth.principal import Principal
 from service.settings import SecuritySettings
 from service.users.models import User
-from service.vocabulary import ROLES
+from service.vocabulary import ROLES, Role, is_role
 
 _hasher = PasswordHasher()
 # Verifying against this when the user does not exist keeps "no such user" as slow as "wrong password".
@@ -83,10 +83,16 @@ def _common_passwords() -> frozenset[str]:
     return frozenset(FREQUENCY_LISTS["passwords"][:10_000])
 
 
+def known_role(role: str) -> Role:
+    """``role`` as one of the roles; UserError listing them when it is none."""
+    if not is_role(role):
+        raise UserError(f"未知角色 {role!r}，可选: {' | '.join(ROLES)}")
+    return role
+
+
 def validate_role(role: str, department: str | None) -> None:
     """The role exists and a department is given for, and only for, the department role."""
-    if role not in ROLES:
-        raise UserError(f"未知角色 {role!r}，可选: {' | '.join(ROLES)}")
+    known_role(role)
     if role == "department":
         if not department:
             raise UserError("department 角色必须用 --department 指定部门 ID")
@@ -160,7 +166,7 @@ def principal_of(user: User, address: str | None = None) -> Principal:
     return Principal(
         user_id=user.id,
         username=user.username,
-        role=user.role,  # type: ignore[arg-type]
+        role=user.role,
         department=user.department if user.role == "department" else None,
         address=address,
         must_change_password=bool(user.must_change_password),
