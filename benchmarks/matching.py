@@ -24,8 +24,8 @@ import ahocorasick
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from service.folding import fold, fold_term
 from service.rules.matcher import CompiledRule, Matcher, compile_rule
-from service.rules.normalize import fold, fold_term
 
 
 def _words(text: str) -> list[str]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.audit.keys import load_audit_key
+from service.audit_key import load_audit_key
 from service.db import Database
+from service.secrets_at_rest import load_secrets_key, use_secrets_key
 from service.settings import Settings
 from service.store import Store, make_store
-from service.users.secrets_at_rest import load_secrets_key, use_secrets_key
 
 
 @dataclass

@@ -107,7 +107,7 @@ class Database:
         self.engine = make_engine(
             url, echo=echo, busy_timeout=busy_timeout, pool_size=pool_size, max_overflow=max_overflow
         )
-        # Sessions carry the audit chain's HMAC key (service.audit.keys): the key never enters the database.
+        # Sessions carry the audit chain's HMAC key (service.audit_key): the key never enters the database.
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, info={"audit_key": audit_key})
 
     @contextmanager

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from service.channel_options import check_channel_config
 from service.config_files import ConfigError, format_loc, read_yaml, validation_to_config_error
 
 ENV_PREFIX = "YUQING_"
@@ -178,8 +179,6 @@ class NotificationSettings(Section):
 
     @model_validator(mode="after")
     def _channels_known(self) -> NotificationSettings:
-        from alerting.channels import check_channel_config
-
         for name, options in self.channels.items():
             check_channel_config(name, options)
         for i, route in enumerate(self.routes):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from service.audit.legacy import reanchor_legacy_segment
 from service.context import AppContext
-from service.users.secrets_at_rest import encrypt_plaintext_secrets
+from service.users.service import encrypt_plaintext_secrets
 
 
 def migrate(ctx: AppContext) -> None:

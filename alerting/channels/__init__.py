@@ -13,6 +13,7 @@ from alerting.channels.base import (
     Message,
     Notifier,
 )
+from service.channel_options import check_channel_config as channel_type
 
 __all__ = [
     "NOTIFIERS",
@@ -28,16 +29,7 @@ _MODULES = (dingtalk, email, feishu, webhook, wecom)  # imported for their @regi
 
 def check_channel_config(name: str, options: Mapping[str, Any]) -> type[Notifier]:
     """The class of channel ``name``; ChannelConfigError when its type or options are wrong."""
-    kind = options.get("type")
-    if not kind:
-        raise ChannelConfigError(f"channels.{name}.type: required (one of {', '.join(sorted(NOTIFIERS))})")
-    cls = NOTIFIERS.get(str(kind))
-    if cls is None:
-        raise ChannelConfigError(
-            f"channels.{name}.type: unknown channel type {kind!r} (one of {', '.join(sorted(NOTIFIERS))})"
-        )
-    cls.check_options(name, options)
-    return cls
+    return NOTIFIERS[channel_type(name, options)]
 
 
 def build_notifier(name: str, options: Mapping[str, Any]) -> Notifier:

@@ -6,13 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from service.channel_options import CHANNEL_TYPES
+from service.channel_options import ChannelConfigError as ChannelConfigError  # where notifiers look for it
+
 
 class DeliveryError(Exception):
     """A message could not be delivered now (the outbox retries it later)."""
-
-
-class ChannelConfigError(ValueError):
-    """A channel in ``notifications.channels`` is misconfigured (unknown type, missing option)."""
 
 
 @dataclass(frozen=True)
@@ -35,8 +34,6 @@ class Notifier:
     type_name: ClassVar[str] = ""
     # Whether the channel can carry a file (the weekly ledger); the others rely on the link in the body.
     takes_attachments: ClassVar[bool] = False
-    required: ClassVar[tuple[str, ...]] = ()
-    optional: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         self.name = name
@@ -45,16 +42,7 @@ class Notifier:
     @classmethod
     def check_options(cls, name: str, options: Mapping[str, Any]) -> None:
         """Raise ChannelConfigError naming the channel and the option when ``options`` do not fit."""
-        for key in cls.required:
-            if options.get(key) in (None, "", []):
-                raise ChannelConfigError(f"channels.{name}.{key}: required for type {cls.type_name}")
-        known = {"type", *cls.required, *cls.optional}
-        for key in options:
-            if key not in known:
-                raise ChannelConfigError(
-                    f"channels.{name}.{key}: unknown option for type {cls.type_name} "
-                    f"(known: {', '.join(sorted(known - {'type'}))})"
-                )
+        CHANNEL_TYPES[cls.type_name].check_options(cls.type_name, name, options)
 
     def send(self, message: Message) -> None:
         """Deliver ``message`` or raise DeliveryError."""
@@ -68,6 +56,8 @@ def register(cls: type[Notifier]) -> type[Notifier]:
     """Class decorator: make ``cls`` available as ``type: <cls.type_name>`` in the settings."""
     if not cls.type_name:
         raise TypeError(f"{cls.__name__} has no type_name")
+    if cls.type_name not in CHANNEL_TYPES:
+        raise TypeError(f"channel type {cls.type_name!r} has no options in service.channel_options.CHANNEL_TYPES")
     if cls.type_name in NOTIFIERS and NOTIFIERS[cls.type_name] is not cls:
         raise TypeError(f"two notification channel classes for type {cls.type_name!r}")
     if cls.send is Notifier.send:

@@ -12,8 +12,6 @@ class DingTalkNotifier(AppriseNotifier):
     """Options: ``token`` (access_token of the robot webhook), ``secret`` (加签 secret, optional)."""
 
     type_name = "dingtalk"
-    required = ("token",)
-    optional = ("secret",)
 
     def apprise_url(self) -> str:
         """``dingtalk://[secret@]token/``."""

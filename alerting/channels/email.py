@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
 from urllib.parse import quote, urlencode
 
-from alerting.channels.base import AppriseNotifier, ChannelConfigError, register
+from alerting.channels.base import AppriseNotifier, register
 
 
 @register
@@ -16,17 +14,6 @@ class EmailNotifier(AppriseNotifier):
 
     type_name = "email"
     takes_attachments = True
-    required = ("host", "to", "sender")
-    optional = ("port", "username", "password", "secure")
-
-    @classmethod
-    def check_options(cls, name: str, options: Mapping[str, Any]) -> None:
-        """Besides the declared options, every recipient must look like an address."""
-        super().check_options(name, options)
-        to = options["to"]
-        for address in [to] if isinstance(to, str) else list(to):
-            if "@" not in str(address):
-                raise ChannelConfigError(f"channels.{name}.to: {address!r} is not an e-mail address")
 
     def recipients(self) -> list[str]:
         """The ``to`` option as a list."""

@@ -12,7 +12,6 @@ class FeishuNotifier(AppriseNotifier):
     """Options: ``token`` (the last path part of the robot webhook URL)."""
 
     type_name = "feishu"
-    required = ("token",)
 
     def apprise_url(self) -> str:
         """``feishu://token``."""

@@ -12,12 +12,10 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
 
 import httpx
 
-from alerting.channels.base import ChannelConfigError, DeliveryError, Message, Notifier, register
+from alerting.channels.base import DeliveryError, Message, Notifier, register
 
 SIGNATURE_HEADER = "X-Yuqing-Signature"
 TIMESTAMP_HEADER = "X-Yuqing-Timestamp"
@@ -52,15 +50,6 @@ class WebhookNotifier(Notifier):
     """Options: ``url`` (http/https), ``secret``; optional ``timeout`` seconds (default 10)."""
 
     type_name = "webhook"
-    required = ("url", "secret")
-    optional = ("timeout",)
-
-    @classmethod
-    def check_options(cls, name: str, options: Mapping[str, Any]) -> None:
-        """The URL must be http(s)."""
-        super().check_options(name, options)
-        if not str(options["url"]).startswith(("http://", "https://")):
-            raise ChannelConfigError(f"channels.{name}.url: must start with http:// or https://")
 
     def send(self, message: Message) -> None:
         """POST the signed JSON; any non-2xx answer or network error is a DeliveryError."""

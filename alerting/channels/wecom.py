@@ -12,7 +12,6 @@ class WeComNotifier(AppriseNotifier):
     """Options: ``key`` (the key= parameter of the robot webhook URL)."""
 
     type_name = "wecom"
-    required = ("key",)
 
     def apprise_url(self) -> str:
         """``wecombot://key``."""

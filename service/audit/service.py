@@ -1,6 +1,6 @@
 """Writing, reading, verifying and purging the audit log.
 
-Each record's ``hash`` is HMAC-SHA-256, keyed with a key kept outside the database (service.audit.keys), over
+Each record's ``hash`` is HMAC-SHA-256, keyed with a key kept outside the database (service.audit_key), over
 the previous record's hash and the canonical JSON of the record, so an edited, inserted or deleted row breaks
 the chain from there on, and whoever can write the database cannot recompute it. The database itself refuses
 UPDATE and DELETE on audit rows (triggers, migration i11_0001), and daily anchors kept outside the database

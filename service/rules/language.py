@@ -29,7 +29,7 @@ Meaning:
   Full-width forms of the operator characters (``（）＆｜！＂``) work like the ASCII ones.
 - A word of the form ``name:`` with ASCII letters before the colon is a field scope; unknown names are
   an error, so quote a term such as ``"QQ:12345"``.
-- Matching folds case and width (NFKC + casefold, see :mod:`service.rules.normalize`) on rule and text.
+- Matching folds case and width (NFKC + casefold, see :mod:`service.folding`) on rule and text.
 
 Errors are :class:`RuleSyntaxError` with a Chinese message, a 0-based character index into the
 expression (``position``, the contract) and the 1-based ``column`` people count in.
@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from service.rules.normalize import fold_char, fold_term
+from service.folding import fold_char, fold_term
 
 Field = Literal["title", "content"]
 FIELDS: tuple[Field, ...] = ("title", "content")

@@ -21,9 +21,9 @@ from typing import Any
 
 import ahocorasick
 
+from service.folding import Folded, fold
 from service.rules.hits import Highlight, Hit
 from service.rules.language import FIELDS, And, Near, Node, Not, Or, Term, iter_terms, parse
-from service.rules.normalize import Folded, fold
 from service.rules.structured import BOTH_FORMS, structured_node
 from service.vocabulary import SEVERITIES, Severity, is_severity
 

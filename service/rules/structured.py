@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from service.folding import fold_term
 from service.rules.language import MAX_TERMS, And, Node, Not, Or, Term
-from service.rules.normalize import fold_term
 
 STRUCTURED_KEYS = ("regions", "subjects", "events", "exclude")
 KEY_LABELS = {"regions": "地域词", "subjects": "主体词", "events": "事件词", "exclude": "排除词"}

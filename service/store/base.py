@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, Field, field_validator
 
 from service.clock import ensure_aware
+from service.folding import fold_term
 from service.vocabulary import Channel
 
 # Fields whose change makes a re-crawled item an update; everything else (fetched_at…) is bookkeeping.
@@ -36,8 +37,6 @@ def search_key(text: str | None) -> str:
 
     Items keep their text as published; both backends index and query these keys, so 12度 finds １２度.
     """
-    from service.rules.normalize import fold_term
-
     return fold_term(text) if text else ""
 
 

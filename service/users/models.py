@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
 from service.db_columns import UtcDateTime
-from service.users.secrets_at_rest import EncryptedString
+from service.secrets_at_rest import EncryptedString
 from service.vocabulary import Role
 
 
@@ -22,7 +22,7 @@ class User(Base):
     role: Mapped[Role] = mapped_column(String(16))
     department: Mapped[str | None] = mapped_column(String(64), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Encrypted at rest with a key outside the database (service.users.secrets_at_rest).
+    # Encrypted at rest with a key outside the database (service.secrets_at_rest).
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString, nullable=True)
     # The last accepted TOTP time step: a code is good once, not for its whole 30-second window.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

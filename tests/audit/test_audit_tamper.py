@@ -17,9 +17,9 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from service.audit.anchors import anchors_path, take_anchor
-from service.audit.keys import load_audit_key
 from service.audit.models import AuditHead, AuditRecord
 from service.audit.service import purge, record, verify_chain
+from service.audit_key import load_audit_key
 from service.auth.principal import Principal
 from service.context import AppContext
 from service.db import Database

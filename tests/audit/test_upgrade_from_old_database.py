@@ -96,7 +96,7 @@ def _started(settings: Settings) -> AppContext:
 def test_an_old_audit_chain_verifies_as_legacy_after_upgrading_and_tampering_in_it_still_shows(
     app_settings: Settings, frozen, key_rows: int
 ) -> None:
-    from service.audit.keys import load_audit_key
+    from service.audit_key import load_audit_key
 
     _old_database(app_settings.database_url, 5, key_rows, load_audit_key(app_settings)).dispose()
     ctx = _started(settings=app_settings)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from service.folding import Folded, fold
 from service.rules.hits import Highlight, sort_highlights
 from service.rules.language import FIELDS, And, Near, Node, Not, Or, Term, iter_terms
-from service.rules.normalize import Folded, fold
 
 Spans = list[tuple[int, int]]
 

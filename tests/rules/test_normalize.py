@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.rules.normalize import fold, fold_term
+from service.folding import fold, fold_term
 
 
 def test_width_and_case_fold_together():

@@ -68,7 +68,7 @@ def add_users(database_url: str, config_dir: Path, users: dict[str, tuple[str, s
     """Create ``{username: (role, department)}`` in a migrated database; TOTP secrets of the admins."""
     settings = load_settings(config_dir)
     # The product encrypts TOTP secrets with the key in its data dir: use the same one here.
-    from service.users.secrets_at_rest import load_secrets_key, use_secrets_key
+    from service.secrets_at_rest import load_secrets_key, use_secrets_key
 
     use_secrets_key(load_secrets_key(settings))
     db = Database(database_url)

@@ -13,10 +13,8 @@ import secrets as _secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
-from loguru import logger
-from sqlalchemy import String, bindparam, text
+from sqlalchemy import String
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from service.settings import Settings
@@ -59,6 +57,11 @@ def use_secrets_key(key: bytes) -> None:
         raise SecretsKeyError(f"{ENV} / totp.key is not a valid Fernet key: {exc}") from exc
 
 
+def is_encrypted(stored: str) -> bool:
+    """Whether a raw column value is a Fernet token (a value written before encryption is not)."""
+    return stored.startswith(_TOKEN_PREFIX)
+
+
 def _cipher() -> Fernet:
     if not _fernet:
         raise SecretsKeyError("no key for secrets at rest: build the AppContext (service.context) first")
@@ -83,18 +86,3 @@ class EncryptedString(TypeDecorator[str]):
             return _cipher().decrypt(value.encode("ascii")).decode("utf-8")
         except InvalidToken as exc:
             raise SecretsKeyError("a stored secret does not decrypt with this key (wrong YUQING_SECRETS_KEY?)") from exc
-
-
-def encrypt_plaintext_secrets(session: Session) -> int:
-    """Encrypt every TOTP secret still stored in plain text (written before encryption); how many."""
-    # Raw column values: the ORM would decrypt them and hide which ones are still plain.
-    stored = session.execute(text("SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL")).all()
-    plain = [(user_id, value) for user_id, value in stored if not value.startswith(_TOKEN_PREFIX)]
-    rewrite = text("UPDATE users SET totp_secret = :secret WHERE id = :id").bindparams(
-        bindparam("secret", type_=EncryptedString)
-    )
-    for user_id, value in plain:
-        session.execute(rewrite, {"secret": value, "id": user_id})
-    if plain:
-        logger.info("encrypted {} TOTP secrets stored in plain text", len(plain))
-    return len(plain)
