@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from scrapy_playwright.page import PageMethod
+
 from crawlers.middlewares import origin_of, pin
 from crawlers.sources import CrawlDefaults, Source
 
@@ -77,8 +79,6 @@ def browser_settings(source: Source, crawl: CrawlDefaults) -> dict[str, Any]:
 
 def render_meta(wait_for: str | None, timeout: float) -> dict[str, Any]:
     """Request meta that renders the page and waits until ``wait_for`` (a CSS selector) shows."""
-    from scrapy_playwright.page import PageMethod
-
     methods = [PageMethod("wait_for_load_state", "networkidle")]
     if wait_for:
         methods.append(PageMethod("wait_for_selector", wait_for, timeout=int(timeout * 1000)))

@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+import chompjs
 from parsel import Selector, SelectorList
 
 from crawlers.text import after_label, element_to_text
@@ -89,8 +90,6 @@ def load_js(text: str) -> Any:
     Read by chompjs, a maintained parser of JS literals (unquoted keys, single quotes, trailing commas,
     comments); the script is never run. ExtractionError when the text holds no literal.
     """
-    import chompjs
-
     try:
         return chompjs.parse_js_object(text)
     except (ValueError, TypeError) as exc:

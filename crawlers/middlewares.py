@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+import dns.exception
+import dns.nameserver
+import dns.resolver
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.resolver import CachingThreadedResolver
@@ -87,10 +90,6 @@ def use_dns_servers(servers: Sequence[str]) -> None:
 
 
 def _lookup(host: str, servers: Sequence[tuple[str, int]]) -> list[str]:
-    import dns.exception
-    import dns.nameserver
-    import dns.resolver
-
     resolver = dns.resolver.Resolver(configure=False)
     resolver.nameservers = [dns.nameserver.Do53Nameserver(address, port) for address, port in servers]
     resolver.lifetime = DNS_TIMEOUT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +12,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from crawlers import templates
+from crawlers.api_sources import api_sources_path, read_api_sources
+from crawlers.middlewares import dns_server
+from crawlers.plugins import plugin_class
 from service.config_files import ConfigError, read_yaml, validation_to_config_error
 from service.settings import Settings
 from service.vocabulary import Channel
@@ -378,8 +382,6 @@ class Source(_Strict):
     def _known_encoding(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        import codecs
-
         try:
             codecs.lookup(value)
         except LookupError as exc:
@@ -403,8 +405,6 @@ class Source(_Strict):
             if self.origin == "api":
                 # Code runs in the crawl process: only the administrator's own file may name it.
                 raise ValueError("plugin: only in sources.yaml, not for sources added through the API")
-            from crawlers.plugins import plugin_class
-
             plugin_class(self.plugin)
         return self
 
@@ -476,8 +476,6 @@ class CrawlDefaults(_Strict):
     @field_validator("dns_servers")
     @classmethod
     def _dns_servers(cls, value: list[str]) -> list[str]:
-        from crawlers.middlewares import dns_server
-
         for server in value:
             try:
                 dns_server(server)
@@ -580,8 +578,6 @@ def load_sources(config_dir: str | Path, strict: bool = False) -> SourcesFile:
 
 def load_all_sources(settings: Settings) -> SourcesFile:
     """sources.yaml plus the sources added through the API (``<data dir>/sources.api.yaml``)."""
-    from service.sources.api_sources import api_sources_path, read_api_sources
-
     config = load_sources(settings.config_dir)
     invalid = config.invalid
     path = api_sources_path(settings)

@@ -11,6 +11,9 @@ import gettext
 import importlib
 from typing import Any
 
+import typer.core
+import typer.rich_utils
+
 # Typer 0.2x carries its own copy of Click (typer._click); older ones use the click package. The ignores are
 # narrow: mypy sees both imports and only one of them exists in a given install (see [tool.mypy] overrides).
 try:
@@ -62,9 +65,6 @@ def _translate(message: str) -> str:
 
 def install() -> None:
     """Put the Chinese words into Click and Typer (their modules bound gettext's ``_`` at import)."""
-    import typer.core
-    import typer.rich_utils
-
     # Modules of either Click, whose gettext alias ``_`` is replaced: typed as what they are at run time.
     modules: list[Any] = [typer.core, typer.rich_utils]
     for name in ("core", "decorators", "exceptions", "formatting", "parser", "types"):

@@ -8,6 +8,7 @@ third-party import: ``service.cli`` imports it first.
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import sys
 import tomllib
@@ -43,8 +44,6 @@ def declared() -> list[str]:
         if project.get("name") == "yuqing":
             requirements = list(project.get("dependencies", []))
     if not requirements:
-        import importlib.metadata  # only without a pyproject.toml: slow to import
-
         try:
             requirements = [r for r in importlib.metadata.requires("yuqing") or [] if "extra ==" not in r]
         except importlib.metadata.PackageNotFoundError:
@@ -60,8 +59,6 @@ def _importable(name: str) -> bool:
     if name.lower() in IMPORT_NAMES:
         return False
     # An import name we do not know: ask the installed metadata which top-level modules it provides.
-    import importlib.metadata  # rarely needed, slow to import
-
     try:
         dist = importlib.metadata.distribution(name)
     except importlib.metadata.PackageNotFoundError:

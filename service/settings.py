@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -201,8 +203,6 @@ class PushPolicy(Section):
     def _hours(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        from datetime import time
-
         try:
             start, end = (time.fromisoformat(p.strip()) for p in value.split("-"))
         except ValueError as exc:
@@ -239,8 +239,6 @@ class WeeklyExportSchedule(Section):
     @field_validator("day_of_week")
     @classmethod
     def _cron_day(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
-
         try:
             CronTrigger(day_of_week=value)
         except ValueError as exc:

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import apprise
+
 from service.channel_options import CHANNEL_TYPES
 from service.channel_options import ChannelConfigError as ChannelConfigError  # where notifiers look for it
 
@@ -75,8 +77,6 @@ class AppriseNotifier(Notifier):
 
     def send(self, message: Message) -> None:
         """Send through apprise; apprise reports failure as False, which becomes DeliveryError."""
-        import apprise
-
         client = apprise.Apprise()
         if not client.add(self.apprise_url()):
             raise DeliveryError(f"channel {self.name}: apprise does not accept the configured options")

@@ -6,6 +6,7 @@ from typing import Any
 
 from scrapy.settings.default_settings import DEFAULT_REQUEST_HEADERS
 
+from crawlers.browser import browser_settings
 from crawlers.sources import CrawlDefaults, Source
 from crawlers.spiders.base import SourceSpider
 from crawlers.spiders.html import HtmlSourceSpider
@@ -27,8 +28,6 @@ def spider_for(source: Source, crawl: CrawlDefaults, check_mode: bool = False) -
         "USER_AGENT": source.user_agent or crawl.user_agent,
     }
     if source.render == "browser":
-        from crawlers.browser import browser_settings
-
         custom.update(browser_settings(source, crawl))
     if source.headers:
         # Sent with every request of the source (Referer, Origin, X-Requested-With); Scrapy's own

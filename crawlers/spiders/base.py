@@ -18,6 +18,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawlers import templates
+from crawlers.browser import render_meta
 from crawlers.encoding import choose_encoding
 from crawlers.extract import extract_text_value, json_path, looks_like_challenge
 from crawlers.fields import (
@@ -33,7 +34,7 @@ from crawlers.fields import (
 from crawlers.items import RawItem
 from crawlers.middlewares import BlockedAddress
 from crawlers.plugins import SourcePlugin, plugin_class
-from crawlers.sources import FIELD_NAMES, CrawlDefaults, Source
+from crawlers.sources import FIELD_NAMES, CrawlDefaults, Source, as_rule
 from crawlers.spiders.paging import ListPager
 from crawlers.text import html_to_text
 
@@ -113,8 +114,6 @@ class SourceSpider(scrapy.Spider):
     def prepare(self, request: scrapy.Request) -> scrapy.Request:
         """A request as it is sent: rendered in Chromium (render: browser), signed by the plug-in."""
         if self.source.render == "browser" and "playwright" not in request.meta:
-            from crawlers.browser import render_meta
-
             spec = self.source.list_
             is_list = "page" in request.meta
             wait = (spec.items if spec is not None else None) if is_list else self.source.render_wait
@@ -491,8 +490,6 @@ class SourceSpider(scrapy.Spider):
 
 
 def _rule(value: Any) -> Any:
-    from crawlers.sources import as_rule
-
     return as_rule(value)
 
 

@@ -19,6 +19,7 @@ from loguru import logger
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from alerting.outbox import enqueue
 from service import clock
 from service.audit.models import AuditHead, AuditRecord
 from service.settings import Settings
@@ -51,8 +52,6 @@ def read_anchors(path: Path) -> list[Anchor]:
 
 def take_anchor(session: Session, settings: Settings) -> Anchor | None:
     """Anchor the chain's head now: file, log line and outbox notice. None when the log is empty."""
-    from alerting.outbox import enqueue
-
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one_or_none()
     last_id = session.execute(select(AuditRecord.id).order_by(AuditRecord.id.desc()).limit(1)).scalar()
     if head is None or last_id is None:

@@ -18,6 +18,7 @@ from service.auth.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, client_a
 from service.auth.middleware import limiter
 from service.auth.service import LOGIN_FAILED, Issued, LoginFailed, login, logout
 from service.deps import SessionDep
+from service.users.admin import UserError, change_own_password
 from service.users.home import home_of
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -158,8 +159,6 @@ def sign_out(request: Request, response: Response, principal: CurrentUser, sessi
 @router.post("/password", status_code=204)
 def change_password(body: PasswordChange, principal: CurrentUser, session: SessionDep, request: Request) -> Response:
     """The caller chooses a new password (required after an administrator's reset)."""
-    from service.users.admin import UserError, change_own_password
-
     try:
         change_own_password(
             session,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from loguru import logger
@@ -131,8 +131,6 @@ def daily_brief(db: Database, settings: Settings, day: date, at: datetime | None
 
 def run_daily_brief(db: Database, settings: Settings, at: datetime | None = None) -> tuple[DailyBrief, Path]:
     """Write yesterday's brief under the data dir and queue it on the notification outbox."""
-    from datetime import timedelta
-
     at = at or clock.now()
     day = at.astimezone(settings.zone).date() - timedelta(days=1)
     brief = daily_brief(db, settings, day, at)

@@ -22,6 +22,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from service import clock
 from service.clock import SHANGHAI
 from service.exports.ledger_rows import LedgerRow
 from service.exports.summary import LedgerSummary
@@ -323,8 +324,6 @@ def write_xlsx(
     mask: bool = True,
 ) -> LedgerSummary:
     """Write the workbook: 汇总 (summary), 台账 (ledger) and optionally one sheet per department."""
-    from service import clock
-
     generated = (generated_at or clock.now()).astimezone(zone).strftime("%Y-%m-%d %H:%M")
     summary = LedgerSummary()
     masked = _masker(mask)

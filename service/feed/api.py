@@ -17,7 +17,7 @@ from service.audit.request import record_reveals
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, require_roles
 from service.auth.principal import Principal
-from service.auth.service import touch
+from service.auth.service import is_live, touch
 from service.deps import CtxDep, SessionDep
 from service.feed.models import Alert
 from service.feed.service import AlertFilter, AlertNotFound, list_alerts, set_state
@@ -168,8 +168,6 @@ def _touch(ctx: Any, session_id: int) -> bool:
 
 
 def _live(ctx: Any, session_id: int) -> bool:
-    from service.auth.service import is_live
-
     with ctx.db.session() as session:
         return is_live(session, session_id, policy=ctx.settings.security)
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import jieba
 
+from service.rules.config import load_departments
+
 PLACES_FILE = "places.txt"
 
 # Suffix -> level. Longer suffixes are tried first.
@@ -165,8 +167,6 @@ def config_words(config_dir: Path) -> list[str]:
     """Regions of the rules in departments.yaml plus the lines of places.txt in the config dir."""
     words: list[str] = []
     try:
-        from service.rules.config import load_departments
-
         for department in load_departments(config_dir).departments:
             for rule in department.rules:
                 words += rule.regions

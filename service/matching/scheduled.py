@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import select
 
 from alerting.outbox import enqueue
 from service import clock, context
@@ -48,8 +49,6 @@ def digests() -> None:
     now = clock.now()
     alerts_cfg = ctx.settings.alerts
     with ctx.db.session() as session:
-        from sqlalchemy import select
-
         departments = set(session.execute(select(Alert.department).where(Alert.push == "digest")).scalars())
         policies = {d: alerts_cfg.policy_for(d) for d in departments}
         for department, alerts in due_digests(session, policies, now).items():

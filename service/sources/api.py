@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ValidationError
 
+from crawlers.api_sources import add_api_source, api_sources_path, remove_api_source
 from crawlers.health import load_health
 from crawlers.sources import Source, load_all_sources
 from service.api_fields import LocalDateTime
@@ -15,7 +16,6 @@ from service.auth.deps import CurrentUser, client_address, require_roles
 from service.auth.principal import Principal
 from service.config_files import ConfigError, format_loc
 from service.deps import SessionDep, SettingsDep
-from service.sources.api_sources import add_api_source, api_sources_path, remove_api_source
 from service.sources.guard import UnsafeSourceURL, check_source_url
 
 router = APIRouter(prefix="/api/v1/sources", tags=["sources"])

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from service.store.base import Item, ItemQuery, SearchPage, Store, StoreUnavailable, UpsertResult, item_id
+from service.store.elasticsearch import ElasticsearchStore
+from service.store.spool import SpoolingStore
+from service.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from service.settings import Settings
@@ -24,10 +27,5 @@ __all__ = [
 def make_store(settings: Settings) -> Store:
     """The store the settings name; nothing is connected until first use."""
     if settings.store.backend == "elasticsearch":
-        from service.store.elasticsearch import ElasticsearchStore
-        from service.store.spool import SpoolingStore
-
         return SpoolingStore(ElasticsearchStore(settings.store.elasticsearch), settings.data_path("spool"))
-    from service.store.sqlite import SqliteStore
-
     return SqliteStore(settings.sqlite_store_path)

@@ -22,6 +22,7 @@ from service.audit.service import record
 from service.auth.models import AuthSession
 from service.auth.principal import Principal
 from service.config_files import ConfigError
+from service.rules.config import load_departments
 from service.settings import SecuritySettings
 from service.users.models import User
 from service.users.service import (
@@ -33,6 +34,7 @@ from service.users.service import (
     known_role,
     password_problems,
     validate_role,
+    verify_password,
 )
 
 ROLE_NAMES = {"admin": "管理员", "officer": "舆情专员", "department": "责任单位", "leader": "领导", "auditor": "审计员"}
@@ -53,8 +55,6 @@ class Secrets:
 
 def known_departments(config_dir: Path) -> dict[str, str]:
     """Department id -> name from departments.yaml; {} when the file is missing."""
-    from service.rules.config import load_departments
-
     try:
         return {d.id: d.name for d in load_departments(config_dir).departments}
     except ConfigError as exc:
@@ -273,8 +273,6 @@ def change_own_password(
     session: Session, principal: Principal, *, current: str, new: str, policy: SecuritySettings
 ) -> None:
     """The signed-in user chooses a new password (required after a reset); the old one must be given."""
-    from service.users.service import verify_password
-
     user = _get(session, principal.username)
     if not verify_password(user.password_hash, current):
         raise UserError("当前密码不正确")

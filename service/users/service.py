@@ -12,6 +12,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from loguru import logger
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from service import clock
 from service.auth.principal import Principal
@@ -70,8 +72,6 @@ def password_problems(password: str, username: str, policy: SecuritySettings) ->
 
 def _guessable(password: str, username: str) -> bool:
     """In the 10,000 most common passwords, or zxcvbn's strength score below 3 (of 0-4)."""
-    from zxcvbn import zxcvbn
-
     if password.lower() in _common_passwords():
         return True
     # zxcvbn's running time grows with length; past 100 characters a password is not guessable anyway.
@@ -80,8 +80,6 @@ def _guessable(password: str, username: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _common_passwords() -> frozenset[str]:
-    from zxcvbn.frequency_lists import FREQUENCY_LISTS
-
     return frozenset(FREQUENCY_LISTS["passwords"][:10_000])
 
 

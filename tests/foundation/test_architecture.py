@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import configparser
 import os
 import re
@@ -150,3 +151,27 @@ def test_the_type_checker_reads_every_module_and_no_ignore_is_blanket() -> None:
     assert blanket == []
     # The few left are library typing gaps, each explained next to it: a new one needs the same care.
     assert len(kept) <= 3, kept
+
+
+# The entry points: they choose what to load for the command or server being started (the yuqing
+# command line is the service/cli package, one module per group of commands).
+ENTRY_POINTS = {"service/app.py", "crawlers/crawl_process.py"}
+ENTRY_PACKAGES = ("service/cli/",)
+
+
+def test_imports_are_at_the_top_of_a_module_except_in_the_entry_points() -> None:
+    """An import inside a function hides a dependency from readers and from the import contracts."""
+    hidden = []
+    for package in ("service", "crawlers", "alerting"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = str(path.relative_to(ROOT))
+            if name in ENTRY_POINTS or name.startswith(ENTRY_PACKAGES):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                    hidden += [
+                        f"{name}:{inner.lineno}"
+                        for inner in ast.walk(node)
+                        if isinstance(inner, ast.Import | ast.ImportFrom)
+                    ]
+    assert hidden == []

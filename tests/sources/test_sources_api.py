@@ -7,10 +7,10 @@ from pathlib import Path
 import yaml
 from sqlalchemy import select
 
+from crawlers.api_sources import api_sources_path
 from crawlers.runner import crawl_sources
 from crawlers.sources import load_all_sources
 from service.audit.models import AuditRecord
-from service.sources.api_sources import api_sources_path
 
 SOURCES_YAML = """
 sources:
