@@ -1,20 +1,25 @@
-"""Item pipelines: clean and normalize raw records, then group near-duplicates and store them in batches."""
+"""Item pipelines in Scrapy's own style, one component a step (ITEM_PIPELINES in crawlers/settings.py):
+
+clean (HTML to text) -> normalize (dates, id, fingerprint) -> dedupe (repeats in this crawl, repost keys)
+-> store (batches put into events and upserted; counts for the crawl summary).
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from scrapy.exceptions import DropItem
+from scrapy.exceptions import DropItem, NotConfigured
 from w3lib.url import canonicalize_url
 
 from crawlers.dates import parse_date
 from crawlers.items import RawItem
 from crawlers.text import html_to_text
 from service import clock
-from service.items.duplicates import assign_events
+from service.items.duplicates import assign_events, with_signature
 from service.store.base import Item, Store, item_id
 
 if TYPE_CHECKING:
@@ -50,65 +55,148 @@ def _date_text(value: Any) -> Any:
     return html_to_text(value) if isinstance(value, str) else value
 
 
-def to_item(raw: RawItem, fetched_at: datetime, zone: ZoneInfo) -> Item:
-    """A RawItem as a stored Item: clean text, parsed dates, stable id and fingerprint.
+@dataclass(frozen=True)
+class CleanRecord:
+    """A record as plain text: what CleanPipeline hands to NormalizePipeline (nothing here is HTML any more)."""
 
-    Raises ValueError when the record has nothing to identify it or no text at all.
+    raw: RawItem
+    title: str
+    content: str
+    external_id: str | None
+    department: str
+    status: str
+    reply: str | None
+    published_at: Any
+    replied_at: Any
+
+
+def clean(raw: RawItem) -> CleanRecord:
+    """The record's HTML fragments as text: one-line fields, paragraphs kept in the content, no placeholder reply.
+
+    Raises ValueError when the record has no text at all.
     """
     title = _one_line(raw.title)
     content = html_to_text(raw.content)
     if not title and not content:
         raise ValueError("标题和正文都为空")
-    external_id = _one_line(raw.external_id) or None
+    return CleanRecord(
+        raw=raw,
+        title=title,
+        content=content,
+        external_id=_one_line(raw.external_id) or None,
+        department=_one_line(raw.department),
+        status=_one_line(raw.status),
+        reply=_reply(raw.reply),
+        published_at=_date_text(raw.published_at),
+        replied_at=_date_text(raw.replied_at),
+    )
+
+
+def normalize(record: CleanRecord, fetched_at: datetime, zone: ZoneInfo) -> Item:
+    """A cleaned record as a stored Item: dates parsed relative to the crawl time, stable id and fingerprint."""
+    raw = record.raw
     url = raw.url or None
     key_url = canonicalize_url(url) if url else None
     item = Item(
-        id=item_id(raw.source, external_id, key_url),
+        id=item_id(raw.source, record.external_id, key_url),
         source=raw.source,
         channel=raw.channel,
-        external_id=external_id,
+        external_id=record.external_id,
         url=url,
-        title=title,
-        content=content,
-        published_at=parse_date(_date_text(raw.published_at), now=fetched_at, zone=zone),
+        title=record.title,
+        content=record.content,
+        published_at=parse_date(record.published_at, now=fetched_at, zone=zone),
         fetched_at=fetched_at,
-        department=_one_line(raw.department) or None,
-        status=_one_line(raw.status) or None,
-        reply=_reply(raw.reply),
-        replied_at=parse_date(_date_text(raw.replied_at), now=fetched_at, zone=zone),
+        department=record.department or None,
+        status=record.status or None,
+        reply=record.reply,
+        replied_at=parse_date(record.replied_at, now=fetched_at, zone=zone),
         extra=dict(raw.extra),
     )
     return item.with_fingerprint()
 
 
-class NormalisePipeline:
-    """RawItem -> Item (see ``to_item``); records without text are dropped and counted as errors."""
+def to_item(raw: RawItem, fetched_at: datetime, zone: ZoneInfo) -> Item:
+    """What the clean and normalize steps make of one record (ValueError when it has no text)."""
+    return normalize(clean(raw), fetched_at, zone)
+
+
+def _record_error(crawler: Crawler, url: str, reason: str) -> None:
+    """Count a failure into the spider's crawl summary (the pipelines also run under plain Scrapy spiders)."""
+    spider = crawler.spider
+    if spider is not None and hasattr(spider, "record_error"):
+        spider.record_error(url, reason)
+
+
+class CleanPipeline:
+    """RawItem -> CleanRecord (see ``clean``); a record without text is dropped and counted as an error."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CleanPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, RawItem):
+            return item
+        try:
+            return clean(item)
+        except ValueError as exc:
+            _record_error(self.crawler, item.url or item.list_url or "?", str(exc))
+            raise DropItem(str(exc)) from exc
+
+
+class NormalizePipeline:
+    """CleanRecord -> Item (see ``normalize``), dated relative to the crawl's clock in the configured zone."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.zone = ZoneInfo(crawler.settings.get("YUQING_TIMEZONE", "Asia/Shanghai"))
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> NormalisePipeline:
+    def from_crawler(cls, crawler: Crawler) -> NormalizePipeline:
         return cls(crawler)
 
-    def process_item(self, item: Any) -> Item:
-        if not isinstance(item, RawItem):
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, CleanRecord):
             return item
-        try:
-            return to_item(item, clock.now(), self.zone)
-        except ValueError as exc:
-            spider = self.crawler.spider
-            if spider is not None and hasattr(spider, "record_error"):
-                spider.record_error(item.url or item.list_url or "?", str(exc))
-            raise DropItem(str(exc)) from exc
+        return normalize(item, clock.now(), self.zone)
+
+
+class DedupePipeline:
+    """Duplicates within one crawl, and the near-duplicate keys reposts are grouped by.
+
+    An item met again unchanged in the same crawl (a notice on two overlapping list pages) goes no further;
+    a changed copy passes and replaces the earlier one. Every item leaves with its LSH band keys, which the
+    store pipeline's batch lookup and the store's index use to find reposts (service/items/duplicates.py).
+    """
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str | None] = {}  # item id -> fingerprint of the copy that went on
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
+        return cls()
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, Item):
+            return item
+        if item.id in self.seen and self.seen[item.id] == item.fingerprint:
+            # Expected on overlapping pages, so not worth a warning line per item.
+            raise DropItem(f"already in this crawl: {item.id}", log_level="DEBUG")
+        self.seen[item.id] = item.fingerprint
+        return with_signature(item)
 
 
 class StorePipeline:
-    """Repost grouping and batched upserts through the Store protocol; counts into crawler stats.
+    """Batched writes through the Store protocol, counted into the crawler's stats.
 
-    Grouping happens per batch (service/items/duplicates.py): one candidate lookup in the store for the
-    whole batch, then the upsert.
+    Built by Scrapy through ``from_crawler`` from the store the crawl process opened (``YUQING_STORE``);
+    without one it raises NotConfigured and Scrapy leaves it out. Each batch is put into events with one
+    candidate lookup in the store (service/items/duplicates.py: the batch is what makes it one lookup),
+    then upserted.
     """
 
     def __init__(self, crawler: Crawler, store: Store, batch_size: int) -> None:
@@ -120,8 +208,8 @@ class StorePipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
         shared = crawler.settings.get("YUQING_STORE")
-        if not isinstance(shared, Shared):
-            raise RuntimeError("YUQING_STORE is not set: run crawls through crawlers.crawl_process")
+        if not isinstance(shared, Shared) or shared.value is None:
+            raise NotConfigured("YUQING_STORE is not set: crawls that store items run through crawlers.crawl_process")
         return cls(crawler, shared.value, crawler.settings.getint("YUQING_BATCH_SIZE", 100))
 
     def process_item(self, item: Any) -> Any:
@@ -147,19 +235,15 @@ class StorePipeline:
         except Exception as exc:  # the store is down: the batch is lost for this run, counted as errors
             logger.error("store upsert of %d items failed: %s", len(batch), exc)
             stats.inc_value("yuqing/errors_store", len(batch))
-            spider = self.crawler.spider
-            if spider is not None and hasattr(spider, "record_error"):
-                spider.record_error("(store)", f"写入存储失败: {exc}")
+            _record_error(self.crawler, "(store)", f"写入存储失败: {exc}")
             return
         stats.inc_value("yuqing/new", len(result.new))
         stats.inc_value("yuqing/updated", len(result.updated))
         stats.inc_value("yuqing/unchanged", len(result.unchanged))
         if result.dead_lettered:
             stats.inc_value("yuqing/dead_lettered", len(result.dead_lettered))
-            spider = self.crawler.spider
             for ident, reason in result.dead_lettered:
-                if spider is not None and hasattr(spider, "record_error"):
-                    spider.record_error(ident, f"存储拒收: {reason}")
+                _record_error(self.crawler, ident, f"存储拒收: {reason}")
 
     def close_spider(self) -> None:
         self.flush()

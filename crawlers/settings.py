@@ -10,6 +10,22 @@ from crawlers.sources import CrawlDefaults
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 
 
+def item_pipelines(check_mode: bool = False) -> dict[str, int]:
+    """clean -> normalize -> dedupe -> store, in this order; a check keeps what it normalized instead of storing."""
+    if check_mode:
+        return {
+            "crawlers.pipelines.CleanPipeline": 100,
+            "crawlers.pipelines.NormalizePipeline": 300,
+            "crawlers.pipelines.CollectPipeline": 800,
+        }
+    return {
+        "crawlers.pipelines.CleanPipeline": 100,
+        "crawlers.pipelines.NormalizePipeline": 300,
+        "crawlers.pipelines.DedupePipeline": 500,
+        "crawlers.pipelines.StorePipeline": 800,
+    }
+
+
 def scrapy_settings(crawl: CrawlDefaults, check_mode: bool = False) -> dict[str, Any]:
     """The Scrapy settings shared by all sources of one run (per-source ones live on the spider class)."""
     return {
@@ -45,10 +61,7 @@ def scrapy_settings(crawl: CrawlDefaults, check_mode: bool = False) -> dict[str,
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "crawlers.middlewares.RetryAfterMiddleware": 550,
         },
-        "ITEM_PIPELINES": {
-            "crawlers.pipelines.NormalisePipeline": 300,
-            ("crawlers.pipelines.CollectPipeline" if check_mode else "crawlers.pipelines.StorePipeline"): 800,
-        },
+        "ITEM_PIPELINES": item_pipelines(check_mode),
         "YUQING_BATCH_SIZE": crawl.batch_size,
         "HTTPCACHE_ENABLED": False,
     }

@@ -291,6 +291,11 @@ def item_comparable(item: Item) -> Comparable:
     return comparable(item.title, item.content)
 
 
+def with_signature(item: Item) -> Item:
+    """The item with its LSH band keys set (the crawl's dedupe step signs each item once, before batching)."""
+    return item.model_copy(update={"lsh": signature(item_comparable(item))})
+
+
 def backfill_bands(store: Store, batch_size: int = 500) -> int:
     """Write the LSH band keys of items stored without them (before the band index existed); how many.
 
@@ -327,10 +332,11 @@ def assign_events(store: Store, items: Sequence[Item]) -> tuple[list[Item], list
     """Give each item its LSH keys and the event of the earliest stored or earlier-in-batch repost it copies.
 
     One store round trip for the whole batch. A re-crawled item keeps the event it was put in. When the
-    store is unreachable the items are grouped within the batch only (their writes are spooled).
+    store is unreachable the items are grouped within the batch only (their writes are spooled). Items
+    that already carry their keys (signed by the crawl's dedupe step, see ``with_signature``) keep them.
     """
     prepared = [(item, item_comparable(item)) for item in items]
-    signed = [item.model_copy(update={"lsh": signature(c)}) for item, c in prepared]
+    signed = [item if item.lsh else item.model_copy(update={"lsh": signature(c)}) for item, c in prepared]
     try:
         candidates = store.lsh_candidates({i.id: i.lsh for i in signed if i.lsh}, limit=CANDIDATES_PER_ITEM)
     except StoreUnavailable:
