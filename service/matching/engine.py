@@ -35,9 +35,9 @@ from service.ledger.config import ledger_config
 from service.ledger.related import SameEvent, record_at_match
 from service.ledger.service import ItemRef, Opening, open_or_attach_many
 from service.masking import mask_text
-from service.matching.rulebook import RuleBook
 from service.rules.hits import Hit
 from service.rules.matcher import Matcher
+from service.rules.rulebook import RuleBook
 from service.store.base import Item
 
 

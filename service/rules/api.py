@@ -18,7 +18,6 @@ from service.auth.deps import CurrentUser, client_address, require_roles
 from service.auth.principal import Principal
 from service.deps import CtxDep, SessionDep
 from service.masking import mask_for, mask_text
-from service.matching.rulebook import compile_record
 from service.rules.config import current_departments
 from service.rules.language import MAX_EXPR_CHARS, RuleSyntaxError, parse
 from service.rules.matcher import (
@@ -32,6 +31,7 @@ from service.rules.matcher import (
     evaluate_expression,
 )
 from service.rules.models import RuleRecord
+from service.rules.rulebook import compile_record
 from service.rules.structured import BOTH_FORMS, NO_FORM
 from service.store.base import ItemQuery, StoreUnavailable
 from service.vocabulary import Severity

@@ -1,7 +1,7 @@
 """The rule table: keyword rules managed through the API or imported from departments.yaml.
 
 Rules own their table (here), their language (service.rules.language), the rule book compiled from the
-table (service.matching.rulebook) and the matcher (service.rules.matcher).
+table (service.rules.rulebook) and the matcher (service.rules.matcher).
 """
 
 from __future__ import annotations

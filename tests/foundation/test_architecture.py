@@ -12,6 +12,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -48,13 +50,35 @@ def test_no_import_runs_against_the_flow() -> None:
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
-def test_the_contracts_catch_a_back_edge(tmp_path: Path) -> None:
-    """A copy of the code with the crawl stage importing the ledger fails the same contracts."""
+@pytest.mark.parametrize(
+    ("module", "back_edge", "refusal"),
+    [
+        # The crawl stage importing the ledger.
+        (
+            "crawlers/scheduled.py",
+            "from service.ledger.service import open_or_attach",
+            "crawlers is not allowed to import service.ledger",
+        ),
+        # The two package cycles removed: rules <-> matching (the rulebook) and crawlers <-> service/sources.
+        (
+            "service/rules/api.py",
+            "from service.matching.engine import MatchingEngine",
+            "service.rules is not allowed to import service.matching",
+        ),
+        (
+            "crawlers/sources.py",
+            "from service.sources import guard",
+            "crawlers is not allowed to import service.sources",
+        ),
+    ],
+)
+def test_the_contracts_catch_a_back_edge(tmp_path: Path, module: str, back_edge: str, refusal: str) -> None:
+    """A copy of the code with one import against the flow fails the same contracts."""
     for package in ("service", "crawlers", "alerting"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__", "static"))
     shutil.copy(ROOT / ".importlinter", tmp_path / ".importlinter")
-    with open(tmp_path / "crawlers" / "scheduled.py", "a", encoding="utf-8") as handle:
-        handle.write("\nfrom service.ledger.service import open_or_attach  # noqa\n")
+    with open(tmp_path / module, "a", encoding="utf-8") as handle:
+        handle.write(f"\n{back_edge}  # noqa\n")
     done = subprocess.run(
         [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports())"],
         cwd=tmp_path,
@@ -64,7 +88,7 @@ def test_the_contracts_catch_a_back_edge(tmp_path: Path) -> None:
         timeout=300,
     )
     assert done.returncode != 0
-    assert "crawlers is not allowed to import service.ledger" in done.stdout
+    assert refusal in done.stdout
 
 
 def test_each_shared_word_is_defined_once() -> None:
