@@ -52,6 +52,7 @@ def jobs(settings: Settings) -> list[JobSpec]:
                 name=f"抓取 {source.name}",
                 # One crawl of a source at a time on all workers: the lock is the job id (crawl:<source>).
                 queued=True,
+                first_run_catch_up=True,
             )
         )
     return specs

@@ -26,6 +26,9 @@ class JobSpec:
     # together (a source is never crawled twice at once; matching runs one batch run at a time).
     queued: bool = False
     lock: str | None = None
+    # A first run planned at a start date that passed while the scheduler was still adding jobs runs at
+    # once instead of one interval later (staggered first crawls of hundreds of sources).
+    first_run_catch_up: bool = False
 
 
 JobFactory = Callable[[Settings], list[JobSpec]]

@@ -19,6 +19,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
 from service import clock
@@ -41,6 +42,12 @@ class GuardedScheduler(BackgroundScheduler):
         except Exception as exc:
             logger.error("scheduler loop error (retrying in {} s): {}", LOOP_RETRY_SECONDS, exc)
             return LOOP_RETRY_SECONDS
+
+
+def _first_run_passed(trigger: Any) -> bool:
+    """An interval trigger whose start date is already in the past (APScheduler would skip to the next one)."""
+    start = getattr(trigger, "start_date", None)
+    return isinstance(trigger, IntervalTrigger) and start is not None and start < clock.now()
 
 
 def _deferral(spec: JobSpec) -> tuple[str, dict[str, Any]]:
@@ -146,6 +153,11 @@ class Scheduler:
             if spec.id in existing and not replace:
                 continue
             func, kwargs = _deferral(spec) if spec.id in queued else (spec.func, spec.kwargs)
+            extra = {}
+            if spec.first_run_catch_up and spec.id not in existing and _first_run_passed(spec.trigger):
+                # A first run planned for a moment that passed while the jobs were being read (hundreds of
+                # sources on a busy machine) would otherwise wait a whole interval: run it now.
+                extra["next_run_time"] = clock.now()
             self.aps.add_job(
                 func,
                 trigger=spec.trigger,
@@ -153,6 +165,7 @@ class Scheduler:
                 name=spec.name or spec.id,
                 kwargs=kwargs,
                 replace_existing=True,
+                **extra,
             )
             if spec.id not in existing:
                 added.append(spec.id)

@@ -135,3 +135,35 @@ def test_a_later_stage_reacts_to_what_a_finished_job_returned(ctx: AppContext) -
     finally:
         sched.shutdown()
     assert ("crawl:now", {"new": 3}) in seen
+
+
+def late_first_crawl(settings) -> list[JobSpec]:
+    # Planned to start a minute ago: the scheduler got to it late (hundreds of sources on a busy machine).
+    start = clock.now() - timedelta(minutes=1)
+    return [
+        JobSpec(
+            id="late-crawl",
+            func=f"{__name__}:record_call",
+            trigger=IntervalTrigger(days=1, start_date=start),
+            first_run_catch_up=True,
+        ),
+        JobSpec(id="late-other", func=f"{__name__}:record_call", trigger=IntervalTrigger(days=1, start_date=start)),
+    ]
+
+
+def test_a_first_crawl_planned_while_the_scheduler_was_starting_runs_now_not_a_day_later(ctx: AppContext) -> None:
+    registry.register(f"{__name__}:late_first_crawl")
+    sched = Scheduler(ctx)
+    try:
+        sched.aps.start(paused=True)
+        sched.sync_jobs(replace=True)
+        soon = clock.now() + timedelta(minutes=5)
+        late = sched.aps.get_job("late-crawl")
+        assert late is not None
+        assert late.next_run_time <= soon
+        other = sched.aps.get_job("late-other")
+        assert other is not None
+        assert other.next_run_time > soon
+    finally:
+        registry._factories.remove(f"{__name__}:late_first_crawl")
+        sched.aps.shutdown(wait=False)
