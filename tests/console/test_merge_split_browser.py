@@ -1,8 +1,10 @@
 """并单/拆单 buttons on the ticket page in a real browser, as an officer on a desktop (1440×900) and a phone (390×844).
 
-A complaint and a news report about one place are suggested as 可能是同一事件 (found when they were
-matched); the officer merges the report into the complaint with 并入本工单, then splits it out again with
-拆出为新工单. The page must fit the screen without sideways scrolling and log no error.
+A complaint and a news report about one place are suggested as 可能是同一事件: the report arrives while
+the officer has the complaint open, and the suggestion appears there without a reload (pushed over the
+alert stream when the report is matched). The officer merges the report into the complaint with
+并入本工单, then splits it out again with 拆出为新工单. The page must fit the screen without sideways
+scrolling and log no error.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ def test_officer_merges_a_suggested_ticket_and_splits_the_item_out_again(
         f"柳岸社区化工厂夜里异味{marker}", "河西区柳岸社区东边的化工厂每天夜里排放刺鼻异味，居民无法开窗。"
     )
     first = console_server.wait_for("officer1", "/api/v1/tickets", lambda t: t["title"].endswith(marker))
+    page = open_as("officer1", viewport)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"/tickets/{first['id']}")
+    page.locator("#t-items li.item").first.wait_for()
+    # The report arrives while the officer looks at the complaint: the suggestion is pushed, no reload.
     console_server.ingest(
         f"居民反映化工园区异味扰民{marker}",
         "记者在河西区柳岸社区走访，多名居民说附近化工厂傍晚以后气味明显，环保部门已派人取样。",
@@ -36,11 +43,8 @@ def test_officer_merges_a_suggested_ticket_and_splits_the_item_out_again(
     second = console_server.wait_for(
         "officer1", "/api/v1/tickets", lambda t: t["title"] == f"居民反映化工园区异味扰民{marker}"
     )
-    page = open_as("officer1", viewport)
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.goto(f"/tickets/{first['id']}")
     suggestion = page.locator("#t-related li", has_text=f"工单 {second['id']}")
-    suggestion.wait_for()
+    suggestion.wait_for(timeout=30_000)
     assert "同在" in suggestion.inner_text()
     assert _overflow(page) == 0, f"{_overflow(page)}px wider than the window"
     screenshot(page, f"merge-split-{kind}-suggested")
