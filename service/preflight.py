@@ -26,6 +26,7 @@ IMPORT_NAMES = {
     "pyahocorasick": "ahocorasick",
     "chinesecalendar": "chinese_calendar",
     "argon2-cffi": "argon2",
+    "dnspython": "dns",
 }
 _NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
