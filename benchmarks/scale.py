@@ -164,7 +164,7 @@ def queries(store: SqliteStore) -> dict[str, Callable[[], object]]:
         "bare primary-key lookup": lambda: conn.execute("SELECT * FROM items WHERE seq = ?", (last // 2,)).fetchone(),
         "list page 1": search(),
         "list page 50 (offset)": search(page=50),
-        "list page 50 (keyset)": lambda: deep_page(store, ItemQuery(), 50),
+        "50 keyset pages in a row": lambda: deep_page(store, ItemQuery(), 50),
         "channel filter": search(channel="mailbox"),
         "department filter": search(department="d123"),
         "department + month": search(

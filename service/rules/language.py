@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -124,6 +125,33 @@ def iter_terms(node: Node, negated: bool = False) -> list[tuple[Term, bool]]:
     for child in node.children:
         out.extend(iter_terms(child, negated))
     return out
+
+
+def required_terms(node: Node, usable: Callable[[str], bool] = lambda text: True) -> list[Term] | None:
+    """Terms of which every text matching ``node`` contains at least one; None when no such set exists.
+
+    A search for these terms (any of them) finds every candidate, so a trial on stored items reads only
+    those. Of an AND's children the smallest set is taken, an OR needs the sets of all its children, a NOT
+    requires nothing; terms for which ``usable`` says no (the search would miss some) are never chosen.
+    """
+    if isinstance(node, Term):
+        return [node] if usable(node.text) else None
+    if isinstance(node, Near):
+        sides = [t for t in (node.left, node.right) if usable(t.text)]
+        return [max(sides, key=lambda t: len(t.text))] if sides else None
+    if isinstance(node, Not):
+        return None
+    if isinstance(node, And):
+        options = [r for r in (required_terms(child, usable) for child in node.children) if r is not None]
+        # Fewest alternatives first, then the longest shortest term (a longer term matches fewer items).
+        return min(options, key=lambda r: (len(r), -min(len(t.text) for t in r)), default=None)
+    alternatives: list[Term] = []
+    for child in node.children:
+        required = required_terms(child, usable)
+        if required is None:
+            return None
+        alternatives.extend(required)
+    return alternatives
 
 
 # --- tokenizer ---------------------------------------------------------------------------------------

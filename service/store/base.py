@@ -242,6 +242,12 @@ class Store(Protocol):
     def search(self, query: ItemQuery) -> SearchPage:
         """Filtered search, newest published first; ``q`` terms are exact phrases (CJK too)."""
 
+    def finds_within_words(self, text: str) -> bool:
+        """Whether a ``q`` phrase ``text`` is found wherever it occurs as a substring (inside words too).
+
+        Rule trials use the search as a prefilter only for such terms.
+        """
+
     def iter_unmatched(self, batch_size: int = 500) -> Iterator[list[Item]]:
         """Items never matched, oldest stored first, in batches."""
 

@@ -8,6 +8,7 @@ in :mod:`service.store.es_bulk`; this module is the Store itself: upserts, reads
 from __future__ import annotations
 
 import threading
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -295,6 +296,11 @@ class ElasticsearchStore(BulkWriting):
                 if doc.get("found"):
                     found[doc["_id"]] = item_of(doc["_source"])
         return [found[i] for i in ids if i in found]
+
+    def finds_within_words(self, text: str) -> bool:
+        # The standard analyzer makes each Han character a token, so a phrase of them is found anywhere;
+        # Latin letters and digits form whole-word tokens (00000012 is not found inside 13800000012).
+        return bool(text) and all(unicodedata.name(ch, "").startswith("CJK UNIFIED IDEOGRAPH") for ch in text)
 
     def search(self, query: ItemQuery) -> SearchPage:
         """Filtered search, newest published first, with the exact total."""

@@ -45,6 +45,11 @@ CREATE INDEX IF NOT EXISTS items_source ON items(source);
 CREATE INDEX IF NOT EXISTS items_event ON items(event_id);
 -- The listing order (newest published first, undated last): page 1 and keyset pages read it in order.
 CREATE INDEX IF NOT EXISTS items_newest ON items(published_at IS NULL, published_at DESC, seq DESC);
+-- The same order within one department, channel or source: a filtered list reads only its own rows.
+CREATE INDEX IF NOT EXISTS items_department_newest
+    ON items(department, published_at IS NULL, published_at DESC, seq DESC);
+CREATE INDEX IF NOT EXISTS items_channel_newest ON items(channel, published_at IS NULL, published_at DESC, seq DESC);
+CREATE INDEX IF NOT EXISTS items_source_newest ON items(source, published_at IS NULL, published_at DESC, seq DESC);
 CREATE INDEX IF NOT EXISTS items_unmatched ON items(seq) WHERE matched_at IS NULL;
 -- MinHash LSH band keys of each item (repost detection): one row per (band, item), newest item first.
 CREATE TABLE IF NOT EXISTS item_lsh (
