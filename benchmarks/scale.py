@@ -160,7 +160,25 @@ def queries(store: SqliteStore) -> dict[str, Callable[[], object]]:
     def search(**fields: object) -> Callable[[], object]:
         return lambda: store.search(ItemQuery(**fields))
 
+    from types import SimpleNamespace
+
+    from service import clock
+    from service.auth.principal import Principal
+    from service.rules.api import RecentBody, test_rule_on_recent_items
+
+    newest = conn.execute("SELECT max(published_at) FROM items").fetchone()[0]
+    clock.set_clock(clock.FrozenClock(datetime.fromisoformat(newest) + timedelta(hours=1)))
+    ctx = SimpleNamespace(store=store, settings=SimpleNamespace(alerts=SimpleNamespace(recent_trial_max_seconds=60)))
+    officer = Principal(user_id=1, username="bench", role="officer")
+
+    def trial(expr: str, limit: int) -> Callable[[], object]:
+        body = RecentBody(expr=expr, days=7, limit=limit)
+        return lambda: test_rule_on_recent_items(body, officer, ctx)  # type: ignore[arg-type]
+
     return {
+        "rule trial 排污 AND 化工厂, 2000": trial("排污 AND 化工厂", 2000),
+        "rule trial (偷排 OR 排污) AND 化工厂, 10000": trial("(偷排 OR 排污) AND 化工厂", 10_000),
+        "rule trial NOT 表扬, 2000 (no prefilter)": trial("NOT 表扬", 2000),
         "bare primary-key lookup": lambda: conn.execute("SELECT * FROM items WHERE seq = ?", (last // 2,)).fetchone(),
         "list page 1": search(),
         "list page 50 (offset)": search(page=50),
