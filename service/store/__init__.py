@@ -5,9 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from service.store.base import Item, ItemQuery, SearchPage, Store, StoreUnavailable, UpsertResult, item_id
-from service.store.elasticsearch import ElasticsearchStore
-from service.store.spool import SpoolingStore
-from service.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from service.settings import Settings
@@ -26,6 +23,14 @@ __all__ = [
 
 def make_store(settings: Settings) -> Store:
     """The store the settings name; nothing is connected until first use."""
+    # Only the configured backend is imported (the one exception to imports at the top, see
+    # tests/foundation/test_architecture.py): the Elasticsearch client alone is about a third of a crawl
+    # process's start-up, which every SQLite installation would otherwise pay on every crawl.
     if settings.store.backend == "elasticsearch":
+        from service.store.elasticsearch import ElasticsearchStore
+        from service.store.spool import SpoolingStore
+
         return SpoolingStore(ElasticsearchStore(settings.store.elasticsearch), settings.data_path("spool"))
+    from service.store.sqlite import SqliteStore
+
     return SqliteStore(settings.sqlite_store_path)
