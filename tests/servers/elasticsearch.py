@@ -253,3 +253,131 @@ def elasticsearch_server(version: str = ES_VERSION, write_queue_size: int | None
         if proc is not None:
             stop_process_group(proc)
         shutil.rmtree(run, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ElasticsearchCluster:
+    """A running multi-node cluster: one URL per node, the same credentials on every node."""
+
+    urls: list[str]
+    username: str
+    password: str
+    pids: list[int]
+
+
+def _node_config(run: Path, name: str, http_port: int, transport_port: int, seeds: list[int], names: list[str]) -> str:
+    return (
+        "\n".join(
+            [
+                "cluster.name: yuqing-test-cluster",
+                f"node.name: {name}",
+                f"path.data: {run / 'data'}",
+                f"path.logs: {run / 'logs'}",
+                "network.host: 127.0.0.1",
+                f"http.port: {http_port}",
+                f"transport.port: {transport_port}",
+                f"discovery.seed_hosts: [{', '.join(f'127.0.0.1:{p}' for p in seeds)}]",
+                f"cluster.initial_master_nodes: [{', '.join(names)}]",
+                "cluster.routing.allocation.disk.threshold_enabled: false",
+                # Security on (basic auth) as in production; transport TLS is a production-mode check only,
+                # and nodes bound to loopback run in development mode.
+                "xpack.security.enabled: true",
+                "xpack.security.http.ssl.enabled: false",
+                "xpack.security.transport.ssl.enabled: false",
+                "action.destructive_requires_name: false",
+                "node.processors: 1",
+            ]
+        )
+        + "\n"
+    )
+
+
+@contextmanager
+def elasticsearch_cluster(
+    nodes: int = 3, version: str = ES_VERSION, heap: str = "256m"
+) -> Iterator[ElasticsearchCluster]:
+    """Start ``nodes`` nodes of the cached integ-test distribution on loopback as one cluster (small heaps:
+    the tests run on 2 cores), wait for all of them to join; stop and delete them on exit."""
+    java_home()
+    cached = distribution(version)
+    user = run_as()
+    root = Path(tempfile.mkdtemp(prefix="yuqing-escluster-"))
+    root.chmod(0o755)  # the nodes' user must reach its own directory inside
+    procs: list[subprocess.Popen] = []
+    names = [f"node-{n}" for n in range(1, nodes + 1)]
+    http_ports = [free_port() for _ in names]
+    transport_ports = [free_port() for _ in names]
+    password = secrets.token_urlsafe(18)
+    try:
+        for index, name in enumerate(names):
+            run = root / name
+            run.mkdir()
+            home = cached
+            if user.switches:
+                home = run / "home"
+                link_or_copy_tree(cached, home)
+            shutil.copytree(home / "config", run / "config")
+            for sub in ("data", "logs", "tmp"):
+                (run / sub).mkdir()
+            (run / "config" / "elasticsearch.yml").write_text(
+                _node_config(run, name, http_ports[index], transport_ports[index], transport_ports, names),
+                encoding="utf-8",
+            )
+            user.chown_tree(run)
+            env = {**_env(run / "config", run), "ES_JAVA_OPTS": f"-Xms{heap} -Xmx{heap} -XX:-UsePerfData"}
+            added = subprocess.run(
+                [str(home / "bin" / "elasticsearch-users"), "useradd", USERNAME, "-p", password, "-r", "superuser"],
+                env=env,
+                cwd=run,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+                **user.popen_kwargs(),
+            )
+            if added.returncode != 0:
+                raise ServerUnavailable(f"elasticsearch-users failed: {added.stdout}{added.stderr}")
+            with open(run / "logs" / "console.log", "wb") as out:
+                procs.append(
+                    subprocess.Popen(
+                        [str(home / "bin" / "elasticsearch")],
+                        env=env,
+                        cwd=run,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        **user.popen_kwargs(),
+                    )
+                )
+        urls = [f"http://127.0.0.1:{port}" for port in http_ports]
+        auth = (USERNAME, password)
+        deadline = time.monotonic() + START_TIMEOUT * 2
+        last = ""
+        while True:
+            for proc, name in zip(procs, names, strict=True):
+                if proc.poll() is not None:
+                    raise ServerUnavailable(
+                        f"{name} exited with {proc.returncode}:\n{tail(root / name / 'logs' / 'console.log')}"
+                    )
+            try:
+                resp = httpx.get(
+                    f"{urls[0]}/_cluster/health",
+                    params={"wait_for_nodes": str(nodes), "wait_for_status": "green", "timeout": "1s"},
+                    auth=auth,
+                )
+                if resp.status_code == 200 and resp.json().get("number_of_nodes") == nodes:
+                    break
+                last = f"HTTP {resp.status_code}: {resp.text[:300]}"
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            if time.monotonic() > deadline:
+                raise ServerUnavailable(
+                    f"cluster not formed ({last}):\n{tail(root / names[0] / 'logs' / 'console.log')}"
+                )
+            time.sleep(1)
+        yield ElasticsearchCluster(urls=urls, username=USERNAME, password=password, pids=[p.pid for p in procs])
+    finally:
+        for proc in procs:
+            stop_process_group(proc)
+        shutil.rmtree(root, ignore_errors=True)
