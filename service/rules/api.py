@@ -338,7 +338,8 @@ def _recent_candidates(
     store: Store, terms: list[Term] | None, since: datetime, limit: int, in_window: int, masked: bool
 ) -> Iterator[Item]:
     """The items of the ``limit`` newest since ``since`` that may match, newest first."""
-    recent = ItemQuery(date_from=since, size=200, masked=masked)
+    # The largest page: each page of a text search reads the term's whole match list once.
+    recent = ItemQuery(date_from=since, size=500, masked=masked)
     texts = sorted({t.text for t in terms or ()})
     if terms is None:
         yield from islice(_pages(store, recent), limit)
