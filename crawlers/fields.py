@@ -1,7 +1,7 @@
 """Reading a fetched page the way its source says, and one field's value out of it, cleaned up.
 
 A page is a Document: an HTML selector (html, xml, cdata) or parsed data (json, js). A field's rule
-(sources.FieldRule) says where its value is (a selector or path, or a template over the list entry's
+(page_specs.FieldRule) says where its value is (a selector or path, or a template over the list entry's
 values), then how to clean it: a regex capture, a value map, explicit date patterns. Text fields stay
 HTML fragments (plain text escaped) until the pipeline turns them into text.
 """
@@ -30,7 +30,7 @@ from crawlers.extract import (
     select,
     unwrap_cdata,
 )
-from crawlers.sources import FieldRule
+from crawlers.page_specs import FieldRule
 from crawlers.text import html_to_text
 
 DATE_FIELDS = ("published_at", "replied_at")

@@ -12,9 +12,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import scrapy
 from parsel import Selector
-from scrapy.exceptions import DownloadCancelledError, DownloadTimeoutError, IgnoreRequest
 from scrapy.http import Response, TextResponse
-from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawlers import templates
@@ -32,9 +30,10 @@ from crawlers.fields import (
     selector_report,
 )
 from crawlers.items import RawItem
-from crawlers.middlewares import BlockedAddress
+from crawlers.page_specs import FIELD_NAMES, as_rule
 from crawlers.plugins import SourcePlugin, plugin_class
-from crawlers.sources import FIELD_NAMES, CrawlDefaults, Source, as_rule
+from crawlers.sources import CrawlDefaults, Source
+from crawlers.spiders.failures import NETWORK_ERRORS, failure_reason
 from crawlers.spiders.paging import ListPager
 from crawlers.text import html_to_text
 
@@ -54,19 +53,6 @@ def guarded(callback: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[An
             self.record_error(response.url, f"解析失败: {type(exc).__name__}: {exc}")
 
     return wrapper
-
-
-# Network failures by exception class name (Twisted's and Scrapy's wrappers of them), as people read them.
-NETWORK_ERRORS = {
-    "ConnectionRefusedError": "连接被拒绝（对方服务器未运行或端口不对）",
-    "DownloadConnectionRefusedError": "连接被拒绝（对方服务器未运行或端口不对）",
-    "DNSLookupError": "域名解析失败（地址写错或网络不通）",
-    "ConnectionLost": "连接中断",
-    "ConnectionDone": "连接被对方关闭",
-    "ResponseNeverReceived": "对方没有返回任何内容（连接中断）",
-    "TCPTimedOutError": "连接超时",
-    "NoRouteError": "网络不可达",
-}
 
 
 class SourceSpider(scrapy.Spider):
@@ -187,26 +173,14 @@ class SourceSpider(scrapy.Spider):
         logger.warning("%s: %s: %s", self.source.id, url, reason)
 
     def on_error(self, failure: Failure) -> None:
-        """Errback of every request: HTTP errors, timeouts, refused hosts."""
+        """Errback of every request: HTTP errors, timeouts, refused hosts (see crawlers.spiders.failures)."""
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
         exc = failure.value
-        if isinstance(exc, HttpError):
-            reason = f"HTTP {exc.response.status}"
-        elif isinstance(exc, BlockedAddress):
-            reason = str(exc)
-        elif isinstance(exc, IgnoreRequest) and "robots.txt" in str(exc):
-            reason = "robots.txt 禁止抓取（如确有授权，可在 sources.yaml 设置 obey_robots: false）"
-        elif isinstance(exc, DownloadTimeoutError):
-            reason = f"请求超时（超过 {self.crawl.timeout:g} 秒，可调整 crawl.timeout）"
-        elif isinstance(exc, DownloadCancelledError) and "max size" in str(exc):
-            reason = f"页面超过大小上限（crawl.max_download_mb: {self.crawl.max_download_mb:g} MB），已放弃"
-        elif type(exc).__name__ in NETWORK_ERRORS:
-            # Officers read this on the sources page: the class name and Twisted's text are for the log.
-            reason = NETWORK_ERRORS[type(exc).__name__]
+        reason = failure_reason(exc, self.crawl)
+        if reason == NETWORK_ERRORS.get(type(exc).__name__):
+            # Officers read the reason on the sources page; the class name and Twisted's text go to the log.
             self.logger.info("%s: %s: %s", url, type(exc).__name__, exc)
-        else:
-            reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
         self.record_error(url, reason)
 
     def request(self, url: str, callback: Callable[..., Any], **meta: Any) -> scrapy.Request:

@@ -16,7 +16,7 @@ import scrapy
 from scrapy.http import FormRequest, JsonRequest, Response, TextResponse
 
 from crawlers import templates
-from crawlers.sources import FormSpec, ListSpec
+from crawlers.page_specs import FormSpec, ListSpec
 
 # A page count longer than this is not a page count (and must not make us scan a huge page for digits).
 _MAX_DIGITS = 7

@@ -13,8 +13,9 @@ import pytest
 from crawlers import templates
 from crawlers.fields import capture, finish
 from crawlers.health import get_health
+from crawlers.page_specs import FieldRule
 from crawlers.runner import crawl_sources
-from crawlers.sources import FieldRule, load_sources
+from crawlers.sources import load_sources
 from service.config_files import ConfigError
 from service.settings import Settings
 from service.store import make_store
