@@ -168,7 +168,7 @@ def test_ticket_list_updates_live_and_ticket_shows_source_number_and_link(
     page.wait_for_load_state("networkidle")
     console_server.ingest("化工厂排污实时工单列表测试", "化工厂向河里排污，异味严重。")
     row = page.locator("#ticket-rows tr", has_text="实时工单列表测试")
-    row.wait_for(timeout=15000)  # no reload, no click: the alert stream brought it
+    row.wait_for(timeout=30000)  # no reload, no click: the alert stream brought it
     assert row.locator("a.ext", has_text="原文").get_attribute("href").startswith("http://127.0.0.1:9/detail/")
     row.locator("a", has_text="实时工单列表测试").click()
     page.wait_for_selector(".ext-id")

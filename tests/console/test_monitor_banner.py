@@ -66,7 +66,7 @@ def app_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[s
 def test_the_console_shows_a_banner_while_a_job_is_stalled(chromium, app_url) -> None:
     url, api = app_url
     context = chromium.new_context(base_url=url, locale="zh-CN")
-    context.set_default_timeout(15000)
+    context.set_default_timeout(30000)
     try:
         login = context.request.post("/api/v1/auth/login", data={"username": "officer1", "password": PASSWORD})
         assert login.ok, login.text()

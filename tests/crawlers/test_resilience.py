@@ -76,7 +76,9 @@ def test_error_answers_are_counted_and_the_crawl_goes_on(site: Site, tmp_path: P
     site.set("/http/forbidden.html", Page(403, b"<h1>403 Forbidden</h1>", HTML))
     site.handle("/http/busy.html", BusyOnce())
     site.set("/http/throttled.html", Page(429, b"slow down", HTML, headers={"Retry-After": "3600"}))
-    site.set("/http/slow.html", _detail("慢页面", "H-4", delay=2.5))
+    # Far past the 1 s timeout: a crawl process starved of CPU for a second or two (load 20 on 2 cores) sees
+    # the timer and a 2.5 s answer at once and may take the answer.
+    site.set("/http/slow.html", _detail("慢页面", "H-4", delay=15))
     site.set("/http/huge.html", _detail("大页面" + "很长的正文" * 20000, "H-5"))  # about 300 KB
     crawl = """crawl:
   autothrottle: false
@@ -89,8 +91,10 @@ sources:
 """
     settings = make_settings(tmp_path, crawl + _source("http", f"{site.base}/http/list.html"))
     started = time.monotonic()
-    counts = crawl_sources(settings, now=NOW, timeout=60)["http"]
-    assert time.monotonic() - started < 20
+    counts = crawl_sources(settings, now=NOW, timeout=240)["http"]
+    # About 5 s on an idle machine, 24 s seen at load 17 on 2 cores. Honouring the hour-long Retry-After
+    # or hanging on the slow page would take the full crawl limit, so 120 s still tells them apart.
+    assert time.monotonic() - started < 120
     assert _stored(settings, "http") == ["H-1", "H-2", "H-3"]
     reasons = {s["url"].rsplit("/", 1)[-1]: s["reason"] for s in counts["error_samples"]}
     assert reasons["forbidden.html"] == "HTTP 403"
@@ -153,10 +157,10 @@ sources:
         proc.stdin.close()
         store = make_store(settings)
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120  # start-up alone takes tens of seconds on a loaded CI machine
             while store.count(ItemQuery(source="kill")) < 5:
                 assert proc.poll() is None, "the crawl ended before it could be killed"
-                assert time.monotonic() < deadline, "nothing was stored within a minute"
+                assert time.monotonic() < deadline, "nothing was stored within two minutes"
                 time.sleep(0.02)
             os.kill(proc.pid, signal.SIGKILL)
             assert proc.wait(timeout=10) == -signal.SIGKILL

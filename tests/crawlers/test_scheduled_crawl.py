@@ -75,7 +75,7 @@ def test_crawl_processes_run_below_the_servers_cpu_priority(tmp_path: Path) -> N
     python_at = command.index(sys.executable)
     # What the child sees: run the same launcher with a Python that reports its own niceness.
     launcher = [*command[:python_at], sys.executable, "-c", "import os; print(os.nice(0))"]
-    seen = subprocess.run(launcher, capture_output=True, text=True, timeout=60, check=True)
+    seen = subprocess.run(launcher, capture_output=True, text=True, timeout=120, check=True)
     assert int(seen.stdout) == min(19, os.nice(0) + 10)
     settings.scheduler.crawl_niceness = 0
     assert runner.crawl_command(settings, ["demo-12345"])[0] == sys.executable

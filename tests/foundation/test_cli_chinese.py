@@ -61,7 +61,7 @@ def test_a_busy_port_is_one_chinese_line_before_anything_starts(env: dict[str, s
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        done = run_cli("run", "--port", str(port), env=env, timeout=60)
+        done = run_cli("run", "--port", str(port), env=env, timeout=120)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert lines == [f"yuqing: 端口 {port} 已被占用（127.0.0.1:{port}），请关闭占用它的程序或用 --port 换一个端口"]

@@ -82,7 +82,8 @@ def test_a_suggestion_is_stored_when_matched_and_pushed_to_the_stream(client, ac
                         break
                 elif line.startswith(":"):
                     keepalives += 1
-                    assert keepalives < 3, "no suggestion pushed within 30 s"
+                    # Keep-alives come every 15 s: this only bounds a failure, generously for a loaded CI box.
+                    assert keepalives < 7, "no suggestion pushed within 90 s"
     finally:
         started.set()
         worker.join(60)

@@ -123,7 +123,8 @@ def test_a_writer_that_read_before_the_winner_committed_gets_a_conflict(database
     with db.session() as s:
         act(s, ticket_id, ENV_USER, "acknowledge", version=1, config=config)
         thread.start()
-        time.sleep(0.5)
+        # Long enough that the writer, even started late by a loaded machine, still waits 0.4 s at the lock.
+        time.sleep(1.0)
     thread.join(30)
     other.dispose()
     assert isinstance(result["outcome"], StaleVersion)

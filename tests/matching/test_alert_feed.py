@@ -61,15 +61,18 @@ def test_officer_marks_noise_and_clerk_cannot(client, accounts) -> None:
     assert kept["total"] == 1  # noise is kept and counted
 
 
-ARRIVAL_WITHIN = 5.0
+# The ingest trigger answers in ~0.2 s. The test turns the safety-net sweep down to once an hour, so the
+# bound can be wide for a loaded 2-core CI machine and an alert arriving within it still came by the trigger.
+ARRIVAL_WITHIN = 20.0
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 def test_a_new_alert_reaches_an_sse_client_within_seconds(tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.mkdir()
     (config / "departments.yaml").write_text(DEPARTMENTS, encoding="utf-8")
     (config / "sources.yaml").write_text("sources: []\n", encoding="utf-8")
+    (config / "settings.yaml").write_text("alerts:\n  sweep_seconds: 3600\n", encoding="utf-8")
     env = {**os.environ, "YUQING_DATA_DIR": str(tmp_path / "data")}
     added = run_cli(
         "--config", str(config), "user", "add", "watcher", "--role", "officer", env=env, stdin=PASSWORD + "\n"
@@ -98,8 +101,6 @@ def test_a_new_alert_reaches_an_sse_client_within_seconds(tmp_path: Path) -> Non
         )
         assert alert is not None, "no alert arrived on the stream"
         assert alert["rule_ids"] == ["env-pollution"]
-        # The ingest trigger answers in ~0.2 s; the bound is wide for a loaded 2-core CI box, and still far
-        # below the 60 s sweep, so it can only pass through the trigger.
         assert arrived - stored_at < ARRIVAL_WITHIN, f"alert took {arrived - stored_at:.2f}s"
     finally:
         proc.terminate()
@@ -112,7 +113,7 @@ def _first_alert_after_storing(base: str, headers: dict, store, new_item) -> tup
     connected = threading.Event()
 
     def listen() -> None:
-        with httpx.stream("GET", f"{base}/api/v1/alerts/stream", headers=headers, timeout=30) as response:
+        with httpx.stream("GET", f"{base}/api/v1/alerts/stream", headers=headers, timeout=60) as response:
             connected.set()
             for line in response.iter_lines():
                 if line.startswith("data: "):
@@ -121,11 +122,11 @@ def _first_alert_after_storing(base: str, headers: dict, store, new_item) -> tup
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
-    assert connected.wait(20)
+    assert connected.wait(60)
     time.sleep(0.5)
     store.upsert([new_item])
     stored_at = time.monotonic()  # committed: from here the item is "stored"
-    listener.join(timeout=15)
+    listener.join(timeout=ARRIVAL_WITHIN + 10)
     if not received:
         return 0.0, None, stored_at
     return received[0][0], received[0][1], stored_at

@@ -58,7 +58,7 @@ def demo() -> Iterator[tuple[str, threading.Event]]:
     server.server_close()
 
 
-def _settled_count(store: Store, wait: float = 15.0) -> int:
+def _settled_count(store: Store, wait: float = 60.0) -> int:
     """The item count once the crawl process's last writes are searchable (Elasticsearch refreshes ~1/s)."""
     deadline = time.monotonic() + wait
     count = store.count(ItemQuery())

@@ -99,7 +99,7 @@ def _wait_answering(url: str, proc: subprocess.Popen, stderr_path: Path, timeout
             raise AssertionError(f"yuqing exited with {proc.returncode}: {stderr_path.read_text()[-3000:]}")
         with contextlib.suppress(httpx.TransportError):
             # Any answer will do: /healthz may report a degraded state while jobs have not run yet.
-            httpx.get(url, timeout=2)
+            httpx.get(url, timeout=10)
             return
         time.sleep(0.3)
     raise AssertionError(f"{url} did not answer within {timeout}s: {stderr_path.read_text()[-3000:]}")
@@ -114,7 +114,7 @@ def running_product(
     users: dict[str, tuple[str, str | None]] | None = None,
     env: dict[str, str] | None = None,
     config_dir: Path | None = None,
-    start_timeout: float = 90,
+    start_timeout: float = 120,
 ) -> Iterator[Product]:
     """Start `yuqing COMMAND` on a free loopback port with its own data dir; stop it (SIGTERM) afterwards."""
     config_dir = config_dir or tmp_path / "config"
