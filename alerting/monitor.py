@@ -325,11 +325,11 @@ def run_sla_check(
             try:
                 notice = _raise(ctx, ledger, ticket_id, stage, level, at, config)
             except ledger.stale_error:
-                logger.info("ticket {} changed during the SLA check; {} {} retried next run", ticket_id, stage, level)
+                logger.info("时限检查期间工单 {} 被修改，{} {} 将在下次运行时重试", ticket_id, stage, level)
                 failed.add(ticket_id)
                 continue
             except Exception:
-                logger.exception("SLA notice {} {} of ticket {} failed; retried next run", stage, level, ticket_id)
+                logger.exception("工单 {2} 的时限提醒 {0} {1} 失败，下次运行时重试", stage, level, ticket_id)
                 failed.add(ticket_id)
                 continue
             if notice is not None:

@@ -106,7 +106,7 @@ def enqueue(
         if new_id is not None:
             ids.append(new_id)
     if not ids:
-        logger.debug("notification {} queued on no channel (no route, or already queued)", dedupe_key)
+        logger.debug("通知 {} 未进入任何渠道（没有路由，或已在队列中）", dedupe_key)
     return ids
 
 
@@ -191,7 +191,10 @@ def deliver_due(db: Database, notifications: NotificationSettings, *, limit: int
         _deliver_one(db, notifications, message_id, report)
     if ids:
         logger.info(
-            "outbox: {} sent, {} to retry, {} given up", len(report.sent), len(report.retrying), len(report.given_up)
+            "发件箱：已发送 {} 条，待重试 {} 条，已放弃 {} 条",
+            len(report.sent),
+            len(report.retrying),
+            len(report.given_up),
         )
     return report
 
@@ -240,7 +243,7 @@ def _deliver_one(db: Database, notifications: NotificationSettings, message_id: 
         error = str(exc)
     except Exception as exc:  # a channel bug must not stop the other messages
         error = f"{type(exc).__name__}: {exc}"
-        logger.exception("outbox: channel {} raised", channel)
+        logger.exception("发件箱：渠道 {} 出错", channel)
     done = clock.now()
     mine = and_(OutboxMessage.id == message_id, OutboxMessage.claim_token == token)
     values: dict[str, Any]
@@ -265,9 +268,7 @@ def _deliver_one(db: Database, notifications: NotificationSettings, message_id: 
                 "last_error": error[:2000],
             }
             report.given_up.append(message_id)
-            logger.error(
-                "outbox: message {} on {} given up after {} attempts: {}", message_id, channel, attempts + 1, error
-            )
+            logger.error("发件箱：消息 {}（渠道 {}）尝试 {} 次后放弃：{}", message_id, channel, attempts + 1, error)
         else:
             values = {
                 "next_attempt_at": done + backoff(notifications, attempts + 1),
@@ -277,7 +278,9 @@ def _deliver_one(db: Database, notifications: NotificationSettings, message_id: 
                 "last_error": error[:2000],
             }
             report.retrying.append(message_id)
-            logger.warning("outbox: message {} on {} failed (attempt {}): {}", message_id, channel, attempts + 1, error)
+            logger.warning(
+                "发件箱：消息 {}（渠道 {}）发送失败（第 {} 次）：{}", message_id, channel, attempts + 1, error
+            )
         session.execute(update(OutboxMessage).where(mine).values(**values).execution_options(synchronize_session=False))
 
 

@@ -71,9 +71,9 @@ def check_stalls(ctx: AppContext, tracker: JobTracker) -> None:
             with ctx.db.session() as session:
                 ids = enqueue(session, "monitoring", None, "critical", subject, body, dedupe)
         except Exception as exc:  # the database may be what stalled: try again at the next round
-            logger.warning("monitoring notice for {} not queued yet: {}", state.job_id, exc)
+            logger.warning("{} 的监控提醒尚未入队：{}", state.job_id, exc)
             continue
-        logger.warning("{}: {}", subject, body)
+        logger.warning("监控提醒：{}：{}", subject, body)
         tracker.set_stalled(state.job_id, since)
         if state.job_id == "outbox-delivery" and ids:
             # The sender itself is what stalled: send this notice from here, or nobody would.

@@ -233,7 +233,7 @@ class StorePipeline:
         try:
             result = self.store.upsert(batch)
         except Exception as exc:  # the store is down: the batch is lost for this run, counted as errors
-            logger.error("store upsert of %d items failed: %s", len(batch), exc)
+            logger.error("写入 %d 条条目到存储失败：%s", len(batch), exc)
             stats.inc_value("yuqing/errors_store", len(batch))
             _record_error(self.crawler, "(store)", f"写入存储失败: {exc}")
             return

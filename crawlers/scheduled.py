@@ -28,11 +28,11 @@ def jobs(settings: Settings) -> list[JobSpec]:
     try:
         sources = load_all_sources(settings)
     except ConfigError as exc:
-        logger.error("crawl jobs not scheduled: {}", exc)
+        logger.error("抓取任务未能排期：{}", exc)
         return []
     for bad in sources.invalid:
         # Skipped, not fatal: the other sources keep their schedule (yuqing crawl reports it as a failure).
-        logger.error("source skipped, invalid configuration: {}", bad.error)
+        logger.error("来源已跳过，配置无效：{}", bad.error)
     now = clock.now()
     # First crawls are staggered so that a hundred sources do not start a hundred crawl processes on
     # the scheduler's box at once; with workers the queue paces them, and a short step only keeps order.

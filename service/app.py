@@ -39,7 +39,7 @@ for _factory in DOMAIN_JOBS:
 # With a task queue, the scheduler also gives the jobs of dead workers to live ones.
 registry.register(queue.jobs)
 # Dead login sessions go with the daily audit purge.
-add_housekeeper("dead sessions", lambda session, policy: purge_sessions(session, policy=policy))
+add_housekeeper("失效会话", lambda session, policy: purge_sessions(session, policy=policy))
 
 
 def build_scheduler(ctx: AppContext) -> Scheduler:
@@ -66,12 +66,12 @@ def prepare(ctx: AppContext) -> dict[str, str]:
         queue.ensure_schema(ctx.settings)
     except (DatabaseUnavailable, psycopg.OperationalError) as exc:
         problems["database"] = str(exc)
-        logger.error("database not ready: {}", exc)
+        logger.error("数据库未就绪：{}", exc)
     try:
         ctx.store.init()
     except StoreUnavailable as exc:
         problems["store"] = str(exc)
-        logger.error("item store not ready (serving anyway; /healthz shows it): {}", exc)
+        logger.error("条目存储未就绪（服务照常启动，/healthz 显示其状态）：{}", exc)
     return problems
 
 
@@ -80,7 +80,7 @@ DATABASE_DOWN = "数据库暂时不可用，请稍后重试"
 
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """503, not 500, while the database cannot be reached: the request is worth retrying shortly."""
-    logger.error("{} {}: database unavailable: {}", request.method, request.url.path, str(exc).splitlines()[0][:300])
+    logger.error("{} {}：数据库不可用：{}", request.method, request.url.path, str(exc).splitlines()[0][:300])
     return JSONResponse(status_code=503, content={"detail": DATABASE_DOWN}, headers={"Retry-After": "5"})
 
 
@@ -108,7 +108,7 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
                 scheduler.start()
             except LeaseHeld as exc:
                 # Serving still helps; double-running jobs would not. /healthz tells the operator.
-                logger.error("scheduler not started: {}", exc)
+                logger.error("调度器未启动：{}", exc)
                 app.state.scheduler_error = str(exc)
                 scheduler = None
         if scheduler is not None:

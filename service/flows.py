@@ -32,7 +32,7 @@ def after_crawl(ctx: AppContext, source_id: str, summary: dict[str, Any]) -> Non
             key = f"source-health:{source_id}:{day}:{failures}"
             if failures in NOTIFY_AT_FAILURES or failures % 50 == 0:
                 enqueue(session, "source_health", None, "major", subject, body, key)
-        logger.warning("source {} failed: {}", source_id, summary.get("failure"))
+        logger.warning("来源 {} 抓取失败：{}", source_id, summary.get("failure"))
     if summary.get("updated") or summary.get("new"):
         # A reply that appeared on the website is the department's public response: record it now
         # rather than at the next periodic sweep.

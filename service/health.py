@@ -65,13 +65,13 @@ def _job_states(ctx: Any, scheduler: Any, database_ok: bool) -> list[JobState]:
     try:
         return load_states(ctx.db)  # written by the scheduler process (yuqing scheduler)
     except Exception as exc:
-        logger.warning("health: job states not readable: {}", exc)
+        logger.warning("健康检查：无法读取任务状态：{}", exc)
         return []
 
 
 def _public(status: dict[str, Any], name: str) -> dict[str, Any]:
     if "error" in status:
-        logger.warning("health: {} down: {}", name, status["error"])
+        logger.warning("健康检查：{} 不可用：{}", name, status["error"])
     return {k: v for k, v in status.items() if k in ("status", "backend")}
 
 

@@ -110,7 +110,7 @@ class InputGuard:
                 else:
                     problem = _body_problem(content_type, body)
         if problem is not None:
-            logger.info("refused {} {}: {}", scope.get("method"), path[:200], problem)
+            logger.info("已拒绝 {} {}：{}", scope.get("method"), path[:200], problem)
             await send_json(send, 422, problem)
             return
         await self.app(scope, receive, send)
@@ -206,5 +206,5 @@ class ErrorBoundary:
         except Exception:
             if started:
                 raise  # half an answer is out: only closing the connection can end it
-            logger.exception("unhandled error in {} {}", scope.get("method"), scope.get("path"))
+            logger.exception("处理 {} {} 时发生未处理的错误", scope.get("method"), scope.get("path"))
             await send_json(send, 500, "服务器内部错误，已记录日志")

@@ -41,7 +41,7 @@ def _record_leftover(request: Request, kinds: list[str]) -> None:
         with request.app.state.ctx.db.session() as session:
             record_reveals(session, request, kinds=kinds)
     except Exception as exc:  # the answer is already sent; the failure must be visible in the log
-        logger.error("could not audit a personal-data reveal on {}: {}", request.url.path, exc)
+        logger.error("无法记录 {} 上的个人信息查看审计：{}", request.url.path, exc)
 
 
 def install_reveal_audit(app: FastAPI) -> None:

@@ -170,7 +170,7 @@ class SourceSpider(scrapy.Spider):
         self.errors += 1
         if len(self.error_samples) < MAX_ERROR_SAMPLES:
             self.error_samples.append({"url": url, "reason": reason})
-        logger.warning("%s: %s: %s", self.source.id, url, reason)
+        logger.warning("来源 %s 出错：%s：%s", self.source.id, url, reason)
 
     def on_error(self, failure: Failure) -> None:
         """Errback of every request: HTTP errors, timeouts, refused hosts (see crawlers.spiders.failures)."""
@@ -180,7 +180,7 @@ class SourceSpider(scrapy.Spider):
         reason = failure_reason(exc, self.crawl)
         if reason == NETWORK_ERRORS.get(type(exc).__name__):
             # Officers read the reason on the sources page; the class name and Twisted's text go to the log.
-            self.logger.info("%s: %s: %s", url, type(exc).__name__, exc)
+            self.logger.info("网络错误：%s：%s：%s", url, type(exc).__name__, exc)
         self.record_error(url, reason)
 
     def request(self, url: str, callback: Callable[..., Any], **meta: Any) -> scrapy.Request:

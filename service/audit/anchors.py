@@ -62,7 +62,7 @@ def take_anchor(session: Session, settings: Settings) -> Anchor | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
-    logger.info("audit anchor: last_id={} last_hash={}", anchor.last_id, anchor.last_hash)
+    logger.info("审计锚点：last_id={} last_hash={}", anchor.last_id, anchor.last_hash)
     enqueue(
         session,
         "audit_anchor",

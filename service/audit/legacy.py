@@ -65,7 +65,7 @@ def reanchor_legacy_segment(session: Session, batch: int = 1000) -> LegacySegmen
         return None
     if broken_at is not None:
         # Left outside the segment: verify reports it as the first bad record unless it is a keyed one.
-        logger.warning("audit upgrade: legacy segment verified up to #{}; #{} does not verify", last.id, broken_at)
+        logger.warning("审计日志升级：旧版记录校验通过至 #{}；#{} 校验不通过", last.id, broken_at)
     detail = {
         "legacy_first_id": first_id,
         "legacy_last_id": last.id,
@@ -74,7 +74,7 @@ def reanchor_legacy_segment(session: Session, batch: int = 1000) -> LegacySegmen
     }
     row = record(session, event=LEGACY_EVENT, principal_or_username="system", result="success", detail=detail)
     logger.info(
-        "audit upgrade: {} records #{}..#{} verified with the pre-HMAC hash, re-anchored as #{}",
+        "审计日志升级：{} 条记录（#{}..#{}）已按旧版（HMAC 之前）哈希校验通过，重新锚定为 #{}",
         count,
         first_id,
         last.id,

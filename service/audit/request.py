@@ -68,7 +68,7 @@ def record_refusal(
         )
         session.commit()
     except Exception as exc:
-        logger.error("could not audit {} on {} {}: {}", event, request.method, request.url.path, exc)
+        logger.error("无法记录审计（{}，{} {}）：{}", event, request.method, request.url.path, exc)
         if session is not None:
             session.rollback()
 

@@ -59,5 +59,5 @@ def purge_old_records() -> None:
     with ctx.db.session() as session:
         deleted = purge(session, policy.audit_retention_days)
         cleaned = {name: clean(session, policy) for name, clean in HOUSEKEEPERS.items()}
-    others = "".join(f", {count} {name}" for name, count in cleaned.items())
-    logger.info("audit purge: {} records older than {} days{}", deleted, policy.audit_retention_days, others)
+    others = "".join(f"，{name} {count} 条" for name, count in cleaned.items())
+    logger.info("审计清理：删除 {} 条超过 {} 天的记录{}", deleted, policy.audit_retention_days, others)

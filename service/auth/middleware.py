@@ -86,7 +86,7 @@ class SecurityMiddleware:
         if scope["method"] not in SAFE_METHODS:
             origin = headers.get(b"origin")
             if origin is not None and _origin(origin.decode("latin-1")) != self._own_origin(scope):
-                logger.warning("refused {} {} from foreign origin {!r}", scope["method"], path, origin[:200])
+                logger.warning("已拒绝 {} {}：来自外部来源 {!r}", scope["method"], path, origin[:200])
                 await _send_json(send_with_headers, 403, "跨站请求被拒绝 (foreign Origin)")
                 return
         length = headers.get(b"content-length")

@@ -53,7 +53,7 @@ def main() -> None:
         typer.echo(f"yuqing: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        logger.info("interrupted")
+        logger.info("已中断")
         sys.exit(130)
     except ModuleNotFoundError as exc:
         # A dependency imported late (by one command only) and missing: the same line as at start-up.

@@ -30,7 +30,7 @@ def _follow_demo_port(settings: Settings, base_url: str) -> Settings:
     target = settings.data_path("demo-config")
     shutil.copytree(settings.config_dir, target, dirs_exist_ok=True)
     (target / "sources.yaml").write_text(text.replace(default, base_url.rstrip("/")), encoding="utf-8")
-    logger.info("demo: sources follow the demo site at {} (config copied to {})", base_url, target)
+    logger.info("演示：来源指向演示站点 {}（配置已复制到 {}）", base_url, target)
     return load_settings(target)
 
 

@@ -134,7 +134,7 @@ def _departments_for(settings: Any, principal: Principal | None) -> list[tuple[s
     try:
         everything = catalog.departments(settings.config_dir)
     except ConfigError as exc:
-        logger.warning("console: departments.yaml unreadable: {}", exc)
+        logger.warning("控制台：无法读取 departments.yaml：{}", exc)
         everything = []
     if principal.sees_everything:
         return everything

@@ -115,7 +115,7 @@ def run_weekly_export(db: Database, settings: Settings, at: datetime | None = No
             notifications=settings.notifications,
             attachment=str(path),
         )
-    logger.info("weekly ledger {} written ({} tickets), {} notification(s) queued", path, summary.rows, len(queued))
+    logger.info("周台账已写入 {}（{} 件工单），已排队 {} 条通知", path, summary.rows, len(queued))
     return WeeklyExport(path, week, summary, queued)
 
 
@@ -149,5 +149,5 @@ def run_daily_brief(db: Database, settings: Settings, at: datetime | None = None
             f"daily-brief:{day}",
             notifications=settings.notifications,
         )
-    logger.info("daily brief for {} written to {}", day, path)
+    logger.info("{} 的日报已写入 {}", day, path)
     return brief, path

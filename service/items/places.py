@@ -171,7 +171,7 @@ def config_words(config_dir: Path) -> list[str]:
             for rule in department.rules:
                 words += rule.regions
     except Exception as exc:  # a broken departments.yaml is reported where it is loaded, not here
-        logger.debug("no regions from departments.yaml: %s", exc)
+        logger.debug("未从 departments.yaml 读到地域词：%s", exc)
     path = config_dir / PLACES_FILE
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():

@@ -94,4 +94,4 @@ def sla_job() -> None:
     """Scheduled job: run the monitor as of now in the running application."""
     report = check_sla(context.current())
     if report.notices:
-        logger.info("SLA check raised {} notice(s)", len(report.notices))
+        logger.info("时限检查产生 {} 条提醒", len(report.notices))

@@ -49,7 +49,7 @@ def record_public_reply(session: Session, item: Item) -> list[int]:
         try:
             _record_reply_on(session, ticket, item, replied_at)
         except StaleVersion:
-            logger.info("ticket {} changed while recording a public reply; the sweep will retry", ticket.id)
+            logger.info("记录公开答复时工单 {} 被修改，巡检将重试", ticket.id)
             continue
         updated.append(ticket.id)
     return updated

@@ -53,7 +53,7 @@ def sweep_public_replies(ctx: AppContext) -> list[int]:
         try:
             items = ctx.store.get_many(item_ids[start : start + BATCH])
         except StoreUnavailable as exc:
-            logger.warning("public-reply sweep: item store unavailable: {}", exc)
+            logger.warning("公开答复巡检：条目存储不可用：{}", exc)
             break
         for item in items:
             if not item.reply:
@@ -68,4 +68,4 @@ def reply_sweep_job() -> None:
 
     updated = sweep_public_replies(context.current())
     if updated:
-        logger.info("public replies recorded on {} ticket(s)", len(updated))
+        logger.info("已为 {} 件工单记录公开答复", len(updated))

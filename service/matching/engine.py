@@ -117,7 +117,7 @@ class MatchingEngine:
                 report.add(self._match_batch(batch, at))
         if report.items:
             logger.info(
-                "matched {} item(s): {} alert(s), {} new ticket(s)", report.items, report.alerts, report.tickets_created
+                "已匹配 {} 条条目：{} 条预警，新建 {} 件工单", report.items, report.alerts, report.tickets_created
             )
         return report
 

@@ -60,7 +60,7 @@ class MatchingWorker:
                 failures = 0
             except StoreUnavailable as exc:
                 failures = min(failures + 1, 8)
-                logger.warning("matching paused, store unavailable: {}", exc)
+                logger.warning("匹配已暂停，条目存储不可用：{}", exc)
             except Exception:  # the worker must outlive a bad batch; the sweep job retries it
                 failures = min(failures + 1, 8)
-                logger.exception("matching run failed")
+                logger.exception("匹配运行失败")

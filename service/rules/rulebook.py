@@ -61,7 +61,7 @@ def import_file_rules(session: Session, departments: DepartmentsConfig) -> int:
             if record is not None and record.origin == "file" and record.file_digest == digest:
                 continue
             if record is not None and record.origin == "api":
-                logger.warning("rule {} exists in departments.yaml and the API; the API version is kept", rule.id)
+                logger.warning("规则 {} 同时存在于 departments.yaml 和接口中，保留接口中的版本", rule.id)
                 continue
             structured = (
                 {"regions": rule.regions, "subjects": rule.subjects, "events": rule.events, "exclude": rule.exclude}
@@ -118,7 +118,7 @@ class RuleBook:
                             session.flush()
                     except ConfigError as exc:
                         # A broken edit must not silence every rule: keep matching with what we have.
-                        logger.error("departments.yaml not reloaded: {}", exc)
+                        logger.error("departments.yaml 未重新加载：{}", exc)
                     self._file_stamp = file_stamp
                 row = session.execute(
                     select(func.count(), func.max(RuleRecord.updated_at)).select_from(RuleRecord)
@@ -133,12 +133,12 @@ class RuleBook:
                         compiled.append(compile_record(record))
                     except (RuleSyntaxError, ValueError) as exc:
                         errors[record.id] = str(exc)
-                        logger.error("rule {} skipped: {}", record.id, exc)
+                        logger.error("规则 {} 已跳过：{}", record.id, exc)
             # Build outside the session, then swap one reference: items in flight keep the old matcher.
             self.holder.rebuild(compiled)
             self.errors = errors
             self._table_stamp = table_stamp
-            logger.info("matcher rebuilt with {} rule(s)", len(compiled))
+            logger.info("匹配器已重建：{} 条规则", len(compiled))
             return True
 
     def current(self) -> Matcher:

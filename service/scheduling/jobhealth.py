@@ -147,7 +147,7 @@ class JobTracker:
             with self.db.session() as session:
                 stored = {row.job_id: _from_row(row) for row in session.scalars(select(JobHealth))}
         except Exception as exc:  # a locked or absent database must not stop the scheduler
-            logger.warning("job health not read: {}", exc)
+            logger.warning("未能读取任务健康状态：{}", exc)
             stored = {}
         with self._lock:
             wanted = {}
@@ -220,7 +220,7 @@ class JobTracker:
         except Exception as exc:
             with self._lock:
                 self._dirty = True
-            logger.warning("job health not written (retried at the next check): {}", exc)
+            logger.warning("未能写入任务健康状态（下次检查时重试）：{}", exc)
             return False
         with self._lock:
             for job_id, values in runs.items():

@@ -53,7 +53,7 @@ class Lease:
                         f"last heartbeat {_aware(row.heartbeat_at).isoformat()}"
                     )
                 if row.owner != self.owner:
-                    logger.warning("taking over the scheduler lease from stale holder {}", row.owner)
+                    logger.warning("接管调度器租约（原持有者 {} 已失效）", row.owner)
                 row.owner, row.acquired_at, row.heartbeat_at = self.owner, now, now
         except IntegrityError as exc:
             raise LeaseHeld("another scheduler took the lease at the same moment") from exc

@@ -89,7 +89,7 @@ def close() -> None:
         try:
             app.close()
         except Exception as exc:  # closing at shutdown must not hide the reason we stop
-            logger.warning("task queue pool not closed cleanly: {}", exc)
+            logger.warning("任务队列连接池未能正常关闭：{}", exc)
 
 
 def defer(

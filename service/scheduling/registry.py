@@ -54,7 +54,7 @@ def job_specs(settings: Settings) -> list[JobSpec]:
             factory = getattr(import_module(module), attr)
         except (ImportError, AttributeError) as exc:
             # One broken extension must not stop every other job; the error is loud in the log.
-            logger.error("job factory {} not loaded: {}", entry, exc)
+            logger.error("任务工厂 {} 加载失败：{}", entry, exc)
             continue
         specs.extend(factory(settings))
     return specs

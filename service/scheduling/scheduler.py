@@ -40,7 +40,7 @@ class GuardedScheduler(BackgroundScheduler):
         try:
             return super()._process_jobs()
         except Exception as exc:
-            logger.error("scheduler loop error (retrying in {} s): {}", LOOP_RETRY_SECONDS, exc)
+            logger.error("调度循环出错（{} 秒后重试）：{}", LOOP_RETRY_SECONDS, exc)
             return LOOP_RETRY_SECONDS
 
 
@@ -171,7 +171,7 @@ class Scheduler:
                 added.append(spec.id)
         removed = sorted(existing - wanted)
         for job_id in removed:
-            logger.info("removing job {} that is no longer configured", job_id)
+            logger.info("移除已不在配置中的任务 {}", job_id)
             self.aps.remove_job(job_id, jobstore="default")
         return added, removed
 
@@ -179,10 +179,10 @@ class Scheduler:
         try:
             added, removed = self.sync_jobs()
         except Exception as exc:  # a broken config file must not stop the scheduler; it is logged
-            logger.error("job sync failed: {}", exc)
+            logger.error("任务同步失败：{}", exc)
             return
         if added or removed:
-            logger.info("jobs synced: added {}, removed {}", added, removed)
+            logger.info("任务已同步：新增 {} 个，移除 {} 个", added, removed)
 
     def _job_done(self, event: JobExecutionEvent) -> None:
         if self.after_job is None:
@@ -190,7 +190,7 @@ class Scheduler:
         try:
             self.after_job(event.job_id, event.retval)
         except Exception:  # one failed reaction must not stop the scheduler; it is logged
-            logger.exception("reaction to job {} failed", event.job_id)
+            logger.exception("任务 {} 的后续处理失败", event.job_id)
 
     def _on_event(self, event: JobEvent) -> None:
         now = clock.now()
@@ -209,7 +209,7 @@ class Scheduler:
             try:
                 self.check()
             except Exception:  # the watchdog must outlive anything it watches
-                logger.exception("scheduler watchdog check failed")
+                logger.exception("调度器看门狗检查失败")
 
     def check(self) -> None:
         """One watchdog round: threads alive, job health written, stalls and recoveries told."""
@@ -221,7 +221,7 @@ class Scheduler:
         for worker in self.workers:
             alive = getattr(worker, "alive", None)  # optional: workers that can tell they died
             if alive is not None and not alive():
-                logger.error("worker {} died; starting it again", type(worker).__name__)
+                logger.error("工作线程 {} 已停止，正在重新启动", type(worker).__name__)
                 worker.start()
         self.tracker.flush()
         if not self.lost.is_set():
@@ -230,21 +230,21 @@ class Scheduler:
 
     def _fatal(self, reason: str) -> None:
         self.failed = reason
-        logger.critical("scheduler failed: {}", reason)
+        logger.critical("调度器故障：{}", reason)
         for callback in self.on_fatal:
             try:
                 callback(reason)
             except Exception:
-                logger.exception("scheduler failure callback raised")
+                logger.exception("调度器故障回调出错")
 
     def _heartbeat(self) -> None:
         try:
             if not self.lease.renew():
-                logger.error("scheduler lease lost to another process; stopping this scheduler")
+                logger.error("调度器租约已被其他进程取得，本调度器停止")
                 self.lost.set()
                 self.aps.pause()
         except Exception as exc:
-            logger.warning("scheduler heartbeat failed (will retry): {}", exc)
+            logger.warning("调度器心跳失败（将重试）：{}", exc)
 
     def jobs(self) -> list[dict[str, str]]:
         return [

@@ -160,7 +160,7 @@ class BulkWriting:
             with self._lock:
                 self.retried += len(retry)
             logger.warning(
-                "Elasticsearch rejected {} documents (retry {} of {})",
+                "Elasticsearch 拒绝了 {} 个文档（第 {} 次重试，共 {} 次）",
                 len(retry),
                 attempt + 1,
                 self.settings.bulk_max_retries,
@@ -174,7 +174,7 @@ class BulkWriting:
         now = clock.now().isoformat()
         operations: list[dict[str, Any]] = []
         for doc_id, reason in reasons.items():
-            logger.error("item {} dead-lettered: {}", doc_id, reason)
+            logger.error("条目 {} 已转入死信：{}", doc_id, reason)
             operations += [
                 {"index": {"_index": self.deadletter_index, "_id": uuid.uuid4().hex}},
                 {"item_id": doc_id, "reason": reason, "at": now, "document": _shrink(docs[doc_id])},
@@ -202,7 +202,7 @@ class BulkWriting:
                     raise
                 with self._lock:
                     self.retried += 1
-                logger.warning("Elasticsearch rejected a {} request ({}); retrying", what, exc.status_code)
+                logger.warning("Elasticsearch 拒绝了 {} 请求（{}），正在重试", what, exc.status_code)
                 self._backoff(attempt)
         raise AssertionError("unreachable")
 

@@ -67,7 +67,7 @@ class SpoolingStore:
             path.unlink()
             replayed += len(items)
         if replayed:
-            logger.info("replayed {} spooled item(s) into {}", replayed, self.backend)
+            logger.info("已将 {} 条暂存条目重新写入 {}", replayed, self.backend)
         return replayed
 
     def replay(self) -> int:
@@ -86,7 +86,7 @@ class SpoolingStore:
                 return self.inner.upsert(items)
             except StoreUnavailable as exc:
                 path = self._spool(items)
-                logger.warning("store unavailable ({}); spooled {} item(s) to {}", exc, len(items), path)
+                logger.warning("条目存储不可用（{}）：{} 条条目已暂存到 {}", exc, len(items), path)
                 return UpsertResult(spooled=[i.id for i in items])
 
     def health(self) -> dict[str, Any]:

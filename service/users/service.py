@@ -184,5 +184,5 @@ def encrypt_plaintext_secrets(session: Session) -> int:
     for user_id, value in plain:
         session.execute(rewrite, {"secret": value, "id": user_id})
     if plain:
-        logger.info("encrypted {} TOTP secrets stored in plain text", len(plain))
+        logger.info("已加密 {} 个以明文保存的 TOTP 密钥", len(plain))
     return len(plain)
