@@ -20,6 +20,7 @@ class RawItem:
     channel: Channel
     url: str | None = None
     external_id: str | None = None
+    order_no: str = ""
     title: str = ""
     content: str = ""
     published_at: Any = None

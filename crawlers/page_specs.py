@@ -15,6 +15,7 @@ from crawlers import templates
 
 FIELD_NAMES = (
     "external_id",
+    "order_no",
     "title",
     "content",
     "published_at",
@@ -288,6 +289,8 @@ class FieldsSpec(Strict):
     """Selectors of one record's fields (html: on the detail page; json: in one record)."""
 
     external_id: FieldValue | None = None
+    # The number people quote for the record (12345 工单号, 信件编号), shown beside the original link.
+    order_no: FieldValue | None = None
     title: FieldValue | None = None
     content: FieldValue | None = None
     published_at: FieldValue | None = None

@@ -63,6 +63,7 @@ class CleanRecord:
     title: str
     content: str
     external_id: str | None
+    order_no: str | None
     department: str
     status: str
     reply: str | None
@@ -84,6 +85,8 @@ def clean(raw: RawItem) -> CleanRecord:
         title=title,
         content=content,
         external_id=_one_line(raw.external_id) or None,
+        # A JSON source may give the number as a number.
+        order_no=_one_line(raw.order_no if isinstance(raw.order_no, str) else str(raw.order_no or "")) or None,
         department=_one_line(raw.department),
         status=_one_line(raw.status),
         reply=_reply(raw.reply),
@@ -102,6 +105,7 @@ def normalize(record: CleanRecord, fetched_at: datetime, zone: ZoneInfo) -> Item
         source=raw.source,
         channel=raw.channel,
         external_id=record.external_id,
+        order_no=record.order_no,
         url=url,
         title=record.title,
         content=record.content,

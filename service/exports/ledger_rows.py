@@ -52,6 +52,7 @@ class LedgerRow:
     escalated: bool  # 督办
     note: str = ""  # 备注
     source_url: str | None = None  # 原文链接: the first item's page on the source site
+    order_no: str | None = None  # 工单号: the source's own number (12345 工单号, 信件编号) of the first item having one
     response_type: str | None = None  # online | phone | written | in_person | other
 
     @property
@@ -202,6 +203,7 @@ def _row(ticket: Any, items: Sequence[Any], seq: int, at: datetime, names: Names
         response_url=ticket.response_url,
         response_type=ticket.response_type,
         source_url=next((i.url for i in items if i.url), None),
+        order_no=next((i.order_no for i in items if i.order_no), None),
         status=ticket.status,
         acknowledge_overdue=late["acknowledge"],
         handle_overdue=late["handle"],
@@ -244,7 +246,7 @@ def _stream(session: Session, where: Sequence[Any], at: datetime, names: Names, 
     seq = 0
     for batch in session.execute(stmt).partitions():
         items: dict[int, list[Any]] = {}
-        linked = select(_ITEMS.c.ticket_id, _ITEMS.c.channel, _ITEMS.c.source, _ITEMS.c.url).where(
+        linked = select(_ITEMS.c.ticket_id, _ITEMS.c.channel, _ITEMS.c.source, _ITEMS.c.url, _ITEMS.c.order_no).where(
             _ITEMS.c.ticket_id.in_([t.id for t in batch])
         )
         for item in session.execute(linked.order_by(_ITEMS.c.id)):

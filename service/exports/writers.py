@@ -49,9 +49,10 @@ HEADERS: tuple[str, ...] = (
     "签收/办理/回应是否超期",
     "督办",
     "备注",
+    "工单号",
     "原文链接",
 )
-WIDTHS: tuple[float, ...] = (6, 42, 10, 18, 17, 17, 18, 9, 17, 36, 17, 17, 32, 9, 14, 6, 28, 36)
+WIDTHS: tuple[float, ...] = (6, 42, 10, 18, 17, 17, 18, 9, 17, 36, 17, 17, 32, 9, 14, 6, 28, 18, 36)
 # Columns of the stage times, highlighted when that stage is overdue.
 STAGE_COLUMN = {"acknowledge": 8, "handle": 10, "respond": 11}
 OVERDUE_COLUMN = 14
@@ -153,6 +154,7 @@ def csv_chunks(
                 overdue_text(row),
                 "是" if row.escalated else "否",
                 _plain(masked(row.note)),
+                _plain(row.order_no or ""),
                 _plain(row.source_url or ""),
             )
         )
@@ -361,6 +363,7 @@ def write_xlsx(
                 overdue_text(row),
                 "是" if row.escalated else "否",
                 masked(row.note),
+                row.order_no or "",
                 row.source_url,
             )
             ledger.write(values, late)

@@ -113,6 +113,8 @@ class TicketItem(Base):
     channel: Mapped[str | None] = mapped_column(String(20), nullable=True)
     title: Mapped[str] = mapped_column(Text, default="")
     url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The source's own number (12345 工单号, 信件编号): the ledger shows it without asking the item store.
+    order_no: Mapped[str | None] = mapped_column(String(100), nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     attached_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

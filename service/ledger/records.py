@@ -177,6 +177,7 @@ def ticket_item_row(ticket_id: int, ref: Any, now: datetime) -> dict[str, Any]:
         "channel": ref.channel,
         "title": ref.title,
         "url": ref.url,
+        "order_no": (getattr(ref, "order_no", None) or "")[:100] or None,
         "published_at": ensure_aware(ref.published_at) if ref.published_at else None,
         "attached_at": now,
     }

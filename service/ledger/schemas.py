@@ -33,6 +33,7 @@ class TicketItemRead(BaseModel):
     title: str
     url: str | None
     published_at: LocalDateTime | None
+    order_no: str | None = None
     # From the item store (null when it cannot be reached): the source's own number (12345 工单号), the
     # text as crawled, and the public reply.
     external_id: str | None = None
@@ -101,6 +102,8 @@ class TicketSummary(BaseModel):
     source_count: int = 0
     # The first item's original page on the source site (the 12345 work order, the letter, the article).
     source_url: str | None = None
+    # 工单号: the source's own number for it (12345 工单号 GD…, 信件编号), from the first item that has one.
+    order_no: str | None = None
     # 并单/拆单: the ticket this one was merged into, the tickets merged into it, the ticket it was split from.
     merged_into: int | None = None
     merged_from: list[int] = Field(default_factory=list)
@@ -143,6 +146,7 @@ class TicketSummary(BaseModel):
             allowed_actions=allowed_actions_for(ticket, principal),
             item_count=len(ticket.items),
             source_url=next((i.url for i in ticket.items if i.url), None),
+            order_no=next((i.order_no for i in ticket.items if i.order_no), None),
             source_count=len({i.source for i in ticket.items}),
             merged_into=ticket.merged_into,
             merged_from=[int(i) for i in (ticket.merged_from or "").split(",") if i],

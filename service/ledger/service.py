@@ -201,6 +201,7 @@ class ItemRef:
     title: str = ""
     url: str | None = None
     published_at: datetime | None = None
+    order_no: str | None = None
 
     @classmethod
     def from_item(cls, item: Item) -> ItemRef:
@@ -212,6 +213,7 @@ class ItemRef:
             title=item.title,
             url=item.url,
             published_at=item.published_at,
+            order_no=item.order_no,
         )
 
 

@@ -58,6 +58,9 @@ class Item(BaseModel):
     source: str
     channel: Channel
     external_id: str | None = None
+    # The source's own number for the record as people quote it (12345 工单号 GD…, 信件编号), when the
+    # source configures ``fields.order_no``; external_id may be a technical key instead.
+    order_no: str | None = None
     url: str | None = None
     title: str = ""
     content: str = ""
@@ -91,6 +94,9 @@ class Item(BaseModel):
             if isinstance(value, datetime):
                 value = value.isoformat()
             h.update(f"{name}\x1f{value if value is not None else ''}\x1e".encode())
+        if self.order_no:
+            # Only when set: items stored before the field existed keep their fingerprints (no mass update).
+            h.update(f"order_no\x1f{self.order_no}\x1e".encode())
         return h.hexdigest()
 
     def with_fingerprint(self) -> Item:

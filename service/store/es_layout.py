@@ -51,6 +51,7 @@ def item_mappings(analyzer: str) -> dict[str, Any]:
             "source": {"type": "keyword"},
             "channel": {"type": "keyword"},
             "external_id": _KEYWORD,
+            "order_no": _KEYWORD,
             "url": _KEYWORD,
             "title": text,
             # The masked copy every role but admin searches (see ItemQuery.masked).

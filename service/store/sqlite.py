@@ -33,7 +33,7 @@ from service.store.base import (
 from service.store.sqlite_schema import create_schema, register_functions
 
 _COLUMNS = (
-    "id", "source", "channel", "external_id", "url", "title", "content", "published_at", "fetched_at",
+    "id", "source", "channel", "external_id", "order_no", "url", "title", "content", "published_at", "fetched_at",
     "department", "status", "reply", "replied_at", "event_id", "fingerprint", "stored_at",
     "updated_at", "matched_at", "extra",
 )  # fmt: skip
@@ -41,7 +41,7 @@ _MASKED = ("title_masked", "content_masked")
 _DATETIMES = {"published_at", "fetched_at", "replied_at", "stored_at", "updated_at", "matched_at"}
 # On update the re-crawled values replace these; stored_at, matched_at and event_id stay as first recorded.
 _UPDATABLE = (
-    "external_id", "url", "title", "content", "published_at", "fetched_at", "department", "status",
+    "external_id", "order_no", "url", "title", "content", "published_at", "fetched_at", "department", "status",
     "reply", "replied_at", "fingerprint", "extra",
 )  # fmt: skip
 

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS items (
     source TEXT NOT NULL,
     channel TEXT NOT NULL,
     external_id TEXT,
+    order_no TEXT,
     url TEXT,
     title TEXT NOT NULL DEFAULT '',
     content TEXT NOT NULL DEFAULT '',
@@ -78,6 +79,13 @@ DROP TRIGGER IF EXISTS items_masked_ai; DROP TRIGGER IF EXISTS items_masked_ad;
 DROP TRIGGER IF EXISTS items_masked_au;
 DROP TABLE IF EXISTS items_fts; DROP TABLE IF EXISTS items_fts_masked;
 """
+
+
+def _add_later_columns(conn: sqlite3.Connection) -> None:
+    """Give a store file from an earlier release the plain columns added since (empty for old items)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+    if "order_no" not in columns:
+        conn.execute("ALTER TABLE items ADD COLUMN order_no TEXT")
 
 
 def _add_masked_copy(conn: sqlite3.Connection) -> None:
@@ -226,6 +234,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
     """Create the store's schema on ``conn``, or bring a file of an older release up to date."""
     conn.executescript(_SCHEMA)
     conn.executescript(_UNUSED)
+    _add_later_columns(conn)
     _add_masked_copy(conn)
     _add_lsh_done(conn)
     conn.executescript(_SEARCH_SCHEMA)

@@ -29,6 +29,7 @@ def test_demo_site_crawls_into_the_store(tmp_path: Path) -> None:
         hits = store.search(ItemQuery(q="化工厂 异味", size=50)).results
         order = next(i for i in hits if i.external_id == "GD202601000")
         assert order.title == "青川区河西街道化工厂夜间排放异味"  # GBK read through the <meta> charset
+        assert order.order_no == "GD202601000"  # fields.order_no: the number people quote, from 工单编号
         assert "13812345678" in order.content
         assert order.department == "市生态环境局"
         assert order.reply is None  # "暂无答复" is no reply
@@ -40,5 +41,6 @@ def test_demo_site_crawls_into_the_store(tmp_path: Path) -> None:
         assert len({n.event_id for n in news}) == 1
         letters = store.search(ItemQuery(source="demo-mailbox", size=50)).results
         assert sum(1 for letter in letters if letter.title == "（不公开）") == 2
+        assert all(letter.order_no and letter.order_no.startswith("XJ") for letter in letters)  # JSON letterId
     finally:
         store.close()

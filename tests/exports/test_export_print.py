@@ -44,7 +44,12 @@ def test_the_ledger_has_the_original_link_and_offline_response_types(tmp_path: P
     from service.exports.writers import HEADERS, write_csv
 
     rows = [
-        make_row(1, source_url="http://12345.example.gov.cn/detail/GD2026001.html", response_type="phone"),
+        make_row(
+            1,
+            source_url="http://12345.example.gov.cn/detail/GD2026001.html",
+            order_no="GD2026001",
+            response_type="phone",
+        ),
         make_row(2, response_url="https://www.example.gov.cn/reply/2.html", response_type="online"),
     ]
     path = tmp_path / "ledger.xlsx"
@@ -53,10 +58,14 @@ def test_the_ledger_has_the_original_link_and_offline_response_types(tmp_path: P
     first = {head: cell.value for head, cell in zip(HEADERS, ledger[2], strict=True)}
     second = {head: cell.value for head, cell in zip(HEADERS, ledger[3], strict=True)}
     assert first["原文链接"] == "http://12345.example.gov.cn/detail/GD2026001.html"
+    assert first["工单号"] == "GD2026001"  # the source's own number, beside the link
+    assert HEADERS.index("工单号") + 1 == HEADERS.index("原文链接")
+    assert second["工单号"] is None
     assert first["回应方式/链接"] == "电话"
     assert second["回应方式/链接"] == "https://www.example.gov.cn/reply/2.html"
     csv_path = tmp_path / "ledger.csv"
     write_csv(rows, csv_path)
     text = csv_path.read_text(encoding="utf-8-sig")
     assert "原文链接" in text.splitlines()[0]
+    assert ",GD2026001,http://12345.example.gov.cn/detail/GD2026001.html" in text
     assert "GD2026001.html" in text

@@ -62,7 +62,7 @@ def test_xlsx_has_summary_first_then_a_filterable_ledger(tmp_path: Path) -> None
     assert [c.value for c in ws[1]] == list(HEADERS)
     assert ws.max_row == 4
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == "A1:R4"
+    assert ws.auto_filter.ref == "A1:S4"
     assert ws.column_dimensions["B"].width > 30  # the title column is wide enough to read
 
     first = {head: cell.value for head, cell in zip(HEADERS, ws[2], strict=True)}
@@ -135,7 +135,7 @@ def test_xlsx_per_department_sheets_and_no_personal_data(tmp_path: Path) -> None
     assert [c.value for c in env[1]] == list(HEADERS)
     assert [r[0] for r in env.iter_rows(min_row=2, values_only=True)] == [1, 2]
     assert env.freeze_panes == "A2"
-    assert env.auto_filter.ref == "A1:R3"
+    assert env.auto_filter.ref == "A1:S3"
     assert [r[0] for r in wb["市水务局"].iter_rows(min_row=2, values_only=True)] == [3]
     text = all_text(path)
     assert PHONE not in text
@@ -158,7 +158,7 @@ def test_large_xlsx_fills_department_sheets_in_step_with_the_ledger(tmp_path: Pa
     assert [r[0] for r in wb["台账"].iter_rows(min_row=2, values_only=True)] == list(range(1, n + 1))
     water = [r[0] for r in wb["市水务局"].iter_rows(min_row=2, values_only=True)]
     assert water == list(range(3, n + 1, 3))
-    assert wb["市水务局"].auto_filter.ref == f"A1:R{len(water) + 1}"
+    assert wb["市水务局"].auto_filter.ref == f"A1:S{len(water) + 1}"
     assert wb["市生态环境局"].max_row == n - len(water) + 1
     assert wb["汇总"]["B5"].value == n - len(water)  # most tickets first
 

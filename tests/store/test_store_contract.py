@@ -64,6 +64,17 @@ def test_items_round_trip_with_aware_times_and_extra(store: Store) -> None:
     assert stored.fingerprint == item.compute_fingerprint()
 
 
+def test_the_sources_own_work_order_number_is_stored_and_a_later_one_updates_the_item(store: Store) -> None:
+    without = make_item(8)
+    store.upsert([without])
+    assert store.get(without.id).order_no is None
+    numbered = make_item(8, order_no="GD20260000123").with_fingerprint()
+    assert store.upsert([numbered]).updated == [numbered.id]  # the number appearing later is a change
+    assert store.get(numbered.id).order_no == "GD20260000123"
+    # Items without a number keep the fingerprint they had before the field existed (no mass re-write).
+    assert without.compute_fingerprint() == make_item(8).compute_fingerprint()
+
+
 def test_get_and_get_many_keep_the_order_asked(store: Store) -> None:
     items = [make_item(n) for n in range(4)]
     store.upsert(items)
@@ -242,3 +253,24 @@ def test_health_is_ok_on_a_working_store(store: Store) -> None:
     health = store.health()
     assert health["status"] == "ok"
     assert health["backend"] == store.backend
+
+
+def test_a_sqlite_store_file_from_before_the_work_order_number_gets_the_column(tmp_path) -> None:
+    import sqlite3
+
+    from service.store.sqlite import SqliteStore
+
+    path = tmp_path / "old.sqlite3"
+    old = SqliteStore(path)
+    old.upsert([make_item(1)])
+    old.close()
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE items DROP COLUMN order_no")  # the file as an earlier release left it
+    conn.close()
+    store = SqliteStore(path)
+    try:
+        assert store.get(make_item(1).id).order_no is None
+        store.upsert([make_item(2, order_no="GD2")])
+        assert store.get(make_item(2).id).order_no == "GD2"
+    finally:
+        store.close()

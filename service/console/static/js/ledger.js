@@ -1,6 +1,6 @@
 // The ledger: the tickets of a date range, and buttons that download it as Excel or CSV.
 import { api } from "./api.js";
-import { $, clear, departments, el } from "./dom.js";
+import { $, clear, departments, el, externalLink } from "./dom.js";
 import { SEVERITIES, STATUSES, daysAgo, formatTime } from "./format.js";
 
 const deptNames = departments();
@@ -29,6 +29,13 @@ async function preview() {
           {},
           el("td", {}, el("a", { href: `/tickets/${Number(t.id)}`, text: String(t.id) })),
           el("td", { text: t.title || "" }),
+          el(
+            "td",
+            { class: "orig" },
+            t.order_no ? el("span", { class: "order-no", text: t.order_no }) : null,
+            t.source_url ? [t.order_no ? " " : null, externalLink(t.source_url, "原文")] : null,
+            t.order_no || t.source_url ? null : "—",
+          ),
           el("td", { text: deptNames.get(t.department) || t.department }),
           el("td", { text: SEVERITIES[t.severity] || t.severity }),
           el("td", { text: STATUSES[t.status] || t.status }),
@@ -41,7 +48,7 @@ async function preview() {
     }
     $("ledger-empty").classList.toggle("hidden", tickets.length > 0);
   } catch (err) {
-    body.replaceChildren(el("tr", {}, el("td", { colspan: "9", class: "error", text: `加载失败：${err.message}` })));
+    body.replaceChildren(el("tr", {}, el("td", { colspan: "10", class: "error", text: `加载失败：${err.message}` })));
   }
 }
 

@@ -59,6 +59,19 @@ function renderFacts() {
   if (ticket.replied_before_discovery) {
     facts.append(...fact("回应", el("span", { class: "tag replied-early", text: "已在发现前回应" })));
   }
+  if (ticket.order_no || ticket.source_url) {
+    facts.append(
+      ...fact(
+        "工单号",
+        el(
+          "span",
+          {},
+          el("span", { class: "order-no", text: ticket.order_no || "—" }),
+          ticket.source_url ? [" ", externalLink(ticket.source_url, "原文")] : null,
+        ),
+      ),
+    );
+  }
   if (ticket.result) facts.append(...fact("办理结果", ticket.result));
   if (ticket.response_url) facts.append(...fact("回应地址", externalLink(ticket.response_url)));
   const ext = ticket.extension;
@@ -106,7 +119,11 @@ function renderItems() {
           { class: "meta" },
           el("span", { text: CHANNELS[item.channel] || item.channel || "" }),
           el("span", { text: sourceName(item.source || "") }),
-          item.external_id ? el("span", { class: "ext-id", text: `编号 ${item.external_id}` }) : null,
+          item.order_no
+            ? el("span", { class: "order-no", text: `工单号 ${item.order_no}` })
+            : item.external_id
+              ? el("span", { class: "ext-id", text: `编号 ${item.external_id}` })
+              : null,
           el("time", { text: formatTime(item.published_at) }),
         ),
         text ? el("div", { class: "item-text", text }) : null,

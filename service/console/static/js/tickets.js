@@ -37,7 +37,14 @@ function row(ticket) {
       ticket.item_count > 1
         ? el("span", { class: "muted", text: ` ${ticket.item_count} 条 / ${ticket.source_count} 个来源` })
         : null,
-      ticket.source_url ? el("span", { class: "orig" }, " ", externalLink(ticket.source_url, "原文")) : null,
+      ticket.order_no || ticket.source_url
+        ? el(
+            "span",
+            { class: "orig" },
+            ticket.order_no ? el("span", { class: "order-no", text: ` 工单号 ${ticket.order_no}` }) : null,
+            ticket.source_url ? [" ", externalLink(ticket.source_url, "原文")] : null,
+          )
+        : null,
     ),
     el("td", {}, el("span", { class: `sev sev-${ticket.severity}`, text: SEVERITIES[ticket.severity] || ticket.severity })),
     el("td", { text: deptNames.get(ticket.department) || ticket.department }),
