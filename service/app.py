@@ -137,6 +137,7 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     from service.auth.api import router as auth_router
     from service.auth.middleware import install_security
     from service.console.routes import install as install_console
+    from service.dashboard.api import router as dashboard_router
     from service.exports.api import router as exports_router
     from service.feed.api import router as alerts_router
     from service.health import router as health_router
@@ -167,6 +168,7 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     app.include_router(audit_router)
     app.include_router(items_router)
     app.include_router(tickets_router)
+    app.include_router(dashboard_router)
     app.include_router(alerts_router)
     app.include_router(rules_router)
     app.include_router(sources_router)

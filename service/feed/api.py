@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -16,8 +12,8 @@ from service.api_fields import ROW_ID_MAX, LocalDateTime, RowId
 from service.audit.request import record_reveals
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, require_roles
+from service.auth.event_stream import Event, Found, resume_point, session_stream
 from service.auth.principal import Principal
-from service.auth.service import is_live, touch
 from service.deps import CtxDep, SessionDep
 from service.feed.models import Alert
 from service.feed.service import AlertFilter, AlertNotFound, list_alerts, set_state
@@ -82,11 +78,6 @@ def alert_feed(
     return AlertList(results=[_read(a, principal) for a in rows], total=total)
 
 
-def _sse(alert: AlertRead) -> str:
-    payload = json.dumps(alert.model_dump(mode="json"), ensure_ascii=False)
-    return f"id: {alert.id}\nevent: alert\ndata: {payload}\n\n"
-
-
 @router.get("/stream", response_class=StreamingResponse)
 async def alert_stream(
     request: Request,
@@ -95,81 +86,26 @@ async def alert_stream(
     after: int | None = Query(None, ge=0, le=ROW_ID_MAX),
 ) -> StreamingResponse:
     """SSE: every new alert the caller may see; resumable with Last-Event-ID (or ``after``)."""
-    last_header = request.headers.get("last-event-id") or ""
-    # A resuming client sends the last id it saw; anything that is not a plausible id is ignored.
-    resumable = last_header.isdigit() and len(last_header) <= 10
-    start = min(int(last_header), ROW_ID_MAX) if resumable else after
-    if start is None:
+    last = resume_point(request, after)
+    if last is None:
         with ctx.db.session() as session:
             newest, _ = list_alerts(session, principal, AlertFilter(size=1))
-        start = newest[0].id if newest else 0
-    last: int = start
-    poll = ctx.settings.alerts.stream_poll_seconds
+        last = newest[0].id if newest else 0
     # 可能是同一事件 found while the stream is open is pushed too (event "related", no id: the alert ids
     # stay the resume point; a suggestion missed while disconnected is on the ticket anyway).
     with ctx.db.session() as session:
         last_related = related.newest_suggestion(session)
 
-    session_id = getattr(request.state, "session_id", None)
+    def fetch(after_id: int) -> Found:
+        nonlocal last_related
+        alerts = _fetch_after(ctx, principal, after_id, request)
+        events: list[Event] = [(a.id, "alert", a.model_dump(mode="json")) for a in alerts]
+        for suggestion in _related_after(ctx, principal, last_related):
+            last_related = suggestion["id"]
+            events.append((None, "related", suggestion))
+        return events, max((a.id for a in alerts), default=after_id)
 
-    async def events() -> AsyncIterator[str]:
-        nonlocal last, last_related
-        yield "retry: 3000\n\n"
-        idle = 0.0
-        touched = checked = time.monotonic()
-        while not await request.is_disconnected():
-            if session_id is not None and time.monotonic() - touched >= SESSION_TOUCH_SECONDS:
-                # An open feed is an officer at work: keep the session alive, and end the stream once the
-                # session is over (logout, revocation, absolute timeout) so the client must sign in again.
-                if not await asyncio.to_thread(_touch, ctx, session_id):
-                    return
-                touched = checked = time.monotonic()
-            elif session_id is not None and time.monotonic() - checked >= SESSION_CHECK_SECONDS:
-                # A logout or revocation ends the stream within seconds, not at the next touch.
-                if not await asyncio.to_thread(_live, ctx, session_id):
-                    return
-                checked = time.monotonic()
-            rows = await asyncio.to_thread(_fetch_after, ctx, principal, last, request)
-            for alert in rows:
-                last = alert.id
-                yield _sse(alert)
-            suggestions = await asyncio.to_thread(_related_after, ctx, principal, last_related)
-            for suggestion in suggestions:
-                last_related = suggestion["id"]
-                yield f"event: related\ndata: {json.dumps(suggestion, ensure_ascii=False)}\n\n"
-            if rows or suggestions:
-                idle = 0.0
-                continue
-            await asyncio.sleep(poll)
-            idle += poll
-            if idle >= KEEPALIVE_SECONDS:
-                # A comment line keeps proxies from closing an idle stream.
-                yield ": keep-alive\n\n"
-                idle = 0.0
-
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
-
-
-SESSION_TOUCH_SECONDS = 60.0
-# How often an open stream checks its session is still live (logout must end it within 5 seconds).
-SESSION_CHECK_SECONDS = 2.0
-# A comment line this often keeps proxies from closing an idle stream.
-KEEPALIVE_SECONDS = 15.0
-
-
-def _touch(ctx: Any, session_id: int) -> bool:
-
-    with ctx.db.session() as session:
-        return touch(session, session_id, policy=ctx.settings.security)
-
-
-def _live(ctx: Any, session_id: int) -> bool:
-    with ctx.db.session() as session:
-        return is_live(session, session_id, policy=ctx.settings.security)
+    return session_stream(request, ctx, last, fetch, ctx.settings.alerts.stream_poll_seconds)
 
 
 def _related_after(ctx: Any, principal: Principal, last: int) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from service import clock
 from service.auth.principal import Principal
 from service.clock import to_local
+from service.db import count_by_day
 from service.db_columns import insert_ignore_many
 from service.feed.models import Alert
 from service.rules.models import RuleRecord
@@ -158,6 +159,14 @@ def _visible(stmt: Select, principal: Principal) -> Select:
     if principal.role == "department" and principal.department:
         return stmt.where(Alert.department == principal.department)
     return stmt.where(Alert.id < 0)  # auditors and unbound accounts see no alerts
+
+
+def daily_counts(session: Session, principal: Principal, start: datetime, days: int) -> list[int]:
+    """Alerts the caller may see created in each of ``days`` days from ``start`` (the trend chart)."""
+    if not principal.sees_everything and not (principal.role == "department" and principal.department):
+        return [0] * days
+    where = [] if principal.sees_everything else [Alert.department == principal.department]
+    return count_by_day(session, Alert.created_at, start, days, *where)
 
 
 def list_alerts(session: Session, principal: Principal, flt: AlertFilter) -> tuple[list[Alert], int]:

@@ -115,6 +115,12 @@ class Gazetteer:
                 self._tokenizer.add_word(word, freq=100_000, tag="ns")
             self._ready = True
 
+    def cut(self, text: str) -> list[str]:
+        """The words of a text (jieba with the configured place names, no HMM), for other counts."""
+        if not self._ready:
+            self._init()
+        return list(self._tokenizer.cut(text or "", HMM=False))
+
     def extract(self, text: str) -> list[Place]:
         """Places in order of first appearance, each once."""
         if not self._ready:

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from service import clock
-from service.api_fields import RowId, date_or_time
+from service.api_fields import ROW_ID_MAX, RowId, date_or_time
 from service.audit.request import record_refusal
 from service.audit.service import Result as AuditResult
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, department_filter
+from service.auth.event_stream import Event, Found, resume_point, session_stream
 from service.auth.principal import Principal
+from service.clock import SHANGHAI
 from service.deps import CtxDep, SessionDep
 from service.ledger import actions, merging, related, service, statistics
 from service.ledger.config import ledger_config
@@ -85,6 +89,39 @@ def list_tickets(
     now = clock.now()
     results = [TicketSummary.of(t, principal, now).masked_for(principal) for t in tickets]
     return TicketPage(results=results, total=total)
+
+
+@router.get("/tickets/stream", response_class=StreamingResponse)
+async def ticket_stream(
+    request: Request,
+    principal: CurrentUser,
+    ctx: CtxDep,
+    after: int | None = Query(None, ge=0, le=ROW_ID_MAX, description="从此变更 ID 之后开始（默认：从现在开始）"),
+) -> StreamingResponse:
+    """SSE: every change of a ticket the caller may see (created, acted on, reassigned, merged, ...).
+
+    One ``ticket`` event per change: ``{"ticket_id", "action", "at"}``; a list reloads what changed.
+    Department users get their own department's changes only. Resumable with Last-Event-ID.
+    """
+    department_filter(principal)  # auditors: 403, as for the list
+    last = resume_point(request, after)
+    if last is None:
+        with ctx.db.session() as session:
+            last = service.last_change_id(session)
+
+    def fetch(after_id: int) -> Found:
+        with ctx.db.session() as session:
+            entries, scanned = service.changes_after(session, principal, after_id)
+            events: list[Event] = [
+                (e.id, "ticket", {"ticket_id": e.ticket_id, "action": e.action, "at": _local(e.at)}) for e in entries
+            ]
+        return events, scanned
+
+    return session_stream(request, ctx, last, fetch, ctx.settings.alerts.stream_poll_seconds)
+
+
+def _local(at: datetime) -> str:
+    return at.astimezone(SHANGHAI).isoformat()
 
 
 def _item_texts(ctx: Any, ticket: Any) -> dict[str, Any]:

@@ -282,6 +282,10 @@ class Store(Protocol):
 
     def count(self, query: ItemQuery | None = None) -> int: ...
 
+    def day_counts(self, start: datetime, days: int) -> list[int]:
+        """Items first stored in each of ``days`` consecutive 24-hour periods from ``start`` (the trend chart)."""
+        ...
+
     def counts(self) -> dict[str, Any]:
         """``{"total": N, "by_channel": {...}, "by_source": {...}, "unmatched": N}``."""
 

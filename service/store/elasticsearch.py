@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -342,6 +342,25 @@ class ElasticsearchStore(BulkWriting):
         with self._call("count"):
             resp = self._es.count(index=self.alias, query=item_query(query or ItemQuery()))
         return int(resp["count"])
+
+    def day_counts(self, start: datetime, days: int) -> list[int]:
+        """One request: a date_range aggregation with a bucket per day (exact bounds, any time zone)."""
+        self._refresh()
+        ranges = [
+            {"from": (start + timedelta(days=i)).isoformat(), "to": (start + timedelta(days=i + 1)).isoformat()}
+            for i in range(days)
+        ]
+        with self._call("search"):
+            resp = self._es.search(
+                index=self.alias,
+                size=0,
+                track_total_hits=False,
+                query={"range": {"stored_at": {"gte": ranges[0]["from"], "lt": ranges[-1]["to"]}}},
+                aggs={"days": {"date_range": {"field": "stored_at", "ranges": ranges, "keyed": False}}},
+            )
+        buckets = resp["aggregations"]["days"]["buckets"]
+        # Buckets come back in the order of the ranges asked.
+        return [int(b["doc_count"]) for b in buckets]
 
     def iter_unmatched(self, batch_size: int = 500) -> Iterator[list[Item]]:
         """Items never matched, oldest stored first, in batches; search_after, never deep paging."""

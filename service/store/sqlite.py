@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -337,6 +337,27 @@ class SqliteStore:
     def count(self, query: ItemQuery | None = None) -> int:
         where, params = self._where(query or ItemQuery())
         return self._conn().execute(f"SELECT count(*) FROM items{where}", params).fetchone()[0]  # noqa: S608
+
+    def day_counts(self, start: datetime, days: int) -> list[int]:
+        # One range scan of the stored_at index, grouped by whole days since ``start``.
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT CAST(julianday(substr(stored_at, 1, 26)) - julianday(:start) AS INTEGER) AS d, count(*)"
+                " FROM items WHERE stored_at >= :lo AND stored_at < :hi GROUP BY d",
+                {
+                    "start": start.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+                    "lo": _ts(start),
+                    "hi": _ts(start + timedelta(days=days)),
+                },
+            )
+            .fetchall()
+        )
+        out = [0] * days
+        for day, count in rows:
+            if 0 <= day < days:
+                out[day] = count
+        return out
 
     def iter_unmatched(self, batch_size: int = 500) -> Iterator[list[Item]]:
         last = 0

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS items (
     lsh_done INTEGER
 );
 CREATE INDEX IF NOT EXISTS items_published ON items(published_at);
+CREATE INDEX IF NOT EXISTS items_stored ON items(stored_at);
 CREATE INDEX IF NOT EXISTS items_source ON items(source);
 CREATE INDEX IF NOT EXISTS items_event ON items(event_id);
 -- The listing order (newest published first, undated last): page 1 and keyset pages read it in order.

@@ -100,7 +100,15 @@ class ConsoleServer:
             creds["totp"] = totp.at(step * 30)
         return creds
 
-    def ingest(self, title: str, content: str, *, channel: str = "hotline", source: str = "demo-12345") -> str:
+    def ingest(
+        self,
+        title: str,
+        content: str,
+        *,
+        channel: str = "hotline",
+        source: str = "demo-12345",
+        order_no: str | None = None,
+    ) -> str:
         """Store one item the way a crawl does; the service's matching turns it into alerts and tickets."""
         ext = f"console-{next(_serial)}-{time.monotonic_ns()}"
         now = clock.now()
@@ -109,6 +117,7 @@ class ConsoleServer:
             source=source,
             channel=channel,
             external_id=ext,
+            order_no=order_no,
             url=f"http://127.0.0.1:9/detail/{ext}.html",
             title=title,
             content=content,

@@ -155,8 +155,8 @@ def test_leader_dashboard_draws_charts_from_served_echarts(open_as, console_serv
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     page.goto("/dashboard")
-    page.wait_for_selector("#chart-ontime canvas")
-    page.wait_for_selector("#chart-volume canvas")
+    page.wait_for_selector("#chart-ontime svg")
+    page.wait_for_selector("#chart-volume svg")
     assert page.evaluate("typeof window.echarts.init") == "function"
     assert all(u.startswith(console_server.base_url) for u in requests), requests
     screenshot(page, "dashboard")

@@ -126,7 +126,7 @@ def test_the_composition_root_adds_the_session_purge_to_the_daily_audit_job() ->
         "import service.app\n"
         "print(before, sorted(s.HOUSEKEEPERS))\n"
     )
-    assert out == "[] ['dead sessions']"
+    assert out == "[] ['失效会话']"
 
 
 def test_no_contract_lets_a_back_edge_through() -> None:

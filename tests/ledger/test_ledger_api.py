@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -254,3 +255,124 @@ def test_each_reveal_of_personal_data_to_an_admin_is_audited(client, accounts) -
     # A ticket without personal data shows nothing to reveal.
     client.get(f"/api/v1/tickets/{ids['water']}", headers=accounts.headers("root"))
     assert len(reveals()) == 1
+
+
+def _stream_events(client: TestClient, headers: dict[str, str], after: int = 0) -> list[dict]:
+    """The ``ticket`` events of the change stream from ``after`` until it falls idle (first keep-alive)."""
+    events: list[dict] = []
+    with client.stream("GET", f"/api/v1/tickets/stream?after={after}", headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = None
+        for line in response.iter_lines():
+            if line.startswith(": keep-alive"):
+                break
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: ") and name == "ticket":
+                events.append(json.loads(line.removeprefix("data: ")))
+    return events
+
+
+def test_the_ticket_change_stream_sends_every_change_and_keeps_departments_apart(client, accounts, monkeypatch) -> None:
+    from service.auth import event_stream
+
+    monkeypatch.setattr(event_stream, "KEEPALIVE_SECONDS", 0.3)  # an idle stream says so quickly
+    ids = seed(client)
+    officer, env, water = accounts.headers("zhang"), accounts.headers("env1"), accounts.headers("water1")
+    act_on = lambda ticket, who, **body: client.post(f"/api/v1/tickets/{ticket}/actions", json=body, headers=who)  # noqa: E731
+    assert act_on(ids["late"], env, action="acknowledge", version=1).status_code == 200
+    assert (
+        act_on(ids["env"], officer, action="reassign", department="water", note="属水务", version=1).status_code == 200
+    )
+    assert act_on(ids["env"], water, action="acknowledge", version=2).status_code == 200
+    assert act_on(ids["water"], water, action="acknowledge", version=1).status_code == 200
+
+    seen = {who: _stream_events(client, accounts.headers(who)) for who in ("zhang", "env1", "water1")}
+    as_pairs = {who: [(e["ticket_id"], e["action"]) for e in events] for who, events in seen.items()}
+    # The officer sees every change, in order: created, acted on, reassigned.
+    assert (ids["late"], "acknowledge") in as_pairs["zhang"]
+    assert as_pairs["zhang"][-3:] == [
+        (ids["env"], "reassign"),
+        (ids["env"], "acknowledge"),
+        (ids["water"], "acknowledge"),
+    ]
+    # env sees its own tickets and the reassignment that took one away, nothing of water's work after it.
+    assert (ids["late"], "acknowledge") in as_pairs["env1"]
+    assert (ids["env"], "reassign") in as_pairs["env1"]
+    assert (ids["env"], "acknowledge") not in as_pairs["env1"]
+    assert all(ticket != ids["water"] for ticket, _ in as_pairs["env1"])
+    # water sees its own and the ticket it received, never env's own ticket.
+    assert {(ids["env"], "reassign"), (ids["env"], "acknowledge"), (ids["water"], "acknowledge")} <= set(
+        as_pairs["water1"]
+    )
+    assert all(ticket != ids["late"] for ticket, _ in as_pairs["water1"])
+    # Events carry no ticket text: a list reloads what it may see.
+    assert set(seen["env1"][0]) == {"ticket_id", "action", "at"}
+    assert seen["env1"][0]["at"].endswith("+08:00")
+    # A stream opened now starts now; the auditor has no tickets and no stream.
+    assert _stream_events(client, officer, after=10_000) == []
+    assert client.get("/api/v1/tickets/stream", headers=accounts.headers("audit1")).status_code == 403
+
+
+def test_hot_terms_of_the_period_are_words_without_stop_words_or_numbers(client, accounts) -> None:
+    from service.store.base import Item, item_id
+
+    seed(client)
+    texts = [
+        ("青川化工厂夜间排污", "居民反映化工厂排污，异味严重，电话13812345678。"),
+        ("化工厂排污扰民", "我们希望相关部门尽快处理化工厂排污问题。"),
+        ("河边化工厂排污", "化工厂排污导致河水发黑。"),
+        ("小区停水三天", "小区停水，无人处理。"),
+    ]
+    now = T0
+    client.app.state.ctx.store.upsert(
+        [
+            Item(id=item_id("demo-12345", f"T{n}"), source="demo-12345", channel="hotline", external_id=f"T{n}",
+                 title=title, content=content, published_at=now - timedelta(hours=1), fetched_at=now)
+            for n, (title, content) in enumerate(texts)
+        ]
+    )  # fmt: skip
+    page = client.get("/api/v1/stats/terms?from=2026-03-02&to=2026-03-02", headers=accounts.headers("wang")).json()
+    counts = {row["term"]: row["count"] for row in page["results"]}
+    assert page["basis"] == "items"
+    assert page["sample"] == 4
+    assert counts["化工厂"] == 3  # counted once per text, however often a text repeats it
+    assert counts["排污"] == 3
+    assert page["results"][0]["term"] in ("化工厂", "排污")
+    assert "停水" in counts
+    assert not {"居民", "反映", "我们", "希望", "相关部门", "处理", "问题"} & set(counts)  # stop words
+    assert not any(ch.isdigit() for term in counts for ch in term)  # never a phone number
+    # Outside the period: nothing.
+    assert (
+        client.get("/api/v1/stats/terms?from=2026-02-01&to=2026-02-02", headers=accounts.headers("wang")).json()[
+            "results"
+        ]
+        == []
+    )
+    # A department reads its own tickets' titles, never another department's.
+    env = client.get("/api/v1/stats/terms?from=2026-03-02&to=2026-03-02", headers=accounts.headers("env1")).json()
+    env_terms = {row["term"] for row in env["results"]}
+    assert env["basis"] == "tickets"
+    assert env["sample"] == 2  # the env ticket and the late env ticket
+    assert "化工厂" in env_terms
+    assert not {"自来水", "浑浊", "停水"} & env_terms
+    assert client.get("/api/v1/stats/terms", headers=accounts.headers("audit1")).status_code == 403
+
+
+def test_trend_counts_new_items_alerts_and_tickets_per_local_day(client, accounts) -> None:
+    from tests.store.builders import make_item
+
+    seed(client)
+    client.app.state.ctx.store.upsert([make_item(n) for n in range(5)])
+    officer = client.get("/api/v1/stats/trend?days=30", headers=accounts.headers("wang")).json()
+    assert officer["total"] == 30
+    days = officer["results"]
+    assert days[-1]["day"] == "2026-03-02"
+    assert days[0]["day"] == "2026-02-01"
+    assert (days[-1]["items"], days[-1]["tickets"], days[-1]["alerts"]) == (5, 3, 0)
+    assert all((d["items"], d["tickets"]) == (0, 0) for d in days[:-1])
+    env = client.get("/api/v1/stats/trend?days=7", headers=accounts.headers("env1")).json()["results"]
+    assert env[-1]["tickets"] == 2  # its own two, not water's
+    assert all(d["items"] is None for d in env)  # items are not a department's to count
+    assert client.get("/api/v1/stats/trend?days=0", headers=accounts.headers("wang")).status_code == 422

@@ -133,7 +133,7 @@ def _first_alert_after_storing(base: str, headers: dict, store, new_item) -> tup
 
 
 def test_an_open_alert_stream_keeps_the_session_alive(client, accounts, frozen, monkeypatch) -> None:
-    from service.feed import api as alerts_api
+    from service.auth import event_stream as alerts_api
 
     monkeypatch.setattr(alerts_api, "SESSION_TOUCH_SECONDS", 0.0)
     monkeypatch.setattr(alerts_api, "KEEPALIVE_SECONDS", 0.3)
@@ -158,7 +158,7 @@ def test_an_open_alert_stream_keeps_the_session_alive(client, accounts, frozen, 
 
 def test_an_open_alert_stream_ends_within_5_seconds_of_logout(client, accounts, monkeypatch) -> None:
     """Found in issue 11: a stream stayed open about 57 s after logout."""
-    from service.feed import api as alerts_api
+    from service.auth import event_stream as alerts_api
 
     monkeypatch.setattr(alerts_api, "KEEPALIVE_SECONDS", 0.3)  # lines arrive, so the loop below can look at time
     accounts.add("watcher", "officer")

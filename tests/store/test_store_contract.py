@@ -274,3 +274,25 @@ def test_a_sqlite_store_file_from_before_the_work_order_number_gets_the_column(t
         assert store.get(make_item(2).id).order_no == "GD2"
     finally:
         store.close()
+
+
+def test_day_counts_count_items_by_the_local_day_they_were_first_stored(
+    store: Store, frozen_clock: clock.FrozenClock
+) -> None:
+    from datetime import datetime
+
+    from service.clock import SHANGHAI
+
+    # START is 09:00 in Shanghai on 2026-03-02. Two items that day, one at 23:30 local the same day,
+    # one just after local midnight (still 2026-03-02 in UTC: the bucket is the local day), none the day after.
+    store.upsert([make_item(1), make_item(2)])
+    frozen_clock.set(datetime(2026, 3, 2, 23, 30, tzinfo=SHANGHAI))
+    store.upsert([make_item(3)])
+    frozen_clock.set(datetime(2026, 3, 3, 0, 10, tzinfo=SHANGHAI))
+    store.upsert([make_item(4)])
+    store.upsert([make_item(1, content="改过的正文")])  # an update is not a new item
+    frozen_clock.set(datetime(2026, 3, 5, 12, 0, tzinfo=SHANGHAI))
+    store.upsert([make_item(5)])
+    start = datetime(2026, 3, 1, tzinfo=SHANGHAI)
+    assert store.day_counts(start, 5) == [0, 3, 1, 0, 1]
+    assert store.day_counts(datetime(2026, 3, 3, tzinfo=SHANGHAI), 1) == [1]

@@ -1,5 +1,7 @@
-// The leaders' dashboard: on-time rates per department, volume by channel and day, top sources, overdue list.
-// Charts are drawn by the ECharts copy this service serves itself (/static/vendor/echarts.min.js).
+// The leaders' dashboard: figures, the 30-day trend, hot terms, on-time rates per department, volume by
+// channel and day, top sources, regions, overdue list.
+// Charts are drawn by the ECharts copy this service serves itself (/static/vendor/echarts.min.js), as SVG:
+// sharp in print, and their labels are elements a test can measure (no two may overlap on a phone).
 import { api } from "./api.js";
 import { $, clear, departments, el, sourceName } from "./dom.js";
 import { CHANNELS, STAGES, currentStage, daysAgo, formatLeft, secondsLeft, shanghaiDay } from "./format.js";
@@ -9,9 +11,22 @@ const charts = {};
 
 function chart(id) {
   if (!window.echarts) return null;
-  if (!charts[id]) charts[id] = window.echarts.init($(id), null, { renderer: "canvas" });
+  if (!charts[id]) charts[id] = window.echarts.init($(id), null, { renderer: "svg" });
   return charts[id];
 }
+
+// A phone-width chart: fewer, shorter, rotated labels.
+function narrow() {
+  return window.matchMedia("(max-width: 760px)").matches;
+}
+
+// 2026-11-29 -> 11-29: thirty dates fit under a chart only without their year.
+const shortDay = (day) => String(day).slice(5);
+
+// Legends scroll on one line instead of wrapping over the plot.
+const LEGEND = { top: 0, type: "scroll" };
+// Day labels sit a little lower than ECharts puts them, clear of the value axis's "0" beside the first one.
+const DAY_LABELS = { formatter: shortDay, hideOverlap: true, margin: 14 };
 
 // Rates come as 0..1 (null when no ticket of that stage was decided yet); shown as percentages.
 function rateOf(row, stage) {
@@ -30,9 +45,20 @@ function drawOnTime(rows) {
   c.setOption(
     {
       tooltip: { trigger: "axis", valueFormatter: (v) => (v === null || v === undefined ? "—" : `${v.toFixed(1)}%`) },
-      legend: { top: 0 },
+      legend: LEGEND,
       grid: { left: 8, right: 16, bottom: 8, top: 32, containLabel: true },
-      xAxis: { type: "category", data: names, axisLabel: { interval: 0, rotate: names.length > 5 ? 30 : 0 } },
+      xAxis: {
+        type: "category",
+        data: names,
+        axisLabel: {
+          interval: narrow() ? "auto" : 0,
+          rotate: names.length > (narrow() ? 2 : 5) ? 30 : 0,
+          width: narrow() ? 72 : 110,
+          overflow: "truncate",
+          hideOverlap: true,
+          margin: 12,
+        },
+      },
       yAxis: { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
       series: Object.entries(STAGES).map(([stage, label]) => ({ name: label, type: "bar", data: rows.map((r) => rateOf(r, stage)) })),
     },
@@ -48,9 +74,9 @@ function drawVolume(byDay) {
   c.setOption(
     {
       tooltip: { trigger: "axis" },
-      legend: { top: 0 },
+      legend: LEGEND,
       grid: { left: 8, right: 16, bottom: 8, top: 32, containLabel: true },
-      xAxis: { type: "category", data: days },
+      xAxis: { type: "category", data: days, axisLabel: DAY_LABELS },
       yAxis: { type: "value", minInterval: 1 },
       series: channels.map((ch) => ({
         name: CHANNELS[ch],
@@ -74,7 +100,11 @@ function drawSources(top) {
       tooltip: { trigger: "axis" },
       grid: { left: 8, right: 24, bottom: 8, top: 8, containLabel: true },
       xAxis: { type: "value", minInterval: 1 },
-      yAxis: { type: "category", data: rows.map((r) => sourceName(r.source)), axisLabel: { width: 110, overflow: "truncate" } },
+      yAxis: {
+        type: "category",
+        data: rows.map((r) => sourceName(r.source)),
+        axisLabel: { width: narrow() ? 90 : 110, overflow: "truncate", hideOverlap: true },
+      },
       series: [{ type: "bar", data: rows.map((r) => r.count) }],
     },
     true,
@@ -139,14 +169,61 @@ function drawRegions(rows) {
   c.setOption(
     {
       tooltip: { trigger: "axis" },
-      legend: { top: 0 },
+      legend: LEGEND,
       grid: { left: 8, right: 16, bottom: 8, top: 32, containLabel: true },
       xAxis: { type: "value", minInterval: 1 },
-      yAxis: { type: "category", data: top.map((r) => r.region) },
+      yAxis: {
+        type: "category",
+        data: top.map((r) => r.region),
+        axisLabel: { width: narrow() ? 90 : 120, overflow: "truncate", hideOverlap: true },
+      },
       series: [
         { name: "工单", type: "bar", data: top.map((r) => r.count) },
         { name: "未办结", type: "bar", data: top.map((r) => r.open) },
       ],
+    },
+    true,
+  );
+}
+
+// 近 30 天趋势: new items, alerts and tickets per day (GET /api/v1/stats/trend); fixed to the last 30 days.
+function drawTrend(rows) {
+  const c = chart("chart-trend");
+  if (!c) return;
+  const lines = [
+    ["items", "新增条目"],
+    ["alerts", "预警"],
+    ["tickets", "工单"],
+  ].filter(([key]) => rows.some((r) => r[key] !== null && r[key] !== undefined)); // departments: no items
+  c.setOption(
+    {
+      tooltip: { trigger: "axis" },
+      legend: LEGEND,
+      grid: { left: 8, right: 16, bottom: 8, top: 32, containLabel: true },
+      xAxis: { type: "category", data: rows.map((r) => r.day), axisLabel: DAY_LABELS },
+      yAxis: { type: "value", minInterval: 1 },
+      series: lines.map(([key, name]) => ({ name, type: "line", showSymbol: false, data: rows.map((r) => r[key]) })),
+    },
+    true,
+  );
+}
+
+// 热词: the terms found in the most texts of the chosen days (GET /api/v1/stats/terms), biggest on top.
+function drawTerms(page) {
+  const c = chart("chart-terms");
+  if (!c) return;
+  const rows = (page.results || []).slice(0, narrow() ? 10 : 15).reverse();
+  const basis = page.basis === "tickets" ? "本部门工单标题" : "条目";
+  $("terms-note").textContent = rows.length
+    ? `统计了所选日期内最新的 ${page.sample} 条${basis}（最多 ${page.sample_cap} 条），数字为出现该词的条数`
+    : "所选日期内没有可统计的内容";
+  c.setOption(
+    {
+      tooltip: { trigger: "axis" },
+      grid: { left: 8, right: 24, bottom: 8, top: 8, containLabel: true },
+      xAxis: { type: "value", minInterval: 1 },
+      yAxis: { type: "category", data: rows.map((r) => r.term), axisLabel: { width: 96, overflow: "truncate", hideOverlap: true } },
+      series: [{ name: "条数", type: "bar", data: rows.map((r) => r.count) }],
     },
     true,
   );
@@ -207,6 +284,9 @@ async function renderFigures() {
 
 async function load() {
   renderFigures().catch(() => {});
+  api("/api/v1/stats/trend", { query: { days: 30 } })
+    .then((page) => drawTrend((page && page.results) || []))
+    .catch(() => {});
   const from = $("d-from").value;
   const to = $("d-to").value;
   let stats = null;
@@ -226,6 +306,11 @@ async function load() {
     drawSources(top);
   } catch {
     // The feed may be closed to this role; the other panels still stand.
+  }
+  try {
+    drawTerms(await api("/api/v1/stats/terms", { query: { from, to } }));
+  } catch {
+    $("terms-note").textContent = "热词暂不可用";
   }
   try {
     const regions = await api("/api/v1/stats/regions", { query: { from, to } });
