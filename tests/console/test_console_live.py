@@ -61,6 +61,9 @@ def test_work_order_number_beside_the_original_link_in_list_ticket_and_ledger(
     assert page.text_content("#t-facts .order-no") == "GD2026T1601"
     assert page.locator("#t-facts a.ext", has_text="原文").count() == 1
     assert page.text_content("#t-items .order-no") == "工单号 GD2026T1601"
+    # The product itself opened the ticket: the timeline says so in words, not as a machine key.
+    assert "系统（关键词匹配）" in page.text_content("#t-timeline")
+    assert "system:" not in page.text_content("#t-timeline")
     assert _overflow(page) <= 0
     screenshot(page, "ticket-order-no-phone")
     page.goto("/ledger")

@@ -39,6 +39,18 @@ const dateTime = new Intl.DateTimeFormat("zh-CN", {
 });
 const dayOnly = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit" });
 
+// Who did it: a user name, or the product itself (system:matching …), said in words.
+const SYSTEM_ACTORS = {
+  "system:matching": "系统（关键词匹配）",
+  "system:sla": "系统（时限监控）",
+  "system:crawler": "系统（发现公开答复）",
+};
+export function actorName(actor) {
+  if (!actor) return "";
+  if (SYSTEM_ACTORS[actor]) return SYSTEM_ACTORS[actor];
+  return actor.startsWith("system:") ? "系统" : actor;
+}
+
 export function formatTime(iso) {
   if (!iso) return "—";
   const d = new Date(iso);
