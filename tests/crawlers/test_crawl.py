@@ -505,6 +505,8 @@ def test_crawl_process_reports_bad_input_as_config_error(tmp_path: Path) -> None
         _run(settings, ["x"], False, 60, None)
 
 
+# The first test to use Elasticsearch pays for its start (198 s at load 20 on 2 cores), then four crawls.
+@pytest.mark.timeout(600)
 def test_the_same_crawl_into_elasticsearch_stores_the_same_items(
     site: Site, other_origin: Site, tmp_path: Path, es_settings: ElasticsearchSettings
 ) -> None:

@@ -11,6 +11,11 @@ import pytest
 from crawlers.demo.server import demo_sources_yaml, serve_demo
 from tests.foundation.conftest import run_cli
 
+# Crawls run niced below the server; the test waits on them, and on a loaded 2-core CI machine a niced crawl
+# gets almost no CPU (a 12-item crawl took over 120 s at load 20). CRAWL_WAIT only bounds a failure.
+UNNICED = {"YUQING_SCHEDULER__CRAWL_NICENESS": "0"}
+CRAWL_WAIT = 240
+
 
 @pytest.fixture(scope="module")
 def demo_url():
@@ -29,13 +34,13 @@ def _config(tmp_path: Path, demo_url: str) -> Path:
 
 def test_crawl_prints_counts_and_a_recrawl_adds_nothing(tmp_path: Path, demo_url: str) -> None:
     config = _config(tmp_path, demo_url)
-    env = {"YUQING_DATA_DIR": str(tmp_path / "data")}
-    first = run_cli("--config", str(config), "crawl", "demo-mailbox", env=env)
+    env = {**UNNICED, "YUQING_DATA_DIR": str(tmp_path / "data")}
+    first = run_cli("--config", str(config), "crawl", "demo-mailbox", env=env, timeout=CRAWL_WAIT)
     assert first.returncode == 0, first.stderr
     line = next(li for li in first.stdout.splitlines() if li.startswith("demo-mailbox:"))
     assert "new=12" in line
     assert "errors=0" in line
-    again = run_cli("--config", str(config), "crawl", "demo-mailbox", env=env)
+    again = run_cli("--config", str(config), "crawl", "demo-mailbox", env=env, timeout=CRAWL_WAIT)
     line = next(li for li in again.stdout.splitlines() if li.startswith("demo-mailbox:"))
     assert "new=0" in line
     assert "skipped=12" in line
@@ -53,7 +58,8 @@ def test_unknown_source_exits_2(tmp_path: Path, demo_url: str) -> None:
 def test_sources_check_prints_fields_and_stores_nothing(tmp_path: Path, demo_url: str) -> None:
     config = _config(tmp_path, demo_url)
     data = tmp_path / "data"
-    result = run_cli("--config", str(config), "sources", "check", "demo-12345", env={"YUQING_DATA_DIR": str(data)})
+    env = {**UNNICED, "YUQING_DATA_DIR": str(data)}
+    result = run_cli("--config", str(config), "sources", "check", "demo-12345", env=env, timeout=CRAWL_WAIT)
     assert result.returncode == 0, result.stderr
     assert '"title"' in result.stdout
     assert "published_at" in result.stdout
@@ -69,8 +75,8 @@ def test_the_crawl_log_masks_personal_data(tmp_path: Path, demo_url: str) -> Non
     config = _config(tmp_path, demo_url)
     data = tmp_path / "data"
     # DEBUG makes Scrapy log every scraped record, crawled text included: the worst case for the log.
-    env = {"YUQING_DATA_DIR": str(data), "YUQING_LOGGING__LEVEL": "DEBUG"}
-    result = run_cli("--config", str(config), "crawl", "demo-12345", env=env)
+    env = {**UNNICED, "YUQING_DATA_DIR": str(data), "YUQING_LOGGING__LEVEL": "DEBUG"}
+    result = run_cli("--config", str(config), "crawl", "demo-12345", env=env, timeout=CRAWL_WAIT)
     assert result.returncode == 0, result.stderr
     log = (data / "logs" / "crawl.log").read_text(encoding="utf-8")
     assert "Scraped from" in log  # Scrapy's own records reach the log (through loguru)
