@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from crawlers.runner import PARENT_ENV
@@ -178,12 +179,23 @@ def main(argv: list[str] | None = None) -> int:
     return _crawl(args, sys.stdin.read() if args.settings_stdin else None)
 
 
+def settings_from_payload(settings_json: str) -> Settings:
+    """The parent's settings (crawlers.runner.settings_payload), its config dir included.
+
+    Validation alone would let YUQING_CONFIG_DIR in the inherited environment replace the config dir the
+    parent chose (``--config``, or the demo's copy that points at ``--demo-port``): crawls then read
+    another sources.yaml.
+    """
+    payload = json.loads(settings_json)
+    settings = Settings.model_validate(payload)
+    if payload.get("config_dir"):
+        settings.config_dir = Path(payload["config_dir"])
+    return settings
+
+
 def _crawl(args: argparse.Namespace, settings_json: str | None) -> int:
     try:
-        if settings_json is not None:
-            settings = Settings.model_validate(json.loads(settings_json))
-        else:
-            settings = load_settings(args.config)
+        settings = settings_from_payload(settings_json) if settings_json is not None else load_settings(args.config)
         # The parent appends this process's stderr to logs/crawl.log: route Scrapy through loguru so
         # crawled personal data is masked there as everywhere else.
         from service.logs import setup_logging

@@ -44,3 +44,19 @@ def test_demo_site_crawls_into_the_store(tmp_path: Path) -> None:
         assert all(letter.order_no and letter.order_no.startswith("XJ") for letter in letters)  # JSON letterId
     finally:
         store.close()
+
+
+def test_a_crawl_process_reads_the_config_dir_its_parent_chose_whatever_the_environment_says(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Found using the demo: with YUQING_CONFIG_DIR set, `yuqing demo --demo-port N` crawled port 8801."""
+    from crawlers.crawl_process import settings_from_payload
+    from crawlers.runner import settings_payload
+    from service.settings import load_settings
+
+    chosen, elsewhere = tmp_path / "demo-config", tmp_path / "config"
+    chosen.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.setenv("YUQING_CONFIG_DIR", str(elsewhere))
+    settings = load_settings(chosen)
+    assert settings_from_payload(settings_payload(settings)).config_dir == chosen
