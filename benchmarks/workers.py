@@ -1,0 +1,220 @@
+"""Workers: items/s and alert latency with 1, 2 and 4 `yuqing worker` processes, and items per CPU second.
+
+Usage: ``python benchmarks/workers.py [--sources 60] [--rounds 2]``. Starts a throwaway PostgreSQL and a
+single-node Elasticsearch (the test servers), serves ``--sources`` local sources of two orders each (one
+matching a rule), and per round and worker count: a fresh database and index, the workers started and
+registered, then every source's crawl deferred at once (what the scheduler does when they fall due) and
+timed until every item is stored and matched. Rounds interleave the worker counts (1, 2, 4, 1, 2, 4, ...)
+and the figures are medians. The baseline is one worker: the ratio says what adding workers buys on
+this machine. CPU seconds are those of the worker processes and their crawl processes (not the servers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from service.db import Database  # noqa: E402
+from service.feed.models import Alert  # noqa: E402
+from service.scheduling import queue  # noqa: E402
+from service.settings import load_settings  # noqa: E402
+from service.store import make_store  # noqa: E402
+from tests.crawlers.site import Page, Site  # noqa: E402
+from tests.servers.elasticsearch import elasticsearch_server  # noqa: E402
+from tests.servers.postgres import postgres_server  # noqa: E402
+
+DEPARTMENTS = """departments:
+  - id: env
+    name: 市生态环境局
+    rules:
+      - {id: env-smell, expr: '异味 AND 化工厂', severity: major}
+"""
+
+
+def build_site(site: Site, sources: int) -> None:
+    for s in range(sources):
+        titles = [f"化工厂夜间异味（{s}）", f"路灯不亮（{s}）"]
+        links = "".join(f'<li><a href="/s{s}/d{n}.html">{t}</a></li>' for n, t in enumerate(titles))
+        site.html(f"/s{s}/list.html", f"<html><body><ul class='orders'>{links}</ul></body></html>")
+        for n, title in enumerate(titles):
+            body = f"<html><body><span class='no'>S{s}-{n}</span><h1>{title}</h1><div class='content'>{title}"
+            filler = "".join(chr(0x4E00 + (s * 7919 + n * 104729 + i * 31) % 20000) for i in range(300))
+            site.set(f"/s{s}/d{n}.html", Page(200, (body + filler + "</div></body></html>").encode(), "text/html"))
+
+
+def sources_yaml(base: str, sources: int) -> str:
+    head = "crawl:\n  autothrottle: false\n  download_delay: 0\n  timeout: 30\n  retries: 1\nsources:\n"
+    return head + "".join(
+        f"""  - id: b-{s}
+    name: 来源{s}
+    channel: hotline
+    type: html
+    start_urls: ["{base}/s{s}/list.html"]
+    interval: 1d
+    list: {{items: "ul.orders > li", url: "a::attr(href)"}}
+    fields: {{external_id: "span.no", title: "h1::text", content: "div.content"}}
+"""
+        for s in range(sources)
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU of a process and of its children (waited or still running), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15]) / tick
+        # Children of every thread: a worker starts its crawl host from a worker thread, not the main one.
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                pending.extend(int(c) for c in task.read_text().split())
+    return total
+
+
+def one_round(server_url: str, es, site: Site, sources: int, workers: int, tmp: Path) -> dict[str, float]:
+    name = f"b_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    run = tmp / name
+    config = run / "config"
+    config.mkdir(parents=True)
+    (config / "departments.yaml").write_text(DEPARTMENTS, encoding="utf-8")
+    (config / "sources.yaml").write_text(sources_yaml(site.base, sources), encoding="utf-8")
+    (config / "settings.yaml").write_text(
+        f"database:\n  url: {url}\nqueue:\n  backend: procrastinate\n  poll_seconds: 0.5\n"
+        f"store:\n  backend: elasticsearch\n  elasticsearch:\n    hosts: ['{es.url}']\n"
+        f"    username: {es.username}\n    password: {es.password}\n    index_prefix: {name.replace('_', '-')}\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "YUQING_DATA_DIR": str(run / "data")}
+    os.environ["YUQING_DATA_DIR"] = env["YUQING_DATA_DIR"]
+    settings = load_settings(config)
+    db = Database(url)
+    db.migrate()
+    queue.ensure_schema(settings)
+    store = make_store(settings)
+    store.init()
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "--config", str(config), "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
+    try:
+        while True:  # workers registered: their start-up is not what is measured
+            with psycopg.connect(libpq) as conn:
+                row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+            if row and row[0] >= workers:
+                break
+            time.sleep(0.2)
+        cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+        started = time.monotonic()
+        for s in range(sources):
+            queue.defer(settings, f"crawl:b-{s}", "crawlers.scheduled:crawl_one", {"source_id": f"b-{s}"})
+        while True:
+            # What the scheduler's matching trigger does: items stored in the last moment before a matching
+            # run (not yet visible to a search of the store) are matched by the next one.
+            queue.defer_match(settings)
+            with db.session() as session:
+                alerts = session.scalar(select(func.count()).select_from(Alert)) or 0
+            if alerts >= sources and store.count() >= 2 * sources and not next(iter(store.iter_unmatched(1)), []):
+                break
+            time.sleep(0.2)
+        elapsed = time.monotonic() - started
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
+        with db.session() as session:
+            rows = session.execute(select(Alert.item_id, Alert.created_at)).all()
+        stored = {item.id: item.stored_at for item in store.get_many([r[0] for r in rows])}
+        latencies = sorted(
+            (created.replace(tzinfo=stored[item].tzinfo) - stored[item]).total_seconds()
+            for item, created in rows
+            if stored.get(item)
+        )
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        queue.close()
+        store.close()
+        db.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    items = 2 * sources
+    return {
+        "items_per_s": items / elapsed,
+        "p50": latencies[len(latencies) // 2],
+        "p95": latencies[int(len(latencies) * 0.95) - 1],
+        "items_per_cpu_s": items / cpu if cpu else float("nan"),
+        "cpu_s": cpu,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sources", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workers", default="1,2,4")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
+    site = Site()
+    build_site(site, args.sources)
+    results: dict[int, list[dict[str, float]]] = {n: [] for n in counts}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        postgres_server() as pg,
+        elasticsearch_server(write_queue_size=None) as es,
+    ):
+        for r in range(args.rounds):
+            for n in counts:
+                result = one_round(pg, es, site, args.sources, n, Path(tmp))
+                results[n].append(result)
+                print(f"round {r + 1} workers={n}: " + ", ".join(f"{k}={v:.2f}" for k, v in result.items()), flush=True)
+    site.close()
+    base = statistics.median(r["items_per_s"] for r in results[counts[0]])
+    print(f"\n{2 * args.sources} items from {args.sources} sources per round; medians of {args.rounds} rounds")
+    print("| workers | items/s | vs 1 worker | alert latency p50 / p95 (s) | items per worker CPU second |")
+    print("|---|---|---|---|---|")
+    for n in counts:
+        rows = results[n]
+        rate = statistics.median(r["items_per_s"] for r in rows)
+        p50 = statistics.median(r["p50"] for r in rows)
+        p95 = statistics.median(r["p95"] for r in rows)
+        per_cpu = statistics.median(r["items_per_cpu_s"] for r in rows)
+        print(f"| {n} | {rate:.1f} | {rate / base:.2f} | {p50:.2f} / {p95:.2f} | {per_cpu:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
