@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import openpyxl
@@ -136,7 +137,10 @@ def test_csv_export_streams_rows_as_the_cursor_yields_them(client: TestClient, a
 
     event.listen(db.engine, "before_cursor_execute", counted)
     try:
-        anyio.run(run)
+        # In a thread of its own: a browser test earlier in the session may leave Playwright's event loop
+        # running in this one, and anyio refuses to start a second loop in a thread that has one.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(anyio.run, run).result(timeout=300)
     finally:
         event.remove(db.engine, "before_cursor_execute", counted)
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
