@@ -20,4 +20,6 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-exec .venv/bin/python -m pytest "$@"
+# Two workers, each test file on one of them (a file's module fixtures, e.g. a console server, start once);
+# YUQING_TEST_WORKERS=0 runs everything in this process.
+exec .venv/bin/python -m pytest -n "${YUQING_TEST_WORKERS:-2}" --dist loadfile "$@"
