@@ -364,42 +364,23 @@ class ElasticsearchStore(BulkWriting):
 
     def iter_unmatched(self, batch_size: int = 500) -> Iterator[list[Item]]:
         """Items never matched, oldest stored first, in batches; search_after, never deep paging."""
-        self._refresh()
-        after: list[Any] | None = None
-        while True:
-            kwargs: dict[str, Any] = {"search_after": after} if after is not None else {}
-            with self._call("search"):
-                resp = self._es.search(
-                    index=self.alias,
-                    query=NEVER_MATCHED,
-                    sort=OLDEST_STORED_FIRST,
-                    size=batch_size,
-                    track_total_hits=False,
-                    **kwargs,
-                )
-            hits = resp["hits"]["hits"]
-            if not hits:
-                return
-            after = hits[-1]["sort"]
-            yield [item_of(h["_source"]) for h in hits]
-            if len(hits) < batch_size:
-                return
+        return self._batches(NEVER_MATCHED, OLDEST_STORED_FIRST, batch_size)
 
     def iter_without_bands(self, batch_size: int = 500) -> Iterator[list[Item]]:
         """Documents without band keys (no ``lsh_done``), in id order; search_after, never deep paging."""
+        # Documents of the release that wrote keys before "lsh_done" existed have their keys.
+        query = {"bool": {"must_not": [{"exists": {"field": "lsh_done"}}, {"exists": {"field": "lsh"}}]}}
+        return self._batches(query, [{"id": {"order": "asc"}}], batch_size)
+
+    def _batches(self, query: dict[str, Any], sort: list[Any], batch_size: int) -> Iterator[list[Item]]:
+        """The items of ``query`` in ``sort`` order, a batch at a time, walked with search_after."""
         self._refresh()
         after: list[Any] | None = None
         while True:
             kwargs: dict[str, Any] = {"search_after": after} if after is not None else {}
             with self._call("search"):
                 resp = self._es.search(
-                    index=self.alias,
-                    # Documents of the release that wrote keys before "lsh_done" existed have their keys.
-                    query={"bool": {"must_not": [{"exists": {"field": "lsh_done"}}, {"exists": {"field": "lsh"}}]}},
-                    sort=[{"id": {"order": "asc"}}],
-                    size=batch_size,
-                    track_total_hits=False,
-                    **kwargs,
+                    index=self.alias, query=query, sort=sort, size=batch_size, track_total_hits=False, **kwargs
                 )
             hits = resp["hits"]["hits"]
             if not hits:
