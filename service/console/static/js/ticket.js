@@ -265,6 +265,7 @@ function openForm(name) {
   $("af-url").value = "";
   $("af-until").value = "";
   $("af-error").textContent = "";
+  $("af-notice").classList.add("hidden");
   form.querySelector(".af-url").classList.toggle("hidden", !spec.url);
   form.querySelector(".af-type").classList.toggle("hidden", !spec.responseType);
   if (spec.responseType) $("af-type").value = "online";
@@ -349,17 +350,67 @@ $("action-form").addEventListener("submit", submit);
 $("af-cancel").addEventListener("click", () => $("action-form").classList.add("hidden"));
 load();
 
+// Every stream this page opens, closed when the page is left (no stream lingers on a cached page).
+const streams = [];
+function watch(url) {
+  const stream = new EventSource(url);
+  streams.push(stream);
+  return stream;
+}
+window.addEventListener("pagehide", () => {
+  for (const stream of streams) stream.close();
+});
+
 // A suggestion found while the page is open (a new item matched) shows without a reload: the alert
 // stream pushes "related" events; one about this ticket refreshes it.
-if (window.EventSource) {
-  const stream = new EventSource("/api/v1/alerts/stream");
-  stream.addEventListener("related", (event) => {
-    let data = null;
-    try {
-      data = JSON.parse(event.data);
-    } catch {
-      return;
+function eventFor(event) {
+  try {
+    return Number(JSON.parse(event.data).ticket_id) === ticketId;
+  } catch {
+    return false;
+  }
+}
+
+// Someone else acted on this ticket: reload status, timeline and version. An open form keeps what the
+// user typed; a notice says the ticket changed, and the next submit carries the current version.
+let refreshTimer = null;
+function changedElsewhere() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(async () => {
+    const formOpen = !$("action-form").classList.contains("hidden");
+    const before = ticket && ticket.version;
+    await load();
+    if (formOpen && ticket && ticket.version !== before) {
+      const notice = $("af-notice");
+      notice.textContent = "工单已被他人更新";
+      notice.classList.remove("hidden");
     }
-    if (Number(data.ticket_id) === ticketId) load();
+  }, 300);
+}
+
+if (window.EventSource) {
+  watch("/api/v1/alerts/stream").addEventListener("related", (event) => {
+    if (eventFor(event)) load();
   });
+  let opened = false;
+  const changes = watch("/api/v1/tickets/stream");
+  changes.addEventListener("ticket", (event) => {
+    if (eventFor(event)) changedElsewhere();
+  });
+  changes.addEventListener("open", () => {
+    setLive("实时", true);
+    // A new connection starts at "now": what changed while it was down is read from the ticket itself.
+    if (opened) changedElsewhere();
+    opened = true;
+  });
+  changes.addEventListener("error", () => {
+    // The browser reconnects by itself unless the stream is closed for good (e.g. the session ended).
+    setLive(changes.readyState === EventSource.CLOSED ? "已断开" : "重新连接中…", false);
+  });
+}
+
+function setLive(text, ok) {
+  const node = $("live-state");
+  node.textContent = text;
+  node.classList.toggle("ok", ok);
 }
