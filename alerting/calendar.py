@@ -84,6 +84,10 @@ def _as_day(value: date) -> date:
     return value
 
 
+# Years without official data already reported in this process.
+_WARNED_YEARS: set[int] = set()
+
+
 class WorkCalendar:
     """Answers whether a day is a working day and counts working days, in Asia/Shanghai days."""
 
@@ -104,7 +108,7 @@ class WorkCalendar:
         return cls(holidays=overrides.holidays, workdays=overrides.workdays)
 
     def has_official_data(self, year: int) -> bool:
-        """True when chinesecalendar knows the holidays of ``year``; the first miss logs a warning."""
+        """True when chinesecalendar knows the holidays of ``year``; the first miss in a process logs a warning."""
         with self._lock:
             known = self._has_data.get(year)
             if known is not None:
@@ -116,7 +120,9 @@ class WorkCalendar:
             else:
                 known = True
             self._has_data[year] = known
-        if not known:
+        if not known and year not in _WARNED_YEARS:
+            # Calendars are built per configuration load and per request: the operator needs the warning once.
+            _WARNED_YEARS.add(year)
             logger.warning(
                 "chinesecalendar {} 没有 {} 年的法定节假日数据：该年按周一至周五为工作日计算，"
                 "并叠加 holidays.yaml 中的设置。请升级 chinesecalendar，或在 holidays.yaml 中补充该年的"

@@ -72,7 +72,10 @@ def test_negative_working_days_are_refused() -> None:
         WorkCalendar().add_workdays(date(2026, 6, 5), -1)
 
 
-def test_year_without_data_falls_back_to_monday_to_friday_with_one_warning(warnings: list[str]) -> None:
+def test_year_without_data_falls_back_to_monday_to_friday_with_one_warning(
+    warnings: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("alerting.calendar._WARNED_YEARS", set())  # as in a fresh process
     cal = WorkCalendar()
     assert cal.fallback_years() == []
     # 2026-12-31 is Thursday (official data); 2027-01-01 is a Friday the package knows nothing about.
@@ -82,6 +85,8 @@ def test_year_without_data_falls_back_to_monday_to_friday_with_one_warning(warni
     assert cal.workdays_between(date(2027, 1, 1), date(2027, 12, 31)) == 260
     assert cal.fallback_years() == [2027]
     assert not cal.has_official_data(2027)
+    # Calendars are built per configuration load: another one in the same process does not warn again.
+    assert not WorkCalendar().has_official_data(2027)
     about_2027 = [w for w in warnings if "2027" in w]
     assert len(about_2027) == 1
     assert "周一至周五" in about_2027[0]
