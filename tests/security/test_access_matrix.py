@@ -76,6 +76,9 @@ EXPECTED: dict[tuple[str, str], dict[str, int | str]] = {
     ("POST", "/api/v1/tickets/{ticket_id}/split"): row(department=403, leader=403),
     ("GET", "/api/v1/stats"): READERS,
     ("GET", "/api/v1/stats/regions"): READERS,
+    ("GET", "/api/v1/stats/trend"): READERS,
+    ("GET", "/api/v1/stats/terms"): READERS,
+    ("GET", "/api/v1/tickets/stream"): READERS,
     ("GET", "/api/v1/alerts"): READERS,
     ("GET", "/api/v1/alerts/stream"): READERS,
     ("POST", "/api/v1/alerts/{alert_id}/state"): DECIDERS_ON_ALERTS,
@@ -244,7 +247,7 @@ def _call(world: World, method: str, path: str, caller: str) -> int:
             if other:
                 kwargs["params"]["department"] = "water"
     try:
-        if path == "/api/v1/alerts/stream":
+        if path in ("/api/v1/alerts/stream", "/api/v1/tickets/stream"):
             with world.client.stream(method, url, headers=headers, params={"after": 0}) as response:
                 return response.status_code
         response: Response = world.client.request(method, url, headers=headers, **kwargs)
