@@ -22,7 +22,7 @@ from service.auth.event_stream import Event, Found, resume_point, session_stream
 from service.auth.principal import Principal
 from service.clock import SHANGHAI
 from service.deps import CtxDep, SessionDep
-from service.ledger import actions, merging, related, service, statistics
+from service.ledger import actions, changes, merging, related, service, statistics
 from service.ledger.config import ledger_config
 from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
 from service.ledger.schemas import (
@@ -107,11 +107,11 @@ async def ticket_stream(
     last = resume_point(request, after)
     if last is None:
         with ctx.db.session() as session:
-            last = service.last_change_id(session)
+            last = changes.last_change_id(session)
 
     def fetch(after_id: int) -> Found:
         with ctx.db.session() as session:
-            entries, scanned = service.changes_after(session, principal, after_id)
+            entries, scanned = changes.changes_after(session, principal, after_id)
             events: list[Event] = [
                 (e.id, "ticket", {"ticket_id": e.ticket_id, "action": e.action, "at": _local(e.at)}) for e in entries
             ]
