@@ -101,7 +101,10 @@ def test_backfill_gives_old_elasticsearch_documents_band_keys_in_batches(
         # Documents as the release before MinHash wrote them: a SimHash and its bands, no band keys.
         for item in [original, *fillers]:
             doc = item.model_dump(mode="json", exclude={"lsh"}) | {"simhash": 12345, "band0": 57, "event_id": item.id}
-            store._es.index(index=store.alias, id=item.id, document=doc, refresh=True)
+            # The test node's write queue holds one task (to exercise the store's bulk retries): a raw write
+            # retries a 429 rejection itself.
+            raw = store._es.options(retry_on_status=(429,), max_retries=20)
+            raw.index(index=store.alias, id=item.id, document=doc, refresh=True)
         assert _repost_event(store, original) != original.id
         store.init()  # upgrading keeps the documents
         assert backfill_bands(store, batch_size=2) == 5
