@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -53,6 +54,22 @@ class ElasticsearchServer:
     username: str
     password: str
     version: str
+
+
+def _add_superuser(home: Path, run: Path, env: dict[str, str], password: str, user: Any) -> None:
+    """The tests' basic-auth superuser in the node's file realm (before the node starts)."""
+    added = subprocess.run(
+        [str(home / "bin" / "elasticsearch-users"), "useradd", USERNAME, "-p", password, "-r", "superuser"],
+        env=env,
+        cwd=run,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        **user.popen_kwargs(),
+    )
+    if added.returncode != 0:
+        raise ServerUnavailable(f"elasticsearch-users failed: {added.stdout}{added.stderr}")
 
 
 def java_home() -> Path:
@@ -222,18 +239,7 @@ def elasticsearch_server(version: str = ES_VERSION, write_queue_size: int | None
         user.chown_tree(run)
         env = _env(run / "config", run)
         password = secrets.token_urlsafe(18)
-        users = subprocess.run(
-            [str(home / "bin" / "elasticsearch-users"), "useradd", USERNAME, "-p", password, "-r", "superuser"],
-            env=env,
-            cwd=run,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            **user.popen_kwargs(),
-        )
-        if users.returncode != 0:
-            raise ServerUnavailable(f"elasticsearch-users failed: {users.stdout}{users.stderr}")
+        _add_superuser(home, run, env, password, user)
         log = run / "logs" / "console.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
@@ -325,18 +331,7 @@ def elasticsearch_cluster(
             )
             user.chown_tree(run)
             env = {**_env(run / "config", run), "ES_JAVA_OPTS": f"-Xms{heap} -Xmx{heap} -XX:-UsePerfData"}
-            added = subprocess.run(
-                [str(home / "bin" / "elasticsearch-users"), "useradd", USERNAME, "-p", password, "-r", "superuser"],
-                env=env,
-                cwd=run,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-                **user.popen_kwargs(),
-            )
-            if added.returncode != 0:
-                raise ServerUnavailable(f"elasticsearch-users failed: {added.stdout}{added.stderr}")
+            _add_superuser(home, run, env, password, user)
             with open(run / "logs" / "console.log", "wb") as out:
                 procs.append(
                     subprocess.Popen(
