@@ -80,10 +80,21 @@ def import_file_rules(session: Session, departments: DepartmentsConfig) -> int:
             record.updated_at = now
             record.updated_by = f"file:{DEPARTMENTS_FILE}"
             changed += 1
-    gone = rows_affected(
-        session, delete(RuleRecord).where(RuleRecord.origin == "file", RuleRecord.id.not_in(in_file or {""}))
-    )
-    return changed + (gone or 0)
+    # The records are already loaded: name the removed ones instead of a NOT IN over every rule, which made
+    # SQLAlchemy evaluate the criteria against all 10k loaded objects (2.4 s of each start-up).
+    gone_ids = [rid for rid, r in records.items() if r.origin == "file" and rid not in in_file]
+    gone = 0
+    for start in range(0, len(gone_ids), 500):
+        chunk = gone_ids[start : start + 500]
+        gone += rows_affected(
+            session,
+            delete(RuleRecord).where(RuleRecord.id.in_(chunk)).execution_options(synchronize_session=False),
+        )
+        for rid in chunk:
+            obj = records.pop(rid)
+            if obj in session:
+                session.expunge(obj)
+    return changed + gone
 
 
 class RuleBook:
