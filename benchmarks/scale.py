@@ -163,7 +163,7 @@ def queries(store: SqliteStore) -> dict[str, Callable[[], object]]:
     from types import SimpleNamespace
 
     from service import clock
-    from service.auth.principal import Principal
+    from service.principal import Principal
     from service.rules.api import RecentBody, test_rule_on_recent_items
 
     newest = conn.execute("SELECT max(published_at) FROM items").fetchone()[0]

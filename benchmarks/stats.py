@@ -24,11 +24,11 @@ from sqlalchemy import func, select, update
 
 from alerting.calendar import WorkCalendar
 from alerting.sla import SlaConfig, SlaPolicy
-from service.auth.principal import Principal
 from service.db import Database
 from service.ledger.models import Ticket
 from service.ledger.service import ItemRef, Opening, open_or_attach_many
 from service.ledger.statistics import stats
+from service.principal import Principal
 
 OFFICER = Principal(user_id=1, username="bench", role="officer")
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -41,7 +41,7 @@ from pydantic import BaseModel
 
 
 class Viewer(Protocol):
-    """Whoever is shown the data (``service.auth.principal.Principal``); masking needs to know one thing."""
+    """Whoever is shown the data (``service.principal.Principal``); masking needs to know one thing."""
 
     @property
     def sees_personal_data(self) -> bool: ...

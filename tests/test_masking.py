@@ -7,8 +7,8 @@ import sys
 import pytest
 from pydantic import BaseModel
 
-from service.auth.principal import Principal
 from service.masking import mask_for, mask_text, mask_value
+from service.principal import Principal
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,10 @@ from service.audit.anchors import anchors_path, check_anchors, read_anchors
 from service.audit.schemas import AuditList, AuditRecordRead, ChainStatus, LegacyStatus
 from service.audit.service import check_chain, list_records
 from service.auth.deps import require_roles
-from service.auth.principal import Principal
 from service.clock import SHANGHAI, ensure_aware
 from service.deps import SessionDep, SettingsDep
 from service.masking import mask_for
+from service.principal import Principal
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 Auditor = Annotated[Principal, Depends(require_roles("auditor"))]

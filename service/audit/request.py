@@ -14,8 +14,8 @@ from loguru import logger
 from sqlalchemy.orm import Session
 
 from service.audit.service import Result, record
-from service.auth.principal import Principal
 from service.masking import take_reveals
+from service.principal import Principal
 
 REVEAL_EVENT = "personal_data.reveal"
 

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from service import clock
 from service.audit.models import AuditHead, AuditRecord
-from service.auth.principal import Principal
 from service.db import rows_affected
+from service.principal import Principal
 
 Result = Literal["success", "failure", "denied"]
 RESULTS: tuple[str, ...] = ("success", "failure", "denied")

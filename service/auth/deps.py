@@ -15,9 +15,9 @@ from fastapi import Depends, HTTPException, Request
 from service.audit.request import client_address as client_address  # routers take the address from here
 from service.audit.request import record_refusal
 from service.auth.middleware import SAFE_METHODS, limiter
-from service.auth.principal import Principal
 from service.auth.service import check_csrf, resolve
 from service.deps import SessionDep
+from service.principal import Principal
 from service.vocabulary import ROLES, Role
 
 SESSION_COOKIE = "yuqing_session"

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from service import clock
 from service.audit.service import record
 from service.auth.models import AuthSession
-from service.auth.principal import Principal
 from service.db import rows_affected
+from service.principal import Principal
 from service.settings import SecuritySettings
 from service.users.models import User
 from service.users.service import check_totp, get_by_username, principal_of, verify_password

@@ -18,11 +18,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from loguru import logger
 
-from service.auth.principal import Principal
 from service.clock import to_local
 from service.config_files import ConfigError
 from service.console import catalog
 from service.console.session import principal_of
+from service.principal import Principal
 from service.users.home import home_of
 from service.vocabulary import CHANNEL_LABELS, RESPONSE_TYPE_LABELS, ROLE_LABELS, ROLES, SEVERITIES, SEVERITY_LABELS
 

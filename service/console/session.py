@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import Request
 
 from service.auth.deps import SESSION_COOKIE, client_address
-from service.auth.principal import Principal
 from service.auth.service import resolve
+from service.principal import Principal
 
 
 def principal_of(request: Request) -> Principal | None:

@@ -13,12 +13,12 @@ from service.audit.request import record_reveals
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, require_roles
 from service.auth.event_stream import Event, Found, resume_point, session_stream
-from service.auth.principal import Principal
 from service.deps import CtxDep, SessionDep
 from service.feed.models import Alert
 from service.feed.service import AlertFilter, AlertNotFound, list_alerts, set_state
 from service.ledger import related
 from service.masking import collect_reveals, mask_for
+from service.principal import Principal
 from service.vocabulary import Channel, Severity
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])

@@ -11,11 +11,11 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from service import clock
-from service.auth.principal import Principal
 from service.clock import to_local
 from service.db import count_by_day
 from service.db_columns import insert_ignore_many
 from service.feed.models import Alert
+from service.principal import Principal
 from service.rules.models import RuleRecord
 from service.settings import PushPolicy
 from service.store.base import Item

@@ -18,11 +18,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from service.api_fields import date_or_time
 from service.audit.service import record
 from service.auth.deps import client_address, rate_limit, require_roles
-from service.auth.principal import Principal
 from service.clock import ensure_aware
 from service.deps import SessionDep, SettingsDep, StoreDep
 from service.items.schemas import ItemList, ItemRead
 from service.masking import mask_for
+from service.principal import Principal
 from service.store.base import BadCursor, ItemQuery, PageTooDeep, StoreUnavailable
 from service.vocabulary import Channel
 

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service import clock
-from service.auth.principal import Principal
 from service.clock import ensure_aware
 from service.ledger import transitions
 from service.ledger.config import LedgerConfig, ledger_config
@@ -28,6 +27,7 @@ from service.ledger.models import STAGE_COLUMNS, Ticket
 from service.ledger.records import recorded_now, save_change, text_or_none
 from service.ledger.service import facts_of, get
 from service.ledger.transitions import TransitionNotAllowed
+from service.principal import Principal
 from service.vocabulary import RESPONSE_TYPE_LABELS, RESPONSE_TYPES, SEVERITY_LABELS, STAGES, is_severity
 
 

@@ -19,7 +19,6 @@ from service.audit.service import Result as AuditResult
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, department_filter
 from service.auth.event_stream import Event, Found, resume_point, session_stream
-from service.auth.principal import Principal
 from service.clock import SHANGHAI
 from service.deps import CtxDep, SessionDep
 from service.ledger import actions, changes, merging, related, service, statistics
@@ -34,6 +33,7 @@ from service.ledger.schemas import (
 )
 from service.ledger.transitions import RoleNotAllowedError, TransitionNotAllowed
 from service.masking import mask_for
+from service.principal import Principal
 from service.store.base import StoreUnavailable
 from service.vocabulary import Severity
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from service.auth.principal import Principal
 from service.ledger.models import Ticket, TimelineEntry
+from service.principal import Principal
 
 
 def changes_after(

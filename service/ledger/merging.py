@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 
 from alerting.models import SlaNotice
 from service import clock
-from service.auth.principal import Principal
 from service.clock import ensure_aware
 from service.db import rows_affected
 from service.db_columns import insert_ignore
@@ -38,6 +37,7 @@ from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
 from service.ledger.models import STAGE_COLUMNS, Ticket, TimelineEntry
 from service.ledger.records import add_timeline, save_change
 from service.ledger.service import get
+from service.principal import Principal
 from service.store.base import Store
 from service.vocabulary import SEVERITY_RANK, STAGES
 

@@ -8,13 +8,13 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.api_fields import InputDateTime, LocalDateTime
-from service.auth.principal import Principal
 from service.ledger import transitions
 from service.ledger.models import Ticket
 from service.ledger.related import RelatedTicket
 from service.ledger.service import allowed_actions_for, overdue, time_left
 from service.ledger.timing import replied_before_discovery, stage_waived
 from service.masking import mask_for, note_reveal
+from service.principal import Principal
 from service.vocabulary import STAGES, ResponseType
 
 Action = transitions.Action

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from alerting.sla import SlaPolicy
 from service import clock
-from service.auth.principal import Principal
 from service.clock import SHANGHAI, ensure_aware
 from service.db import count_by_day
 from service.db_columns import insert_ignore, insert_ignore_many
@@ -32,6 +31,7 @@ from service.ledger.models import STAGE_COLUMNS, Ticket, TicketItem, TimelineEnt
 from service.ledger.records import add_timeline, new_ticket_row, ticket_item_row
 from service.ledger.timing import stage_late, stage_waived
 from service.ledger.transitions import Facts
+from service.principal import Principal
 from service.store.base import Item
 from service.vocabulary import SEVERITY_LABELS, STAGES, Severity
 

@@ -12,10 +12,10 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from service import clock
-from service.auth.principal import Principal
 from service.ledger import transitions
 from service.ledger.models import STAGE_COLUMNS, Ticket
 from service.ledger.service import ACK_NOT_WAIVED, discovered_within, late_clause
+from service.principal import Principal
 from service.vocabulary import STAGES
 
 

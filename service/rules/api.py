@@ -17,9 +17,9 @@ from service import clock
 from service.api_fields import InputDateTime, LocalDateTime
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, require_roles
-from service.auth.principal import Principal
 from service.deps import CtxDep, SessionDep
 from service.masking import mask_for, mask_text
+from service.principal import Principal
 from service.rules.config import current_departments
 from service.rules.language import MAX_EXPR_CHARS, RuleSyntaxError, Term, parse, required_terms
 from service.rules.matcher import (

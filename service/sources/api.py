@@ -13,9 +13,9 @@ from crawlers.sources import Source, load_all_sources
 from service.api_fields import LocalDateTime
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, require_roles
-from service.auth.principal import Principal
 from service.config_files import ConfigError, format_loc
 from service.deps import SessionDep, SettingsDep
+from service.principal import Principal
 from service.sources.guard import UnsafeSourceURL, check_source_url
 
 router = APIRouter(prefix="/api/v1/sources", tags=["sources"])

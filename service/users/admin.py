@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from service import clock
 from service.audit.service import record
 from service.auth.models import AuthSession
-from service.auth.principal import Principal
 from service.config_files import ConfigError
+from service.principal import Principal
 from service.rules.config import load_departments
 from service.settings import SecuritySettings
 from service.users.models import User

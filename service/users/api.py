@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from service.auth.deps import require_roles
-from service.auth.principal import Principal
 from service.deps import SessionDep, SettingsDep
+from service.principal import Principal
 from service.users import admin
 from service.users.qr import qr_svg_data_uri
 from service.users.service import UserError

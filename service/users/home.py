@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.auth.principal import Principal
+from service.principal import Principal
 
 HOMES = {
     "admin": "/alerts",

@@ -16,7 +16,7 @@ from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from service import clock
-from service.auth.principal import Principal
+from service.principal import Principal
 from service.secrets_at_rest import EncryptedString, is_encrypted
 from service.settings import SecuritySettings
 from service.users.models import User

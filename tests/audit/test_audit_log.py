@@ -13,10 +13,10 @@ from sqlalchemy import text
 
 from service import context
 from service.audit.service import RetentionTooShort, list_records, purge, record, verify_chain
-from service.auth.principal import Principal
 from service.config_files import ConfigError
 from service.context import AppContext
 from service.db import Database
+from service.principal import Principal
 from service.settings import SecuritySettings, Settings, load_settings
 from tests.auth.fixtures import Accounts
 

@@ -20,9 +20,9 @@ from service.audit.anchors import anchors_path, take_anchor
 from service.audit.models import AuditHead, AuditRecord
 from service.audit.service import purge, record, verify_chain
 from service.audit_key import load_audit_key
-from service.auth.principal import Principal
 from service.context import AppContext
 from service.db import Database
+from service.principal import Principal
 from service.settings import Settings
 from tests.audit.test_audit_log import _drop_guards
 from tests.foundation.conftest import run_cli as run

@@ -98,8 +98,8 @@ def test_a_suggestion_is_stored_when_matched_and_pushed_to_the_stream(client, ac
     assert [(r["ticket_id"], r["kind"]) for r in body["related"]] == [(second, "related")]
     # Another department's stream does not carry them.
     with ctx.db.session() as s:
-        from service.auth.principal import Principal
         from service.ledger.related import suggestions_after
+        from service.principal import Principal
 
         water = Principal(user_id=9, username="water-user", role="department", department="water", address="x")
         assert suggestions_after(s, water, 0) == []

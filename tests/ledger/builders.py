@@ -7,9 +7,9 @@ from typing import Any
 
 from alerting.calendar import WorkCalendar
 from alerting.sla import SlaConfig, SlaPolicy
-from service.auth.principal import Principal
 from service.ledger.config import LedgerConfig
 from service.ledger.service import ItemRef, open_or_attach
+from service.principal import Principal
 from service.settings import LedgerSettings, NotificationSettings
 
 # Monday 2026-03-02 10:00 Asia/Shanghai: an ordinary working week (no holiday near it).

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service import clock
-from service.auth.principal import Principal
 from service.exports.ledger_rows import row_from_ticket
 from service.exports.summary import LedgerSummary
 from service.ledger import transitions
@@ -27,6 +26,7 @@ from service.ledger.replies import record_public_reply
 from service.ledger.schemas import TicketSummary
 from service.ledger.service import get
 from service.ledger.statistics import stats
+from service.principal import Principal
 from service.store.base import Item
 from tests.ledger.builders import ENV_USER, OFFICER, T0, WATER_USER, new_ticket
 

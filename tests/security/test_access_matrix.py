@@ -15,9 +15,9 @@ import pytest
 from httpx import Response
 
 from service import clock
-from service.auth.principal import Principal
 from service.ledger.merging import merge
 from service.ledger.models import Ticket
+from service.principal import Principal
 from tests.auth.fixtures import PASSWORD
 from tests.security.conftest import World
 

@@ -1,4 +1,9 @@
-"""The caller of a request, as every router sees it."""
+"""The caller of a request, as every layer sees it: the audit log, the accounts, sign-in and each domain.
+
+Part of the foundation (it needs only the vocabulary), so the packages that decide who is calling
+(service.auth) and those that record or administer callers (service.audit, service.users) share it
+without importing each other.
+"""
 
 from __future__ import annotations
 
