@@ -29,7 +29,8 @@ from alerting.sla import SlaConfig, SlaPolicy
 from service.db import Database
 from service.exports.api import _csv_body
 from service.exports.service import export_ledger
-from service.ledger.service import ItemRef, Opening, open_or_attach_many
+from service.ledger.batch import Opening, open_or_attach_many
+from service.ledger.service import ItemRef
 from service.settings import Settings
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

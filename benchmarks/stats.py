@@ -25,8 +25,9 @@ from sqlalchemy import func, select, update
 from alerting.calendar import WorkCalendar
 from alerting.sla import SlaConfig, SlaPolicy
 from service.db import Database
+from service.ledger.batch import Opening, open_or_attach_many
 from service.ledger.models import Ticket
-from service.ledger.service import ItemRef, Opening, open_or_attach_many
+from service.ledger.service import ItemRef
 from service.ledger.statistics import stats
 from service.principal import Principal
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service import clock
 from service.clock import ensure_aware
 from service.ledger import transitions
 from service.ledger.config import LedgerConfig, ledger_config
@@ -41,6 +40,7 @@ class ActionInput:
     until: datetime | None = None
     result: str | None = None
     response_type: str | None = None
+    severity: str | None = None
 
 
 @dataclass
@@ -64,11 +64,29 @@ def _no_input_needed(ticket: Ticket, given: ActionInput, config: LedgerConfig) -
 @dataclass(frozen=True)
 class ActionHandler:
     """One action's work: ``check`` the input before the version and the move are checked, ``apply`` the
-    move's changes to ``step.values``/``step.detail``, then ``after`` on the saved ticket."""
+    move's changes to ``step.values``/``step.detail``, then ``after`` on the saved ticket.
+
+    A status move is a row of the transition table, which decides who may do it and where it leads. An
+    action that changes a ticket without moving its status (re-grading) names its own ``roles`` and the
+    ``refusal`` a role outside them is told.
+    """
 
     apply: Callable[[Step], None]
     check: Callable[[Ticket, ActionInput, LedgerConfig], None] = _no_input_needed
     after: Callable[[Step, Ticket], None] | None = None
+    roles: frozenset[str] | None = None
+    refusal: str | None = None
+
+    @property
+    def moves_status(self) -> bool:
+        return self.roles is None
+
+    def require_role(self, role: str, action: str) -> None:
+        """RoleNotAllowedError unless ``role`` may ever do ``action``."""
+        if self.roles is None:
+            transitions.require_role(role, action)
+        elif role not in self.roles:
+            raise transitions.RoleNotAllowedError(role, action, self.refusal)
 
 
 def _reset_stages() -> dict[str, Any]:
@@ -244,6 +262,31 @@ def _reject_extension(step: Step) -> None:
     step.values.update(extension_pending=False, extension_until=None, extension_stages=None)
 
 
+def _check_severity(ticket: Ticket, given: ActionInput, config: LedgerConfig) -> None:
+    if not is_severity(given.severity):
+        known = "、".join(f"{k}（{v}）" for k, v in SEVERITY_LABELS.items())
+        raise InvalidInput("severity", f"未知的严重程度 {given.severity!r}，可选：{known}")
+
+
+def _change_severity(step: Step) -> None:
+    """调整严重程度: open stages get the new severity's deadlines (see SlaPolicy); met stages and those
+    under an approved extension keep theirs. The status does not move."""
+    ticket, severity = step.ticket, step.given.severity
+    assert is_severity(severity)  # _check_severity ran first
+    extended = [] if ticket.extension_pending else [s for s in (ticket.extension_stages or "").split(",") if s]
+    dues = step.config.policy.after_severity_change(
+        severity=severity,
+        discovered_at=ticket.discovered_at,
+        current={s: ticket.due(s) for s in STAGES},
+        settled={s for s in STAGES if ticket.met(s) is not None or s in extended},
+    )
+    step.values.update(severity=severity, **{f"{STAGE_COLUMNS[s]}_due": d for s, d in dues.items()})
+    step.detail = {"from": ticket.severity, "to": severity}
+
+
+# Officers and admins re-grade (its own endpoint, PUT .../severity); the others are told what was refused.
+_REGRADERS = frozenset({"officer", "admin"})
+
 ACTION_TABLE: Mapping[str, ActionHandler] = MappingProxyType(
     {
         "acknowledge": ActionHandler(_acknowledge),
@@ -257,6 +300,9 @@ ACTION_TABLE: Mapping[str, ActionHandler] = MappingProxyType(
         "request_extension": ActionHandler(_request_extension, check=_check_request_extension),
         "approve_extension": ActionHandler(_approve_extension),
         "reject_extension": ActionHandler(_reject_extension),
+        "change_severity": ActionHandler(
+            _change_severity, check=_check_severity, roles=_REGRADERS, refusal="调整严重程度"
+        ),
     }
 )
 
@@ -275,6 +321,7 @@ def act(
     *,
     config: LedgerConfig | None = None,
     response_type: str | None = None,
+    severity: str | None = None,
 ) -> Ticket:
     """Do ``action`` on the ticket as ``principal``; the ticket after it.
 
@@ -282,12 +329,12 @@ def act(
     or bad input), StaleVersion (``version`` is not the current one, or another action won the race),
     TransitionNotAllowed (not allowed in the current state or at this time).
     """
-    if action not in transitions.ACTIONS:
-        raise InvalidInput("action", f"unknown action {action!r} (one of {', '.join(transitions.ACTIONS)})")
-    handler = ACTION_TABLE[action]
+    handler = ACTION_TABLE.get(action)
+    if handler is None:
+        raise InvalidInput("action", f"unknown action {action!r} (one of {', '.join(ACTION_TABLE)})")
     config = config or ledger_config()
     ticket = get(session, ticket_id, principal)
-    transitions.require_role(principal.role, action)
+    handler.require_role(principal.role, action)
     if ticket.merged_into is not None:
         raise TransitionNotAllowed(ticket.status, action, f"已并入工单 #{ticket.merged_into}，请在该工单上操作")
     if principal.role == "department" and principal.department != ticket.department:
@@ -299,12 +346,13 @@ def act(
         until=ensure_aware(until) if until is not None else None,
         result=result,
         response_type=response_type,
+        severity=severity,
     )
     handler.check(ticket, given, config)
     expected = ticket.version if version is None else version
     if expected != ticket.version:
         raise StaleVersion(ticket.id, expected, ticket.version)
-    outcome = transitions.apply(ticket.status, action, facts_of(ticket))
+    values, to_status = _status_move(handler, ticket, action)
     step = Step(
         session=session,
         ticket=ticket,
@@ -312,7 +360,7 @@ def act(
         config=config,
         given=given,
         now=recorded_now(ticket),
-        values={"status": outcome.status, "escalated": outcome.facts.escalated},
+        values=values,
     )
     handler.apply(step)
     save_change(
@@ -323,7 +371,7 @@ def act(
         action=action,
         actor=principal.username,
         at=step.now,
-        to_status=outcome.status,
+        to_status=to_status,
         note=given.note,
         response_url=step.values.get("response_url"),
         detail=step.detail,
@@ -334,47 +382,9 @@ def act(
     return saved
 
 
-def change_severity(
-    session: Session,
-    ticket_id: int,
-    principal: Principal,
-    severity: str,
-    version: int | None = None,
-    note: str | None = None,
-    *,
-    config: LedgerConfig | None = None,
-) -> Ticket:
-    """Officers re-grade a ticket: open stages get the new severity's deadlines (see SlaPolicy).
-
-    Not an action of the transition table (the status never moves): its own endpoint, PUT .../severity.
-    """
-    if principal.role not in ("officer", "admin"):
-        raise transitions.RoleNotAllowedError(principal.role, "change_severity", "调整严重程度")
-    if not is_severity(severity):
-        known = "、".join(f"{k}（{v}）" for k, v in SEVERITY_LABELS.items())
-        raise InvalidInput("severity", f"未知的严重程度 {severity!r}，可选：{known}")
-    config = config or ledger_config()
-    ticket = get(session, ticket_id, principal)
-    expected = ticket.version if version is None else version
-    if expected != ticket.version:
-        raise StaleVersion(ticket.id, expected, ticket.version)
-    extended = [] if ticket.extension_pending else [s for s in (ticket.extension_stages or "").split(",") if s]
-    settled = {s for s in STAGES if ticket.met(s) is not None or s in extended}
-    dues = config.policy.after_severity_change(
-        severity=severity,
-        discovered_at=ticket.discovered_at,
-        current={s: ticket.due(s) for s in STAGES},
-        settled=settled,
-    )
-    save_change(
-        session,
-        ticket,
-        expected,
-        {"severity": severity, **{f"{STAGE_COLUMNS[s]}_due": d for s, d in dues.items()}},
-        action="change_severity",
-        actor=principal.username,
-        at=clock.now(),
-        note=text_or_none(note),
-        detail={"from": ticket.severity, "to": severity},
-    )
-    return get(session, ticket_id)
+def _status_move(handler: ActionHandler, ticket: Ticket, action: str) -> tuple[dict[str, Any], str | None]:
+    """Where the transition table moves the ticket (the values it sets, the new status); none for re-grading."""
+    if not handler.moves_status:
+        return {}, None
+    outcome = transitions.apply(ticket.status, action, facts_of(ticket))
+    return {"status": outcome.status, "escalated": outcome.facts.escalated}, outcome.status

@@ -214,14 +214,15 @@ def change_ticket_severity(
     """Re-grade a ticket (officers, admins): stages not yet met get the new severity's deadlines."""
     detail: dict[str, Any] = {"ticket_id": ticket_id, "action": "change_severity", "severity": body.severity}
     with _ledger_errors(request, principal, detail):
-        ticket = actions.change_severity(
+        ticket = actions.act(
             session,
             ticket_id,
             principal,
-            body.severity,
-            body.version,
+            "change_severity",
             body.note,
+            version=body.version,
             config=ledger_config(ctx.settings),
+            severity=body.severity,
         )
     _audit(request, principal, "success", {**detail, "new_version": ticket.version}, session=session)
     texts = _item_texts(ctx, ticket)

@@ -74,23 +74,59 @@ def merge(
 ) -> Ticket:
     """Merge the ``sources`` ((ticket id, expected version) pairs) into ticket ``target_id``."""
     _officer(principal, "merge")
+    ids = _source_ids(target_id, sources)
+    target = get(session, target_id, principal)
+    _open(target, "merge")
+    expected = _check_version(target, version)
+    merged = [_mergeable(session, target, sid, sversion, principal) for sid, sversion in sources]
+    now = clock.now()
+    values = _merged_values(target, merged)
+    before = {stage: target.due(stage).isoformat() for stage in STAGES}
+    # Notices already raised for a merged ticket count for the target: no second warning of one deadline.
+    for notice in session.scalars(select(SlaNotice).where(SlaNotice.ticket_id.in_(ids))).all():
+        _copy_notice(session, notice, target.id)
+    moved = _move_items(session, target, merged)
+    _copy_timelines(session, target, merged)
+    session.flush()
+    for source, (_, sversion) in zip(merged, sources, strict=True):
+        _mark_merged(session, source, sversion, target, principal, now, note)
+    save_change(
+        session,
+        target,
+        expected,
+        values,
+        action="merge",
+        actor=principal.username,
+        at=now,
+        note=note,
+        detail={"merged": [t.id for t in merged], "items": moved, "deadlines_before": before},
+    )
+    session.expire_all()
+    return get(session, target.id)
+
+
+def _source_ids(target_id: int, sources: Sequence[tuple[int, int | None]]) -> list[int]:
+    """The ids of the tickets to merge: at least one, none twice, not the target."""
     if not sources:
         raise InvalidInput("sources", "请选择要并入的工单")
     ids = [sid for sid, _ in sources]
     if target_id in ids or len(set(ids)) != len(ids):
         raise InvalidInput("sources", "并入的工单不能重复，也不能是目标工单本身")
-    target = get(session, target_id, principal)
-    _open(target, "merge")
-    expected = _check_version(target, version)
-    merged: list[Ticket] = []
-    for sid, sversion in sources:
-        source = get(session, sid, principal)
-        _open(source, "merge")
-        if source.department != target.department:
-            raise InvalidInput("sources", f"工单 #{sid} 属于其他单位，只能合并同一单位的工单")
-        _check_version(source, sversion)
-        merged.append(source)
-    now = clock.now()
+    return ids
+
+
+def _mergeable(session: Session, target: Ticket, sid: int, version: int | None, principal: Principal) -> Ticket:
+    """Ticket ``sid``, visible, open, of the target's department and at the version the officer saw."""
+    source = get(session, sid, principal)
+    _open(source, "merge")
+    if source.department != target.department:
+        raise InvalidInput("sources", f"工单 #{sid} 属于其他单位，只能合并同一单位的工单")
+    _check_version(source, version)
+    return source
+
+
+def _merged_values(target: Ticket, merged: Sequence[Ticket]) -> dict[str, Any]:
+    """The target after the merge: earliest times, strictest open deadlines, highest severity, any 督办."""
     everyone = [target, *merged]
     values: dict[str, Any] = {
         "discovered_at": min(t.discovered_at for t in everyone),
@@ -103,31 +139,35 @@ def merge(
     published = [t.published_at for t in everyone if t.published_at is not None]
     if published:
         values["published_at"] = min(published)
-    before = {stage: target.due(stage).isoformat() for stage in STAGES}
     for stage in STAGES:
         if target.met(stage) is not None:
             continue  # a stage the target already met stays met
         column = STAGE_COLUMNS[stage]
         values[f"{column}_due"] = min(t.due(stage) for t in everyone)
         values[f"{column}_from"] = min(t.started(stage) for t in everyone)
-    # Notices already raised for a merged ticket count for the target: no second warning of one deadline.
-    notices = session.scalars(select(SlaNotice).where(SlaNotice.ticket_id.in_(ids))).all()
-    for notice in notices:
-        insert_ignore(
-            session,
-            SlaNotice.__table__,
-            {
-                "ticket_id": target.id,
-                "stage": notice.stage,
-                "level": notice.level,
-                "due_at": ensure_aware(notice.due_at),
-                "raised_at": ensure_aware(notice.raised_at),
-                "department": notice.department,
-                "message": notice.message,
-            },
-            ["ticket_id", "stage", "level", "due_at"],
-        )
-    # Items move to the target (an item already linked to it stays linked once).
+    return values
+
+
+def _copy_notice(session: Session, notice: SlaNotice, ticket_id: int) -> None:
+    """An SLA notice already raised, now also counted for ``ticket_id`` (once)."""
+    insert_ignore(
+        session,
+        SlaNotice.__table__,
+        {
+            "ticket_id": ticket_id,
+            "stage": notice.stage,
+            "level": notice.level,
+            "due_at": ensure_aware(notice.due_at),
+            "raised_at": ensure_aware(notice.raised_at),
+            "department": notice.department,
+            "message": notice.message,
+        },
+        ["ticket_id", "stage", "level", "due_at"],
+    )
+
+
+def _move_items(session: Session, target: Ticket, merged: Sequence[Ticket]) -> list[str]:
+    """Items move to the target (an item already linked to it stays linked once); the ids moved."""
     have = {link.item_id for link in target.items}
     moved: list[str] = []
     for source in merged:
@@ -138,7 +178,11 @@ def merge(
             link.ticket_id = target.id
             have.add(link.item_id)
             moved.append(link.item_id)
-    # The merged tickets' histories, copied into the target's timeline (rows are only ever inserted).
+    return moved
+
+
+def _copy_timelines(session: Session, target: Ticket, merged: Sequence[Ticket]) -> None:
+    """The merged tickets' histories, copied into the target's timeline (rows are only ever inserted)."""
     for source in merged:
         for entry in source.timeline:
             session.add(
@@ -155,46 +199,40 @@ def merge(
                     detail={**(entry.detail or {}), "from_ticket": source.id},
                 )
             )
-    session.flush()
-    for source, (_, sversion) in zip(merged, sources, strict=True):
-        sexpected = source.version if sversion is None else sversion
-        changed = rows_affected(
-            session,
-            update(Ticket)
-            .where(Ticket.id == source.id, Ticket.version == sexpected)
-            # Out of SLA monitoring: its deadlines are the target's now.
-            .values(merged_into=target.id, next_due_at=None, version=sexpected + 1, updated_at=now)
-            .execution_options(synchronize_session=False),
-        )
-        if changed != 1:
-            raise StaleVersion(
-                source.id, sexpected, session.scalar(select(Ticket.version).where(Ticket.id == source.id))
-            )
-        add_timeline(
-            session,
-            source.id,
-            "merged_into",
-            principal.username,
-            now,
-            from_status=source.status,
-            to_status=source.status,
-            note=note,
-            version=sexpected + 1,
-            detail={"into": target.id},
-        )
-    save_change(
+
+
+def _mark_merged(
+    session: Session,
+    source: Ticket,
+    version: int | None,
+    target: Ticket,
+    principal: Principal,
+    now: datetime,
+    note: str | None,
+) -> None:
+    """The merged ticket points at the target and leaves SLA monitoring (its deadlines are the target's)."""
+    expected = source.version if version is None else version
+    changed = rows_affected(
         session,
-        target,
-        expected,
-        values,
-        action="merge",
-        actor=principal.username,
-        at=now,
-        note=note,
-        detail={"merged": [t.id for t in merged], "items": moved, "deadlines_before": before},
+        update(Ticket)
+        .where(Ticket.id == source.id, Ticket.version == expected)
+        .values(merged_into=target.id, next_due_at=None, version=expected + 1, updated_at=now)
+        .execution_options(synchronize_session=False),
     )
-    session.expire_all()
-    return get(session, target.id)
+    if changed != 1:
+        raise StaleVersion(source.id, expected, session.scalar(select(Ticket.version).where(Ticket.id == source.id)))
+    add_timeline(
+        session,
+        source.id,
+        "merged_into",
+        principal.username,
+        now,
+        from_status=source.status,
+        to_status=source.status,
+        note=note,
+        version=expected + 1,
+        detail={"into": target.id},
+    )
 
 
 def split(
@@ -304,20 +342,7 @@ def _carry_notices(session: Session, old: Ticket, new: Ticket, item_id: str) -> 
     for notice in session.scalars(select(SlaNotice).where(SlaNotice.ticket_id == old.id)).all():
         if ensure_aware(notice.due_at) != ensure_aware(new.due(notice.stage)):
             continue
-        insert_ignore(
-            session,
-            SlaNotice.__table__,
-            {
-                "ticket_id": new.id,
-                "stage": notice.stage,
-                "level": notice.level,
-                "due_at": ensure_aware(notice.due_at),
-                "raised_at": ensure_aware(notice.raised_at),
-                "department": notice.department,
-                "message": notice.message,
-            },
-            ["ticket_id", "stage", "level", "due_at"],
-        )
+        _copy_notice(session, notice, new.id)
         notified.append(
             {"sla": notice.stage, "level": notice.level, "raised_at": ensure_aware(notice.raised_at).isoformat()}
         )

@@ -1,9 +1,9 @@
 """The response ledger's service: reading tickets and opening them (one per event and department).
 
-Acting on a ticket is :mod:`service.ledger.actions` (the action table), public replies found by the
-crawler :mod:`service.ledger.replies`, statistics :mod:`service.ledger.statistics`, the configuration
-:mod:`service.ledger.config`, and how rows are written (versioned changes, timeline)
-:mod:`service.ledger.records`.
+Acting on a ticket is :mod:`service.ledger.actions` (the action table), a matching batch's openings
+:mod:`service.ledger.batch`, public replies found by the crawler :mod:`service.ledger.replies`, statistics
+:mod:`service.ledger.statistics`, the configuration :mod:`service.ledger.config`, and how rows are written
+(versioned changes, timeline) :mod:`service.ledger.records`.
 
 Co-handling (several departments on one ticket at once) is not supported yet: a ticket belongs to one
 department; the matching engine opens one ticket per department concerned instead.
@@ -16,18 +16,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from alerting.sla import SlaPolicy
 from service import clock
 from service.clock import SHANGHAI, ensure_aware
 from service.db import count_by_day
-from service.db_columns import insert_ignore, insert_ignore_many
+from service.db_columns import insert_ignore
 from service.ledger import transitions
 from service.ledger.config import ledger_config
 from service.ledger.errors import InvalidInput, TicketNotFound
-from service.ledger.models import STAGE_COLUMNS, Ticket, TicketItem, TimelineEntry
+from service.ledger.models import STAGE_COLUMNS, Ticket, TicketItem
 from service.ledger.records import add_timeline, new_ticket_row, ticket_item_row
 from service.ledger.timing import stage_late, stage_waived
 from service.ledger.transitions import Facts
@@ -329,150 +329,3 @@ def open_or_attach(
         add_timeline(session, ticket_id, "attach_item", actor, now, detail={"items": attached})
     session.flush()
     return get(session, ticket_id), created
-
-
-@dataclass(frozen=True)
-class Opening:
-    """One hit as the ledger takes it in a batch: open the (event, department) ticket or attach the item."""
-
-    title: str
-    severity: Severity
-    department: str
-    item: ItemRef
-    discovered_at: datetime
-    published_at: datetime | None = None
-    event_id: str | None = None
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """(event key, department): the ticket's uniqueness key."""
-        return (self.event_id or f"item:{self.item.item_id}", self.department)
-
-
-def open_or_attach_many(
-    session: Session, openings: Sequence[Opening], *, policy: SlaPolicy | None = None, actor: str = "system:matching"
-) -> dict[tuple[str, str], tuple[int, bool]]:
-    """:func:`open_or_attach` for a whole matching batch in a few bulk statements.
-
-    Returns (event key, department) -> (ticket id, created in this call). The first opening of a key
-    in the batch gives a new ticket its title, severity and times, as the one-at-a-time path would.
-    Concurrency-safe the same way: INSERT ... ON CONFLICT DO NOTHING on the uniqueness keys.
-    """
-    if not openings:
-        return {}
-    for opening in openings:
-        if opening.severity not in SEVERITY_LABELS:
-            raise InvalidInput("severity", f"unknown severity {opening.severity!r}")
-        if not opening.department:
-            raise InvalidInput("department", "required")
-    policy = policy or ledger_config().policy
-    now = clock.now()
-    first: dict[tuple[str, str], Opening] = {}
-    earliest: dict[tuple[str, str], datetime] = {}
-    for opening in openings:
-        first.setdefault(opening.key, opening)
-        if opening.published_at is not None:
-            published = ensure_aware(opening.published_at)
-            if opening.key not in earliest or published < earliest[opening.key]:
-                earliest[opening.key] = published
-    rows, deadlines = [], {}
-    for key, opening in first.items():
-        discovered = ensure_aware(opening.discovered_at)
-        row = new_ticket_row(
-            policy,
-            title=opening.title,
-            severity=opening.severity,
-            department=opening.department,
-            discovered=discovered,
-            published=earliest.get(key),
-            event_id=opening.event_id,
-            event_key=key[0],
-            now=now,
-        )
-        deadlines[key] = {"acknowledge": row["ack_due"], "handle": row["handle_due"], "respond": row["respond_due"]}
-        rows.append(row)
-    inserted = insert_ignore_many(
-        session, Ticket.__table__, rows, ["event_key", "department"], returning=("id", "event_key", "department")
-    )
-    created = {(r.event_key, r.department): r.id for r in inserted}
-    ids: dict[tuple[str, str], int] = dict(created)
-    missing = [key for key in first if key not in ids]
-    for chunk in _chunks(missing, 400):
-        found = session.execute(
-            select(Ticket.id, Ticket.event_key, Ticket.department).where(
-                Ticket.event_key.in_({k[0] for k in chunk}), Ticket.department.in_({k[1] for k in chunk})
-            )
-        ).all()
-        wanted = set(chunk)
-        ids.update({(r.event_key, r.department): r.id for r in found if (r.event_key, r.department) in wanted})
-    # Tickets merged into another (并单): later items of their events go to the ticket standing for them.
-    standing = resolve_merged(session, [ids[k] for k in missing if k in ids])
-    if standing:
-        ids.update({k: standing[ids[k]] for k in missing if k in ids and ids[k] in standing})
-    # Existing tickets: the event was published when its first item was, keep the earliest time.
-    later = [{"tid": ids[k], "published": earliest[k]} for k in missing if k in earliest and k in ids]
-    if later:
-        session.execute(
-            update(Ticket.__table__)
-            .where(
-                Ticket.__table__.c.id == bindparam("tid"),
-                or_(
-                    Ticket.__table__.c.published_at.is_(None), Ticket.__table__.c.published_at > bindparam("published")
-                ),
-            )
-            .values(published_at=bindparam("published")),
-            later,
-        )
-    timeline = [
-        {
-            "ticket_id": created[key],
-            "action": "create",
-            "actor": actor,
-            "at": now,
-            "from_status": None,
-            "to_status": "new",
-            "note": None,
-            "response_url": None,
-            "version": 1,
-            "detail": {
-                "severity": first[key].severity,
-                "deadlines": {stage: d.isoformat() for stage, d in deadlines[key].items()},
-            },
-        }
-        for key in created
-    ]
-    links = []
-    for opening in openings:
-        links.append(ticket_item_row(ids[opening.key], opening.item, now))
-    unique_links = list({(link["ticket_id"], link["item_id"]): link for link in links}.values())
-    attached = insert_ignore_many(
-        session, TicketItem.__table__, unique_links, ["ticket_id", "item_id"], returning=("ticket_id", "item_id")
-    )
-    creators = {created[key]: first[key].item.item_id for key in created}
-    by_ticket: dict[int, list[str]] = {}
-    for link in attached:
-        if creators.get(link.ticket_id) != link.item_id:
-            by_ticket.setdefault(link.ticket_id, []).append(link.item_id)
-    for ticket_id, item_ids in by_ticket.items():
-        timeline.append(
-            {
-                "ticket_id": ticket_id,
-                "action": "attach_item",
-                "actor": actor,
-                "at": now,
-                "from_status": None,
-                "to_status": None,
-                "note": None,
-                "response_url": None,
-                "version": None,
-                "detail": {"items": item_ids},
-            }
-        )
-    if timeline:
-        session.execute(insert(TimelineEntry.__table__), timeline)
-    return {key: (ids[key], key in created) for key in first if key in ids}
-
-
-def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]

@@ -31,9 +31,10 @@ from service.feed.service import (
 )
 from service.feed.snippets import snippets
 from service.items.duplicates import EventLink, linked_events
+from service.ledger.batch import Opening, open_or_attach_many
 from service.ledger.config import ledger_config
 from service.ledger.related import SameEvent, record_at_match
-from service.ledger.service import ItemRef, Opening, open_or_attach_many
+from service.ledger.service import ItemRef
 from service.masking import mask_text
 from service.rules.hits import Hit
 from service.rules.matcher import Matcher

@@ -75,7 +75,8 @@ def test_csv_export_streams_rows_as_the_cursor_yields_them(client: TestClient, a
     from alerting.calendar import WorkCalendar
     from alerting.sla import SlaConfig, SlaPolicy
     from service.exports.ledger_rows import BATCH
-    from service.ledger.service import ItemRef, Opening, open_or_attach_many
+    from service.ledger.batch import Opening, open_or_attach_many
+    from service.ledger.service import ItemRef
 
     count = BATCH * 6
     db = client.app.state.ctx.db

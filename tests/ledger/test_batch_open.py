@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from service.ledger.batch import Opening, open_or_attach_many
 from service.ledger.models import Ticket, TicketItem, TimelineEntry
-from service.ledger.service import ItemRef, Opening, open_or_attach_many
+from service.ledger.service import ItemRef
 from tests.ledger.builders import T0, new_ticket
 
 

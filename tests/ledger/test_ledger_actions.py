@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from service.ledger import transitions
-from service.ledger.actions import act, change_severity
+from service.ledger.actions import act
 from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
 from service.ledger.service import ItemRef, facts_of, get, open_or_attach
 from service.ledger.transitions import RoleNotAllowedError, TransitionNotAllowed
@@ -284,9 +284,9 @@ def test_escalate_marks_the_ticket_and_may_repeat(db, frozen, config) -> None:
 def test_severity_upgrade_recomputes_open_stages_from_discovery(db, frozen, config) -> None:
     with db.session() as s:
         ticket = ticket_in(s, config, "acknowledged", 1)
-        upgraded = change_severity(s, ticket.id, OFFICER, "critical", version=ticket.version)
+        upgraded = act(s, ticket.id, OFFICER, "change_severity", version=ticket.version, severity="critical")
         assert upgraded.severity == "critical"
         assert upgraded.ack_due == ticket.ack_due  # met: kept
         assert upgraded.respond_due == T0 + timedelta(hours=24)
         with pytest.raises(RoleNotAllowedError):
-            change_severity(s, ticket.id, ENV_USER, "minor")
+            act(s, ticket.id, ENV_USER, "change_severity", severity="minor")

@@ -20,7 +20,7 @@ from service import clock
 from service.exports.ledger_rows import row_from_ticket
 from service.exports.summary import LedgerSummary
 from service.ledger import transitions
-from service.ledger.actions import act, change_severity
+from service.ledger.actions import act
 from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
 from service.ledger.replies import record_public_reply
 from service.ledger.schemas import TicketSummary
@@ -129,7 +129,7 @@ def _step(session, frozen, config, ticket_id: int, step: tuple) -> None:
             )
             record_public_reply(session, item)
         elif kind == "severity":
-            change_severity(session, ticket_id, OFFICER, step[1], config=config)
+            act(session, ticket_id, OFFICER, "change_severity", config=config, severity=step[1])
         elif kind == "clock":
             frozen.set(clock.now() + timedelta(minutes=step[1]))
     except (
