@@ -5,13 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base
 from service.db_columns import UtcDateTime
 from service.ledger.timing import stage_waived
-from service.vocabulary import Severity
+from service.vocabulary import STAGES, TICKET_STATUSES, Severity
 
 STAGE_COLUMNS = {"acknowledge": "ack", "handle": "handle", "respond": "respond"}
 
@@ -26,6 +38,10 @@ class Ticket(Base):
         Index("ix_tickets_department_status", "department", "status"),
         Index("ix_tickets_discovered_at", "discovered_at"),
         Index("ix_tickets_next_due_at", "next_due_at"),
+        # The stats read the few tickets with a deadline still ahead live (service/ledger/rollup.py).
+        Index("ix_tickets_ack_due", "ack_due"),
+        Index("ix_tickets_handle_due", "handle_due"),
+        Index("ix_tickets_respond_due", "respond_due"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -161,3 +177,48 @@ class TicketSuggestion(Base):
     places: Mapped[list[str]] = mapped_column(JSON, default=list)
     terms: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# -- statistics roll-up (service/ledger/rollup.py) ------------------------------------------------------
+# Per ticket, the figures of GET /api/v1/stats that do not depend on the current time; summed per
+# (Asia/Shanghai day or month of discovery, department). "_ms" columns are integer milliseconds so that
+# sums are exact and independent of the order of addition.
+FIGURES: tuple[str, ...] = (
+    "n_total",
+    *(f"status_{status}" for status in TICKET_STATUSES),
+    "n_escalated",
+    *(f"{STAGE_COLUMNS[stage]}_{figure}" for stage in STAGES for figure in ("met", "in_time", "ms", "pending")),
+    "overdue_base",
+    "replied_before",
+    "discover_n",
+    "discover_ms",
+)
+
+
+def _figure_columns() -> list[Column[Any]]:
+    return [
+        Column(name, BigInteger if name.endswith("_ms") else Integer, nullable=False, default=0) for name in FIGURES
+    ]
+
+
+# Folded sums: grain "D" rows are days (period "2026-03-02"), grain "M" rows months ("2026-03").
+stats_rollup = Table(
+    "ticket_stats_rollup",
+    Base.metadata,
+    Column("grain", String(1), primary_key=True),
+    Column("period", String(10), primary_key=True),
+    Column("department", String(100), primary_key=True),
+    *_figure_columns(),
+)
+
+# Changes not folded yet: database triggers on tickets append one row per change (the old row's figures
+# negated, the new row's figures), never updating a shared row, so concurrent writers never wait on each
+# other; the ledger's scheduled job folds them into stats_rollup.
+stats_delta = Table(
+    "ticket_stats_delta",
+    Base.metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("day", String(10), nullable=False),
+    Column("department", String(100), nullable=False),
+    *_figure_columns(),
+)
