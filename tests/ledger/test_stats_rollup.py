@@ -19,9 +19,10 @@ from sqlalchemy import event, update
 
 from service import clock
 from service.ledger import merging, rollup
+from service.ledger.batch import Opening, open_or_attach_many
 from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
 from service.ledger.models import Ticket, stats_delta, stats_rollup
-from service.ledger.service import ItemRef, Opening, open_or_attach, open_or_attach_many
+from service.ledger.service import ItemRef, open_or_attach
 from service.ledger.statistics import live_stats, stats
 from service.ledger.transitions import RoleNotAllowedError, TransitionNotAllowed
 from service.store.sqlite import SqliteStore
