@@ -1,11 +1,16 @@
-"""Ledger statistics at 100k tickets: GET /api/v1/stats's aggregation against a bare GROUP BY count.
+"""Ledger statistics: GET /api/v1/stats from the roll-up against the live GROUP BY, per range; write cost.
 
-Usage: ``python benchmarks/stats.py [--tickets 100000] [--rounds 5]``
+Usage: ``python benchmarks/stats.py [--tickets 100000] [--rounds 7] [--postgres | --database-url URL]``
 
-Tickets are written through the product's own batch path (``open_or_attach_many``) into a fresh
-SQLite ledger, a third of them acknowledged, spread over a year and 200 departments. Each round runs
-``stats()`` over all time and over one month, and a plain ``SELECT department, count(*) ... GROUP BY``
-(the floor), interleaved; medians are printed. Goal: any range under 1 s.
+Tickets are written through the product's own batch path (``open_or_attach_many``) into a fresh ledger
+(SQLite by default; ``--postgres`` starts a throwaway PostgreSQL from tests/servers), a third of them
+then acknowledged, a ninth handled, spread over a year (every 5 minutes from 2026-01-01) and 200
+departments; the roll-up deltas are folded once, as the scheduled job does every minute. Each round
+runs, in rotating order, ``stats()`` (roll-up) and ``live_stats()`` (the former single GROUP BY, the
+baseline) for: all time, one year, one month, one week, and a range crossing days mid-day; medians,
+max and the ratio roll-up / live are printed, with the wall clock's CPU share. Then the price of the
+triggers: a batch of 1,000 new tickets and an UPDATE acknowledging 1,000 tickets, with and without the
+triggers, interleaved. Goal: any range under 1 s (p99) at 100k tickets.
 """
 
 from __future__ import annotations
@@ -15,79 +20,178 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
 from alerting.calendar import WorkCalendar
 from alerting.sla import SlaConfig, SlaPolicy
+from service import clock
 from service.db import Database
+from service.ledger import rollup
 from service.ledger.batch import Opening, open_or_attach_many
 from service.ledger.models import Ticket
 from service.ledger.service import ItemRef
-from service.ledger.statistics import stats
+from service.ledger.statistics import live_stats, stats
 from service.principal import Principal
+from tests.servers.postgres import postgres_server
 
 OFFICER = Principal(user_id=1, username="bench", role="officer")
 START = datetime(2026, 1, 1, tzinfo=UTC)
+POLICY = SlaPolicy(SlaConfig(), WorkCalendar())
+RANGES: dict[str, dict[str, Any]] = {
+    "all time": {},
+    "one year": {"date_from": date(2026, 1, 1), "date_to": date(2026, 12, 31)},
+    "one month": {"date_from": date(2026, 3, 1), "date_to": date(2026, 3, 31)},
+    "one week": {"date_from": date(2026, 6, 8), "date_to": date(2026, 6, 14)},
+    "mid-day to mid-day": {
+        "date_from": datetime(2026, 4, 3, 14, 30, tzinfo=clock.SHANGHAI),
+        "date_to": datetime(2026, 5, 20, 9, 15, tzinfo=clock.SHANGHAI),
+    },
+}
+
+
+def openings(first: int, count: int, prefix: str = "i") -> list[Opening]:
+    out = []
+    for n in range(first, first + count):
+        at = START + timedelta(minutes=n * 5)
+        out.append(
+            Opening(
+                title=f"工单{n}",
+                severity=("minor", "normal", "major", "critical")[n % 4],
+                department=f"d{n % 200:03d}",
+                item=ItemRef(item_id=f"{prefix}{n}", source="bench", channel="hotline"),
+                discovered_at=at,
+                published_at=at - timedelta(hours=2),
+            )
+        )
+    return out
+
+
+@contextmanager
+def database(args: argparse.Namespace) -> Iterator[Database]:
+    if args.database_url:
+        db = Database(args.database_url)
+        db.migrate()
+        yield db
+        db.dispose()
+        return
+    if args.postgres:
+        with postgres_server() as url:
+            db = Database(url)
+            db.migrate()
+            yield db
+            db.dispose()
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{Path(tmp) / 'ledger.db'}")
+        db.migrate()
+        yield db
+        db.dispose()
+
+
+def timed(db: Database, work: Callable[[Any], object]) -> tuple[float, float]:
+    with db.session() as session:
+        wall, cpu = time.perf_counter(), time.process_time()
+        work(session)
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def write_cost(db: Database, rounds: int, tickets: int) -> None:
+    """Insert 1,000 tickets and acknowledge 1,000, with the triggers and without, interleaved."""
+    times: dict[str, list[float]] = {}
+    serial = [tickets * 2]
+
+    def insert(session: Any) -> None:
+        open_or_attach_many(session, openings(serial[0], 1000, prefix="w"), policy=POLICY)
+        serial[0] += 1000
+
+    def acknowledge(session: Any) -> None:
+        low = serial[0] - 1000
+        session.execute(
+            update(Ticket)
+            .where(Ticket.event_key.in_([f"item:w{n}" for n in range(low, low + 1000)]))
+            .values(status="acknowledged", ack_met_at=Ticket.ack_due)
+        )
+
+    for round_no in range(rounds):
+        for triggers in [True, False] if round_no % 2 == 0 else [False, True]:
+            with db.engine.begin() as conn:
+                rollup.drop_triggers(conn)
+                if triggers:
+                    rollup.install_triggers(conn)
+            label = "with triggers" if triggers else "no triggers"
+            for name, work in (("insert 1000", insert), ("acknowledge 1000", acknowledge)):
+                times.setdefault(f"{name} {label}", []).append(timed(db, work)[0])
+    with db.engine.begin() as conn:  # leave the database as the product has it
+        rollup.drop_triggers(conn)
+        rollup.install_triggers(conn)
+    for name in ("insert 1000", "acknowledge 1000"):
+        with_t = statistics.median(times[f"{name} with triggers"])
+        without = statistics.median(times[f"{name} no triggers"])
+        print(
+            f"{name:18} with triggers {with_t * 1000:7.1f} ms  without {without * 1000:7.1f} ms",
+            f"{with_t / without:4.2f}x",
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tickets", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL (tests/servers)")
+    parser.add_argument("--database-url", default=None, help="an empty database to fill")
     args = parser.parse_args()
-    policy = SlaPolicy(SlaConfig(), WorkCalendar())
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'ledger.db'}")
-        db.migrate()
+    with database(args) as db:
         started = time.perf_counter()
         for chunk in range(0, args.tickets, 2000):
-            openings = []
-            for n in range(chunk, min(chunk + 2000, args.tickets)):
-                at = START + timedelta(minutes=n * 5)
-                openings.append(
-                    Opening(
-                        title=f"工单{n}",
-                        severity=("minor", "normal", "major", "critical")[n % 4],
-                        department=f"d{n % 200:03d}",
-                        item=ItemRef(item_id=f"i{n}", source="bench", channel="hotline"),
-                        discovered_at=at,
-                        published_at=at - timedelta(hours=2),
-                    )
-                )
             with db.session() as session:
-                open_or_attach_many(session, openings, policy=policy)
+                open_or_attach_many(session, openings(chunk, min(2000, args.tickets - chunk)), policy=POLICY)
         with db.session() as session:
             session.execute(
                 update(Ticket).where(Ticket.id % 3 == 0).values(status="acknowledged", ack_met_at=Ticket.ack_due)
             )
-        print(f"{args.tickets} tickets written in {time.perf_counter() - started:.1f} s")
-        month = (date(2026, 3, 1), date(2026, 3, 31))
-        sides = {
-            "stats all time": lambda s: stats(s, OFFICER),
-            "stats one month": lambda s: stats(s, OFFICER, date_from=month[0], date_to=month[1]),
-            "bare GROUP BY count": lambda s: s.execute(
-                select(Ticket.department, func.count()).group_by(Ticket.department)
-            ).all(),
-        }
-        times: dict[str, list[float]] = {name: [] for name in sides}
+            session.execute(
+                update(Ticket)
+                .where(Ticket.id % 9 == 0)
+                .values(status="handled", handle_met_at=Ticket.ack_due, handled=True)
+            )
+        with db.session() as session:
+            folded = rollup.fold(session)
+        print(f"{db.engine.dialect.name}: {args.tickets} tickets written in {time.perf_counter() - started:.1f} s")
+        print(f"{folded} deltas folded; now = {clock.now():%Y-%m-%d %H:%M} UTC")
+        sides: dict[str, Callable[[Any], object]] = {}
+        for label, bounds in RANGES.items():
+            sides[f"rollup {label}"] = lambda s, b=bounds: stats(s, OFFICER, **b)
+            sides[f"live   {label}"] = lambda s, b=bounds: live_stats(s, OFFICER, **b)
+        with db.session() as session:
+            for label, bounds in RANGES.items():
+                assert stats(session, OFFICER, **bounds) == live_stats(session, OFFICER, **bounds), label
+        walls: dict[str, list[float]] = {name: [] for name in sides}
+        cpus: dict[str, list[float]] = {name: [] for name in sides}
         names = list(sides)
         for round_no in range(args.rounds):
-            for name in names[round_no % 3 :] + names[: round_no % 3]:
-                with db.session() as session:
-                    started = time.perf_counter()
-                    sides[name](session)
-                    times[name].append(time.perf_counter() - started)
-        floor = statistics.median(times["bare GROUP BY count"])
-        for name in names:
-            median = statistics.median(times[name])
-            worst = max(times[name]) * 1000
-            print(f"{name:22} median {median * 1000:8.1f} ms  max {worst:8.1f} ms  {median / floor:5.1f}x")
-        db.dispose()
+            shift = round_no % len(names)
+            for name in names[shift:] + names[:shift]:
+                wall, cpu = timed(db, sides[name])
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+        for label in RANGES:
+            live = statistics.median(walls[f"live   {label}"])
+            for side in ("rollup", "live  "):
+                name = f"{side} {label}"
+                median = statistics.median(walls[name])
+                print(
+                    f"{name:28} median {median * 1000:8.1f} ms  max {max(walls[name]) * 1000:8.1f} ms  "
+                    f"cpu {statistics.median(cpus[name]) * 1000:8.1f} ms  {median / live:6.3f}x live"
+                )
+        write_cost(db, max(3, args.rounds // 2), args.tickets)
 
 
 if __name__ == "__main__":
