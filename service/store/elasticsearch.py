@@ -17,7 +17,6 @@ from urllib.parse import urlsplit, urlunsplit
 from elasticsearch import ApiError, Elasticsearch, NotFoundError
 
 from service import clock
-from service.masking import mask_text
 from service.settings import ElasticsearchSettings
 from service.store.base import (
     COUNT_CAP,
@@ -32,7 +31,7 @@ from service.store.base import (
     decode_cursor,
     encode_cursor,
 )
-from service.store.es_bulk import BulkWriting
+from service.store.es_backfill import Backfills
 from service.store.es_layout import (
     DEAD_LETTER_MAPPINGS,
     KEPT_ON_UPDATE,
@@ -40,6 +39,7 @@ from service.store.es_layout import (
     index_settings,
     item_mappings,
     item_of,
+    template_mappings,
 )
 from service.store.es_queries import NEVER_MATCHED, NEWEST_FIRST, OLDEST_STORED_FIRST, item_query, sharing_bands
 
@@ -58,7 +58,7 @@ def _safe_host(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-class ElasticsearchStore(BulkWriting):
+class ElasticsearchStore(Backfills):
     """Items in an Elasticsearch cluster; see service.store.es_layout for the index layout."""
 
     backend = "elasticsearch"
@@ -73,6 +73,8 @@ class ElasticsearchStore(BulkWriting):
         self.hosts = [_safe_host(h) for h in settings.hosts]
         self.retried = 0
         self._dirty = False
+        self._keys_complete = None
+        self._keys_checked = 0.0
         self._lock = threading.Lock()
         self._es = self._client()
 
@@ -100,7 +102,10 @@ class ElasticsearchStore(BulkWriting):
             es.indices.put_index_template(
                 name=self.template,
                 index_patterns=[f"{self.alias}-*"],
-                template={"settings": index_settings(self.settings), "mappings": item_mappings(self.settings.analyzer)},
+                template={
+                    "settings": index_settings(self.settings),
+                    "mappings": template_mappings(self.settings.analyzer),
+                },
                 priority=100,
                 meta={"managed_by": "yuqing"},
             )
@@ -113,7 +118,7 @@ class ElasticsearchStore(BulkWriting):
             else:
                 # New fields of a newer release reach the existing index; a conflicting change fails here.
                 es.indices.put_mapping(index=self.alias, **item_mappings(self.settings.analyzer))
-                self._backfill_masked()
+                self._backfill_derived()
             if not es.indices.exists(index=self.deadletter_index):
                 try:
                     es.indices.create(
@@ -147,35 +152,6 @@ class ElasticsearchStore(BulkWriting):
         self._es.close()
 
     # -- writes --------------------------------------------------------------------------------
-    def _backfill_masked(self) -> None:
-        """Give documents stored before the masked copy existed their masked title and content."""
-        # One pass in id order (an empty title may never count as "existing", so no re-query until empty).
-        after: list[Any] | None = None
-        while True:
-            kwargs: dict[str, Any] = {"search_after": after} if after is not None else {}
-            with self._call("search"):
-                resp = self._es.search(
-                    index=self.alias,
-                    query={"bool": {"must_not": [{"exists": {"field": "content_masked"}}]}},
-                    source_includes=["title", "content"],
-                    sort=[{"id": "asc"}],
-                    size=500,
-                    **kwargs,
-                )
-            hits = resp["hits"]["hits"]
-            if not hits:
-                return
-            after = hits[-1]["sort"]
-            self._bulk_update(
-                {
-                    h["_id"]: {
-                        "title_masked": mask_text(h["_source"].get("title") or ""),
-                        "content_masked": mask_text(h["_source"].get("content") or ""),
-                    }
-                    for h in hits
-                }
-            )
-
     def _existing(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(ids), _MGET_CHUNK):
@@ -319,7 +295,7 @@ class ElasticsearchStore(BulkWriting):
         with self._call("search"):
             resp = self._es.search(
                 index=self.alias,
-                query=item_query(query),
+                query=item_query(query, legacy=self._legacy_terms()),
                 sort=NEWEST_FIRST,
                 size=query.size,
                 track_total_hits=COUNT_CAP,
@@ -340,7 +316,7 @@ class ElasticsearchStore(BulkWriting):
         """How many items match the filters of the query (all items without one)."""
         self._refresh()
         with self._call("count"):
-            resp = self._es.count(index=self.alias, query=item_query(query or ItemQuery()))
+            resp = self._es.count(index=self.alias, query=item_query(query or ItemQuery(), legacy=self._legacy_terms()))
         return int(resp["count"])
 
     def day_counts(self, start: datetime, days: int) -> list[int]:

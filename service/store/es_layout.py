@@ -84,6 +84,26 @@ def item_mappings(analyzer: str) -> dict[str, Any]:
     }
 
 
+# Recorded in an index's mapping _meta once every document in it has its search keys: set at creation
+# from the template (this release always writes them), and by `yuqing init` after filling in older ones.
+SEARCH_KEYS_META = "search_keys"
+# The folded copies written for every document (see document()).
+KEY_FIELDS = ("title_key", "content_key", "title_masked_key", "content_masked_key")
+
+
+def template_mappings(analyzer: str) -> dict[str, Any]:
+    """The mappings of indices created from the template: new indices hold only documents with keys."""
+    return {"_meta": {SEARCH_KEYS_META: True}, **item_mappings(analyzer)}
+
+
+def derived_fields(title: str, content: str) -> dict[str, str]:
+    """The masked copies and search keys of a title and content (what document() adds)."""
+    out = {"title_masked": mask_text(title), "content_masked": mask_text(content)}
+    for name, text in (("title", title), ("content", content), *out.items()):
+        out[f"{name}_key"] = search_key(text)
+    return out
+
+
 def index_settings(settings: ElasticsearchSettings) -> dict[str, Any]:
     """Shards and replicas of every index the store creates."""
     return {
@@ -95,10 +115,7 @@ def index_settings(settings: ElasticsearchSettings) -> dict[str, Any]:
 def document(item: Item) -> dict[str, Any]:
     """The document of ``item``: its fields, the masked copy and the folded search keys."""
     doc = item.model_dump(mode="json")
-    doc["title_masked"] = mask_text(item.title)
-    doc["content_masked"] = mask_text(item.content)
-    for name in ("title", "content", "title_masked", "content_masked"):
-        doc[f"{name}_key"] = search_key(doc[name])
+    doc.update(derived_fields(item.title, item.content))
     if item.lsh:
         doc["lsh_done"] = True
     return doc

@@ -18,27 +18,25 @@ OLDEST_STORED_FIRST: list[dict[str, Any]] = [{"stored_seq": {"order": "asc"}}, {
 NEVER_MATCHED: dict[str, Any] = {"bool": {"must_not": [{"exists": {"field": "matched_at"}}]}}
 
 
-def item_query(query: ItemQuery) -> dict[str, Any]:
-    """The query of ``query``'s terms (phrases in title or content) and filters."""
+def item_query(query: ItemQuery, legacy: bool = True) -> dict[str, Any]:
+    """The query of ``query``'s terms (phrases in title or content) and filters.
+
+    ``legacy``: some documents may lack the search keys (stored by a release before them), so each term
+    also asks the unfolded texts. Once every index says its documents have keys (``yuqing init`` fills
+    them in), the term is two phrase queries instead of four: half the postings read per search.
+    """
     must: list[dict[str, Any]] = []
     title, content = ("title_masked", "content_masked") if query.masked else ("title", "content")
     for term in query.terms():
         # The standard analyzer makes each CJK character a token, so a phrase of them matches the
         # word exactly: 化工厂 does not match 化工 … 厂.
-        must.append(
-            {
-                "bool": {
-                    "should": [
-                        {"match_phrase": {f"{title}_key": search_key(term)}},
-                        {"match_phrase": {f"{content}_key": search_key(term)}},
-                        # Documents written before the search keys existed.
-                        {"match_phrase": {title: term}},
-                        {"match_phrase": {content: term}},
-                    ],
-                    "minimum_should_match": 1,
-                }
-            }
-        )
+        should: list[dict[str, Any]] = [
+            {"match_phrase": {f"{title}_key": search_key(term)}},
+            {"match_phrase": {f"{content}_key": search_key(term)}},
+        ]
+        if legacy:
+            should += [{"match_phrase": {title: term}}, {"match_phrase": {content: term}}]
+        must.append({"bool": {"should": should, "minimum_should_match": 1}})
     filters: list[dict[str, Any]] = []
     for name in ("channel", "source", "department", "event_id"):
         value = getattr(query, name)

@@ -10,6 +10,7 @@ from elasticsearch import Elasticsearch
 from service.settings import ElasticsearchSettings
 from service.store.base import ItemQuery, StoreUnavailable
 from service.store.elasticsearch import ElasticsearchStore
+from service.store.es_layout import document
 from tests.servers.elasticsearch import MAX_CONTENT_MB, ElasticsearchServer
 from tests.servers.process import free_port
 from tests.store.builders import make_item
@@ -189,3 +190,32 @@ def test_a_store_that_was_never_initialised_says_so(es_settings: ElasticsearchSe
     # Nothing was created behind init's back with a guessed mapping.
     store.init()
     assert store.count() == 0
+
+
+def test_documents_of_an_earlier_release_get_search_keys_on_init_and_fold_like_new_ones(
+    es_store: ElasticsearchStore, client: Elasticsearch
+) -> None:
+    # An index of a release before the masked copy and the search keys: plain documents, no _meta flag.
+    index = f"{es_store.settings.index_prefix}-items-000001"
+    client.indices.put_mapping(index=index, meta={})
+    old = make_item(1, title="室外温度１２度", content="ＡＢＣ化工厂夜间排污，联系电话13812345678")
+    doc = {k: v for k, v in document(old).items() if not k.endswith(("_masked", "_key"))}
+    client.index(index=es_store.alias, id=old.id, document=doc, refresh=True)
+    new = make_item(2, title="温度１２度")
+    es_store.upsert([new])
+    client.indices.refresh(index=es_store.alias)
+
+    # A process started before `yuqing init` ran still finds the old document by its exact text.
+    before = ElasticsearchStore(es_store.settings)
+    assert [i.id for i in before.search(ItemQuery(q="１２度")).results] == [new.id, old.id]
+    before.close()
+
+    es_store.init()  # what the upgrade runs
+    meta = client.indices.get_mapping(index=index)[index]["mappings"]["_meta"]
+    assert meta["search_keys"] is True
+    for store in (es_store, ElasticsearchStore(es_store.settings)):
+        # Width and case fold for old documents as for new ones, in the masked copy too.
+        assert [i.id for i in store.search(ItemQuery(q="12度")).results] == [new.id, old.id]
+        assert [i.id for i in store.search(ItemQuery(q="abc化工厂")).results] == [old.id]
+        assert [i.id for i in store.search(ItemQuery(q="abc化工厂", masked=True)).results] == [old.id]
+        assert store.search(ItemQuery(q="13812345678", masked=True)).results == []
