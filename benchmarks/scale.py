@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.matching import EVENTS, FILLER, PUNCT, SUBJECTS, place_pool
-from service.store.base import Item, ItemQuery, item_id
+from service.store.base import Item, ItemQuery, Store, item_id
 from service.store.sqlite import SqliteStore
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
@@ -144,13 +144,34 @@ def like_scan(store: SqliteStore, term: str) -> int:
     return total
 
 
-def deep_page(store: SqliteStore, query: ItemQuery, pages: int) -> int:
+def deep_page(store: Store, query: ItemQuery, pages: int) -> int:
+    """Walk ``pages`` keyset pages of ``query`` (what a client following ``next`` does)."""
     page = store.search(query)
     for _ in range(pages - 1):
         if page.next is None:
             break
         page = store.search(query.model_copy(update={"after": page.next}))
     return len(page.results)
+
+
+# What GET /api/v1/items asks the store, shared with benchmarks/scale_es.py (filters and terms).
+ITEM_QUERIES: dict[str, dict[str, object]] = {
+    "list page 1": {},
+    "channel filter": {"channel": "mailbox"},
+    "department filter": {"department": "d123"},
+    "department + month": {
+        "department": "d123",
+        "date_from": START + timedelta(days=60),
+        "date_to": START + timedelta(days=90),
+    },
+    "q 排污 (2 chars)": {"q": "排污"},
+    "q 排污 masked": {"q": "排污", "masked": True},
+    "q 塌 (1 char)": {"q": "塌"},
+    "q 问题 (common 2 chars)": {"q": "问题"},
+    "q 夜间施工 (4 chars)": {"q": "夜间施工"},
+    "q 排污 + department": {"q": "排污", "department": "d007"},
+    "q 排污 11 (two short terms)": {"q": "排污 11"},
+}
 
 
 def queries(store: SqliteStore) -> dict[str, Callable[[], object]]:
@@ -180,21 +201,9 @@ def queries(store: SqliteStore) -> dict[str, Callable[[], object]]:
         "rule trial (偷排 OR 排污) AND 化工厂, 10000": trial("(偷排 OR 排污) AND 化工厂", 10_000),
         "rule trial NOT 表扬, 2000 (no prefilter)": trial("NOT 表扬", 2000),
         "bare primary-key lookup": lambda: conn.execute("SELECT * FROM items WHERE seq = ?", (last // 2,)).fetchone(),
-        "list page 1": search(),
         "list page 50 (offset)": search(page=50),
         "50 keyset pages in a row": lambda: deep_page(store, ItemQuery(), 50),
-        "channel filter": search(channel="mailbox"),
-        "department filter": search(department="d123"),
-        "department + month": search(
-            department="d123", date_from=START + timedelta(days=60), date_to=START + timedelta(days=90)
-        ),
-        "q 排污 (2 chars)": search(q="排污"),
-        "q 排污 masked": search(q="排污", masked=True),
-        "q 塌 (1 char)": search(q="塌"),
-        "q 问题 (common 2 chars)": search(q="问题"),
-        "q 污水处理 (4 chars)": search(q="夜间施工"),
-        "q 排污 + department": search(q="排污", department="d007"),
-        "q 排污 11 (two short terms)": search(q="排污 11"),
+        **{name: search(**fields) for name, fields in ITEM_QUERIES.items()},
     }
 
 

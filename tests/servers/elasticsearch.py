@@ -54,6 +54,8 @@ class ElasticsearchServer:
     username: str
     password: str
     version: str
+    # The launcher's process id (the node runs in its session); None for an external server.
+    pid: int | None = None
 
 
 def _add_superuser(home: Path, run: Path, env: dict[str, str], password: str, user: Any) -> None:
@@ -176,7 +178,7 @@ def _config(home: Path, run: Path, http_port: int, transport_port: int, write_qu
     return "\n".join(lines) + "\n"
 
 
-def _env(conf: Path, run: Path) -> dict[str, str]:
+def _env(conf: Path, run: Path, heap: str = "512m") -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
@@ -184,7 +186,7 @@ def _env(conf: Path, run: Path) -> dict[str, str]:
         "ES_JAVA_HOME": str(java_home()),
         "ES_PATH_CONF": str(conf),
         "ES_TMPDIR": str(run / "tmp"),
-        "ES_JAVA_OPTS": "-Xms256m -Xmx512m -XX:-HeapDumpOnOutOfMemoryError -XX:-UsePerfData",
+        "ES_JAVA_OPTS": f"-Xms256m -Xmx{heap} -XX:-HeapDumpOnOutOfMemoryError -XX:-UsePerfData",
     }
 
 
@@ -206,8 +208,12 @@ def _wait_ready(url: str, auth: tuple[str, str], proc: subprocess.Popen, log: Pa
 
 
 @contextmanager
-def elasticsearch_server(version: str = ES_VERSION, write_queue_size: int | None = 1) -> Iterator[ElasticsearchServer]:
-    """Start a throwaway single-node server with basic auth; stop and delete it on exit."""
+def elasticsearch_server(
+    version: str = ES_VERSION, write_queue_size: int | None = 1, heap: str = "512m"
+) -> Iterator[ElasticsearchServer]:
+    """Start a throwaway single-node server with basic auth; stop and delete it on exit.
+
+    ``heap`` is the JVM's maximum heap (benchmarks at millions of items give it more)."""
     external = os.environ.get("YUQING_TEST_ES_URL")
     if external:
         yield ElasticsearchServer(
@@ -237,7 +243,7 @@ def elasticsearch_server(version: str = ES_VERSION, write_queue_size: int | None
             _config(home, run, http_port, transport_port, write_queue_size), encoding="utf-8"
         )
         user.chown_tree(run)
-        env = _env(run / "config", run)
+        env = _env(run / "config", run, heap)
         password = secrets.token_urlsafe(18)
         _add_superuser(home, run, env, password, user)
         log = run / "logs" / "console.log"
@@ -254,7 +260,7 @@ def elasticsearch_server(version: str = ES_VERSION, write_queue_size: int | None
             )
         url = f"http://127.0.0.1:{http_port}"
         _wait_ready(url, (USERNAME, password), proc, log)
-        yield ElasticsearchServer(url=url, username=USERNAME, password=password, version=version)
+        yield ElasticsearchServer(url=url, username=USERNAME, password=password, version=version, pid=proc.pid)
     finally:
         if proc is not None:
             stop_process_group(proc)
