@@ -19,6 +19,7 @@ from service.deps import CtxDep, SessionDep
 from service.feed import service as feed
 from service.items.places import gazetteer
 from service.ledger import service as ledger
+from service.ledger import statistics
 from service.store.base import ItemQuery, StoreUnavailable
 
 router = APIRouter(prefix="/api/v1/stats", tags=["dashboard"])
@@ -128,7 +129,7 @@ def trend(
         with contextlib.suppress(StoreUnavailable):  # without the store the chart still shows the rest
             items = list(ctx.store.day_counts(start, days))
     alerts = feed.daily_counts(session, principal, start, days)
-    tickets = ledger.daily_counts(session, principal, start, days)
+    tickets = statistics.daily_counts(session, principal, first, days)
     rows = [
         TrendDay(day=first + timedelta(days=i), items=items[i], alerts=alerts[i], tickets=tickets[i])
         for i in range(days)

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from alerting.sla import SlaPolicy
 from service import clock
 from service.clock import SHANGHAI, ensure_aware
-from service.db import count_by_day
 from service.db_columns import insert_ignore
 from service.ledger import transitions
 from service.ledger.config import ledger_config
@@ -162,16 +161,6 @@ def list_tickets(
         .limit(size)
     ).all()
     return list(rows), total
-
-
-def daily_counts(session: Session, principal: Principal, start: datetime, days: int) -> list[int]:
-    """Tickets the caller may see discovered in each of ``days`` days from ``start`` (the trend chart)."""
-    where: list[Any] = [Ticket.merged_into.is_(None)]  # as in the list: a merged ticket counts as the one it joined
-    if principal.role == "department":
-        where.append(Ticket.department == (principal.department or ""))
-    elif not principal.sees_everything:
-        return [0] * days
-    return count_by_day(session, Ticket.discovered_at, start, days, *where)
 
 
 def resolve_merged(session: Session, ticket_ids: Iterable[int]) -> dict[int, int]:

@@ -79,12 +79,20 @@ class _Sql:
         self.params.append(bindparam(name, value, type_=type_))
         return f":{name}"
 
-    def add(self, columns: Mapping[str, str], source: str, conditions: list[str]) -> None:
+    def add(
+        self,
+        columns: Mapping[str, str],
+        source: str,
+        conditions: list[str],
+        names: tuple[str, ...] = (*FIGURES, *CORRECTIONS),
+        key: str = "department",
+    ) -> None:
+        """One part: ``key`` and the ``names`` columns (``columns``' SQL, else 0) of ``source``'s rows."""
         if self.department is not None:
             conditions = [*conditions, f"department = {self.bind(self.department)}"]
         where = " AND ".join(conditions) or "1 = 1"
-        values = ", ".join(f"{columns.get(name, '0')} AS {name}" for name in (*FIGURES, *CORRECTIONS))
-        self.parts.append(f"SELECT department, {values} FROM {source} WHERE {where}")  # noqa: S608
+        values = ", ".join(f"{columns.get(name, '0')} AS {name}" for name in names)
+        self.parts.append(f"SELECT {key} AS part_key, {values} FROM {source} WHERE {where}")  # noqa: S608
 
     def period(self, column: str, low: str | None, high: str | None) -> list[str]:
         out = []
@@ -186,9 +194,9 @@ def stats(
     sql.add(_not_due(dialect, now), "tickets", [*sql.discovered(start, end), f"tickets.id IN ({ahead})"])
     names = (*FIGURES, *CORRECTIONS)
     statement = text(
-        f"SELECT department, {', '.join(f'SUM({n}) AS {n}' for n in names)} FROM "  # noqa: S608
-        f"({' UNION ALL '.join(sql.parts)}) AS parts GROUP BY department HAVING SUM(n_total) > 0 "
-        "ORDER BY department"
+        f"SELECT part_key, {', '.join(f'SUM({n}) AS {n}' for n in names)} FROM "  # noqa: S608
+        f"({' UNION ALL '.join(sql.parts)}) AS parts GROUP BY part_key HAVING SUM(n_total) > 0 "
+        "ORDER BY part_key"
     ).bindparams(*sql.params)
     out = []
     for record in session.execute(statement):
@@ -199,6 +207,29 @@ def stats(
             got[f"{prefix}_late_open"] = got[f"{prefix}_pending"] - got[f"{prefix}_not_due"]
         out.append(_row(record[0], got))
     return out
+
+
+def daily_counts(session: Session, principal: Principal, first: date, days: int) -> list[int]:
+    """Tickets the caller may see discovered on each of ``days`` Asia/Shanghai days from ``first`` (the trend).
+
+    Merged tickets count as the one they joined (not again); read from the roll-up's day rows.
+    """
+    if principal.role == "department":
+        department: str | None = principal.department or ""
+    elif principal.sees_everything:
+        department = None
+    else:
+        return [0] * days
+    sql = _Sql(department)
+    low, high = first.isoformat(), (first + timedelta(days=days)).isoformat()
+    total = {"n_total": "n_total"}
+    days_only = ["grain = 'D'", *sql.period("period", low, high)]
+    sql.add(total, stats_rollup.name, days_only, names=("n_total",), key="period")
+    sql.add(total, stats_delta.name, sql.period("day", low, high), names=("n_total",), key="day")
+    parts = " UNION ALL ".join(sql.parts)
+    statement = text(f"SELECT part_key, SUM(n_total) FROM ({parts}) AS parts GROUP BY part_key")  # noqa: S608
+    totals = {row[0]: int(row[1] or 0) for row in session.execute(statement.bindparams(*sql.params))}
+    return [totals.get((first + timedelta(days=n)).isoformat(), 0) for n in range(days)]
 
 
 def _row(department: str, got: Mapping[str, int]) -> dict[str, Any]:

@@ -18,12 +18,13 @@ from hypothesis import strategies as st
 from sqlalchemy import event, update
 
 from service import clock
+from service.db import count_by_day
 from service.ledger import merging, rollup
 from service.ledger.batch import Opening, open_or_attach_many
 from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
 from service.ledger.models import Ticket, stats_delta, stats_rollup
 from service.ledger.service import ItemRef, open_or_attach
-from service.ledger.statistics import live_stats, stats
+from service.ledger.statistics import daily_counts, live_stats, stats
 from service.ledger.transitions import RoleNotAllowedError, TransitionNotAllowed
 from service.store.sqlite import SqliteStore
 from tests.ledger.builders import ENV_USER, OFFICER, WATER_USER
@@ -137,6 +138,14 @@ def test_rollup_stats_equal_the_live_query_for_any_range(db, frozen, config, tmp
                 expected = live_stats(session, principal, date_from=date_from, date_to=date_to)
                 got = stats(session, principal, date_from=date_from, date_to=date_to)
             assert got == expected, (date_from, date_to, principal.username)
+    first = MIDNIGHT.date() - timedelta(days=3)
+    with db.session() as session:  # the trend chart's tickets per day
+        for principal in (OFFICER, ENV_USER):
+            own = [Ticket.department == principal.department] if principal.department else []
+            counted = count_by_day(
+                session, Ticket.discovered_at, MIDNIGHT - timedelta(days=3), 7, Ticket.merged_into.is_(None), *own
+            )
+            assert daily_counts(session, principal, first, 7) == counted
     with db.session() as session:
         rollup.fold(session)
         assert stats(session, OFFICER) == live_stats(session, OFFICER)
