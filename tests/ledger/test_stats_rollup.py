@@ -15,19 +15,22 @@ from datetime import date, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, update
+from sqlalchemy import event, func, select, update
 
-from service import clock
+from service import clock, context
 from service.db import count_by_day
 from service.ledger import merging, rollup
 from service.ledger.batch import Opening, open_or_attach_many
+from service.ledger.config import ledger_config
 from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
 from service.ledger.models import Ticket, stats_delta, stats_rollup
+from service.ledger.monitoring import sla_job
 from service.ledger.service import ItemRef, open_or_attach
 from service.ledger.statistics import daily_counts, live_stats, stats
 from service.ledger.transitions import RoleNotAllowedError, TransitionNotAllowed
 from service.store.sqlite import SqliteStore
 from tests.ledger.builders import ENV_USER, OFFICER, WATER_USER
+from tests.ledger.test_ledger_monitor import make_ctx
 from tests.ledger.test_ledger_times_property import DEPARTMENT_ACTIONS, OFFICER_ACTIONS, _step
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -221,3 +224,26 @@ def test_stats_cost_does_not_grow_with_the_number_of_tickets(db, frozen, config)
     assert large < 2 * small + 5, (small, large)
     with db.session() as session:
         assert stats(session, OFFICER, **whole) == live_stats(session, OFFICER, **whole)
+
+
+def test_the_scheduled_sla_job_folds_the_recorded_changes(tmp_path, database_url, frozen) -> None:
+    """Every minute's job leaves no delta behind, and the figures stay those of the tickets."""
+    ctx = make_ctx(tmp_path, database_url)
+    context.set_current(ctx)
+    try:
+        config = ledger_config(ctx.settings)
+        with ctx.db.session() as session:
+            for minutes in (-30, 30):
+                _open(session, config, minutes, "env", "normal", True, 1)
+        with ctx.db.session() as session:
+            assert session.execute(select(func.count()).select_from(stats_delta)).scalar_one() == 2
+        sla_job()
+        with ctx.db.session() as session:
+            assert session.execute(select(func.count()).select_from(stats_delta)).scalar_one() == 0
+            assert (
+                session.execute(select(func.count()).select_from(stats_rollup)).scalar_one() == 4
+            )  # Feb 28 and Mar 1: 2 days, 2 months
+            assert stats(session, OFFICER) == live_stats(session, OFFICER)
+    finally:
+        context.set_current(None)
+        ctx.close()
