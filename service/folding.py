@@ -14,10 +14,15 @@ base characters (half-width katakana ``ｶﾞ``) are not joined; such text does 
 from __future__ import annotations
 
 import bisect
+import codecs
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache, cached_property, lru_cache
+from functools import cache, lru_cache
+
+import numpy as np
+import numpy.typing as npt
 
 # Blocks with no compatibility decomposition and no case mapping (CJK ideographs, Hangul syllables,
 # surrogates, private use, unassigned planes): skipped when tabulating, which keeps start-up to ~0.3 s.
@@ -68,14 +73,11 @@ def _char_class(code_points: list[int]) -> str:
 @cache
 def _tables() -> _Tables:
     changing: dict[int, str] = {}
-    begin = 0
-    for first, last in (*_STABLE_BLOCKS, (0x110000, 0x110000)):
-        for cp in range(begin, first):
-            char = chr(cp)
-            folded = fold_char(char)
-            if folded != char:
-                changing[cp] = folded
-        begin = last + 1
+    for cp in _unstable_code_points():
+        char = chr(cp)
+        folded = fold_char(char)
+        if folded != char:
+            changing[cp] = folded
     expanding = sorted(cp for cp, folded in changing.items() if len(folded) != 1 and cp < 0x10000)
     # The regex engine tests a BMP class in one bitmap lookup but walks astral ranges one by one, so
     # astral characters are all let through as one range and sorted out by the table (rare in our text).
@@ -90,18 +92,56 @@ def _tables() -> _Tables:
     )
 
 
-@dataclass(frozen=True)
 class Folded:
-    """A folded text with the map from folded offsets back to the original text's offsets."""
+    """A folded text with the map from folded offsets back to the original text's offsets (immutable).
 
-    original: str
-    text: str
-    # Segments where folded and original lengths differ: parallel lists of folded start, original start,
-    # folded length and original length. Between segments the two texts advance one to one.
-    seg_folded_start: tuple[int, ...] = ()
-    seg_orig_start: tuple[int, ...] = ()
-    seg_folded_len: tuple[int, ...] = ()
-    seg_orig_len: tuple[int, ...] = ()
+    A plain class with slots rather than a dataclass: two are made for every item matched.
+    """
+
+    __slots__ = (
+        "_segments",
+        "original",
+        "seg_folded_len",
+        "seg_folded_start",
+        "seg_orig_len",
+        "seg_orig_start",
+        "text",
+    )
+
+    def __init__(
+        self,
+        original: str,
+        text: str,
+        seg_folded_start: tuple[int, ...] = (),
+        seg_orig_start: tuple[int, ...] = (),
+        seg_folded_len: tuple[int, ...] = (),
+        seg_orig_len: tuple[int, ...] = (),
+    ) -> None:
+        self.original = original
+        self.text = text
+        # Segments where folded and original lengths differ: parallel lists of folded start, original
+        # start, folded length and original length. Between segments the two texts advance one to one.
+        self.seg_folded_start = seg_folded_start
+        self.seg_orig_start = seg_orig_start
+        self.seg_folded_len = seg_folded_len
+        self.seg_orig_len = seg_orig_len
+        self._segments: tuple[tuple[int, ...], ...] | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Folded) and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        return f"Folded{self._key()!r}"
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.original,
+            self.text,
+            self.seg_folded_start,
+            self.seg_orig_start,
+            self.seg_folded_len,
+            self.seg_orig_len,
+        )
 
     def _orig_unit(self, index: int) -> tuple[int, int]:
         """The original span of the character (or cluster) that produced folded character ``index``."""
@@ -124,30 +164,54 @@ class Folded:
         """
         if not self.seg_folded_start:
             return [(end - length + 1, end + 1) for end in ends]
-        f_starts, f_ends, o_starts, o_ends, shifts = self._arrays
+        return self._map([end - length + 1 for end in ends], length)
+
+    def occurrences(self, term: str) -> list[tuple[int, int]]:
+        """Distinct original spans of every occurrence of the folded ``term``, overlapping ones included.
+
+        Sorted by start: the same spans as :meth:`spans` of the automaton's matches of ``term``.
+        """
+        text = self.text
+        find = text.find
+        length = len(term)
+        starts = []
+        start = find(term)
+        while start >= 0:
+            starts.append(start)
+            start = find(term, start + 1)
+        if not self.seg_folded_start:
+            return [(start, start + length) for start in starts]
+        return self._map(starts, length)
+
+    def _map(self, starts: list[int], length: int) -> list[tuple[int, int]]:
         # Per folded index x, j is the last segment starting at or before it: inside the segment x maps
         # to the segment's original span, after it x moves by the segment's accumulated shift.
-        starts = [
-            x if (j := bisect.bisect_right(f_starts, x) - 1) < 0 else o_starts[j] if x < f_ends[j] else x + shifts[j]
-            for x in [end - length + 1 for end in ends]
-        ]
-        stops = [
-            x + 1
-            if (j := bisect.bisect_right(f_starts, x) - 1) < 0
-            else o_ends[j]
-            if x < f_ends[j]
-            else x + shifts[j] + 1
-            for x in ends
-        ]
-        # Matches inside one expansion (... in the six dots of ……) map to the same original span: keep one.
-        return list(dict.fromkeys(zip(starts, stops, strict=True)))
-
-    @cached_property
-    def _arrays(self) -> tuple[tuple[int, ...], ...]:
-        f_ends = tuple(f + n for f, n in zip(self.seg_folded_start, self.seg_folded_len, strict=True))
-        o_ends = tuple(o + n for o, n in zip(self.seg_orig_start, self.seg_orig_len, strict=True))
-        shifts = tuple(o - f for o, f in zip(o_ends, f_ends, strict=True))
-        return self.seg_folded_start, f_ends, self.seg_orig_start, o_ends, shifts
+        if self._segments is None:
+            f_ends = tuple(f + n for f, n in zip(self.seg_folded_start, self.seg_folded_len, strict=True))
+            o_ends = tuple(o + n for o, n in zip(self.seg_orig_start, self.seg_orig_len, strict=True))
+            shifts = tuple(o - f for o, f in zip(o_ends, f_ends, strict=True))
+            self._segments = (self.seg_folded_start, f_ends, self.seg_orig_start, o_ends, shifts)
+        f_starts, f_ends, o_starts, o_ends, shifts = self._segments
+        bisect_right = bisect.bisect_right
+        out: list[tuple[int, int]] = []
+        for x in starts:
+            last = x + length - 1
+            k = bisect_right(f_starts, last) - 1  # the last segment starting at or before the last character
+            if k < 0:
+                span = (x, last + 1)
+            elif x >= f_ends[k]:  # the whole match lies after segment k and before the next one
+                span = (x + shifts[k], last + shifts[k] + 1)
+            else:
+                j = bisect_right(f_starts, x, 0, k + 1) - 1
+                span = (
+                    x if j < 0 else o_starts[j] if x < f_ends[j] else x + shifts[j],
+                    o_ends[k] if last < f_ends[k] else last + shifts[k] + 1,
+                )
+            # Matches inside one expansion (... in the six dots of ……) map to the same original span:
+            # keep one. The map is monotone, so equal spans are neighbours.
+            if not out or out[-1] != span:
+                out.append(span)
+        return out
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Map the folded span ``[start, end)`` (non-empty) to the original span covering it."""
@@ -178,8 +242,8 @@ def _fold_by_cluster(text: str) -> Folded:
     return Folded(text, "".join(pieces), *(tuple(lst) for lst in seg))
 
 
-def fold(text: str) -> Folded:
-    """Fold ``text`` for matching; see the module docstring for what folding means."""
+def fold_reference(text: str) -> Folded:
+    """The definition of :func:`fold` (and its path for text with combining marks, jamo and the like)."""
     if not unicodedata.is_normalized("NFC", text):
         return _fold_by_cluster(text)
     tables = _tables()
@@ -220,6 +284,131 @@ def fold(text: str) -> Folded:
             lst.append(value)
         shift += f_len - 1
     return Folded(text, folded, *(tuple(lst) for lst in seg))
+
+
+# Noncharacters that the fast tables put in place of a character that folds to several (its folding is
+# in _Fast.expansions), of one left to fold_reference (combining marks, jamo, lone surrogates, these
+# three themselves), and (16-bit table only) of a character outside the BMP.
+_EXPANDS = "\ufdd0"
+_UNSAFE = "\ufdd1"
+_WIDE = "\ufdd2"
+_U16 = np.dtype("<u2")
+_U32 = np.dtype("<u4")
+# Below this length a set look-up per character is cheaper than numpy's fixed cost per call.
+_SHORT = 96
+
+
+@dataclass(frozen=True)
+class _Fast:
+    narrow: npt.NDArray[np.uint16]  # UTF-16 code unit -> folded code point (BMP text, the usual case)
+    wide: npt.NDArray[np.uint32]  # code point -> folded code point
+    expansions: dict[str, str]
+    not_quiet: frozenset[str]  # characters that fold to something else or are left to fold_reference
+
+
+def _unstable_code_points() -> Iterator[int]:
+    begin = 0
+    for first, last in (*_STABLE_BLOCKS, (0x110000, 0x110000)):
+        yield from range(begin, first)
+        begin = last + 1
+
+
+def _composition_seconds() -> set[str]:
+    # Characters that can compose with the character before them (NFC quick check "maybe"): the
+    # second halves of canonical pairs, and Hangul jamo (composed by algorithm, not by table).
+    ranges = ((0x1100, 0x11FF), (0xA960, 0xA97F), (0xD7B0, 0xD7FF))
+    seconds = {chr(cp) for lo, hi in ranges for cp in range(lo, hi + 1)}
+    for cp in _unstable_code_points():
+        decomposition = unicodedata.decomposition(chr(cp))
+        if decomposition and not decomposition.startswith("<"):
+            parts = decomposition.split()
+            if len(parts) == 2:
+                seconds.add(chr(int(parts[1], 16)))
+    return seconds
+
+
+@cache
+def _fast() -> _Fast:
+    """Tables of the fast path, exact for text whose every character is "plain" (see ``plain``).
+
+    A text of plain characters is in NFC, and so is its per-character folding: no character of it
+    composes with a neighbour or is reordered, so fold_reference takes its per-character path and folds
+    each character by itself, which is what one table look-up per character reproduces.
+    """
+    changing = _tables().changing
+    seconds = _composition_seconds()
+
+    def plain(char: str) -> bool:
+        decomposed = unicodedata.normalize("NFD", char)
+        return (
+            char not in seconds
+            and unicodedata.combining(char) == 0
+            and unicodedata.normalize("NFC", char) == char
+            and unicodedata.combining(decomposed[0]) == 0
+            and decomposed[0] not in seconds
+        )
+
+    identity = np.arange(0x110000, dtype=np.uint32)
+    wide = identity.copy()
+    wide[0xD800:0xE000] = ord(_UNSAFE)  # lone surrogates: rare, and the reference is the definition
+    for cp in _unstable_code_points():
+        if not plain(chr(cp)):
+            wide[cp] = ord(_UNSAFE)
+    wide[[ord(_EXPANDS), ord(_UNSAFE), ord(_WIDE)]] = ord(_UNSAFE)
+    expansions: dict[str, str] = {}
+    for cp, folded in changing.items():
+        if wide[cp] == ord(_UNSAFE):
+            continue
+        if not folded or not all(plain(char) for char in folded):
+            wide[cp] = ord(_UNSAFE)
+        elif len(folded) == 1:
+            wide[cp] = ord(folded)
+        else:
+            wide[cp] = ord(_EXPANDS)
+            expansions[chr(cp)] = folded
+    narrow = wide[:0x10000].copy()
+    narrow[narrow > 0xFFFF] = ord(_WIDE)  # a BMP character folding outside it: take the wide table
+    narrow[0xD800:0xE000] = ord(_WIDE)  # surrogate pairs (and lone surrogates) in UTF-16
+    not_quiet = frozenset(chr(cp) for cp in np.flatnonzero(wide != identity).tolist())
+    return _Fast(narrow.astype(np.uint16), wide, expansions, not_quiet)
+
+
+def fold(text: str) -> Folded:
+    """Fold ``text`` for matching; see the module docstring for what folding means.
+
+    Equal to :func:`fold_reference` (a property test holds it to that) in a few C-speed passes over the
+    text, one table look-up per character; Python work only per character that folds to several.
+    """
+    if text.isascii():
+        return Folded(text, text.lower())  # NFKC keeps ASCII; casefold is lower() there
+    fast = _fast()
+    if len(text) < _SHORT and fast.not_quiet.isdisjoint(text):
+        return Folded(text, text)
+    units = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), _U16)
+    folded: str = codecs.utf_16_le_decode(fast.narrow.take(units).tobytes())[0]
+    if _WIDE in folded:
+        points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), _U32)
+        folded = codecs.utf_32_le_decode(fast.wide.take(points).tobytes())[0]
+    if _UNSAFE in folded:
+        return fold_reference(text)
+    if _EXPANDS not in folded:
+        return Folded(text, folded)
+    parts = folded.split(_EXPANDS)
+    expansions = fast.expansions
+    out = [parts[0]]
+    seg: tuple[list[int], list[int], list[int], list[int]] = ([], [], [], [])
+    pos = len(parts[0])  # original offset of the next expanding character
+    shift = 0
+    for part in parts[1:]:
+        expansion = expansions[text[pos]]
+        out += (expansion, part)
+        seg[0].append(pos + shift)
+        seg[1].append(pos)
+        seg[2].append(len(expansion))
+        seg[3].append(1)
+        shift += len(expansion) - 1
+        pos += 1 + len(part)
+    return Folded(text, "".join(out), *(tuple(lst) for lst in seg))
 
 
 def fold_term(text: str) -> str:

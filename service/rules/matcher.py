@@ -28,7 +28,6 @@ from service.rules.structured import BOTH_FORMS, structured_node
 from service.vocabulary import SEVERITIES, Severity, is_severity
 
 Spans = list[tuple[int, int]]
-_first = itemgetter(0)
 _second = itemgetter(1)
 _new_tuple = tuple.__new__
 
@@ -65,17 +64,20 @@ def compile_rule(
 
 
 class _Scan:
-    """One item's folded fields and found terms; positions are worked out only when asked for."""
+    """One item's folded fields and the terms found in each; positions are worked out only when asked for.
 
-    __slots__ = ("by_term", "folded", "found", "found_any", "hits", "lengths", "spans_cache")
+    The automaton's scan keeps only which terms occur (a set per field): most items match no rule, and
+    the few positions a matched rule's highlights or a NEAR need are found again with ``str.find`` on the
+    folded text, which yields every occurrence, overlapping ones included, as the automaton would.
+    """
 
-    def __init__(self, folded: tuple[Folded, Folded], hits: tuple[list[Any], list[Any]], lengths: list[int]):
+    __slots__ = ("folded", "found_any", "sets", "spans_cache", "terms")
+
+    def __init__(self, folded: tuple[Folded, Folded], found: tuple[set[int], set[int]], terms: list[str]):
         self.folded = folded
-        self.hits = hits
-        self.lengths = lengths
-        self.found = (set(map(_second, hits[0])), set(map(_second, hits[1])))
-        self.found_any = self.found[0] | self.found[1]
-        self.by_term: list[tuple[list[int], list[int]] | None] = [None, None]
+        self.found_any = found[0] | found[1]
+        self.sets = (found[0], found[1], self.found_any)  # by scope: title, content, either
+        self.terms = terms
         self.spans_cache: tuple[dict[int, Spans], dict[int, Spans]] = ({}, {})
 
     def spans(self, field: int, tid: int) -> Spans:
@@ -83,14 +85,7 @@ class _Scan:
         cache = self.spans_cache[field]
         out = cache.get(tid)
         if out is None:
-            by_term = self.by_term[field]
-            if by_term is None:
-                # A stable sort by term keeps each term's ends ascending; all of it runs in C.
-                ordered = sorted(self.hits[field], key=_second)
-                by_term = self.by_term[field] = (list(map(_second, ordered)), list(map(_first, ordered)))
-            tids, ends = by_term
-            lo = bisect_left(tids, tid)
-            out = cache[tid] = self.folded[field].spans(ends[lo : bisect_right(tids, tid, lo)], self.lengths[tid])
+            out = cache[tid] = self.folded[field].occurrences(self.terms[tid])
         return out
 
 
@@ -132,21 +127,50 @@ class Budget:
             raise TooCostly("time")
 
 
+def _scope(term: Term) -> int:
+    """Index into :attr:`_Scan.sets`: 0 title, 1 content, 2 either."""
+    return 2 if len(term.fields) == len(FIELDS) else _FIELD_INDEX[term.fields[0]]
+
+
+def _chain(parts: list[Evaluator], both: bool) -> Evaluator:
+    # Nested two-way closures rather than all()/any() over a generator: no generator per evaluation.
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = _both(combined, part) if both else _either(combined, part)
+    return combined
+
+
+def _both(p: Evaluator, q: Evaluator) -> Evaluator:
+    return lambda s: p(s) and q(s)
+
+
+def _either(p: Evaluator, q: Evaluator) -> Evaluator:
+    return lambda s: p(s) or q(s)
+
+
+def _term_group(terms: frozenset[int], scope: int, both: bool) -> Evaluator:
+    if len(terms) == 1:
+        (t,) = terms
+        return lambda s: t in s.sets[scope]
+    if both:
+        return lambda s: terms <= s.sets[scope]
+    return lambda s: not terms.isdisjoint(s.sets[scope])
+
+
 def _compile(node: Node, tid: dict[str, int]) -> Evaluator:
-    """Turn a syntax tree into nested closures over a scan (no code generation, no eval)."""
+    """Turn a syntax tree into nested closures over a scan (no code generation, no eval).
+
+    The plain terms among an AND's or OR's children are tested together, one set operation per scope.
+    """
     if isinstance(node, Term):
-        t = tid[node.text]
-        if len(node.fields) == len(FIELDS):
-            return lambda s: t in s.found_any
-        fi = _FIELD_INDEX[node.fields[0]]
-        return lambda s: t in s.found[fi]
+        return _term_group(frozenset((tid[node.text],)), _scope(node), True)
     if isinstance(node, Near):
         a, b, n = tid[node.left.text], tid[node.right.text], node.distance
         fields = [_FIELD_INDEX[f] for f in FIELDS if f in node.left.fields and f in node.right.fields]
 
         def near(s: _Scan) -> bool:
             for fi in fields:
-                found = s.found[fi]
+                found = s.sets[fi]
                 if a in found and b in found and _near(s.spans(fi, a), s.spans(fi, b), n):
                     return True
             return False
@@ -155,17 +179,17 @@ def _compile(node: Node, tid: dict[str, int]) -> Evaluator:
     if isinstance(node, Not):
         inner = _compile(node.child, tid)
         return lambda s: not inner(s)
-    parts = [_compile(child, tid) for child in node.children]
-    if isinstance(node, And):
-        if len(parts) == 2:
-            p, q = parts
-            return lambda s: p(s) and q(s)
-        return lambda s: all(p(s) for p in parts)
-    assert isinstance(node, Or)
-    if len(parts) == 2:
-        p, q = parts
-        return lambda s: p(s) or q(s)
-    return lambda s: any(p(s) for p in parts)
+    assert isinstance(node, (And, Or))
+    both = isinstance(node, And)
+    groups: dict[int, set[int]] = {}
+    parts: list[Evaluator] = []
+    for child in node.children:
+        if isinstance(child, Term):
+            groups.setdefault(_scope(child), set()).add(tid[child.text])
+        else:
+            parts.append(_compile(child, tid))
+    groups_first = [_term_group(frozenset(terms), scope, both) for scope, terms in groups.items()]
+    return _chain(groups_first + parts, both)
 
 
 def _triggers(node: Node, tid: dict[str, int], cost: Callable[[frozenset[int]], int]) -> tuple[bool, frozenset[int]]:
@@ -202,14 +226,15 @@ class Matcher:
         self,
         rules: list[_Rule],
         automaton: Any,
-        lengths: list[int],
+        terms: list[str],
         triggers: dict[int, tuple[int, ...]],
         always: list[tuple[int, frozenset[int]]],
     ) -> None:
         self._rules = rules
         self._automaton = automaton
-        self._lengths = lengths
+        self._terms = terms
         self._triggers = triggers
+        self._trigger_terms = frozenset(triggers)
         self._always = always
         self._index = {r.rule.id: i for i, r in enumerate(rules)}
 
@@ -262,13 +287,11 @@ class Matcher:
                     triggers.setdefault(t, []).append(index)
 
         automaton = ahocorasick.Automaton()
-        lengths = [0] * len(tid)
         for text, t in tid.items():
             automaton.add_word(text, t)
-            lengths[t] = len(text)
         if tid:
             automaton.make_automaton()
-        return cls(compiled, automaton, lengths, {t: tuple(v) for t, v in triggers.items()}, always)
+        return cls(compiled, automaton, list(tid), {t: tuple(v) for t, v in triggers.items()}, always)
 
     @property
     def rule_ids(self) -> list[str]:
@@ -278,32 +301,36 @@ class Matcher:
     @property
     def term_count(self) -> int:
         """Distinct folded terms in the automaton."""
-        return len(self._lengths)
+        return len(self._terms)
 
     def _scan(self, title: str, content: str, budget: Budget | None = None) -> _Scan:
         folded = (fold(title), fold(content))
-        if not self._lengths:
-            hits: tuple[list[Any], list[Any]] = ([], [])
+        automaton = self._automaton
+        if not self._terms:
+            found: tuple[set[int], set[int]] = (set(), set())
         elif budget is None:
-            hits = (list(self._automaton.iter(folded[0].text)), list(self._automaton.iter(folded[1].text)))
+            found = (
+                set(map(_second, automaton.iter(folded[0].text))),
+                set(map(_second, automaton.iter(folded[1].text))),
+            )
         else:
-            hits = ([], [])
+            found = (set(), set())
             left = budget.max_occurrences
-            for field, part in zip(hits, folded, strict=True):
+            for field, part in zip(found, folded, strict=True):
                 # Short terms on a long text can occur millions of times: take them in slices, with the caps.
-                found = self._automaton.iter(part.text)
-                while chunk := list(itertools.islice(found, 65536)):
-                    field.extend(chunk)
+                occurrences = automaton.iter(part.text)
+                while chunk := list(itertools.islice(occurrences, 65536)):
+                    field.update(map(_second, chunk))
                     left -= len(chunk)
                     if left < 0:
                         raise TooCostly("occurrences")
                     budget.check()
-        return _Scan(folded, hits, self._lengths)
+        return _Scan(folded, found, self._terms)
 
     def _highlights(self, scan: _Scan, rule: _Rule) -> tuple[Highlight, ...]:
         out: list[Highlight] = []
         for fi, terms in enumerate(rule.highlight_terms):
-            found = scan.found[fi]
+            found = scan.sets[fi]
             field = FIELDS[fi]
             # tuple.__new__ skips the namedtuple's Python-level __new__: highlights are many.
             part = [
@@ -320,8 +347,7 @@ class Matcher:
         """The rules that match this item, in build order, with highlights in original offsets."""
         scan = self._scan(title, content)
         found = scan.found_any
-        triggers = self._triggers
-        candidates: set[int] = set().union(*[triggers[t] for t in found if t in triggers])
+        candidates: set[int] = set().union(*map(self._triggers.__getitem__, found.intersection(self._trigger_terms)))
         matched: list[int] = []
         for index, falsifiers in self._always:
             if found.isdisjoint(falsifiers):

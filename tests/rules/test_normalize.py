@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.folding import fold, fold_term
+from service.folding import _tables, fold, fold_reference, fold_term
 
 
 def test_width_and_case_fold_together():
@@ -40,3 +40,49 @@ def test_every_folded_char_maps_to_an_original_char_that_folds_to_contain_it(tex
         start, end = folded.span(i, i + 1)
         assert 0 <= start < end <= len(text)
         assert char in fold(text[start:end]).text
+
+
+# The fast fold (one table look-up per character) must equal the reference fold (NFKC + casefold per
+# character or cluster) on anything: full-width forms, compatibility characters that expand, case pairs,
+# combining marks, characters that compose with their neighbour (jamo, Tamil and Kannada vowel signs),
+# singletons (Å ohm), astral letters and emoji, lone surrogates and the noncharacters the tables use.
+TRICKY = [
+    *"ＡＺａｚ０９，。：；！？（）｛｝＂＇\u3000…‥㎡①⑩℃ﬁﬃßẞİıΣσςǅ㈱﹏ﻻ＄￥",
+    *"\u212b\u2126\ufa11\u0301\u0327\u0308\u1100\u1161\u11a8\u3131\u314f가각\u0bc6\u0bbe\u0cbf\u0cd5\u0f73",
+    *"\U0001d400\U0001d7ce\U0001f600\U00010400\U0001e900\ud800\udc00\ufdd0\ufdd1\ufdd2",
+    "e\u0301",
+    "ß\u0301",
+    "℃\u0327",
+]
+CJK = [*"化工厂排污噪音市民反映的问题", "青川镇东风村"]
+piece = st.one_of(
+    st.sampled_from(TRICKY),
+    st.sampled_from(CJK),
+    st.characters(codec=None, exclude_categories=()),
+    st.text(max_size=3),
+)
+long_text = st.builds(
+    lambda head, filler, tail: head + filler + tail,
+    st.lists(piece, max_size=30).map("".join),
+    st.sampled_from(["", "市民反映" * 30, "Ａ" * 100]),
+    st.lists(piece, max_size=30).map("".join),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.lists(piece, max_size=40).map("".join), long_text))
+def test_fast_fold_equals_the_reference_fold(text):
+    fast = fold(text)
+    reference = fold_reference(text)
+    assert fast == reference
+    for i in range(len(fast.text)):
+        assert fast.span(i, i + 1) == reference.span(i, i + 1)
+
+
+def test_every_changing_character_folds_as_the_reference_in_long_text():
+    # Every character that folding changes, in runs long enough for the table path, between Chinese
+    # text and ASCII capitals: each run must fold exactly as the reference folds it.
+    changing = [chr(cp) for cp in sorted(_tables().changing)]
+    for start in range(0, len(changing), 150):
+        text = "市民反映" + "A中".join(changing[start : start + 150]) + "问题"
+        assert fold(text) == fold_reference(text), changing[start]

@@ -10,7 +10,8 @@ from tests.rules.reference import evaluate
 
 # Overlapping terms, case and width variants, and characters that change length when folded.
 TERMS = ["化工", "化工厂", "工厂", "ab", "AB", "ｂ", "噪音", "……", "...", "㎡", "m2", "ß", "ss"]
-FILLER = ["的", " ", "，", "a", "厂", "…"]
+# A long filler takes texts past the fold's short-text path to its table path (numpy, segments).
+FILLER = ["的", " ", "，", "a", "厂", "…", "市民反映问题，" * 16]
 
 term = st.sampled_from(TERMS).map(lambda t: f'"{t}"')
 scope = st.sampled_from(["", "title:", "content:"])
