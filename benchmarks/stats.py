@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from alerting.calendar import WorkCalendar
 from alerting.sla import SlaConfig, SlaPolicy
@@ -142,28 +142,35 @@ def write_cost(db: Database, rounds: int, tickets: int) -> None:
         )
 
 
+def acknowledge_some(session: Any) -> None:
+    """A third acknowledged at their deadline, a ninth handled: plain UPDATEs, which the triggers see too."""
+    session.execute(update(Ticket).where(Ticket.id % 3 == 0).values(status="acknowledged", ack_met_at=Ticket.ack_due))
+    session.execute(
+        update(Ticket).where(Ticket.id % 9 == 0).values(status="handled", handle_met_at=Ticket.ack_due, handled=True)
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL (tests/servers)")
-    parser.add_argument("--database-url", default=None, help="an empty database to fill")
+    parser.add_argument(
+        "--database-url", default=None, help="an empty database to fill (or filled, with --measure-only)"
+    )
+    parser.add_argument("--measure-only", action="store_true", help="the database is filled already: only measure")
     args = parser.parse_args()
     with database(args) as db:
         started = time.perf_counter()
-        for chunk in range(0, args.tickets, 2000):
+        for chunk in range(0, 0 if args.measure_only else args.tickets, 2000):
             with db.session() as session:
                 batch = openings(chunk, min(2000, args.tickets - chunk), args.tickets)
                 open_or_attach_many(session, batch, policy=POLICY)
         with db.session() as session:
-            session.execute(
-                update(Ticket).where(Ticket.id % 3 == 0).values(status="acknowledged", ack_met_at=Ticket.ack_due)
-            )
-            session.execute(
-                update(Ticket)
-                .where(Ticket.id % 9 == 0)
-                .values(status="handled", handle_met_at=Ticket.ack_due, handled=True)
-            )
+            if args.measure_only:
+                args.tickets = session.execute(select(func.count()).select_from(Ticket)).scalar_one()
+            else:
+                acknowledge_some(session)
         with db.session() as session:
             folded = rollup.fold(session)
         print(f"{db.engine.dialect.name}: {args.tickets} tickets written in {time.perf_counter() - started:.1f} s")
