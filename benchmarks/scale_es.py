@@ -6,11 +6,12 @@ Usage::
         --until 03:40 --heap 3g [--rounds 5] [--out /tmp/yq-scale-es.jsonl]
 
 Starts a single Elasticsearch node as the tests do (integration-test zip via Maven, loopback, the machine's
-JDK; ``YUQING_TEST_ES_URL`` uses a running one), then grows one index through the product's own
-``ElasticsearchStore.upsert`` (masked copies, search keys, the mget of existing ids, bulk with retries) in
-batches from two threads, and measures each size as it passes it. Items are those of ``benchmarks/scale.py``
-(the same numbers always give the same items) and the items queries are its ``ITEM_QUERIES`` plus deep pages,
-each answered by ``store.search`` exactly as ``GET /api/v1/items`` asks it.
+JDK; ``YUQING_TEST_ES_URL`` uses a running one, and ``--measure-only`` measures its index as it is), then
+grows one index through the product's own ``ElasticsearchStore.upsert`` (masked copies, search keys, the
+mget of existing ids, bulk with retries) in batches from two threads, and measures each size as it passes
+it. Items are those of ``benchmarks/scale.py`` (the same numbers always give the same items) and the items
+queries are its ``ITEM_QUERIES`` plus deep pages, each answered by ``store.search`` exactly as
+``GET /api/v1/items`` asks it.
 
 At each size every query runs in ``--rounds`` interleaved rounds (rotated order); the figures are the median
 and the worst round. Baseline in the same run: a bare ``match_all`` of 20 documents in index order (no sort,
@@ -37,11 +38,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pydantic import SecretStr
+
 from benchmarks.matching import place_pool
 from benchmarks.scale import ITEM_QUERIES, deep_page, make_items
 from service.settings import ElasticsearchSettings
-from service.store.base import ItemQuery, encode_cursor, item_id
+from service.store.base import COUNT_CAP, ItemQuery, encode_cursor, item_id
 from service.store.elasticsearch import ElasticsearchStore
+from service.store.es_queries import NEWEST_FIRST, item_query
 from tests.servers.elasticsearch import elasticsearch_server
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -92,7 +96,18 @@ def cursor_at(store: ElasticsearchStore, number: int) -> str:
     (item,) = make_items(number, 1, place_pool(random.Random(1), 2000))
     doc = store._es.get(index=store.alias, id=item_id(item.source, external_id=item.external_id))["_source"]
     millis = int(datetime.fromisoformat(doc["published_at"]).timestamp() * 1000)
-    return encode_cursor([millis, doc["stored_seq"], doc["id"]])
+    return encode_cursor([millis, doc["stored_seq"]])
+
+
+def raw_search(store: ElasticsearchStore, query: ItemQuery, legacy: bool) -> Callable[[], object]:
+    """The store's request for ``query`` sent as is, with the unfolded-text clauses (legacy) or without."""
+    return lambda: store._es.search(
+        index=store.alias,
+        query=item_query(query, legacy=legacy),
+        sort=NEWEST_FIRST,
+        size=query.size,
+        track_total_hits=COUNT_CAP,
+    )
 
 
 def queries(store: ElasticsearchStore, count: int) -> dict[str, Callable[[], object]]:
@@ -100,7 +115,15 @@ def queries(store: ElasticsearchStore, count: int) -> dict[str, Callable[[], obj
         return lambda: store.search(ItemQuery(**fields))
 
     half = cursor_at(store, count // 2)
+    # Before/after of the search-keys flag: four phrase queries per term (documents of earlier releases
+    # may lack keys) against two (every index says its documents have keys).
+    pairs = {
+        f"{term}: {label}": raw_search(store, ItemQuery(q=term), legacy)
+        for term in ("排污", "问题", "塌")
+        for label, legacy in (("4 clauses (before)", True), ("2 clauses (keys flag)", False))
+    }
     return {
+        **pairs,
         "bare match_all, 20 docs (baseline)": lambda: store._es.search(
             index=store.alias, size=20, track_total_hits=False
         ),
@@ -127,7 +150,7 @@ def measure(store: ElasticsearchStore, count: int, rounds: int) -> dict[str, dic
             times[name].append(time.perf_counter() - started)
             total = getattr(answer, "total", None)
             if total is not None:
-                totals[name] = f"{total}{'+' if answer.total_capped else ''}"
+                totals[name] = f"{total}{'+' if getattr(answer, 'total_capped', False) else ''}"
     print(f"\n{count:,} items ({rounds} rounds, ms)", flush=True)
     print(f"{'query':40}{'median':>10}{'worst':>10}  total", flush=True)
     out: dict[str, dict[str, float]] = {}
@@ -154,6 +177,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2000, help="items per upsert call")
     parser.add_argument("--threads", type=int, default=2, help="upsert calls in flight")
     parser.add_argument("--until", help="stop growing at this UTC time (HH:MM) and measure the size reached")
+    parser.add_argument(
+        "--measure-only", action="store_true", help="measure the index as it is (with YUQING_TEST_ES_URL)"
+    )
     parser.add_argument("--out", default="/tmp/yq-scale-es.jsonl", help="one JSON line per size measured")
     args = parser.parse_args()
     sizes = sorted(int(c) for c in args.sizes.split(","))
@@ -164,7 +190,7 @@ def main() -> None:
         settings = ElasticsearchSettings(
             hosts=[server.url],
             username=server.username,
-            password=server.password,
+            password=SecretStr(server.password),
             index_prefix="yq-scale",
             request_timeout=120,
         )
@@ -172,6 +198,12 @@ def main() -> None:
         store.init()
         stack.callback(store.close)
         done = 0
+        if args.measure_only:
+            store._es.indices.refresh(index=store.alias)
+            reached = store.count()
+            print(f"{reached:,} items; index {index_stats(store)}", flush=True)
+            measure(store, reached, args.rounds)
+            return
         for size in sizes:
             step = 50_000 if size > 100_000 else 10_000
             while done < size and time.time() < deadline:

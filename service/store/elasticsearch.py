@@ -75,6 +75,7 @@ class ElasticsearchStore(Backfills):
         self._dirty = False
         self._keys_complete = None
         self._keys_checked = 0.0
+        self._next_seq = 0
         self._lock = threading.Lock()
         self._es = self._client()
 
@@ -184,7 +185,7 @@ class ElasticsearchStore(Backfills):
             latest[raw.id] = raw if raw.fingerprint else raw.with_fingerprint()
         existing = self._existing(list(latest))
         now = clock.now()
-        base_seq = int(now.timestamp() * 1_000_000) * 1000
+        base_seq = self._allot_seq(len(latest))
         docs: dict[str, dict[str, Any]] = {}
         kinds: dict[str, str] = {}
         for position, item in enumerate(latest.values()):
@@ -194,7 +195,7 @@ class ElasticsearchStore(Backfills):
                 continue
             if old is None:
                 doc = document(item.model_copy(update={"stored_at": now, "updated_at": now}))
-                doc["stored_seq"] = base_seq + min(position, 999)
+                doc["stored_seq"] = base_seq + position
                 kinds[item.id] = "new"
             else:
                 doc = document(item.model_copy(update={"updated_at": now}))
@@ -226,6 +227,18 @@ class ElasticsearchStore(Backfills):
                 result.updated.append(raw.id)
             seen[raw.id] = fingerprint
         return result
+
+    def _allot_seq(self, count: int) -> int:
+        """The first of ``count`` storage sequence numbers no earlier write of this process used.
+
+        Microseconds x 1000, so writes of other processes interleave by time; never repeated within the
+        process even when the clock stands still or a chunk holds more than 1,000 items, because the
+        newest-first sort has no other tie-breaker.
+        """
+        with self._lock:
+            start = max(int(clock.now().timestamp() * 1_000_000) * 1000, self._next_seq)
+            self._next_seq = start + count
+        return start
 
     def mark_matched(self, item_ids: Sequence[str]) -> None:
         """Set matched_at on items not matched before; the first match time is kept."""
@@ -283,7 +296,11 @@ class ElasticsearchStore(Backfills):
         offset = (query.page - 1) * query.size
         paging: dict[str, Any] = {"from_": offset}
         if query.after is not None:
-            values = decode_cursor(query.after, 3)
+            try:
+                values = decode_cursor(query.after, 2)
+            except BadCursor:
+                # A cursor of the release that also sorted on the id: its first two values still place it.
+                values = decode_cursor(query.after, 3)[:2]
             if not all(v is None or isinstance(v, int | float | str) for v in values):
                 raise BadCursor("after: 不是有效的翻页游标")
             paging = {"search_after": values}  # no result window: any depth

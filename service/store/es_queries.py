@@ -8,11 +8,12 @@ from typing import Any
 
 from service.store.base import ItemQuery, search_key
 
-# Newest published first; the sequence and the id break ties, so search_after pages never skip or repeat.
+# Newest published first; the storage sequence (unique per write, see ElasticsearchStore._allot_seq) breaks
+# ties, so search_after pages never skip or repeat. No keyword tie-breaker: sorting on "id" as well made
+# every list 4x slower at 560k items (it keeps Lucene from skipping documents that cannot reach the page).
 NEWEST_FIRST: list[dict[str, Any]] = [
     {"published_at": {"order": "desc", "missing": "_last"}},
     {"stored_seq": {"order": "desc"}},
-    {"id": {"order": "desc"}},
 ]
 OLDEST_STORED_FIRST: list[dict[str, Any]] = [{"stored_seq": {"order": "asc"}}, {"id": {"order": "asc"}}]
 NEVER_MATCHED: dict[str, Any] = {"bool": {"must_not": [{"exists": {"field": "matched_at"}}]}}

@@ -219,3 +219,26 @@ def test_documents_of_an_earlier_release_get_search_keys_on_init_and_fold_like_n
         assert [i.id for i in store.search(ItemQuery(q="abc化工厂")).results] == [old.id]
         assert [i.id for i in store.search(ItemQuery(q="abc化工厂", masked=True)).results] == [old.id]
         assert store.search(ItemQuery(q="13812345678", masked=True)).results == []
+
+
+def test_keyset_pages_cross_items_of_the_same_time_written_in_big_chunks_each_once(
+    es_settings: ElasticsearchSettings, frozen_clock
+) -> None:
+    # Newest first sorts on the publication time and the storage sequence only: the sequence must never
+    # repeat, even for a chunk over 1,000 items or two writes while the clock stands still.
+    store = ElasticsearchStore(es_settings.model_copy(update={"bulk_chunk_size": 2000}))
+    store.init()
+    same = make_item(0).published_at
+    store.upsert([make_item(n, published_at=same) for n in range(1100)])
+    store.upsert([make_item(n, published_at=same) for n in range(1100, 1105)])
+    seen: list[str] = []
+    page = store.search(ItemQuery(size=100))
+    while True:
+        seen += [i.id for i in page.results]
+        if page.next is None:
+            break
+        page = store.search(ItemQuery(size=100, after=page.next))
+    store.close()
+    assert len(seen) == len(set(seen)) == 1105
+    # The newest writes come first among items published at the same time.
+    assert seen[:5] == [make_item(n).id for n in range(1104, 1099, -1)]
