@@ -26,9 +26,9 @@ SESSION_CHECK_SECONDS = 2.0
 # A comment line this often keeps proxies from closing an idle stream.
 KEEPALIVE_SECONDS = 15.0
 
-# One event: its id (the client resumes after it; None for a side event that is not a resume point),
-# its SSE event name, its JSON payload.
-Event = tuple[int | None, str, dict[str, Any]]
+# One event: its id (the client resumes after it: a row id, or "A:R" for a stream of two kinds of rows;
+# None for a side event that is not a resume point), its SSE event name, its JSON payload.
+Event = tuple[int | str | None, str, dict[str, Any]]
 # What one poll found: the events to send, and the id the next poll starts after (rows the caller may
 # not see are skipped past, not sent).
 Found = tuple[list[Event], int]
@@ -43,7 +43,17 @@ def resume_point(request: Request, after: int | None) -> int | None:
     return after
 
 
-def frame(event_id: int | None, name: str, payload: dict[str, Any]) -> str:
+def resume_pair(request: Request, after: int | None) -> tuple[int | None, int | None]:
+    """Where a stream of two kinds of rows starts: Last-Event-ID ``"A:R"`` (both), ``"A"`` (the first kind
+    only, from before the second kind had ids), else ``(after, None)``."""
+    last_header = request.headers.get("last-event-id") or ""
+    first, sep, second = last_header.partition(":")
+    if sep and first.isdigit() and second.isdigit() and len(first) <= 10 and len(second) <= 10:
+        return min(int(first), ROW_ID_MAX), min(int(second), ROW_ID_MAX)
+    return resume_point(request, after), None
+
+
+def frame(event_id: int | str | None, name: str, payload: dict[str, Any]) -> str:
     """One SSE message."""
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {name}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"

@@ -20,6 +20,7 @@ def init(ctx: typer.Context) -> None:
     from service.context import AppContext
     from service.db import DatabaseUnavailable
     from service.items.duplicates import backfill_bands
+    from service.ledger.related import backfill_recent
     from service.scheduling import queue
     from service.store.base import StoreUnavailable
     from service.upgrade import migrate
@@ -37,6 +38,8 @@ def init(ctx: typer.Context) -> None:
     try:
         app_ctx.store.init()
         backfilled = backfill_bands(app_ctx.store)
+        with app_ctx.db.session() as session:
+            suggested = backfill_recent(session, app_ctx.store)
     except StoreUnavailable as exc:
         fail(str(exc))
     finally:
@@ -45,6 +48,8 @@ def init(ctx: typer.Context) -> None:
     typer.echo(f"store ready: {settings.store.backend}")
     if backfilled:
         typer.echo(f"已为 {backfilled} 条旧条目补建转载比对索引 (LSH bands backfilled)")
+    if suggested:
+        typer.echo(f"已为近 72 小时未办结的工单补算 {suggested} 条“可能是同一事件”提示")
     if queue.is_postgresql(settings):
         typer.echo(f"task queue ready: procrastinate {queue.installed_version()}" + (f" ({queued})" if queued else ""))
 

@@ -12,7 +12,7 @@ from service.api_fields import ROW_ID_MAX, LocalDateTime, RowId
 from service.audit.request import record_reveals
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, require_roles
-from service.auth.event_stream import Event, Found, resume_point, session_stream
+from service.auth.event_stream import Event, Found, resume_pair, session_stream
 from service.deps import CtxDep, SessionDep
 from service.feed.models import Alert
 from service.feed.service import AlertFilter, AlertNotFound, list_alerts, set_state
@@ -86,24 +86,26 @@ async def alert_stream(
     after: int | None = Query(None, ge=0, le=ROW_ID_MAX),
 ) -> StreamingResponse:
     """SSE: every new alert the caller may see; resumable with Last-Event-ID (or ``after``)."""
-    last = resume_point(request, after)
+    last, last_related = resume_pair(request, after)
     if last is None:
         with ctx.db.session() as session:
             newest, _ = list_alerts(session, principal, AlertFilter(size=1))
         last = newest[0].id if newest else 0
-    # 可能是同一事件 found while the stream is open is pushed too (event "related", no id: the alert ids
-    # stay the resume point; a suggestion missed while disconnected is on the ticket anyway).
-    with ctx.db.session() as session:
-        last_related = related.newest_suggestion(session)
+    # 可能是同一事件 found while the stream is open is pushed too (event "related"). Every event's id is
+    # "alert:suggestion", the two resume points, so a reconnecting browser misses neither kind.
+    if last_related is None:
+        with ctx.db.session() as session:
+            last_related = related.newest_suggestion(session)
 
     def fetch(after_id: int) -> Found:
         nonlocal last_related
         alerts = _fetch_after(ctx, principal, after_id, request)
-        events: list[Event] = [(a.id, "alert", a.model_dump(mode="json")) for a in alerts]
-        for suggestion in _related_after(ctx, principal, last_related):
+        events: list[Event] = [(f"{a.id}:{last_related}", "alert", a.model_dump(mode="json")) for a in alerts]
+        sent = max((a.id for a in alerts), default=after_id)
+        for suggestion in _related_after(ctx, principal, last_related or 0):
             last_related = suggestion["id"]
-            events.append((None, "related", suggestion))
-        return events, max((a.id for a in alerts), default=after_id)
+            events.append((f"{sent}:{last_related}", "related", suggestion))
+        return events, sent
 
     return session_stream(request, ctx, last, fetch, ctx.settings.alerts.stream_poll_seconds)
 

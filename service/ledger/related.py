@@ -240,6 +240,37 @@ def _related_batch(
     return out
 
 
+def backfill_recent(session: Session, store: Store) -> int:
+    """Suggestions for open tickets of the last 72 hours that have none stored (opened before suggestions were
+    decided at match time, or by a matching run that stopped between its two transactions); how many rows.
+
+    Run by ``yuqing init``: only tickets inside the window can be related, so the work is bounded by a few
+    days of tickets, and re-running it only re-checks tickets that still have no suggestion.
+    """
+    since = clock.now() - WINDOW
+    have = select(TicketSuggestion.ticket_id)
+    tickets = list(
+        session.scalars(
+            select(Ticket)
+            .options(noload(Ticket.timeline))
+            .where(
+                Ticket.discovered_at >= since,
+                Ticket.status != "closed",
+                Ticket.merged_into.is_(None),
+                Ticket.id.not_in(have),
+            )
+        ).all()
+    )
+    if not tickets:
+        return 0
+    wanted = [link.item_id for t in tickets for link in t.items[:ITEMS_PER_TICKET]]
+    try:
+        texts = {i.id: i for i in store.get_many(wanted)}
+    except StoreUnavailable:
+        return 0
+    return len(record_at_match(session, store, [t.id for t in tickets], texts))
+
+
 def stored(session: Session, ticket: Ticket) -> list[RelatedTicket]:
     """The suggestions recorded for ``ticket`` whose other ticket is still open on its own; strongest first."""
     if ticket.merged_into is not None:

@@ -134,15 +134,22 @@ class MatchingEngine:
         now = at or clock.now()
         planned = [(item, hit) for item in batch for hit in department_hits(matcher, item)]
         report.hits = len(planned)
-        with self.ctx.db.session() as session:
-            if planned:
-                self._write_hits(session, planned, now, report)
+        if planned:
+            with self.ctx.db.session() as session:
+                openings, tickets = self._write_hits(session, planned, now, report)
+            # 可能是同一事件 after the batch's commit, in a transaction of its own: deciding it reads the store
+            # and segments places (jieba), and on SQLite that work inside the matching transaction held the one
+            # write lock long enough to make logins wait past the busy timeout. Reads here take no write lock;
+            # only the final insert does, for milliseconds. Items are marked matched after this, so a crash
+            # before it re-runs the batch (alerts and tickets are no-ops then, suggestions an idempotent insert).
+            with self.ctx.db.session() as session:
+                self._suggest(session, planned, openings, tickets)
         self.ctx.store.mark_matched([i.id for i in batch])
         return report
 
     def _write_hits(
         self, session: Session, planned: list[tuple[Item, DepartmentHit]], now: datetime, report: MatchReport
-    ) -> None:
+    ) -> tuple[list[Opening], dict[tuple[str, str], tuple[int, bool]]]:
         settings = self.ctx.settings
         config = ledger_config(settings)
         openings = [
@@ -166,7 +173,6 @@ class MatchingEngine:
             push = push_state(hit, settings.alerts.policy_for(hit.department), muted, now)
             rows.append(alert_row(item, hit, at=now, push=push, ticket_id=tickets[opening.key][0]))
         created = create_alerts(session, rows)
-        self._suggest(session, planned, openings, tickets)
         pushes = []
         for alert in created:
             report.alerts += 1
@@ -179,6 +185,7 @@ class MatchingEngine:
         if pushes:
             enqueue_many(session, pushes, notifications=settings.notifications)
             mark_pushed(session, [p.dedupe_key.removeprefix("alert:") for p in pushes], now)
+        return openings, tickets
 
     def _suggest(
         self,
@@ -189,7 +196,6 @@ class MatchingEngine:
     ) -> None:
         """可能是同一事件, decided now and stored: new tickets against open ones of their department, and tickets
         of two events a repost of both links (never merged without an officer)."""
-        session.flush()
         items = {item.id: item for item, _ in planned}
         links = linked_events(self.ctx.store, list(items.values()))
         by_item: dict[str, list[EventLink]] = {}

@@ -16,6 +16,7 @@ from service.feed.models import Alert
 from service.items.duplicates import assign_events
 from service.ledger.models import Ticket, TicketSuggestion
 from service.ledger.monitoring import check_sla
+from service.ledger.related import backfill_recent
 from service.matching.engine import MatchingEngine
 from service.settings import PushPolicy
 from tests.items.test_reposts import ORIGINAL, ORIGINAL_TITLE, _news
@@ -103,6 +104,69 @@ def test_a_suggestion_is_stored_when_matched_and_pushed_to_the_stream(client, ac
 
         water = Principal(user_id=9, username="water-user", role="department", department="water", address="x")
         assert suggestions_after(s, water, 0) == []
+
+
+def test_a_suggestion_made_while_disconnected_arrives_when_the_stream_resumes(client, accounts) -> None:
+    ctx = client.app.state.ctx
+    hotline, news = _complaint_and_report()
+    ctx.store.upsert([hotline])
+    MatchingEngine(ctx).run()
+    accounts.add("env-user", "department", department="env")
+    headers = accounts.headers("env-user")
+
+    def events(extra: dict[str, str], wanted: int) -> list[tuple[str, str, dict]]:
+        out: list[tuple[str, str, dict]] = []
+        event_id = event = ""
+        keepalives = 0
+        with client.stream("GET", "/api/v1/alerts/stream", headers=headers | extra) as response:
+            for line in response.iter_lines():
+                if line.startswith(":"):
+                    keepalives += 1
+                    # Keep-alives come every 15 s: this only bounds a failure, generously for a loaded CI box.
+                    assert keepalives < 5, f"only {len(out)} of {wanted} events within 60 s"
+                elif line.startswith("id: "):
+                    event_id = line[4:]
+                elif line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    out.append((event_id, event, json.loads(line[6:])))
+                    if len(out) == wanted:
+                        break
+        return out
+
+    # The browser had seen the first alert (resume point "alert:suggestion"), then lost the connection.
+    (seen_id, kind, first_alert), *_ = events({"Last-Event-ID": "0:0"}, 1)
+    assert kind == "alert"
+    assert seen_id == f"{first_alert['id']}:0"
+    # While it was away the news report was matched: a new alert and a suggestion on both tickets.
+    ctx.store.upsert([news])
+    MatchingEngine(ctx).run()
+    resumed = events({"Last-Event-ID": seen_id}, 3)
+    assert [kind for _, kind, _ in resumed] == ["alert", "related", "related"]
+    assert resumed[0][2]["item_id"] == news.id
+    # Each id names both resume points, so the next reconnect misses neither kind of event.
+    last_alert = resumed[0][2]["id"]
+    assert [i for i, _, _ in resumed] == [f"{last_alert}:0", f"{last_alert}:1", f"{last_alert}:2"]
+
+
+def test_tickets_opened_before_suggestions_existed_get_them_at_init(client, accounts) -> None:
+    ctx = client.app.state.ctx
+    hotline, news = _complaint_and_report()
+    ctx.store.upsert([hotline, news])
+    MatchingEngine(ctx).run()
+    first, second = _ticket_of(ctx, hotline.id), _ticket_of(ctx, news.id)
+    # As after an upgrade from before suggestions were stored: two related open tickets, no suggestion rows.
+    with ctx.db.session() as s:
+        s.execute(TicketSuggestion.__table__.delete())
+    accounts.add("zhang", "officer")
+    assert client.get(f"/api/v1/tickets/{first}", headers=accounts.headers("zhang")).json()["related"] == []
+
+    with ctx.db.session() as s:
+        assert backfill_recent(s, ctx.store) == 2
+    body = client.get(f"/api/v1/tickets/{first}", headers=accounts.headers("zhang")).json()
+    assert [(r["ticket_id"], r["kind"]) for r in body["related"]] == [(second, "related")]
+    with ctx.db.session() as s:
+        assert backfill_recent(s, ctx.store) == 0  # tickets that have suggestions are not read again
 
 
 def _excerpts() -> tuple[str, str]:
