@@ -1,4 +1,7 @@
-"""Source health: last success, consecutive failures, items per crawl (a JSON file under the data dir).
+"""Source health: last success, consecutive failures, items per crawl (the ``source_health`` table).
+
+Kept in the shared database, not on one machine's disk: with workers on several machines every API
+process and the console see the same health whichever worker crawled the source last.
 
 A crawl fails when it met a WAF/captcha page, when the list came back empty where it used to have
 items, when every item lacked its title, or when it fetched nothing at all. "0 new" is never a
@@ -8,17 +11,24 @@ failure by itself: a quiet mailbox is not a broken one.
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from pathlib import Path
+import os
+import socket
+from datetime import UTC, datetime
 from typing import Any
 
+from loguru import logger
 from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from service import clock
-from service.files import file_lock, write_text_atomic
+from service.db import Database, process_database
 from service.settings import Settings
+from service.store.models import SourceHealthRow
 
-HEALTH_FILE = "source_health.json"
+# The file earlier versions kept health in (per machine); imported once into the table, then renamed.
+LEGACY_FILE = "source_health.json"
 HISTORY = 20
 
 
@@ -39,29 +49,43 @@ class SourceHealth(BaseModel):
         return self.consecutive_failures == 0
 
 
-def _path(settings: Settings) -> Path:
-    return settings.data_path(HEALTH_FILE)
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes even for timezone=True columns.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-def load_health(settings: Settings) -> dict[str, SourceHealth]:
-    """Health of every source crawled so far; an unreadable file reads as no history."""
-    path = _path(settings)
+def _from_row(row: SourceHealthRow) -> SourceHealth:
+    return SourceHealth(
+        source=row.source,
+        last_crawl_at=_aware(row.last_crawl_at),
+        last_success_at=_aware(row.last_success_at),
+        last_failure_at=_aware(row.last_failure_at),
+        last_failure=row.last_failure,
+        consecutive_failures=row.consecutive_failures,
+        items_per_crawl=[int(n) for n in row.items_per_crawl or []],
+    )
+
+
+def _db(settings: Settings, db: Database | None) -> Database:
+    return db or process_database(settings)
+
+
+def load_health(settings: Settings, db: Database | None = None) -> dict[str, SourceHealth]:
+    """Health of every source crawled so far; an unreachable database reads as no history (logged)."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with _db(settings, db).session() as session:
+            _import_legacy(settings, session)
+            return {row.source: _from_row(row) for row in session.scalars(select(SourceHealthRow))}
+    except SQLAlchemyError as exc:
+        logger.warning("无法读取来源健康记录：{}", exc)
         return {}
-    out = {}
-    for key, value in raw.items() if isinstance(raw, dict) else ():
-        try:
-            out[key] = SourceHealth.model_validate(value)
-        except ValueError:
-            continue
-    return out
 
 
-def get_health(settings: Settings, source_id: str) -> SourceHealth:
+def get_health(settings: Settings, source_id: str, db: Database | None = None) -> SourceHealth:
     """Health of one source (an empty record when never crawled)."""
-    return load_health(settings).get(source_id) or SourceHealth(source=source_id)
+    with _db(settings, db).session() as session:
+        row = session.get(SourceHealthRow, source_id)
+        return _from_row(row) if row is not None else SourceHealth(source=source_id)
 
 
 def judge(summary: dict[str, Any], previous: SourceHealth) -> str | None:
@@ -100,16 +124,29 @@ def _first_reason(summary: dict[str, Any]) -> str:
     return samples[0]["reason"] if samples else "未知原因"
 
 
-def record_crawl(settings: Settings, source_id: str, summary: dict[str, Any]) -> SourceHealth:
-    """Judge a finished crawl and write it into the health file; returns the source's new record."""
-    # Crawl processes read-modify-write the health file: one at a time.
-    with file_lock(_path(settings).with_suffix(".lock")):
-        return _record(settings, source_id, summary)
+def record_crawl(
+    settings: Settings, source_id: str, summary: dict[str, Any], db: Database | None = None
+) -> SourceHealth:
+    """Judge a finished crawl and write it into the health table; returns the source's new record.
+
+    The verdict is returned even when the database cannot take it (logged): the crawl's items are
+    stored either way, and its caller still reports the failure.
+    """
+    for attempt in (1, 2):
+        try:
+            with _db(settings, db).session() as session:
+                return _record(session, source_id, summary)
+        except IntegrityError:
+            # Two first crawls of one source inserted at once (a CLI crawl beside a worker): read it again.
+            if attempt == 2:
+                raise
+        except SQLAlchemyError as exc:
+            logger.warning("来源 {} 的健康记录未能写入数据库：{}", source_id, exc)
+            break
+    return _judged(SourceHealth(source=source_id), summary)
 
 
-def _record(settings: Settings, source_id: str, summary: dict[str, Any]) -> SourceHealth:
-    records = load_health(settings)
-    health = records.get(source_id) or SourceHealth(source=source_id)
+def _judged(health: SourceHealth, summary: dict[str, Any]) -> SourceHealth:
     failure = judge(summary, health)
     now = clock.now()
     health.last_crawl_at = now
@@ -121,11 +158,54 @@ def _record(settings: Settings, source_id: str, summary: dict[str, Any]) -> Sour
     else:
         health.consecutive_failures = 0
         health.last_success_at = now
-    records[source_id] = health
-    _write(_path(settings), {k: v.model_dump(mode="json") for k, v in records.items()})
     return health
 
 
-def _write(path: Path, data: dict[str, Any]) -> None:
-    # Write-then-rename so a crash never leaves half a file for the next reader.
-    write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=1))
+def _record(session: Session, source_id: str, summary: dict[str, Any]) -> SourceHealth:
+    # Row-locked on PostgreSQL: a CLI crawl of a source beside a worker's updates it one after the other.
+    row = session.scalars(
+        select(SourceHealthRow).where(SourceHealthRow.source == source_id).with_for_update()
+    ).one_or_none()
+    health = _judged(_from_row(row) if row is not None else SourceHealth(source=source_id), summary)
+    if row is None:
+        row = SourceHealthRow(source=source_id)
+        session.add(row)
+    _to_row(health, row)
+    session.flush()
+    return health
+
+
+def _to_row(health: SourceHealth, row: SourceHealthRow) -> None:
+    row.last_crawl_at = health.last_crawl_at
+    row.last_success_at = health.last_success_at
+    row.last_failure_at = health.last_failure_at
+    row.last_failure = health.last_failure
+    row.consecutive_failures = health.consecutive_failures
+    row.items_per_crawl = list(health.items_per_crawl)
+    row.written_by = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _import_legacy(settings: Settings, session: Session) -> None:
+    """Move an earlier version's health file into the table (sources it does not know yet), once."""
+    path = settings.data_path(LEGACY_FILE)
+    if not path.exists():
+        return
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raw = {}
+    known = set(session.scalars(select(SourceHealthRow.source)))
+    for key, value in raw.items() if isinstance(raw, dict) else ():
+        try:
+            health = SourceHealth.model_validate(value)
+        except ValueError:
+            continue
+        if key not in known:
+            row = SourceHealthRow(source=key)
+            _to_row(health, row)
+            session.add(row)
+    session.flush()
+    try:
+        path.rename(path.with_name(LEGACY_FILE + ".imported"))
+    except OSError as exc:  # another process renamed it first
+        logger.debug("来源健康旧文件已被导入：{}", exc)

@@ -20,6 +20,7 @@ from service.config_files import ConfigError
 from service.scheduling import queue
 from service.scheduling.registry import JobSpec
 from service.settings import Settings
+from service.store.base import StoreUnavailable
 
 CRAWL_JOB_PREFIX = "crawl:"
 
@@ -55,7 +56,34 @@ def jobs(settings: Settings) -> list[JobSpec]:
                 first_run_catch_up=True,
             )
         )
+    if settings.store.backend == "elasticsearch":
+        # Items spooled into the database while the cluster was away (by any worker, on any machine) are
+        # written as soon as it answers, even when no crawl writes in the meantime.
+        specs.append(
+            JobSpec(
+                id=SPOOL_JOB_ID,
+                func="crawlers.scheduled:replay_spool",
+                trigger=IntervalTrigger(seconds=SPOOL_REPLAY_SECONDS),
+                name="重放条目存储暂存",
+            )
+        )
     return specs
+
+
+SPOOL_JOB_ID = "store-spool-replay"
+SPOOL_REPLAY_SECONDS = 60
+
+
+def replay_spool() -> dict[str, Any]:
+    """Scheduled job: write the items spooled during an outage; quiet while the store is still down."""
+    replay = getattr(context.current().store, "replay", None)
+    if replay is None:
+        return {"replayed": 0}
+    try:
+        return {"replayed": replay()}
+    except StoreUnavailable as exc:
+        logger.info("条目存储仍不可用，暂存条目稍后重放：{}", exc)
+        return {"replayed": 0}
 
 
 # A crawl that has not finished by then is killed and counted as a failure: a hung child must not

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.audit_key import load_audit_key
-from service.db import Database
+from service.db import Database, register_process_database
 from service.secrets_at_rest import load_secrets_key, use_secrets_key
 from service.settings import Settings
 from service.store import Store, make_store
@@ -21,18 +21,17 @@ class AppContext:
     def create(cls, settings: Settings) -> AppContext:
         """Objects only; nothing is connected until first use, so a down backend does not stop start-up."""
         use_secrets_key(load_secrets_key(settings))
-        return cls(
-            settings=settings,
-            db=Database(
-                settings.database_url,
-                echo=settings.database.echo,
-                busy_timeout=settings.database.busy_timeout_seconds,
-                pool_size=settings.database.pool_size,
-                max_overflow=settings.database.max_overflow,
-                audit_key=load_audit_key(settings),
-            ),
-            store=make_store(settings),
+        db = Database(
+            settings.database_url,
+            echo=settings.database.echo,
+            busy_timeout=settings.database.busy_timeout_seconds,
+            pool_size=settings.database.pool_size,
+            max_overflow=settings.database.max_overflow,
+            audit_key=load_audit_key(settings),
         )
+        # Source health and the store's spool reach the database through process_database: this pool.
+        register_process_database(db)
+        return cls(settings=settings, db=db, store=make_store(settings, db))
 
     def close(self) -> None:
         self.store.close()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -18,6 +19,9 @@ from sqlalchemy.engine import CursorResult, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.dml import UpdateBase
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Packages whose ``*.models`` modules declare tables (Alembic autogenerate and checks need them all).
@@ -143,6 +147,32 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_process_databases: dict[str, Database] = {}
+_process_lock = threading.Lock()
+
+
+def process_database(settings: Settings) -> Database:
+    """This process's own small pool on the settings' database, for code that runs without an AppContext.
+
+    A crawl process writes source health and spooled items through it; the running context shares it
+    (``AppContext.create`` registers its own here), so an API process opens no second pool.
+    """
+    url = settings.database_url
+    with _process_lock:
+        db = _process_databases.get(url)
+        if db is None:
+            db = _process_databases[url] = Database(
+                url, busy_timeout=settings.database.busy_timeout_seconds, pool_size=2, max_overflow=4
+            )
+        return db
+
+
+def register_process_database(db: Database) -> None:
+    """Make ``db`` what ``process_database`` answers for its URL in this process (the context's own)."""
+    with _process_lock:
+        _process_databases[db.url] = db
 
 
 def alembic_config(engine: Engine) -> Config:

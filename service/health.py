@@ -72,7 +72,8 @@ def _job_states(ctx: Any, scheduler: Any, database_ok: bool) -> list[JobState]:
 def _public(status: dict[str, Any], name: str) -> dict[str, Any]:
     if "error" in status:
         logger.warning("健康检查：{} 不可用：{}", name, status["error"])
-    return {k: v for k, v in status.items() if k in ("status", "backend")}
+    # "spooled": items waiting for Elasticsearch to return (all machines' together), a count only.
+    return {k: v for k, v in status.items() if k in ("status", "backend", "spooled")}
 
 
 def _scheduler_status(request: Request, scheduler: Any) -> dict[str, Any]:

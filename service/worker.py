@@ -17,6 +17,7 @@ from typing import Any
 from loguru import logger
 
 from crawlers.runner import use_crawl_hosts
+from crawlers.scheduled import replay_spool
 from service import app as _composition_root  # noqa: F401 - registers every domain's jobs (job_specs)
 from service import clock, context
 from service.context import AppContext
@@ -66,6 +67,7 @@ def run_worker(ctx: AppContext, concurrency: int = 1) -> None:
     context.set_current(ctx)
     # Crawls start from warm host processes (a fork, not seconds of imports per crawl).
     use_crawl_hosts()
+    replay_spool()  # what any worker (this one before a restart, or one on a dead machine) left spooled
     app = queue.make_app(settings, min_size=1, max_size=max(2, concurrency + 1))
     app.task(name=queue.JOB_TASK)(run_job)
     name = worker_name()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from service.db import Database
 
 
 @contextmanager
@@ -41,3 +46,26 @@ def postgres_database_url(postgres_url: str) -> Iterator[str]:
     """A fresh database on real PostgreSQL only (what needs PostgreSQL: the task queue)."""
     with fresh_postgres_database(postgres_url) as url:
         yield url
+
+
+_template: Path | None = None
+_template_lock = threading.Lock()
+
+
+def migrated_sqlite(path: Path) -> str:
+    """A migrated SQLite ledger at ``path`` (a copy of one migrated once per test process); its URL.
+
+    For tests that call a stage without a running app (a crawl writes source health to the database)
+    and must not pay a full migration (seconds) each.
+    """
+    global _template
+    with _template_lock:
+        if _template is None:
+            target = Path(tempfile.mkdtemp(prefix="yuqing-ledger-")) / "ledger.db"
+            db = Database(f"sqlite:///{target}")
+            db.migrate()
+            db.dispose()
+            _template = target
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_template, path)
+    return f"sqlite:///{path}"

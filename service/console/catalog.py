@@ -6,6 +6,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
+
 from alerting.calendar import load_calendar
 from alerting.sla import load_sla
 from crawlers.health import load_health
@@ -75,6 +77,18 @@ def sources(settings: Any) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def spooled(store: Any) -> int | None:
+    """Items waiting in the outage spool for the item store to return (None: the store has no spool)."""
+    pending = getattr(store, "pending", None)
+    if pending is None:
+        return None
+    try:
+        return int(pending())
+    except Exception as exc:  # the page still lists the sources when the database hiccups
+        logger.warning("无法统计暂存条目：{}", exc)
+        return None
 
 
 def invalid_sources(settings: Any) -> list[dict[str, Any]]:

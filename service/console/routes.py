@@ -229,7 +229,8 @@ def sources_page(request: Request) -> Response:
         sources, error = catalog.sources(settings) + catalog.invalid_sources(settings), None
     except ConfigError as exc:
         sources, error = [], str(exc)
-    return _render(request, "sources.html", guarded, "sources", sources=sources, error=error)
+    spooled = catalog.spooled(request.app.state.ctx.store)
+    return _render(request, "sources.html", guarded, "sources", sources=sources, error=error, spooled=spooled)
 
 
 @router.get("/sla", response_class=HTMLResponse)

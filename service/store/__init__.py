@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from service.db import Database, process_database
 from service.store.base import Item, ItemQuery, SearchPage, Store, StoreUnavailable, UpsertResult, item_id
 
 if TYPE_CHECKING:
@@ -21,8 +22,12 @@ __all__ = [
 ]
 
 
-def make_store(settings: Settings) -> Store:
-    """The store the settings name; nothing is connected until first use."""
+def make_store(settings: Settings, db: Database | None = None) -> Store:
+    """The store the settings name; nothing is connected until first use.
+
+    Elasticsearch writes spool into the database (``db``, else this process's own pool on it) while the
+    cluster is unreachable; any process that can reach the cluster again replays them.
+    """
     # Only the configured backend is imported (the one exception to imports at the top, see
     # tests/foundation/test_architecture.py): the Elasticsearch client alone is about a third of a crawl
     # process's start-up, which every SQLite installation would otherwise pay on every crawl.
@@ -30,7 +35,11 @@ def make_store(settings: Settings) -> Store:
         from service.store.elasticsearch import ElasticsearchStore
         from service.store.spool import SpoolingStore
 
-        return SpoolingStore(ElasticsearchStore(settings.store.elasticsearch), settings.data_path("spool"))
+        return SpoolingStore(
+            ElasticsearchStore(settings.store.elasticsearch),
+            db or process_database(settings),
+            legacy_dir=settings.data_path("spool"),
+        )
     from service.store.sqlite import SqliteStore
 
     return SqliteStore(settings.sqlite_store_path)

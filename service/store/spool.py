@@ -1,95 +1,138 @@
-"""A disk spool in front of a remote store: items written while Elasticsearch is unreachable are kept
-on disk and replayed, in order, as soon as it answers again. Nothing is lost; replays never duplicate
-because item ids are deterministic and upserts are idempotent."""
+"""The outage spool in front of Elasticsearch: items written while the cluster is unreachable are kept in
+the database (``item_spool``) and replayed, in order, as soon as it answers again.
+
+The spool is in the shared database, not on one machine's disk: a worker that spooled and then died
+(or whose machine is gone) leaves nothing stranded, because any worker, the scheduler's replay job or
+the next write anywhere replays it. Nothing is lost; replays never duplicate because item ids are
+deterministic and upserts are idempotent. Spools written to disk by earlier versions (``data/spool/``)
+are replayed too.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
+from sqlalchemy import delete, func, insert, select
 
-from service.files import file_lock, write_text_atomic
+from service import clock
+from service.db import Database
+from service.files import file_lock
 from service.store.base import Item, Store, StoreUnavailable, UpsertResult
+from service.store.models import SpooledItem
+
+# Items replayed per transaction: one bulk write to the cluster each, rows deleted with it.
+REPLAY_BATCH = 500
+
+
+def _writer() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class SpoolingStore:
-    """A Store that spools writes to ``spool_dir`` when the inner store is unavailable."""
+    """A Store that spools writes into the database when the inner store is unavailable."""
 
-    def __init__(self, inner: Store, spool_dir: Path) -> None:
+    def __init__(self, inner: Store, db: Database, legacy_dir: Path | None = None) -> None:
         self.inner = inner
         self.backend = inner.backend
-        self.spool_dir = Path(spool_dir)
+        self.db = db
+        self.legacy_dir = Path(legacy_dir) if legacy_dir else None
         self._thread_lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
         # Reads and everything else go straight to the backend.
         return getattr(self.inner, name)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        # The crawler subprocess and the service share the spool: one writer/replayer at a time.
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        with self._thread_lock, file_lock(self.spool_dir / ".lock"):
-            yield
-
-    def _files(self) -> list[Path]:
-        if not self.spool_dir.exists():
-            return []
-        return sorted(self.spool_dir.glob("*.jsonl"))
-
     def pending(self) -> int:
-        """Items waiting in the spool."""
-        total = 0
-        for path in self._files():
-            with open(path, encoding="utf-8") as handle:
-                total += sum(1 for line in handle if line.strip())
-        return total
+        """Items waiting in the spool (all machines' together, plus this machine's old disk spool)."""
+        with self.db.session() as session:
+            total = int(session.scalar(select(func.count()).select_from(SpooledItem)) or 0)
+        return total + sum(len(_read_lines(path)) for path in self._legacy_files())
 
-    def _spool(self, items: Sequence[Item]) -> Path:
-        final = self.spool_dir / f"{time.time_ns():020d}-{os.getpid()}.jsonl"
-        # Atomic and on disk before the caller is told the items are safe: a replay never sees half a file.
-        write_text_atomic(final, "".join(item.model_dump_json() + "\n" for item in items), durable=True)
-        return final
+    def _spool(self, items: Sequence[Item]) -> None:
+        now = clock.now()
+        writer = _writer()
+        rows = [
+            {"item_id": i.id, "payload": i.model_dump_json(), "spooled_at": now, "spooled_by": writer} for i in items
+        ]
+        # Committed before the caller is told the items are safe.
+        with self.db.session() as session:
+            session.execute(insert(SpooledItem), rows)
+
+    def _replay_rows(self) -> int:
+        replayed = 0
+        while True:
+            with self.db.session() as session:
+                query = select(SpooledItem).order_by(SpooledItem.seq).limit(REPLAY_BATCH)
+                # Two workers replaying at once take different rows (PostgreSQL); SQLite has one writer anyway.
+                rows = session.scalars(query.with_for_update(skip_locked=True)).all()
+                if not rows:
+                    return replayed
+                items = [Item.model_validate_json(row.payload) for row in rows]
+                self.inner.upsert(items)  # StoreUnavailable propagates: the rows stay for next time
+                session.execute(delete(SpooledItem).where(SpooledItem.seq.in_([row.seq for row in rows])))
+            replayed += len(items)
+
+    def _legacy_files(self) -> list[Path]:
+        if self.legacy_dir is None or not self.legacy_dir.exists():
+            return []
+        return sorted(self.legacy_dir.glob("*.jsonl"))
+
+    def _replay_legacy(self) -> int:
+        replayed = 0
+        files = self._legacy_files()
+        if not files or self.legacy_dir is None:
+            return 0
+        with file_lock(self.legacy_dir / ".lock"):
+            for path in self._legacy_files():
+                items = [Item.model_validate(json.loads(line)) for line in _read_lines(path)]
+                self.inner.upsert(items)
+                path.unlink()
+                replayed += len(items)
+        return replayed
 
     def _replay_locked(self) -> int:
-        replayed = 0
-        for path in self._files():
-            with open(path, encoding="utf-8") as handle:
-                items = [Item.model_validate(json.loads(line)) for line in handle if line.strip()]
-            self.inner.upsert(items)  # StoreUnavailable propagates: the file stays for next time
-            path.unlink()
-            replayed += len(items)
+        replayed = self._replay_legacy() + self._replay_rows()
         if replayed:
             logger.info("已将 {} 条暂存条目重新写入 {}", replayed, self.backend)
         return replayed
 
     def replay(self) -> int:
         """Write spooled items to the backend; returns how many. StoreUnavailable if it is still down."""
-        if not self._files():
-            return 0
-        with self._locked():
+        with self._thread_lock:
             return self._replay_locked()
 
     def upsert(self, items: Sequence[Item]) -> UpsertResult:
         if not items:
             return UpsertResult()
-        with self._locked():
+        with self._thread_lock:
             try:
                 self._replay_locked()
                 return self.inner.upsert(items)
             except StoreUnavailable as exc:
-                path = self._spool(items)
-                logger.warning("条目存储不可用（{}）：{} 条条目已暂存到 {}", exc, len(items), path)
+                self._spool(items)
+                logger.warning("条目存储不可用（{}）：{} 条条目已暂存到数据库，恢复后由任一进程重放", exc, len(items))
                 return UpsertResult(spooled=[i.id for i in items])
 
     def health(self) -> dict[str, Any]:
         health = self.inner.health()
-        health["spooled"] = self.pending()
+        try:
+            health["spooled"] = self.pending()
+        except Exception as exc:  # health must answer whatever went wrong; the database has its own entry
+            logger.warning("无法统计暂存条目：{}", exc)
+            health["spooled"] = None
         return health
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [line for line in handle if line.strip()]
+    except FileNotFoundError:  # replayed by another process meanwhile
+        return []

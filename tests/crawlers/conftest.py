@@ -11,6 +11,7 @@ import pytest
 
 from service.settings import Settings, load_settings
 from tests.crawlers.site import Site
+from tests.db_fixtures import migrated_sqlite
 
 # Tests must not wait on politeness delays: no AutoThrottle, no delay, one retry. No test here waits on a
 # timeout; the local sites answer at once, yet 5 s expired at load 20 on 2 cores (a 500 seen as a timeout).
@@ -58,6 +59,8 @@ def make_settings(tmp: Path, sources_yaml: str) -> Settings:
     config.mkdir(parents=True, exist_ok=True)
     (config / "sources.yaml").write_text(sources_yaml, encoding="utf-8")
     settings = load_settings(config, data_dir=str(tmp / "data"))
+    # The crawl writes source health into the ledger database, as after `yuqing init`.
+    migrated_sqlite(tmp / "data" / "yuqing.db")
     # Crawls run below the server's CPU priority (nice 10; test_scheduled_crawl checks it). Here the test
     # waits on the crawl, and on a loaded 2-core CI machine a niced crawl gets a sliver of CPU next to the
     # other test processes: a 5 s crawl took minutes and its 1 s timers fired late.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from scrapy import Request
 from crawlers.health import get_health, judge, load_health, record_crawl
 from crawlers.middlewares import BlockedAddress, HostGuardMiddleware, is_internal
 from service.settings import load_settings
+from tests.db_fixtures import migrated_sqlite
 
 
 @pytest.mark.parametrize(
@@ -91,8 +93,9 @@ def test_health_judgement() -> None:
     assert judge(failed, fresh) == "列表页未能获取：HTTP 503"
 
 
-def test_health_file_tracks_failures_and_recovery(tmp_path: Path) -> None:
+def test_health_tracks_failures_and_recovery(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, data_dir=str(tmp_path / "data"))
+    migrated_sqlite(tmp_path / "data" / "yuqing.db")
     record_crawl(settings, "s", _summary())
     record_crawl(settings, "s", _summary(challenge=True, entries=0, items=0))
     bad = record_crawl(settings, "s", _summary(entries=0, items=0))
@@ -104,5 +107,18 @@ def test_health_file_tracks_failures_and_recovery(tmp_path: Path) -> None:
     assert good.last_success_at is not None
     assert load_health(settings)["s"].consecutive_failures == 0
     assert get_health(settings, "other").last_crawl_at is None
+    # An earlier version's broken health file is set aside, never a reason to lose the table's records.
     (tmp_path / "data" / "source_health.json").write_text("{broken", encoding="utf-8")
-    assert load_health(settings) == {}
+    assert load_health(settings)["s"].healthy
+
+
+def test_an_earlier_versions_health_file_is_imported_once(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, data_dir=str(tmp_path / "data"))
+    migrated_sqlite(tmp_path / "data" / "yuqing.db")
+    old = {"s": {"source": "s", "consecutive_failures": 3, "last_failure": "列表为空", "items_per_crawl": [4, 0]}}
+    (tmp_path / "data" / "source_health.json").write_text(json.dumps(old, ensure_ascii=False), encoding="utf-8")
+    health = load_health(settings)["s"]
+    assert (health.consecutive_failures, health.last_failure, health.items_per_crawl) == (3, "列表为空", [4, 0])
+    assert not (tmp_path / "data" / "source_health.json").exists()
+    # The next crawl continues the imported record.
+    assert record_crawl(settings, "s", _summary()).items_per_crawl == [4, 0, 5]

@@ -1,4 +1,5 @@
-"""Elasticsearch unreachable: items spool to disk and are replayed when it returns, nothing lost or doubled."""
+"""Elasticsearch unreachable: items spool into the shared database and are replayed when it returns, by any
+process on any machine, nothing lost or doubled."""
 
 from __future__ import annotations
 
@@ -7,13 +8,22 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from service.db import Database
 from service.store.base import ItemQuery
 from service.store.elasticsearch import ElasticsearchStore
 from service.store.spool import SpoolingStore
+from tests.db_fixtures import migrated_sqlite
 from tests.servers.tcp_proxy import TcpProxy
 from tests.store.builders import make_item
 
 pytestmark = pytest.mark.elasticsearch
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Database:
+    db = Database(migrated_sqlite(tmp_path / "ledger.db"))
+    yield db
+    db.dispose()
 
 
 @pytest.fixture
@@ -25,9 +35,9 @@ def proxy(es_server) -> TcpProxy:
     proxy.stop()
 
 
-def test_outage_spools_and_replays_exactly_once(es_settings, proxy: TcpProxy, tmp_path: Path) -> None:
+def test_outage_spools_and_replays_exactly_once(es_settings, proxy: TcpProxy, ledger: Database) -> None:
     settings = es_settings.model_copy(update={"hosts": [proxy.url], "request_timeout": 20.0})
-    store = SpoolingStore(ElasticsearchStore(settings), tmp_path / "spool")
+    store = SpoolingStore(ElasticsearchStore(settings), ledger)
     store.init()
     first = store.upsert([make_item(n) for n in range(40)])
     assert len(first.new) == 40
@@ -53,17 +63,44 @@ def test_outage_spools_and_replays_exactly_once(es_settings, proxy: TcpProxy, tm
     store.close()
 
 
-def test_spool_survives_a_restart(es_settings, proxy: TcpProxy, tmp_path: Path) -> None:
+def test_a_spool_left_by_a_dead_machine_is_replayed_by_another(
+    es_settings, proxy: TcpProxy, database_url: str, tmp_path: Path
+) -> None:
     settings = es_settings.model_copy(update={"hosts": [proxy.url], "request_timeout": 20.0})
-    store = SpoolingStore(ElasticsearchStore(settings), tmp_path / "spool")
-    store.init()
+    ledger = Database(database_url)
+    ledger.migrate()
+    # Machine A spools during the outage, then is gone for good (its data dir with it).
+    machine_a = SpoolingStore(ElasticsearchStore(settings), ledger, legacy_dir=tmp_path / "a" / "spool")
+    machine_a.init()
     proxy.stop()
-    store.upsert([make_item(n) for n in range(25)])
-    store.close()
+    assert machine_a.upsert([make_item(n) for n in range(25)]).spooled
+    machine_a.close()
     proxy.start()
-    # A new process (new store object) finds the spool on disk and replays it.
-    reborn = SpoolingStore(ElasticsearchStore(settings), tmp_path / "spool")
-    assert reborn.pending() == 25
-    assert reborn.replay() == 25
-    assert reborn.count(ItemQuery()) == 25
-    reborn.close()
+    # Machine B (its own data dir, the same database) sees the spool and replays it, once.
+    machine_b = SpoolingStore(ElasticsearchStore(settings), Database(database_url), legacy_dir=tmp_path / "b" / "spool")
+    assert machine_b.health()["spooled"] == 25
+    assert machine_b.replay() == 25
+    assert machine_b.replay() == 0
+    assert machine_b.pending() == 0
+    assert machine_b.count(ItemQuery()) == 25
+    machine_b.close()
+    machine_b.db.dispose()
+    ledger.dispose()
+
+
+def test_a_disk_spool_of_an_earlier_version_is_replayed(
+    es_settings, proxy: TcpProxy, ledger: Database, tmp_path: Path
+) -> None:
+    settings = es_settings.model_copy(update={"hosts": [proxy.url], "request_timeout": 20.0})
+    legacy = tmp_path / "spool"
+    legacy.mkdir()
+    (legacy / "00000000000000000001-1.jsonl").write_text(
+        "".join(make_item(n).model_dump_json() + "\n" for n in range(7)), encoding="utf-8"
+    )
+    store = SpoolingStore(ElasticsearchStore(settings), ledger, legacy_dir=legacy)
+    store.init()
+    assert store.pending() == 7
+    assert store.replay() == 7
+    assert not list(legacy.glob("*.jsonl"))
+    assert store.count(ItemQuery()) == 7
+    store.close()
