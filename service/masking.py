@@ -84,6 +84,8 @@ _PATTERN = re.compile(
 )
 
 # Every match lies inside one run of these characters; the lookbehinds still see the text before a run.
+# What every masked number or address holds: an ASCII digit (after folding) or an at sign.
+_MAYBE_MASKED = re.compile(r"[0-9@]")
 _SEGMENT = re.compile(r"[0-9A-Za-z@._%+()\-: ：号码扣]*[0-9@][0-9A-Za-z@._%+()\-: ：号码扣]*")
 
 # (digits kept at the start, digits kept at the end) per shape; "fixed" keeps its area code instead.
@@ -186,7 +188,7 @@ def mask_text(text: str) -> str:
     if not text:
         return text
     view = _view(text)
-    if not any("0" <= c <= "9" or c == "@" for c in view):
+    if _MAYBE_MASKED.search(view) is None:  # most texts: one scan in C, no Python loop per character
         return text
     out: list[str] | None = None
     # The full pattern only runs over stretches that can hold a match (digits, letters, separators):

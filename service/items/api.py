@@ -92,4 +92,10 @@ def search_items(
     except (PageTooDeep, BadCursor) as exc:
         raise HTTPException(400, str(exc)) from exc
     results = [mask_for(principal, ItemRead.from_item(i), MASKED_FIELDS) for i in found.results]
-    return ItemList(results=results, total=found.total, next=found.next, total_capped=found.total_capped)
+    return ItemList(
+        results=results,
+        total=found.total,
+        next=found.next,
+        total_capped=found.total_capped,
+        total_estimated=found.total_estimated,
+    )

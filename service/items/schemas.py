@@ -37,3 +37,5 @@ class ItemList(BaseModel):
     next: str | None = None
     # True when more than ``total`` (10,000) items match: the count stops there.
     total_capped: bool = False
+    # True when ``total`` is an estimate (a very common term within a filter on the SQLite store).
+    total_estimated: bool = False

@@ -310,12 +310,20 @@ def test_rule_on_recent_items(body: RecentBody, principal: CurrentUser, ctx: Ctx
                 )
     except StoreUnavailable as exc:
         raise HTTPException(503, f"item store unavailable: {exc}") from exc
+    limit_seconds = ctx.settings.alerts.recent_trial_max_seconds
     return {
         "scanned": tried if stopped else scanned,
         "candidates": tried,
         "matched": len(hits),
         "items": mask_for(principal, hits[:200]),
         "stopped_early": stopped,
+        # What the console shows when the trial was cut (the cap is alerts.recent_trial_max_seconds).
+        "notice": (
+            f"试运行达到 {limit_seconds:g} 秒上限，只试了 {tried} 条（共 {scanned} 条近期条目），结果不完整；"
+            "可缩短天数或加入更具体的关键词后重试"
+            if stopped
+            else None
+        ),
     }
 
 
@@ -338,7 +346,7 @@ def _recent_candidates(
     store: Store, terms: list[Term] | None, since: datetime, limit: int, in_window: int, masked: bool
 ) -> Iterator[Item]:
     """The items of the ``limit`` newest since ``since`` that may match, newest first."""
-    # The largest page: each page of a text search reads the term's whole match list once.
+    # The largest page: a text search reads its matches a chunk of the listing at a time (sqlite_search).
     recent = ItemQuery(date_from=since, size=500, masked=masked)
     texts = sorted({t.text for t in terms or ()})
     if terms is None:

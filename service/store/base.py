@@ -177,6 +177,9 @@ class SearchPage:
     # True when ``total`` is a floor: counting stops at COUNT_CAP matches (an exact count of a million
     # rows costs seconds on SQLite; "more than 10,000" is what a person reads anyway).
     total_capped: bool = False
+    # True when ``total`` is estimated from a sample instead of counted (SQLite: a very common term within a
+    # filter, e.g. 问题 in one department at a million items; counting it exactly reads every match).
+    total_estimated: bool = False
 
 
 COUNT_CAP = 10_000

@@ -17,20 +17,18 @@ from typing import Any
 
 from service import clock
 from service.masking import mask_text
+from service.store import sqlite_search
 from service.store.base import (
-    COUNT_CAP,
-    BadCursor,
     DeadLetter,
     Item,
     ItemQuery,
     SearchPage,
     StoreUnavailable,
     UpsertResult,
-    decode_cursor,
-    encode_cursor,
     search_key,
 )
 from service.store.sqlite_schema import create_schema, register_functions
+from service.store.sqlite_search import Plan
 
 _COLUMNS = (
     "id", "source", "channel", "external_id", "order_no", "url", "title", "content", "published_at", "fetched_at",
@@ -62,12 +60,7 @@ def _short_indexable(term: str) -> bool:
     return not any(ch.isspace() or unicodedata.category(ch) in {"Cc", "Zs", "Zl", "Zp"} for ch in term)
 
 
-# Above this many matches a text search walks the listing order instead of sorting its matches.
-_WALK_ORDER_ABOVE = 1000
-
-
-def _text_tables(where: str) -> list[str]:
-    return [t for t in ("items_search", "items_short") if f"FROM {t} " in where]
+_FILTERS = ("channel", "source", "department", "event_id")
 
 
 def _like_escape(term: str) -> str:
@@ -242,9 +235,9 @@ class SqliteStore:
                 found[row["id"]] = self._item(row)
         return [found[i] for i in ids if i in found]
 
-    def _where(self, query: ItemQuery) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
+    @staticmethod
+    def _plan(query: ItemQuery) -> Plan:
+        plan = Plan()
         fts_terms: list[str] = []
         short_terms: list[str] = []
         # The masked copy for every role but admin (see ItemQuery.masked), folded search keys for both.
@@ -259,83 +252,38 @@ class SqliteStore:
             elif term:
                 # A short term holding a space or a control character: a scan, as no token can hold it.
                 pattern = f"%{_like_escape(term)}%"
-                clauses.append(f"(yq_fold({title}) LIKE ? ESCAPE '\\' OR yq_fold({content}) LIKE ? ESCAPE '\\')")
-                params += [pattern, pattern]
+                plan.filters.append(f"(yq_fold({title}) LIKE ? ESCAPE '\\' OR yq_fold({content}) LIKE ? ESCAPE '\\')")
+                plan.params += [pattern, pattern]
         if fts_terms:
-            clauses.append("seq IN (SELECT rowid FROM items_search WHERE items_search MATCH ?)")
-            params.append(" AND ".join(fts_terms))
+            plan.texts.append(("items_search", " AND ".join(fts_terms)))
         if short_terms:
-            clauses.append("seq IN (SELECT rowid FROM items_short WHERE items_short MATCH ?)")
-            params.append(" AND ".join(short_terms))
-        for column in ("channel", "source", "department", "event_id"):
+            plan.texts.append(("items_short", " AND ".join(short_terms)))
+        for column in _FILTERS:
             value = getattr(query, column)
             if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
+                plan.filters.append(f"{column} = ?")
+                plan.params.append(value)
+        plan.column = next((c for c in ("department", "channel", "source") if getattr(query, c) is not None), None)
+        plan.event = query.event_id is not None
         if query.date_from is not None:
-            clauses.append("published_at >= ?")
-            params.append(_ts(query.date_from))
+            plan.filters.append("published_at >= ?")
+            plan.params.append(_ts(query.date_from))
         if query.date_to is not None:
-            clauses.append("published_at < ?")
-            params.append(_ts(query.date_to))
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+            plan.filters.append("published_at < ?")
+            plan.params.append(_ts(query.date_to))
+        return plan
 
     def search(self, query: ItemQuery) -> SearchPage:
-        where, params = self._where(query)
-        conn = self._conn()
-        filtered = any(
-            getattr(query, name) is not None
-            for name in ("channel", "source", "department", "event_id", "date_from", "date_to")
-        )
-        if query.q and not filtered and "LIKE" not in where:
-            # Terms alone: count in the text indexes, without reading a row of items.
-            sets = " INTERSECT ".join(f"SELECT rowid FROM {t} WHERE {t} MATCH ?" for t in _text_tables(where))  # noqa: S608
-            total = conn.execute(
-                f"SELECT count(*) FROM ({sets} LIMIT ?)",  # noqa: S608
-                [*params, COUNT_CAP + 1],
-            ).fetchone()[0]
-        else:
-            total = conn.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM items{where} LIMIT ?)",  # noqa: S608
-                [*params, COUNT_CAP + 1],
-            ).fetchone()[0]
-        capped = total > COUNT_CAP
-        total = min(total, COUNT_CAP)
-        offset = (query.page - 1) * query.size
-        page_where, page_params = where, list(params)
-        if query.after is not None:
-            # Keyset: rows strictly after the cursor's row in the sort order, no OFFSET to walk.
-            published, seq = decode_cursor(query.after, 2)
-            if not isinstance(seq, int) or not (published is None or isinstance(published, str)):
-                raise BadCursor("after: 不是有效的翻页游标")
-            if published is None:
-                clause = "(published_at IS NULL AND seq < ?)"
-                page_params.append(seq)
-            else:
-                clause = "(published_at IS NULL OR published_at < ? OR (published_at = ? AND seq < ?))"
-                page_params += [published, published, seq]
-            page_where = f"{where} AND {clause}" if where else f" WHERE {clause}"
-            offset = 0
-        source = "items"
-        if query.q and total > _WALK_ORDER_ABOVE:
-            # Many matches: walk the listing order and keep the matching rows (the first page comes after a
-            # few dozen rows) instead of fetching and sorting every match, which costs seconds at 1M items.
-            column = next((c for c in ("department", "channel", "source") if getattr(query, c) is not None), None)
-            source = f"items INDEXED BY items_{column or ''}{'_' if column else ''}newest"
-        rows = conn.execute(
-            f"SELECT * FROM {source}{page_where} ORDER BY published_at IS NULL, published_at DESC, seq DESC "  # noqa: S608
-            "LIMIT ? OFFSET ?",
-            [*page_params, query.size, offset],
-        ).fetchall()
-        cursor = encode_cursor([rows[-1]["published_at"], rows[-1]["seq"]]) if len(rows) == query.size else None
-        return SearchPage(results=[self._item(r) for r in rows], total=total, next=cursor, total_capped=capped)
+        return sqlite_search.run(self._conn(), self._plan(query), query, self._item)
 
     def finds_within_words(self, text: str) -> bool:
         # Trigrams, pairs and single characters: any substring is found.
         return True
 
     def count(self, query: ItemQuery | None = None) -> int:
-        where, params = self._where(query or ItemQuery())
+        plan = self._plan(query or ItemQuery())
+        clauses, text_params = plan.in_lists()
+        where, params = plan.where(clauses), [*plan.params, *text_params]
         return self._conn().execute(f"SELECT count(*) FROM items{where}", params).fetchone()[0]  # noqa: S608
 
     def day_counts(self, start: datetime, days: int) -> list[int]:

@@ -100,3 +100,6 @@ def test_trying_a_rule_on_recent_items_stops_at_the_configured_time_cap(client, 
     assert capped.json()["stopped_early"] is True
     assert capped.json()["scanned"] == 0
     assert capped.json()["items"] == []
+    # The console shows why the answer is partial, in Chinese; an uncut trial has no notice.
+    assert "秒上限" in capped.json()["notice"]
+    assert whole["notice"] is None

@@ -97,11 +97,11 @@ def test_items_page_with_a_cursor_through_every_result_once(client, accounts: Ac
 
 
 def test_counts_stop_at_the_cap_and_say_so(client, accounts: Accounts, monkeypatch) -> None:  # noqa: F811
+    import service.store.base
     import service.store.elasticsearch
-    import service.store.sqlite
 
     # The cap is 10,000 in production; 10 here so the test stores a handful of items.
-    monkeypatch.setattr(service.store.sqlite, "COUNT_CAP", 10)
+    monkeypatch.setattr(service.store.base, "COUNT_CAP", 10)
     monkeypatch.setattr(service.store.elasticsearch, "COUNT_CAP", 10)
     store = client.app.state.ctx.store
     store.init()
@@ -112,6 +112,8 @@ def test_counts_stop_at_the_cap_and_say_so(client, accounts: Accounts, monkeypat
     assert (many["total"], many["total_capped"]) == (10, True)
     few = client.get("/api/v1/items", params={"q": "投诉3"}, headers=headers).json()
     assert (few["total"], few["total_capped"]) == (1, False)
+    # Counted, not estimated, on both stores (SQLite estimates only a very common term within a filter).
+    assert (many["total_estimated"], few["total_estimated"]) == (False, False)
 
 
 def test_trying_a_rule_on_recent_items_reads_only_candidates_with_the_full_scans_answer(

@@ -142,6 +142,7 @@ async function backtest() {
     clear(box);
     const hits = answer.items || [];
     box.append(el("p", { class: "summary", text: `近 7 天共 ${answer.scanned} 条条目，命中 ${answer.matched} 条` }));
+    if (answer.notice) box.append(el("p", { class: "error", text: answer.notice }));
     const list = el("ol", { class: "hits" });
     for (const hit of hits.slice(0, 100)) {
       const inTitle = (hit.highlights || []).filter((h) => h.field === "title");
