@@ -119,7 +119,7 @@ def generate(directory: Path, count: int, snapshots: set[int], base: Path | None
         # One transaction per batch (upsert commits once per call).
         store.upsert(make_items(first, min(batch, count - first), places))
         done = min(first + batch, count)
-        if done % 100_000 == 0 or done >= count or done in snapshots:
+        if done // 100_000 > (done - batch) // 100_000 or done >= count or done in snapshots:
             now, now_cpu = time.perf_counter(), time.process_time()
             rate = (done - step_done) / (now - step_started)
             cpu_rate = (done - step_done) / (now_cpu - step_cpu)
