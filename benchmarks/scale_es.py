@@ -99,13 +99,21 @@ def cursor_at(store: ElasticsearchStore, number: int) -> str:
     return encode_cursor([millis, doc["stored_seq"]])
 
 
-def raw_search(store: ElasticsearchStore, query: ItemQuery, legacy: bool) -> Callable[[], object]:
-    """The store's request for ``query`` sent as is, with the unfolded-text clauses (legacy) or without."""
+# The newest-first order before the keyword id tie-breaker was dropped (the before side of that change).
+SORT_WITH_ID = [*NEWEST_FIRST, {"id": {"order": "desc"}}]
+
+
+def raw_search(
+    store: ElasticsearchStore, query: ItemQuery, legacy: bool = False, sort: list[Any] = NEWEST_FIRST
+) -> Callable[[], object]:
+    """The store's request for ``query`` sent as is: with the unfolded-text clauses (legacy) or without,
+    in the given order."""
     return lambda: store._es.search(
         index=store.alias,
         query=item_query(query, legacy=legacy),
-        sort=NEWEST_FIRST,
+        sort=sort,
         size=query.size,
+        from_=(query.page - 1) * query.size,
         track_total_hits=COUNT_CAP,
     )
 
@@ -122,6 +130,13 @@ def queries(store: ElasticsearchStore, count: int) -> dict[str, Callable[[], obj
         for term in ("排污", "问题", "塌")
         for label, legacy in (("4 clauses (before)", True), ("2 clauses (keys flag)", False))
     }
+    for name, query in (
+        ("list page 1", ItemQuery()),
+        ("channel filter", ItemQuery(channel="mailbox")),
+        ("list page 500", ItemQuery(page=500)),
+    ):
+        pairs[f"{name}: sort with id (before)"] = raw_search(store, query, sort=SORT_WITH_ID)
+        pairs[f"{name}: sort without id"] = raw_search(store, query)
     return {
         **pairs,
         "bare match_all, 20 docs (baseline)": lambda: store._es.search(
