@@ -101,10 +101,14 @@ def _load_places() -> None:
 
     from loguru import logger
 
+    from service.folding import fold
     from service.items.places import gazetteer
 
     began = time.monotonic()
     gazetteer().prepare()
+    # The folding tables (case and width, built on first use) likewise: the first search or rule trial
+    # after a start would otherwise build them inside the request.
+    fold("预热 Ａ1")
     # What is loaded by now (modules, mappers, the dictionary) lives as long as the process: keep it out of
     # the garbage collector's full passes, which otherwise walk it all (~90 ms holding the GIL, so every
     # request waits) each time.
