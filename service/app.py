@@ -133,7 +133,6 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     app.state.ctx = ctx
 
     from service.api_docs import install_docs
-    from service.audit.api import router as audit_router
     from service.auth.api import router as auth_router
     from service.auth.middleware import install_security
     from service.console.routes import install as install_console
@@ -144,10 +143,11 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
     from service.input_guard import ErrorBoundary, InputGuard
     from service.items.api import router as items_router
     from service.ledger.api import router as tickets_router
+    from service.oversight.audit_api import router as audit_router
+    from service.oversight.users_api import router as users_router
     from service.reveals import install_reveal_audit
     from service.rules.api import router as rules_router
     from service.sources.api import router as sources_router
-    from service.users.api import router as users_router
 
     # Innermost first: the guard reads bodies the security middleware has already size-capped.
     app.add_middleware(InputGuard)

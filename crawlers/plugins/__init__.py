@@ -18,19 +18,31 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import scrapy
     from scrapy.http import Response
 
-    from crawlers.sources import Source
+
+class PluginSource(Protocol):
+    """What a plug-in is told of its source (a ``crawlers.sources.Source``, whose validation loads the
+    plug-in: the plug-in point names the few fields it promises instead of importing the source model)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def start_urls(self) -> list[str]: ...
 
 
 class SourcePlugin:
     """The base of source plug-ins; every hook's default leaves the crawl as the configuration says."""
 
-    def __init__(self, source: Source, options: dict[str, Any]) -> None:
+    def __init__(self, source: PluginSource, options: dict[str, Any]) -> None:
         self.source = source
         self.options = options
 

@@ -18,8 +18,8 @@ from service.auth.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, client_a
 from service.auth.middleware import limiter
 from service.auth.service import LOGIN_FAILED, Issued, LoginFailed, login, logout
 from service.deps import SessionDep
-from service.users.admin import UserError, change_own_password
 from service.users.home import home_of
+from service.users.service import UserError, change_own_password
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 

@@ -229,6 +229,20 @@ def logout(session: Session, session_id: int) -> None:
     session.execute(update(AuthSession).where(AuthSession.id == session_id).values(revoked_at=clock.now()))
 
 
+def revoke_user_sessions(session: Session, user_id: int) -> None:
+    """End every open session of the user: a disabled, reset or re-roled account starts again from the login."""
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+    )
+
+
+def delete_user_sessions(session: Session, user_id: int) -> None:
+    """Remove every session row of a user whose account is being deleted."""
+    session.execute(delete(AuthSession).where(AuthSession.user_id == user_id))
+
+
 def check_csrf(resolved: Resolved, header: str | None, cookie: str | None) -> bool:
     """Double submit: the header echoes the cookie, and both are this session's CSRF token."""
     if not header or not cookie or resolved.csrf_hash is None:

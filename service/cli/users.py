@@ -32,8 +32,7 @@ def _with_users(ctx: typer.Context, work):
     from service.context import AppContext
     from service.db import DatabaseUnavailable
     from service.upgrade import migrate
-    from service.users.admin import UserNotFound
-    from service.users.service import UserError
+    from service.users.service import UserError, UserNotFound
 
     settings = settings_of(ctx, quiet=True)
     app_ctx = AppContext.create(settings)
@@ -69,7 +68,7 @@ def user_add(
     department: str | None = typer.Option(None, "--department", help="部门 ID (departments.yaml 中的 id)"),
 ) -> None:
     """新增用户，密码从标准输入读取 (第一行)；管理员会得到一次性显示的 TOTP 绑定二维码。"""
-    from service.users.admin import add_user, check_department
+    from service.oversight.accounts import add_user, check_department
     from service.users.service import UserError, password_problems
 
     settings = settings_of(ctx, quiet=True)
@@ -103,7 +102,7 @@ def user_add(
 def user_list(ctx: typer.Context) -> None:
     """列出全部用户及其状态 (停用、锁定、须改密)。"""
     from service.clock import to_local
-    from service.users.admin import describe, list_users
+    from service.oversight.accounts import describe, list_users
 
     rows = _with_users(ctx, lambda session, _s: [describe(u) for u in list_users(session)])
     if not rows:
@@ -125,7 +124,7 @@ def user_list(ctx: typer.Context) -> None:
 @user_app.command("disable")
 def user_disable(ctx: typer.Context, username: str = typer.Argument(..., help="用户名")) -> None:
     """停用账号 (立即退出所有会话)。"""
-    from service.users.admin import set_active
+    from service.oversight.accounts import set_active
 
     _with_users(ctx, lambda session, _s: set_active(session, _os_user(), username, False))
     typer.echo(f"已停用用户 {username}")
@@ -134,7 +133,7 @@ def user_disable(ctx: typer.Context, username: str = typer.Argument(..., help="�
 @user_app.command("enable")
 def user_enable(ctx: typer.Context, username: str = typer.Argument(..., help="用户名")) -> None:
     """重新启用账号。"""
-    from service.users.admin import set_active
+    from service.oversight.accounts import set_active
 
     _with_users(ctx, lambda session, _s: set_active(session, _os_user(), username, True))
     typer.echo(f"已启用用户 {username}")
@@ -143,7 +142,7 @@ def user_enable(ctx: typer.Context, username: str = typer.Argument(..., help="�
 @user_app.command("unlock")
 def user_unlock(ctx: typer.Context, username: str = typer.Argument(..., help="用户名")) -> None:
     """解除连续登录失败造成的锁定。"""
-    from service.users.admin import unlock
+    from service.oversight.accounts import unlock
 
     _with_users(ctx, lambda session, _s: unlock(session, _os_user(), username))
     typer.echo(f"已解锁用户 {username}")
@@ -152,7 +151,7 @@ def user_unlock(ctx: typer.Context, username: str = typer.Argument(..., help="�
 @user_app.command("reset-password")
 def user_reset_password(ctx: typer.Context, username: str = typer.Argument(..., help="用户名")) -> None:
     """重置密码：临时密码从标准输入读取，未提供则自动生成；用户下次登录时必须修改。"""
-    from service.users.admin import reset_password
+    from service.oversight.accounts import reset_password
 
     password = _read_password(required=False)
     _user, shown = _with_users(
@@ -171,7 +170,7 @@ def user_set_role(
     department: str | None = typer.Option(None, "--department", help="部门 ID (仅 department 角色)"),
 ) -> None:
     """修改角色和部门 (部门须在 departments.yaml 中)。"""
-    from service.users.admin import change_role
+    from service.oversight.accounts import change_role
 
     _user, shown = _with_users(
         ctx,
@@ -191,7 +190,7 @@ def user_delete(
     yes: bool = typer.Option(False, "--yes", "-y", help="不再确认"),
 ) -> None:
     """删除账号 (审计日志保留其记录)。"""
-    from service.users.admin import delete_user
+    from service.oversight.accounts import delete_user
 
     if not yes:
         if not sys.stdin.isatty():

@@ -1,4 +1,4 @@
-"""Creating users and checking their passwords and second factor."""
+"""Creating users, checking their passwords and second factor, and a user choosing a new password."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from service import clock
+from service.audit.service import record
 from service.principal import Principal
 from service.secrets_at_rest import EncryptedString, is_encrypted
 from service.settings import SecuritySettings
@@ -33,6 +34,10 @@ TOTP_ISSUER = "yuqing"
 
 class UserError(ValueError):
     """Bad input for a user: the message names what is wrong."""
+
+
+class UserNotFound(LookupError):
+    """No account of that name."""
 
 
 def hash_password(password: str) -> str:
@@ -143,6 +148,32 @@ def create_user(
 def get_by_username(session: Session, username: str) -> User | None:
     """The user named ``username``, or None."""
     return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+
+
+def existing_user(session: Session, username: str) -> User:
+    """The user named ``username``; UserNotFound when there is none."""
+    user = get_by_username(session, username)
+    if user is None:
+        raise UserNotFound(f"用户 {username} 不存在")
+    return user
+
+
+def change_own_password(
+    session: Session, principal: Principal, *, current: str, new: str, policy: SecuritySettings
+) -> None:
+    """The signed-in user chooses a new password (required after a reset); the old one must be given."""
+    user = existing_user(session, principal.username)
+    if not verify_password(user.password_hash, current):
+        raise UserError("当前密码不正确")
+    if new == current:
+        raise UserError("新密码不能与当前密码相同")
+    problems = password_problems(new, user.username, policy)
+    if problems:
+        raise UserError("；".join(problems))
+    user.password_hash = hash_password(new)
+    user.password_changed_at = clock.now()
+    user.must_change_password = False
+    record(session, event="password_change", principal_or_username=principal, result="success")
 
 
 def check_totp(user: User, code: str | None, at: datetime) -> bool:

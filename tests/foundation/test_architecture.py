@@ -70,6 +70,23 @@ def test_no_import_runs_against_the_flow() -> None:
             "from service.sources import guard",
             "crawlers is not allowed to import service.sources",
         ),
+        # The package cycles auth <-> users and auth <-> audit (sign-in stands on both), and the plug-in
+        # point reading the sources model that loads it.
+        (
+            "service/users/service.py",
+            "from service.auth.models import AuthSession",
+            "service.users is not allowed to import service.auth",
+        ),
+        (
+            "service/audit/request.py",
+            "from service.auth.deps import require_roles",
+            "service.audit is not allowed to import service.auth",
+        ),
+        (
+            "crawlers/plugins/__init__.py",
+            "from crawlers.sources import Source",
+            "crawlers.plugins is not allowed to import crawlers.sources",
+        ),
     ],
 )
 def test_the_contracts_catch_a_back_edge(tmp_path: Path, module: str, back_edge: str, refusal: str) -> None:

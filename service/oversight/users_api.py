@@ -10,10 +10,10 @@ from pydantic import BaseModel, Field
 
 from service.auth.deps import require_roles
 from service.deps import SessionDep, SettingsDep
+from service.oversight import accounts
 from service.principal import Principal
-from service.users import admin
 from service.users.qr import qr_svg_data_uri
-from service.users.service import UserError
+from service.users.service import UserError, UserNotFound
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
@@ -66,10 +66,10 @@ class UserChanged(BaseModel):
     totp_qr: str | None = Field(default=None, description="TOTP 绑定二维码 (data:image/svg+xml URI，本地生成)")
 
 
-def _answer(user: Any, secrets: admin.Secrets | None = None) -> UserChanged:
-    secrets = secrets or admin.Secrets()
+def _answer(user: Any, secrets: accounts.Secrets | None = None) -> UserChanged:
+    secrets = secrets or accounts.Secrets()
     return UserChanged(
-        user=UserRead(**admin.describe(user)),
+        user=UserRead(**accounts.describe(user)),
         temporary_password=secrets.password,
         totp_uri=secrets.totp_uri,
         totp_qr=qr_svg_data_uri(secrets.totp_uri) if secrets.totp_uri else None,
@@ -77,7 +77,7 @@ def _answer(user: Any, secrets: admin.Secrets | None = None) -> UserChanged:
 
 
 def _refuse(exc: Exception) -> HTTPException:
-    if isinstance(exc, admin.UserNotFound):
+    if isinstance(exc, UserNotFound):
         return HTTPException(404, str(exc))
     return HTTPException(422, {"message": str(exc)})
 
@@ -85,7 +85,7 @@ def _refuse(exc: Exception) -> HTTPException:
 @router.get("", response_model=UserList)
 def list_users(principal: Admin, session: SessionDep) -> UserList:
     """Every account with its state (active, locked, must change password)."""
-    rows = [UserRead(**admin.describe(u)) for u in admin.list_users(session)]
+    rows = [UserRead(**accounts.describe(u)) for u in accounts.list_users(session)]
     return UserList(results=rows, total=len(rows))
 
 
@@ -93,7 +93,7 @@ def list_users(principal: Admin, session: SessionDep) -> UserList:
 def create(body: UserCreate, principal: Admin, session: SessionDep, settings: SettingsDep) -> UserChanged:
     """Add an account; an admin account answers with its TOTP enrolment (URI and QR code), shown once."""
     try:
-        user, secrets = admin.add_user(
+        user, secrets = accounts.add_user(
             session,
             principal,
             username=body.username,
@@ -103,7 +103,7 @@ def create(body: UserCreate, principal: Admin, session: SessionDep, settings: Se
             policy=settings.security,
             config_dir=settings.config_dir,
         )
-    except (UserError, admin.UserNotFound) as exc:
+    except (UserError, UserNotFound) as exc:
         raise _refuse(exc) from None
     session.commit()
     return _answer(user, secrets)
@@ -114,10 +114,10 @@ def update(
     username: str, body: UserUpdate, principal: Admin, session: SessionDep, settings: SettingsDep
 ) -> UserChanged:
     """Change role/department (validated against departments.yaml) and/or disable or enable."""
-    secrets = admin.Secrets()
+    secrets = accounts.Secrets()
     try:
         if body.role is not None:
-            user, secrets = admin.change_role(
+            user, secrets = accounts.change_role(
                 session,
                 principal,
                 username,
@@ -126,10 +126,10 @@ def update(
                 config_dir=settings.config_dir,
             )
         if body.active is not None:
-            user = admin.set_active(session, principal, username, body.active)
+            user = accounts.set_active(session, principal, username, body.active)
         if body.role is None and body.active is None:
             raise UserError("没有要修改的内容（role、department 或 active）")
-    except (UserError, admin.UserNotFound) as exc:
+    except (UserError, UserNotFound) as exc:
         raise _refuse(exc) from None
     session.commit()
     return _answer(user, secrets)
@@ -139,8 +139,8 @@ def update(
 def unlock(username: str, principal: Admin, session: SessionDep) -> UserChanged:
     """Lift a lockout after repeated failed logins."""
     try:
-        user = admin.unlock(session, principal, username)
-    except admin.UserNotFound as exc:
+        user = accounts.unlock(session, principal, username)
+    except UserNotFound as exc:
         raise _refuse(exc) from None
     session.commit()
     return _answer(user)
@@ -152,10 +152,10 @@ def reset_password(
 ) -> UserChanged:
     """Set a temporary password (generated unless given); the user must change it at the next login."""
     try:
-        user, secrets = admin.reset_password(
+        user, secrets = accounts.reset_password(
             session, principal, username, password=body.password, policy=settings.security
         )
-    except (UserError, admin.UserNotFound) as exc:
+    except (UserError, UserNotFound) as exc:
         raise _refuse(exc) from None
     session.commit()
     return _answer(user, secrets)
@@ -165,7 +165,7 @@ def reset_password(
 def remove(username: str, principal: Admin, session: SessionDep) -> None:
     """Delete an account (not one's own, not the last admin); its audit records stay."""
     try:
-        admin.delete_user(session, principal, username)
-    except (UserError, admin.UserNotFound) as exc:
+        accounts.delete_user(session, principal, username)
+    except (UserError, UserNotFound) as exc:
         raise _refuse(exc) from None
     session.commit()

@@ -1,7 +1,8 @@
 """What an administrator does to accounts: list, create, disable/enable, unlock, reset, change role, delete.
 
-The API, the console and the CLI all call these functions, and each writes its own audit record in the
-caller's transaction, so a change and its record are kept or lost together.
+The API and the CLI call these functions, and each writes its own audit record in the caller's
+transaction, so a change and its record are kept or lost together. They stand above sign-in
+(service.auth): a change that must end the user's sessions asks auth to end them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pyotp
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service import clock
 from service.audit.service import record
-from service.auth.models import AuthSession
+from service.auth.service import delete_user_sessions, revoke_user_sessions
 from service.config_files import ConfigError
 from service.principal import Principal
 from service.rules.config import load_departments
@@ -29,20 +30,15 @@ from service.users.service import (
     TOTP_ISSUER,
     UserError,
     create_user,
-    get_by_username,
+    existing_user,
     hash_password,
     known_role,
     password_problems,
     validate_role,
-    verify_password,
 )
 
 ROLE_NAMES = {"admin": "管理员", "officer": "舆情专员", "department": "责任单位", "leader": "领导", "auditor": "审计员"}
 Actor = Principal | str
-
-
-class UserNotFound(LookupError):
-    """No account of that name."""
 
 
 @dataclass(frozen=True)
@@ -113,13 +109,6 @@ def list_users(session: Session) -> list[User]:
     return list(session.execute(select(User).order_by(User.username)).scalars())
 
 
-def _get(session: Session, username: str) -> User:
-    user = get_by_username(session, username)
-    if user is None:
-        raise UserNotFound(f"用户 {username} 不存在")
-    return user
-
-
 def _audit(session: Session, actor: Actor, event: str, username: str, **detail: Any) -> None:
     address = "cli" if isinstance(actor, str) else None
     record(
@@ -129,15 +118,6 @@ def _audit(session: Session, actor: Actor, event: str, username: str, **detail: 
         result="success",
         address=address,
         detail={"username": username, **detail},
-    )
-
-
-def _revoke_sessions(session: Session, user: User) -> None:
-    """End the user's open sessions: a disabled, reset or re-roled account starts again from the login."""
-    session.execute(
-        update(AuthSession)
-        .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=clock.now())
     )
 
 
@@ -192,12 +172,12 @@ def add_user(
 
 def set_active(session: Session, actor: Actor, username: str, active: bool) -> User:
     """Disable (sessions end at once) or enable an account."""
-    user = _get(session, username)
+    user = existing_user(session, username)
     if not active:
         if username == _self_name(actor):
             raise UserError("不能停用自己的账号")
         _keep_one_admin(session, user, "停用")
-        _revoke_sessions(session, user)
+        revoke_user_sessions(session, user.id)
     user.active = active
     _audit(session, actor, "user_enable" if active else "user_disable", username)
     return user
@@ -205,7 +185,7 @@ def set_active(session: Session, actor: Actor, username: str, active: bool) -> U
 
 def unlock(session: Session, actor: Actor, username: str) -> User:
     """Lift a lockout after failed logins."""
-    user = _get(session, username)
+    user = existing_user(session, username)
     user.locked_until = None
     user.failed_logins = 0
     _audit(session, actor, "user_unlock", username)
@@ -216,7 +196,7 @@ def reset_password(
     session: Session, actor: Actor, username: str, *, password: str | None, policy: SecuritySettings
 ) -> tuple[User, Secrets]:
     """Set a temporary password (given or generated) that must be changed at the next login."""
-    user = _get(session, username)
+    user = existing_user(session, username)
     temp = generate_password() if password is None else password
     problems = password_problems(temp, username, policy)
     if problems:
@@ -226,7 +206,7 @@ def reset_password(
     user.must_change_password = True
     user.locked_until = None
     user.failed_logins = 0
-    _revoke_sessions(session, user)
+    revoke_user_sessions(session, user.id)
     _audit(session, actor, "user_reset_password", username)
     return user, Secrets(password=temp if password is None else None)
 
@@ -235,7 +215,7 @@ def change_role(
     session: Session, actor: Actor, username: str, *, role: str, department: str | None, config_dir: Path
 ) -> tuple[User, Secrets]:
     """Change role and department; a new admin gets a TOTP enrolment, a former admin loses the secret."""
-    user = _get(session, username)
+    user = existing_user(session, username)
     new_role = known_role(role)
     check_department(role, department, config_dir)
     if user.role == role and (user.department or None) == (department or None):
@@ -253,35 +233,17 @@ def change_role(
         user.totp_last_step = None
     user.role = new_role
     user.department = department if role == "department" else None
-    _revoke_sessions(session, user)
+    revoke_user_sessions(session, user.id)
     _audit(session, actor, "user_update", username, before=before, after={"role": role, "department": user.department})
     return user, Secrets(totp_uri=uri)
 
 
 def delete_user(session: Session, actor: Actor, username: str) -> None:
     """Remove an account and its sessions (the audit log keeps what it did)."""
-    user = _get(session, username)
+    user = existing_user(session, username)
     if username == _self_name(actor):
         raise UserError("不能删除自己的账号")
     _keep_one_admin(session, user, "删除")
-    session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
+    delete_user_sessions(session, user.id)
     session.delete(user)
     _audit(session, actor, "user_delete", username, role=user.role)
-
-
-def change_own_password(
-    session: Session, principal: Principal, *, current: str, new: str, policy: SecuritySettings
-) -> None:
-    """The signed-in user chooses a new password (required after a reset); the old one must be given."""
-    user = _get(session, principal.username)
-    if not verify_password(user.password_hash, current):
-        raise UserError("当前密码不正确")
-    if new == current:
-        raise UserError("新密码不能与当前密码相同")
-    problems = password_problems(new, user.username, policy)
-    if problems:
-        raise UserError("；".join(problems))
-    user.password_hash = hash_password(new)
-    user.password_changed_at = clock.now()
-    user.must_change_password = False
-    record(session, event="password_change", principal_or_username=principal, result="success")
