@@ -333,6 +333,9 @@ def act(
     if handler is None:
         raise InvalidInput("action", f"unknown action {action!r} (one of {', '.join(ACTION_TABLE)})")
     config = config or ledger_config()
+    if not handler.moves_status:
+        # Re-grading refuses another role before the ticket is read: 403 whichever ticket was named.
+        handler.require_role(principal.role, action)
     ticket = get(session, ticket_id, principal)
     handler.require_role(principal.role, action)
     if ticket.merged_into is not None:
