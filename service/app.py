@@ -20,6 +20,7 @@ from service.auth.service import purge_sessions
 from service.context import AppContext
 from service.db import DatabaseUnavailable
 from service.exports.scheduled import jobs as export_jobs
+from service.feed.service import FEED_ALERTS
 from service.flows import after_job
 from service.items.places import configure as configure_places
 from service.ledger.scheduled import jobs as ticket_jobs
@@ -131,6 +132,8 @@ def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext
         redoc_url=None,
     )
     app.state.ctx = ctx
+    # The ledger's API re-links an item's alert on 拆单 through this (the ledger does not import the feed).
+    app.state.ticket_alerts = FEED_ALERTS
 
     from service.api_docs import install_docs
     from service.auth.api import router as auth_router

@@ -19,6 +19,7 @@ def init(ctx: typer.Context) -> None:
 
     from service.context import AppContext
     from service.db import DatabaseUnavailable
+    from service.feed.service import FEED_ALERTS
     from service.items.duplicates import backfill_bands
     from service.ledger.related import backfill_recent
     from service.scheduling import queue
@@ -39,7 +40,7 @@ def init(ctx: typer.Context) -> None:
         app_ctx.store.init()
         backfilled = backfill_bands(app_ctx.store)
         with app_ctx.db.session() as session:
-            suggested = backfill_recent(session, app_ctx.store)
+            suggested = backfill_recent(session, app_ctx.store, FEED_ALERTS)
     except StoreUnavailable as exc:
         fail(str(exc))
     finally:

@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from service import clock
-from service.clock import to_local
+from service.clock import ensure_aware, to_local
 from service.db import count_by_day
 from service.db_columns import insert_ignore_many
 from service.feed.models import Alert
@@ -242,3 +242,30 @@ def due_digests(session: Session, policies: dict[str, PushPolicy], at: datetime)
         if clock.ensure_aware(alerts[0].created_at) + timedelta(minutes=minutes) <= at:
             due[department] = alerts
     return due
+
+
+class FeedAlerts:
+    """The alert feed's side of :class:`service.ledger.alerts.TicketAlerts` (passed to the ledger by its callers)."""
+
+    def subject_terms(self, session: Session, ticket_ids: Sequence[int]) -> dict[int, set[str]]:
+        out: dict[int, set[str]] = {t: set() for t in ticket_ids}
+        rows = session.execute(select(Alert.ticket_id, Alert.snippets).where(Alert.ticket_id.in_(list(ticket_ids))))
+        for ticket_id, snippets in rows.all():
+            for snippet in snippets or []:
+                for highlight in snippet.get("highlights", []):
+                    term = highlight.get("term")
+                    if term:
+                        out[ticket_id].add(term)
+        return out
+
+    def move_item_alerts(self, session: Session, item_id: str, department: str, ticket_id: int) -> list[dict[str, Any]]:
+        alerts = session.scalars(select(Alert).where(Alert.item_id == item_id, Alert.department == department)).all()
+        pushed = []
+        for alert in alerts:
+            alert.ticket_id = ticket_id
+            if alert.pushed_at is not None:
+                pushed.append({"alert": alert.id, "pushed_at": ensure_aware(alert.pushed_at).isoformat()})
+        return pushed
+
+
+FEED_ALERTS = FeedAlerts()

@@ -22,6 +22,7 @@ from service.auth.event_stream import Event, Found, resume_point, session_stream
 from service.clock import SHANGHAI
 from service.deps import CtxDep, SessionDep
 from service.ledger import actions, changes, merging, related, service, statistics
+from service.ledger.alerts import TicketAlerts
 from service.ledger.config import ledger_config
 from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
 from service.ledger.schemas import (
@@ -280,6 +281,12 @@ def merge_tickets(
     return TicketRead.full(ticket, principal, clock.now(), texts).masked_for(principal)
 
 
+def _ticket_alerts(request: Request) -> TicketAlerts:
+    """The alert feed's interface, handed over by the composition root (the ledger does not import the feed)."""
+    alerts: TicketAlerts = request.app.state.ticket_alerts
+    return alerts
+
+
 @router.post("/tickets/{ticket_id}/split", response_model=SplitAnswer)
 def split_ticket(
     ticket_id: RowId, body: SplitRequest, request: Request, principal: CurrentUser, session: SessionDep, ctx: CtxDep
@@ -294,6 +301,7 @@ def split_ticket(
                 body.item_id,
                 principal,
                 ctx.store,
+                alerts=_ticket_alerts(request),
                 version=body.version,
                 note=body.note,
                 config=ledger_config(ctx.settings),

@@ -30,8 +30,8 @@ from service import clock
 from service.clock import ensure_aware
 from service.db import rows_affected
 from service.db_columns import insert_ignore
-from service.feed.models import Alert
 from service.ledger import transitions
+from service.ledger.alerts import TicketAlerts
 from service.ledger.config import LedgerConfig, ledger_config
 from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
 from service.ledger.models import STAGE_COLUMNS, Ticket, TimelineEntry
@@ -242,6 +242,7 @@ def split(
     principal: Principal,
     store: Store,
     *,
+    alerts: TicketAlerts,
     version: int | None = None,
     note: str | None = None,
     config: LedgerConfig | None = None,
@@ -292,7 +293,7 @@ def split(
     session.add(new)
     session.flush()
     link.ticket_id = new.id
-    notified = _carry_notices(session, ticket, new, item_id)
+    notified = _carry_notices(session, ticket, new, item_id, alerts)
     add_timeline(
         session,
         new.id,
@@ -326,19 +327,16 @@ def split(
     return get(session, ticket.id), get(session, new.id)
 
 
-def _carry_notices(session: Session, old: Ticket, new: Ticket, item_id: str) -> list[dict[str, Any]]:
+def _carry_notices(
+    session: Session, old: Ticket, new: Ticket, item_id: str, alerts: TicketAlerts
+) -> list[dict[str, Any]]:
     """What was already sent about the split-off item now belongs to its new ticket; nothing is sent again.
 
     The item's alert (pushed when it was matched) points at the new ticket, and the new ticket records when
     it went out. SLA notices of the old ticket for a deadline the new ticket has too (same stage, same due
     time: the item was discovered with the ticket) count for the new ticket, as a merge carries them.
     """
-    alerts = session.scalars(select(Alert).where(Alert.item_id == item_id, Alert.department == old.department)).all()
-    notified = []
-    for alert in alerts:
-        alert.ticket_id = new.id
-        if alert.pushed_at is not None:
-            notified.append({"alert": alert.id, "pushed_at": ensure_aware(alert.pushed_at).isoformat()})
+    notified = alerts.move_item_alerts(session, item_id, old.department, new.id)
     for notice in session.scalars(select(SlaNotice).where(SlaNotice.ticket_id == old.id)).all():
         if ensure_aware(notice.due_at) != ensure_aware(new.due(notice.stage)):
             continue

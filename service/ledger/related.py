@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session, noload
 
 from service import clock
 from service.db_columns import insert_ignore_many
-from service.feed.models import Alert
 from service.items.places import Place, gazetteer, region_of
+from service.ledger.alerts import TicketAlerts
 from service.ledger.models import Ticket, TicketSuggestion
 from service.ledger.service import resolve_merged
 from service.store.base import Store, StoreUnavailable
@@ -62,18 +62,6 @@ def _places(items: Iterable[Any]) -> dict[str, Place]:
     return out
 
 
-def _terms(session: Session, ticket_ids: list[int]) -> dict[int, set[str]]:
-    out: dict[int, set[str]] = {t: set() for t in ticket_ids}
-    rows = session.execute(select(Alert.ticket_id, Alert.snippets).where(Alert.ticket_id.in_(ticket_ids))).all()
-    for ticket_id, snippets in rows:
-        for snippet in snippets or []:
-            for highlight in snippet.get("highlights", []):
-                term = highlight.get("term")
-                if term:
-                    out[ticket_id].add(term)
-    return out
-
-
 # -- computed when items are matched, stored, read with the ticket -----------------------------------
 
 
@@ -94,6 +82,8 @@ def record_at_match(
     created: Sequence[int],
     texts: Mapping[str, Any],
     same_event: Sequence[SameEvent] = (),
+    *,
+    alerts: TicketAlerts,
 ) -> list[TicketSuggestion]:
     """Suggestions for tickets a matching batch opened, and for events a repost links; stored on both tickets.
 
@@ -133,7 +123,7 @@ def record_at_match(
             continue
         reason = f"条目《{link.title[:40]}》同时是这两张工单中条目的转载（{link.reason}），可能是同一事件，请确认后并单"
         pair(link.ticket_id, other_id, link.department, "same_event", reason, [], [])
-    for a, b, department, suggestion in _related_batch(session, store, created, texts):
+    for a, b, department, suggestion in _related_batch(session, store, created, texts, alerts):
         pair(a, b, department, "related", suggestion.reason, suggestion.places, suggestion.terms)
     if not rows:
         return []
@@ -148,7 +138,7 @@ def record_at_match(
 
 
 def _related_batch(
-    session: Session, store: Store, created: Sequence[int], texts: Mapping[str, Any]
+    session: Session, store: Store, created: Sequence[int], texts: Mapping[str, Any], alerts: TicketAlerts
 ) -> list[tuple[int, int, str, RelatedTicket]]:
     """Related tickets of all tickets a batch opened at once: a few statements, whatever the batch size.
 
@@ -190,7 +180,7 @@ def _related_batch(
     terms: dict[int, set[str]] = {}
     ids = [t.id for t in everyone]
     for start in range(0, len(ids), 500):
-        terms.update(_terms(session, ids[start : start + 500]))
+        terms.update(alerts.subject_terms(session, ids[start : start + 500]))
     wanted = [link.item_id for t in others for link in t.items[:ITEMS_PER_TICKET] if link.item_id not in texts]
     try:
         stored_items = {i.id: i for i in store.get_many(wanted)} if wanted else {}
@@ -240,7 +230,7 @@ def _related_batch(
     return out
 
 
-def backfill_recent(session: Session, store: Store) -> int:
+def backfill_recent(session: Session, store: Store, alerts: TicketAlerts) -> int:
     """Suggestions for open tickets of the last 72 hours that have none stored (opened before suggestions were
     decided at match time, or by a matching run that stopped between its two transactions); how many rows.
 
@@ -268,7 +258,7 @@ def backfill_recent(session: Session, store: Store) -> int:
         texts = {i.id: i for i in store.get_many(wanted)}
     except StoreUnavailable:
         return 0
-    return len(record_at_match(session, store, [t.id for t in tickets], texts))
+    return len(record_at_match(session, store, [t.id for t in tickets], texts, alerts=alerts))
 
 
 def stored(session: Session, ticket: Ticket) -> list[RelatedTicket]:

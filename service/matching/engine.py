@@ -21,6 +21,7 @@ from service import clock
 from service.context import AppContext
 from service.feed.models import Alert
 from service.feed.service import (
+    FEED_ALERTS,
     DepartmentHit,
     alert_row,
     create_alerts,
@@ -207,7 +208,7 @@ class MatchingEngine:
             for link in by_item.get(item.id, ())
         ]
         created = sorted({tid for tid, was_created in tickets.values() if was_created})
-        record_at_match(session, self.ctx.store, created, items, same_event)
+        record_at_match(session, self.ctx.store, created, items, same_event, alerts=FEED_ALERTS)
 
 
 _engines: dict[int, MatchingEngine] = {}

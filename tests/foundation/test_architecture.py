@@ -82,6 +82,12 @@ def test_no_import_runs_against_the_flow() -> None:
             "from service.auth.deps import require_roles",
             "service.audit is not allowed to import service.auth",
         ),
+        # The ledger reading the alert table (its alerts are passed in as service.ledger.alerts.TicketAlerts).
+        (
+            "service/ledger/related.py",
+            "from service.feed.models import Alert",
+            "service.ledger is not allowed to import service.feed",
+        ),
         (
             "crawlers/plugins/__init__.py",
             "from crawlers.sources import Source",

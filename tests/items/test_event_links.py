@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from alerting.models import OutboxMessage
 from service.feed.models import Alert
+from service.feed.service import FEED_ALERTS
 from service.items.duplicates import assign_events
 from service.ledger.models import Ticket, TicketSuggestion
 from service.ledger.monitoring import check_sla
@@ -162,11 +163,11 @@ def test_tickets_opened_before_suggestions_existed_get_them_at_init(client, acco
     assert client.get(f"/api/v1/tickets/{first}", headers=accounts.headers("zhang")).json()["related"] == []
 
     with ctx.db.session() as s:
-        assert backfill_recent(s, ctx.store) == 2
+        assert backfill_recent(s, ctx.store, FEED_ALERTS) == 2
     body = client.get(f"/api/v1/tickets/{first}", headers=accounts.headers("zhang")).json()
     assert [(r["ticket_id"], r["kind"]) for r in body["related"]] == [(second, "related")]
     with ctx.db.session() as s:
-        assert backfill_recent(s, ctx.store) == 0  # tickets that have suggestions are not read again
+        assert backfill_recent(s, ctx.store, FEED_ALERTS) == 0  # tickets that have suggestions are not read again
 
 
 def _excerpts() -> tuple[str, str]:
