@@ -4,8 +4,8 @@ The scheduler keeps the states in memory (so they survive a locked or unreachabl
 writes them to ``scheduler_job_health`` on every change and every watchdog tick, so that ``/healthz``
 of an API process without a scheduler (``yuqing serve``) sees them too.
 
-A job is *stalled* when its last success (or, before its first, the moment the scheduler started
-watching it) is older than ``stale_factor`` × its interval. Stalls of the monitoring chain — crawling,
+A job is *stalled* when its last success (or, before its first in this scheduler's life, the moment the
+scheduler started watching it) is older than ``stale_factor`` × its interval. Stalls of the monitoring chain — crawling,
 matching, the SLA monitor, the notification sender — are told to officers through the outbox once, and
 once more when the job succeeds again.
 """
@@ -72,8 +72,12 @@ class JobState:
     stalled_since: datetime | None = None
 
     def stale(self, now: datetime, factor: float, floor: float = 0.0) -> bool:
-        """Last success (or the start of watching) older than ``factor`` intervals (and than ``floor`` seconds)."""
-        since = self.last_success or self.registered_at
+        """Last success, or the start of watching when that is later, older than ``factor`` intervals (and
+        than ``floor`` seconds).
+
+        A success from before this scheduler started says nothing about it: after a night switched off, the
+        morning's start would otherwise tell officers every job had stalled, and then that each recovered."""
+        since = max(self.last_success, self.registered_at) if self.last_success else self.registered_at
         return (now - since).total_seconds() > max(factor * self.interval_seconds, floor)
 
     def public(self, now: datetime, factor: float, floor: float = 0.0) -> dict[str, Any]:
