@@ -7,6 +7,7 @@ what is stored and shown.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -42,6 +43,9 @@ def normalize_text(value: str | None) -> str:
     return "\n".join(lines)
 
 
+# The spider asks whether each field is empty as text, then the clean step converts the same fragments:
+# the second conversion of an item's fields is a lookup.
+@functools.lru_cache(maxsize=64)
 def html_to_text(fragment: str | None, keep_cells: bool = False) -> str:
     """Clean text of an HTML fragment (or of plain text holding entities); one line per block.
 

@@ -5,9 +5,10 @@ repost marker (【转】), attribution lines (转自/来源/原标题/本报讯/
 of 本报, boilerplate, a few changed sentences, or only the first part of the text kept. Three steps:
 
 1. ``strip_repost_noise`` strips what reposts change without changing the story, then whitespace and punctuation.
-2. ``signature`` builds MinHash LSH band keys (datasketch) of the whole text and of its lead; the store
-   keeps them (``Item.lsh``) and answers "which stored items share a band with these" for a whole batch at
-   once (``Store.lsh_candidates``), so grouping works across processes and on every backend.
+2. ``signature`` builds MinHash LSH band keys (datasketch's, computed with numpy in service.items.minhash)
+   of the whole text and of its lead; the store keeps them (``Item.lsh``) and answers "which stored items
+   share a band with these" for a whole batch at once (``Store.lsh_candidates``), so grouping works across
+   processes and on every backend.
 3. ``compare`` verifies each candidate exactly: Jaccard similarity or containment (a truncated repost is
    contained in the original), vetoed when the two name different dates/figures or different places
    (template notices, the same complaint about another street).
@@ -17,21 +18,18 @@ Thresholds were tuned on tests/data/reposts.jsonl (benchmarks/reposts.py prints 
 
 from __future__ import annotations
 
-import hashlib
 import re
+import threading
 import unicodedata
-import zlib
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import TYPE_CHECKING
 
-import numpy as np
-from datasketch import MinHash
-
-from service.items.places import gazetteer
-from service.store.base import Item, StoreUnavailable, to_signed64
+from service.items.minhash import Shingles, band_keys, minhash, shingles
+from service.items.places import Gazetteer, gazetteer
+from service.store.base import Item, StoreUnavailable
 
 if TYPE_CHECKING:
     from service.store.base import Store
@@ -99,8 +97,6 @@ def strip_repost_noise(text: str) -> str:
 
 # -- exact comparison -------------------------------------------------------------------------------
 
-SHINGLE = 3  # characters per shingle: bigrams make unrelated Chinese texts on one topic look alike
-
 
 @dataclass(frozen=True)
 class Comparable:
@@ -108,31 +104,39 @@ class Comparable:
 
     title: str
     body: str
-    shingles: frozenset[str]
-    body_shingles: frozenset[str]
-    figures: Counter[str]
-    # The text as segmented for place names (attribution stripped, punctuation kept).
-    raw: str = field(default="", repr=False)
+    shingles: Shingles
+    body_shingles: Shingles
+    # The item's title and content as given.
+    original: tuple[str, str] = field(default=("", ""), repr=False)
 
     @property
     def text(self) -> str:
         return self.title + self.body
 
+    # The rest is needed only for pairs similar enough to be checked for vetoes: most items never are.
+    @cached_property
+    def raw(self) -> str:
+        """The text as segmented for place names (attribution stripped, punctuation kept)."""
+        title, content = self.original
+        return strip_attribution(f"{title}\n{content}")
+
+    @cached_property
+    def figures(self) -> Counter[str]:
+        """Dates, times, amounts and numbers named in the text."""
+        return Counter(_FIGURE.findall(self.raw))
+
     @cached_property
     def places(self) -> frozenset[tuple[str, str]]:
-        """Place names (jieba); computed only for pairs that are similar enough to need them."""
+        """Place names (jieba)."""
         return gazetteer().names(self.raw)
 
 
-def shingles(text: str, width: int = SHINGLE) -> frozenset[str]:
-    """Character shingles; a text shorter than one shingle is its own shingle."""
-    if len(text) <= width:
-        return frozenset([text]) if text else frozenset()
-    return frozenset(text[i : i + width] for i in range(len(text) - width + 1))
-
-
 def comparable(title: str, content: str) -> Comparable:
-    """Normalise title and body of one item for comparison."""
+    """Normalise title and body of one item for comparison (remembered for recently seen texts)."""
+    return _recent.get(title, content)
+
+
+def _comparable(title: str, content: str) -> Comparable:
     t = strip_repost_noise(title)
     b = strip_repost_noise(content)
     # A headline that only repeats the start of the body adds nothing (and some sites have no title). A
@@ -142,16 +146,55 @@ def comparable(title: str, content: str) -> Comparable:
         b = b[len(t) :]
     body = b if b else t
     title_part = "" if not b or b.startswith(t) else t
-    raw = strip_attribution(f"{title}\n{content}")
-    figures = Counter(_FIGURE.findall(raw))
+    body_shingles = shingles(body)
     return Comparable(
         title=title_part,
         body=body,
-        shingles=shingles(title_part) | shingles(body) if title_part else shingles(body),
-        body_shingles=shingles(body),
-        figures=figures,
-        raw=raw,
+        shingles=shingles(title_part) | body_shingles if title_part else body_shingles,
+        body_shingles=body_shingles,
+        original=(title, content),
     )
+
+
+class _Recent:
+    """Comparables of the texts seen last, up to about ``budget`` characters of text.
+
+    A crawled item is compared when the dedupe step signs it, again when its batch is grouped, and as a
+    candidate of the items stored after it: normalising it once saves most of repost detection's time.
+    Cleared when the process's gazetteer is replaced (a comparable remembers the places it found).
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self.entries: OrderedDict[tuple[str, str], Comparable] = OrderedDict()
+        self.lock = threading.Lock()
+        self.places: Gazetteer | None = None
+
+    def get(self, title: str, content: str) -> Comparable:
+        key = (title, content)
+        places = gazetteer()
+        with self.lock:
+            if places is not self.places:
+                self.entries.clear()
+                self.size, self.places = 0, places
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+                return found
+        made = _comparable(title, content)
+        with self.lock:
+            if key not in self.entries:
+                self.entries[key] = made
+                self.size += len(title) + len(content)
+            while self.size > self.budget and self.entries:
+                (old_title, old_content), _ = self.entries.popitem(last=False)
+                self.size -= len(old_title) + len(old_content)
+        return made
+
+
+# About 1,000 typical items (1,000 characters each): more than a crawl batch and the candidates it meets.
+_recent = _Recent(budget=1_000_000)
 
 
 @dataclass(frozen=True)
@@ -220,10 +263,10 @@ def compare(a: Comparable, b: Comparable) -> Verdict:
     """Whether ``b`` is a repost of ``a`` (or the other way round), with the reason in Chinese."""
     if not a.shingles or not b.shingles:
         return Verdict(False, "无正文", 0.0, 0.0)
-    inter = len(a.shingles & b.shingles)
-    jaccard = inter / len(a.shingles | b.shingles)
+    inter = a.shingles.shared(b.shingles)
+    jaccard = inter / (len(a.shingles) + len(b.shingles) - inter)
     small, large = (a, b) if len(a.body_shingles) <= len(b.body_shingles) else (b, a)
-    contained = len(small.body_shingles & large.body_shingles)
+    contained = small.body_shingles.shared(large.body_shingles)
     containment = contained / len(small.body_shingles) if small.body_shingles else 0.0
     similar = jaccard >= JACCARD_MIN
     is_contained = containment >= CONTAINMENT_MIN and len(small.body_shingles) >= CONTAINMENT_MIN_SHINGLES
@@ -232,7 +275,7 @@ def compare(a: Comparable, b: Comparable) -> Verdict:
     if _figure_conflict(a.figures, b.figures):
         return Verdict(False, CONFLICT_FIGURES, jaccard, containment)
     # Places can differ only where the texts differ: when one text is inside the other, skip jieba.
-    if a.shingles - b.shingles and b.shingles - a.shingles and _place_conflict(a, b):
+    if inter < len(a.shingles) and inter < len(b.shingles) and _place_conflict(a, b):
         return Verdict(False, CONFLICT_PLACES, jaccard, containment)
     reason = f"转载（相似度 {jaccard:.2f}）" if similar else f"节选转载（{containment:.0%} 文字包含在原文中）"
     return Verdict(True, reason, jaccard, containment)
@@ -250,40 +293,14 @@ LEAD_BANDS, LEAD_ROWS = 8, 2
 LEAD_PERM = LEAD_BANDS * LEAD_ROWS
 
 
-@lru_cache(maxsize=4)
-def _permutations(num_perm: int, seed: int) -> np.ndarray:
-    # Built once per process: MinHash would otherwise draw its permutations for every item.
-    return MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
-
-
-def _crc32(data: bytes) -> int:
-    return zlib.crc32(data)
-
-
-def _minhash(features: Iterable[str], num_perm: int, seed: int) -> MinHash:
-    perms = _permutations(num_perm, seed)
-    m = MinHash(num_perm=num_perm, seed=seed, hashfunc=_crc32, permutations=perms, scheme="affine32")
-    m.update_batch([f.encode("utf-8") for f in features])
-    return m
-
-
-def _band_keys(values: np.ndarray, bands: int, rows: int, tag: bytes) -> list[int]:
-    keys = []
-    for i in range(bands):
-        chunk = values[i * rows : (i + 1) * rows].tobytes()
-        digest = hashlib.blake2b(tag + bytes([i]) + chunk, digest_size=8).digest()
-        keys.append(to_signed64(int.from_bytes(digest, "big")))
-    return keys
-
-
 def signature(c: Comparable) -> list[int]:
     """LSH band keys (signed 64-bit) of the whole text and of the lead; empty for an empty text."""
     if not c.shingles:
         return []
-    keys = _band_keys(_minhash(c.shingles, NUM_PERM, 1).hashvalues, BANDS, ROWS, b"t")
+    keys = band_keys(minhash(c.shingles.hashes, NUM_PERM, 1), BANDS, ROWS, b"t")
     lead = c.body[:LEAD]
     if len(lead) >= LEAD // 2:
-        keys += _band_keys(_minhash(shingles(lead), LEAD_PERM, 2).hashvalues, LEAD_BANDS, LEAD_ROWS, b"l")
+        keys += band_keys(minhash(shingles(lead).hashes, LEAD_PERM, 2), LEAD_BANDS, LEAD_ROWS, b"l")
     return keys
 
 

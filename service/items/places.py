@@ -92,8 +92,11 @@ def _name_before(tokens: list[str], i: int) -> str | None:
 class Gazetteer:
     """A jieba tokenizer with the configured place names; ``extract`` finds places in a text."""
 
-    def __init__(self, words: list[str] | tuple[str, ...] = ()) -> None:
+    def __init__(self, words: list[str] | tuple[str, ...] = (), config_dir: Path | None = None) -> None:
         self.words = {w.strip() for w in words if w and w.strip()}
+        # Read when first needed: most crawls never compare two texts closely enough to ask for places,
+        # and departments.yaml with thousands of rules takes seconds to parse.
+        self._config_dir = config_dir
         self._tokenizer = jieba.Tokenizer()
         self._lock = threading.Lock()
         self._ready = False
@@ -108,6 +111,8 @@ class Gazetteer:
         with self._lock:
             if self._ready:
                 return
+            if self._config_dir is not None:
+                self.words |= {w.strip() for w in config_words(self._config_dir) if w and w.strip()}
             logging.getLogger("jieba").setLevel(logging.WARNING)
             jieba.setLogLevel(logging.WARNING)
             self._tokenizer.initialize()
@@ -192,9 +197,10 @@ _default_lock = threading.Lock()
 
 
 def configure(config_dir: Path | None) -> Gazetteer:
-    """Build the process's gazetteer from a config dir (called at start-up of the service and of crawls)."""
+    """Build the process's gazetteer from a config dir (called at start-up of the service and of crawls);
+    the config dir's names are read when places are first asked for."""
     global _default
-    gazetteer = Gazetteer(config_words(config_dir) if config_dir else [])
+    gazetteer = Gazetteer(config_dir=config_dir)
     with _default_lock:
         _default = gazetteer
     return gazetteer

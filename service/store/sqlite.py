@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from service import clock
-from service.masking import mask_text
 from service.store import sqlite_search
 from service.store.base import (
     DeadLetter,
@@ -24,31 +23,11 @@ from service.store.base import (
     ItemQuery,
     SearchPage,
     StoreUnavailable,
-    UpsertResult,
     search_key,
 )
 from service.store.sqlite_schema import create_schema, register_functions
 from service.store.sqlite_search import Plan
-
-_COLUMNS = (
-    "id", "source", "channel", "external_id", "order_no", "url", "title", "content", "published_at", "fetched_at",
-    "department", "status", "reply", "replied_at", "event_id", "fingerprint", "stored_at",
-    "updated_at", "matched_at", "extra",
-)  # fmt: skip
-_MASKED = ("title_masked", "content_masked")
-_DATETIMES = {"published_at", "fetched_at", "replied_at", "stored_at", "updated_at", "matched_at"}
-# On update the re-crawled values replace these; stored_at, matched_at and event_id stay as first recorded.
-_UPDATABLE = (
-    "external_id", "order_no", "url", "title", "content", "published_at", "fetched_at", "department", "status",
-    "reply", "replied_at", "fingerprint", "extra",
-)  # fmt: skip
-
-
-def _ts(value: datetime | None) -> str | None:
-    # Fixed-width UTC text so that string order is time order.
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+from service.store.sqlite_writes import COLUMNS, DATETIMES, Writing, ts
 
 
 def _parse_ts(value: str | None) -> datetime | None:
@@ -67,7 +46,17 @@ def _like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class SqliteStore:
+# The newest items of each band of a batch, in one statement (bands as a VALUES list, a LIMIT per band).
+_BAND_LOOKUP = """
+WITH wanted(band) AS (VALUES {values})
+SELECT band, (SELECT group_concat(seq) FROM (
+    SELECT seq FROM item_lsh WHERE item_lsh.band = wanted.band ORDER BY seq DESC LIMIT {cap}
+)) FROM wanted
+"""
+_BANDS_PER_STATEMENT = 500
+
+
+class SqliteStore(Writing):
     """Items in one SQLite file (WAL mode, so the crawler process and the service can share it)."""
 
     backend = "sqlite"
@@ -114,86 +103,12 @@ class SqliteStore:
             return {"status": "down", "backend": self.backend, "error": str(exc)}
         return {"status": "ok", "backend": self.backend, "path": str(self.path)}
 
-    # -- writes --------------------------------------------------------------------------------
-    def _row_values(self, item: Item) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name in _COLUMNS:
-            value = getattr(item, name)
-            if name in _DATETIMES:
-                value = _ts(value)
-            elif name == "extra":
-                value = json.dumps(value, ensure_ascii=False)
-            values[name] = value
-        values["lsh_done"] = 1 if item.lsh else None
-        values["title_masked"] = mask_text(item.title)
-        values["content_masked"] = mask_text(item.content)
-        return values
-
-    def upsert(self, items: Sequence[Item]) -> UpsertResult:
-        result = UpsertResult()
-        if not items:
-            return result
-        conn = self._conn()
-        now = clock.now()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for raw in items:
-                item = raw if raw.fingerprint else raw.with_fingerprint()
-                # One savepoint per item: a value refused half-way (a band key out of range) leaves no row.
-                conn.execute("SAVEPOINT item")
-                try:
-                    existing = conn.execute("SELECT fingerprint FROM items WHERE id = ?", (item.id,)).fetchone()
-                    if existing is None:
-                        values = self._row_values(
-                            item.model_copy(update={"stored_at": now, "updated_at": now, "event_id": item.event_id})
-                        )
-                        cols = ", ".join(values)
-                        marks = ", ".join(f":{c}" for c in values)
-                        cursor = conn.execute(f"INSERT INTO items ({cols}) VALUES ({marks})", values)  # noqa: S608
-                        self._write_bands(conn, cursor.lastrowid, item.lsh, replace=False)
-                        result.new.append(item.id)
-                    elif existing["fingerprint"] == item.fingerprint:
-                        result.unchanged.append(item.id)
-                    else:
-                        values = self._row_values(item.model_copy(update={"updated_at": now}))
-                        keep = [*_UPDATABLE, *_MASKED, "updated_at", *(["lsh_done"] if item.lsh else [])]
-                        sets = ", ".join(f"{c} = :{c}" for c in keep)
-                        params = {c: values[c] for c in keep} | {"id": item.id}
-                        conn.execute(f"UPDATE items SET {sets} WHERE id = :id", params)  # noqa: S608
-                        if item.lsh:
-                            seq = conn.execute("SELECT seq FROM items WHERE id = ?", (item.id,)).fetchone()[0]
-                            self._write_bands(conn, seq, item.lsh, replace=True)
-                        result.updated.append(item.id)
-                    conn.execute("RELEASE item")
-                except (sqlite3.Error, TypeError, ValueError, OverflowError) as exc:
-                    conn.execute("ROLLBACK TO item")
-                    conn.execute("RELEASE item")
-                    reason = f"{type(exc).__name__}: {exc}"
-                    conn.execute(
-                        "INSERT INTO dead_letters (item_id, reason, document, at) VALUES (?, ?, ?, ?)",
-                        (item.id, reason, item.model_dump_json(), _ts(now)),
-                    )
-                    result.dead_lettered.append((item.id, reason))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return result
-
-    @staticmethod
-    def _write_bands(conn: sqlite3.Connection, seq: int | None, bands: Sequence[int], *, replace: bool) -> None:
-        # An item written without band keys (not through the crawl pipeline) keeps the ones it had.
-        if seq is None or not bands:
-            return
-        if replace:
-            conn.execute("DELETE FROM item_lsh WHERE seq = ?", (seq,))
-        conn.executemany("INSERT OR IGNORE INTO item_lsh (band, seq) VALUES (?, ?)", [(b, seq) for b in set(bands)])
-
+    # -- writes (upsert: service.store.sqlite_writes) ------------------------------------------
     def mark_matched(self, item_ids: Sequence[str]) -> None:
         if not item_ids:
             return
         conn = self._conn()
-        now = _ts(clock.now())
+        now = ts(clock.now())
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
             "UPDATE items SET matched_at = ? WHERE id = ? AND matched_at IS NULL",
@@ -212,8 +127,8 @@ class SqliteStore:
     # -- reads ---------------------------------------------------------------------------------
     @staticmethod
     def _item(row: sqlite3.Row) -> Item:
-        data = {name: row[name] for name in _COLUMNS}
-        for name in _DATETIMES:
+        data = {name: row[name] for name in COLUMNS}
+        for name in DATETIMES:
             data[name] = _parse_ts(data[name])
         data["extra"] = json.loads(data["extra"] or "{}")
         return Item.model_validate(data)
@@ -267,10 +182,10 @@ class SqliteStore:
         plan.event = query.event_id is not None
         if query.date_from is not None:
             plan.filters.append("published_at >= ?")
-            plan.params.append(_ts(query.date_from))
+            plan.params.append(ts(query.date_from))
         if query.date_to is not None:
             plan.filters.append("published_at < ?")
-            plan.params.append(_ts(query.date_to))
+            plan.params.append(ts(query.date_to))
         return plan
 
     def search(self, query: ItemQuery) -> SearchPage:
@@ -295,8 +210,8 @@ class SqliteStore:
                 " FROM items WHERE stored_at >= :lo AND stored_at < :hi GROUP BY d",
                 {
                     "start": start.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
-                    "lo": _ts(start),
-                    "hi": _ts(start + timedelta(days=days)),
+                    "lo": ts(start),
+                    "hi": ts(start + timedelta(days=days)),
                 },
             )
             .fetchall()
@@ -339,37 +254,20 @@ class SqliteStore:
             last = rows[-1]["seq"]
             yield [self._item(r) for r in rows]
 
-    def set_bands(self, bands: Mapping[str, Sequence[int]]) -> None:
-        """Write band keys of stored items in one transaction (replacing the keys an item had)."""
-        if not bands:
-            return
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for item_id, keys in bands.items():
-                row = conn.execute("SELECT seq, lsh_done FROM items WHERE id = ?", (item_id,)).fetchone()
-                if row is None:
-                    continue
-                if row["lsh_done"]:
-                    conn.execute("DELETE FROM item_lsh WHERE seq = ?", (row["seq"],))
-                self._write_bands(conn, row["seq"], keys, replace=False)
-                conn.execute("UPDATE items SET lsh_done = 1 WHERE seq = ?", (row["seq"],))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
     def lsh_candidates(self, bands: Mapping[str, Sequence[int]], limit: int = 50) -> dict[str, list[Item]]:
-        """Stored items sharing a band with each key's bands; one index seek per distinct band of the batch."""
+        """Stored items sharing a band with each key's bands: one statement per 500 distinct bands of the batch,
+        one index seek per band inside it."""
         conn = self._conn()
         # A band shared by very many items (a template's lead) is capped at its newest items.
         per_band: dict[int, list[int]] = {}
-        for band in {b for keys in bands.values() for b in keys}:
-            rows = conn.execute(
-                "SELECT seq FROM item_lsh WHERE band = ? ORDER BY seq DESC LIMIT ?", (band, limit * 4)
-            ).fetchall()
-            if rows:
-                per_band[band] = [r[0] for r in rows]
+        wanted = sorted({b for keys in bands.values() for b in keys})
+        for start in range(0, len(wanted), _BANDS_PER_STATEMENT):
+            chunk = wanted[start : start + _BANDS_PER_STATEMENT]
+            sql = _BAND_LOOKUP.format(values=", ".join("(?)" for _ in chunk), cap=int(limit) * 4)
+            rows = conn.execute(sql, chunk)
+            for band, seqs in rows:
+                if seqs:
+                    per_band[band] = [int(s) for s in seqs.split(",")]
         chosen: dict[str, list[int]] = {}
         for key, keys in bands.items():
             shared: dict[int, int] = {}

@@ -7,6 +7,7 @@ older release gets the columns and indexes added since, filled from the rows it 
 
 from __future__ import annotations
 
+import functools
 import operator
 import sqlite3
 
@@ -243,10 +244,15 @@ def _backfill_search(conn: sqlite3.Connection, had_search: bool) -> None:
         raise
 
 
+# The insert trigger asks for the grams of the text and of its masked copy, which is most often the same
+# text: the second call is a lookup.
+_recent_grams = functools.lru_cache(maxsize=8)(short_grams)
+
+
 def register_functions(conn: sqlite3.Connection) -> None:
     """The SQL functions the triggers and searches call: ``yq_fold`` (search key), ``yq_grams`` (short terms)."""
     conn.create_function("yq_fold", 1, search_key, deterministic=True)
-    conn.create_function("yq_grams", 2, short_grams, deterministic=True)
+    conn.create_function("yq_grams", 2, _recent_grams, deterministic=True)
 
 
 def create_schema(conn: sqlite3.Connection) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from service.items import places
 from service.items.places import Gazetteer, config_words, region_of
 
 
@@ -33,3 +36,16 @@ def test_configured_names_come_out_whole(tmp_path: Path) -> None:
 
 def test_a_headline_word_and_the_first_body_word_are_not_one_place() -> None:
     assert {p.name for p in Gazetteer().extract("上学难怎么办\n新区没有小学")} == set()
+
+
+def test_configured_names_are_read_when_first_needed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every crawl process configures the gazetteer; departments.yaml with thousands of rules takes seconds
+    to parse, and most crawls never compare two texts closely enough to ask for places."""
+    read: list[Path] = []
+    monkeypatch.setattr(places, "_default", places._default)  # the process's gazetteer is put back after
+    monkeypatch.setattr(places, "config_words", lambda config_dir: read.append(config_dir) or config_words(config_dir))
+    (tmp_path / "places.txt").write_text("翠屏湾\n", encoding="utf-8")
+    gazetteer = places.configure(tmp_path)
+    assert read == []
+    assert "翠屏湾" in {p.name for p in gazetteer.extract("翠屏湾的居民反映，楼下的烧烤摊油烟很大。")}
+    assert read == [tmp_path]

@@ -1,0 +1,205 @@
+"""Character shingles and MinHash LSH band keys with numpy: a few array operations per text instead of
+Python calls per shingle.
+
+The band keys are bit for bit those of ``datasketch.MinHash`` (affine32 scheme, the CRC-32 of each
+shingle's UTF-8 bytes as its hash, the permutations datasketch draws from the same seed), cut into bands
+as before: stores hold keys written by earlier releases, and a repost must share bands with them
+(tests/items/test_minhash.py compares with datasketch itself). Computing them here keeps datasketch and
+the SciPy it imports (about a second of CPU) out of every crawl process.
+
+A shingle is an unsigned 64-bit id: its three code points, 21 bits each. A text shorter than one shingle
+is its own shingle; the missing places hold 0x1FFFFF, above every code point, so such an id never equals
+a real shingle's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from service.store.base import to_signed64
+
+SHINGLE = 3  # characters per shingle: bigrams make unrelated Chinese texts on one topic look alike
+_BITS = np.uint64(21)
+_NONE = 0x1FFFFF  # no character at this place of a short text's shingle
+_BYTE = np.uint32(0xFF)
+
+
+@dataclass(frozen=True)
+class Shingles:
+    """A text's distinct shingles: sorted ids and, aligned with them, the CRC-32 of each one's UTF-8 bytes."""
+
+    ids: np.ndarray
+    hashes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __or__(self, other: Shingles) -> Shingles:
+        ids, first = np.unique(np.concatenate([self.ids, other.ids]), return_index=True)
+        return Shingles(ids, np.concatenate([self.hashes, other.hashes])[first])
+
+    def shared(self, other: Shingles) -> int:
+        """How many shingles the two have in common."""
+        a, b = self.ids, other.ids
+        if not len(a) or not len(b):
+            return 0
+        small, large = (a, b) if len(a) <= len(b) else (b, a)
+        where = np.searchsorted(large, small)
+        where[where == len(large)] = 0
+        return int(np.count_nonzero(large[where] == small))
+
+
+EMPTY = Shingles(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint32))
+
+
+def code_points(text: str) -> np.ndarray:
+    """The text's code points (lone surrogates, which broken pages can leave, kept as they are)."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint64)
+
+
+def shingles(text: str) -> Shingles:
+    """The distinct shingles of ``text`` (see the module docstring); none for an empty text."""
+    if not text:
+        return EMPTY
+    if len(text) < _SHORT:
+        return _few_shingles(text)
+    cps = code_points(text)
+    ids = (cps[:-2] << (_BITS + _BITS)) | (cps[1:-1] << _BITS) | cps[2:]
+    unique, first = np.unique(ids, return_index=True)
+    return Shingles(unique, _shingle_crcs(cps)[first])
+
+
+# Below this many characters (headlines) array set-up costs more than hashing each shingle on its own.
+_SHORT = 64
+
+
+def _few_shingles(text: str) -> Shingles:
+    """The shingles of a short text, one at a time (same ids and hashes as the array path)."""
+    if len(text) <= SHINGLE:
+        pieces = [text]
+        padded = [*map(ord, text), _NONE, _NONE][:SHINGLE]
+        keys = [(padded[0] << 42) | (padded[1] << 21) | padded[2]]
+    else:
+        pieces = [text[i : i + SHINGLE] for i in range(len(text) - SHINGLE + 1)]
+        keys = [(ord(p[0]) << 42) | (ord(p[1]) << 21) | ord(p[2]) for p in pieces]
+    unique = dict(sorted(zip(keys, pieces, strict=True)))
+    hashes = [zlib.crc32(p.encode("utf-8", "surrogatepass")) for p in unique.values()]
+    return Shingles(np.array(list(unique), dtype=np.uint64), np.array(hashes, dtype=np.uint32))
+
+
+# -- the CRC-32 of every shingle at once -------------------------------------------------------------
+# CRC-32 is affine over GF(2): crc(m) = K[len(m)] ^ R(m), where R is the register fed with m from zero
+# (no inversions) and K[n] the CRC of n zero bytes. R of a concatenation a + b is R(a) moved on by
+# len(b) zero bytes, xor R(b); moving on by zero bytes is linear too, so four table lookups (one per byte
+# of the register) do it. R and the UTF-8 length of every code point of the BMP are tabulated once.
+
+_BMP = 0x10000
+
+
+@dataclass(frozen=True)
+class _CrcTables:
+    byte: np.ndarray  # zlib's CRC-32 table, one entry per byte value
+    shift: np.ndarray  # [(n * 4 + k) * 256 + v]: a register holding only v in its byte k, moved on n zero bytes
+    zeros: np.ndarray  # [n]: the CRC of n zero bytes
+    registers: np.ndarray  # [code point]: R of its UTF-8 bytes, for the BMP
+    lengths: np.ndarray  # [code point]: the number of its UTF-8 bytes, for the BMP
+
+
+@lru_cache(maxsize=1)
+def _crc_tables() -> _CrcTables:
+    byte = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        byte = (byte >> np.uint32(1)) ^ ((byte & np.uint32(1)) * np.uint32(0xEDB88320))
+    shift = np.zeros((13, 4, 256), dtype=np.uint32)  # a shingle is at most 12 bytes
+    for k in range(4):
+        register = np.arange(256, dtype=np.uint32) << np.uint32(8 * k)
+        for n in range(13):
+            shift[n, k] = register
+            register = byte[register & _BYTE] ^ (register >> np.uint32(8))
+    flat = shift.reshape(-1)
+    zeros = _shift(flat, np.full(13, 0xFFFFFFFF, dtype=np.uint32), np.arange(13)) ^ np.uint32(0xFFFFFFFF)
+    registers, lengths = _utf8_registers(byte, np.arange(_BMP, dtype=np.uint32))
+    return _CrcTables(byte, flat, zeros, registers, lengths)
+
+
+def _shift(flat: np.ndarray, register: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Each register moved on by its own number of zero bytes."""
+    base = n.astype(np.intp) * 1024
+    out = flat[base + (register & _BYTE)]
+    for k in (1, 2, 3):
+        out ^= flat[base + (256 * k) + ((register >> np.uint32(8 * k)) & _BYTE)]
+    return out
+
+
+def _utf8_registers(byte_table: np.ndarray, cp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R of each code point's UTF-8 bytes (surrogates as surrogatepass writes them) and their number."""
+    cp = cp.astype(np.uint32)
+    count = np.where(cp < 0x80, 1, np.where(cp < 0x800, 2, np.where(cp < 0x10000, 3, 4))).astype(np.uint32)
+    marker = np.array([0, 0, 0xC0, 0xE0, 0xF0], dtype=np.uint32)[count]
+    register = np.zeros(len(cp), dtype=np.uint32)
+    for position in range(4):
+        # Byte ``position`` of a sequence of ``count`` bytes: the lead byte holds the top bits after its
+        # marker; each continuation byte 0x80 and six bits.
+        bits = np.uint32(6) * np.maximum(count.astype(np.int64) - 1 - position, 0).astype(np.uint32)
+        data = marker | (cp >> bits) if position == 0 else np.uint32(0x80) | ((cp >> bits) & np.uint32(0x3F))
+        moved = byte_table[(register ^ data) & _BYTE] ^ (register >> np.uint32(8))
+        register = np.where(count > position, moved, register)
+    return register, count
+
+
+def _shingle_crcs(cps: np.ndarray) -> np.ndarray:
+    """``zlib.crc32`` of the UTF-8 bytes of the shingle starting at each position (a text over one shingle)."""
+    tables = _crc_tables()
+    if int(cps.max()) < _BMP:
+        r, n = tables.registers[cps], tables.lengths[cps]
+    else:  # characters beyond the BMP (emoji, rare ideographs): computed for this text
+        r, n = _utf8_registers(tables.byte, cps)
+    n2, n3 = n[1:-1], n[2:]
+    inner = _shift(tables.shift, r[:-2], n2 + n3) ^ _shift(tables.shift, r[1:-1], n3)
+    return tables.zeros[n[:-2] + n2 + n3] ^ inner ^ r[2:]
+
+
+# -- MinHash and bands ---------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutations for ``seed``: odd multipliers ``a`` and offsets ``b`` (uint32)."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+def _fmix32(hv: np.ndarray) -> np.ndarray:
+    # MurmurHash3's finalizer, which datasketch applies to each input hash before the permutations.
+    hv = hv ^ (hv >> np.uint32(16))
+    hv = hv * np.uint32(0x85EBCA6B)
+    hv = hv ^ (hv >> np.uint32(13))
+    hv = hv * np.uint32(0xC2B2AE35)
+    return hv ^ (hv >> np.uint32(16))
+
+
+def minhash(hashes: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    """The MinHash values (uint32) of a set given by its members' CRC-32 hashes."""
+    a, b = permutations(num_perm, seed)
+    if not len(hashes):
+        return np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
+    mixed = _fmix32(hashes.astype(np.uint32)).reshape(-1, 1)
+    return (mixed * a + b).min(axis=0)
+
+
+def band_keys(values: np.ndarray, bands: int, rows: int, tag: bytes) -> list[int]:
+    """Signed 64-bit keys of ``bands`` bands of ``rows`` MinHash values each."""
+    raw = values.astype(np.uint32).tobytes()  # 4 bytes a value, as datasketch keeps affine32 values
+    width = rows * 4
+    keys = []
+    for i in range(bands):
+        digest = hashlib.blake2b(tag + bytes([i]) + raw[i * width : (i + 1) * width], digest_size=8).digest()
+        keys.append(to_signed64(int.from_bytes(digest, "big")))
+    return keys
