@@ -1,4 +1,8 @@
-"""``database_url``: a fresh, empty ledger database per test, on SQLite and on real PostgreSQL."""
+"""``database_url``: a fresh, empty ledger database per test, on SQLite and on real PostgreSQL.
+
+``item_store``: the item store app-level tests run on, SQLite unless a module asks for both
+(tests/item_stores.py).
+"""
 
 from __future__ import annotations
 
@@ -32,12 +36,24 @@ def fresh_postgres_database(server_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
+@contextmanager
+def ledger_database(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh ledger database of ``kind`` ("sqlite" or "postgres")."""
+    if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
     with fresh_postgres_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger_database_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(ledger_database_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with ledger_database(ledger_database_kind, request, tmp_path) as url:
         yield url
 
 
@@ -69,3 +85,9 @@ def migrated_sqlite(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_template, path)
     return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def item_store() -> str:
+    """The item store of the app under test: the embedded default; tests/item_stores.py runs on both."""
+    return "sqlite"

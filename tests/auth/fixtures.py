@@ -17,6 +17,7 @@ from service.app import create_app
 from service.settings import Settings, load_settings
 from service.users import service as users_service
 from service.users.service import create_user
+from tests.item_stores import use_item_store
 
 START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 PASSWORD = "Kx9!mPq2#vLt"
@@ -41,14 +42,21 @@ def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def app_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str, cheap_argon2: None) -> Settings:
-    """Default settings with the data dir under tmp and the ledger on ``database_url``."""
+def app_settings(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    item_store: str,
+    cheap_argon2: None,
+) -> Settings:
+    """Default settings with the data dir under tmp, the ledger on ``database_url``, items in ``item_store``."""
     config = tmp_path / "config"
     config.mkdir()
     monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path / "data"))
     settings = load_settings(config)
     settings.database.url = database_url
-    return settings
+    return use_item_store(settings, item_store, request)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Who may search items, and what personal data they see there."""
+"""Who may search items, and what personal data they see there (on both item stores)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from service.audit.models import AuditRecord
 from service.store import make_store
 from service.store.base import Item, item_id
 from tests.auth.fixtures import Accounts
+from tests.item_stores import backends, item_store, ledger_database_kind, searchable_now  # noqa: F401 - both item stores
 
 PUBLISHED = datetime(2026, 11, 20, 2, tzinfo=UTC)
 
@@ -36,6 +37,7 @@ def _store_item(settings) -> None:
                 )
             ]
         )
+        searchable_now(store)
     finally:
         store.close()
 

@@ -185,36 +185,41 @@ def _cli(config: Path, env: dict[str, str], *args: str, stdin: str = "") -> subp
     )
 
 
-@pytest.fixture(scope="session")
-def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
-    """`yuqing run` on a loopback port with two departments, four users and an empty store."""
-    base = tmp_path_factory.mktemp("console")
+@contextmanager
+def start_console(
+    base: Path, users: dict[str, tuple[str, str | None]], settings_yaml: str = ""
+) -> Iterator[ConsoleServer]:
+    """`yuqing run` on a loopback port with two departments and ``users``, configured under ``base``."""
     config, data = base / "config", base / "data"
     config.mkdir()
     (config / "departments.yaml").write_text(DEPARTMENTS_YAML, encoding="utf-8")
     (config / "sources.yaml").write_text(SOURCES_YAML, encoding="utf-8")
+    if settings_yaml:
+        (config / "settings.yaml").write_text(settings_yaml, encoding="utf-8")
     env = {**os.environ, "YUQING_DATA_DIR": str(data), "YUQING_LOGGING__LEVEL": "WARNING"}
     # The pages wait on the scheduled crawls; niced crawls are starved on a loaded 2-core CI machine.
     env["YUQING_SCHEDULER__CRAWL_NICENESS"] = "0"
     env.pop("YUQING_CONFIG_DIR", None)
     commands = {
         username: ["user", "add", username, "--role", role] + (["--department", department] if department else [])
-        for username, (role, department) in USERS.items()
+        for username, (role, department) in users.items()
     }
     # The first one creates the database; the others may then run side by side.
     first, *rest = commands
     done = _cli(config, env, *commands[first], stdin=PASSWORD + "\n")
     assert done.returncode == 0, f"user add {first}: {done.stderr}"
-    with ThreadPoolExecutor(len(rest)) as pool:
-        results = dict(
-            zip(rest, pool.map(lambda u: _cli(config, env, *commands[u], stdin=PASSWORD + "\n"), rest), strict=True)
-        )
+    results = {first: done}
+    if rest:
+        with ThreadPoolExecutor(len(rest)) as pool:
+            results |= dict(
+                zip(rest, pool.map(lambda u: _cli(config, env, *commands[u], stdin=PASSWORD + "\n"), rest), strict=True)
+            )
     for username, done in results.items():
         assert done.returncode == 0, f"user add {username}: {done.stderr}"
     totp_secrets = {
         username: pyotp.parse_uri(done.stdout.strip().splitlines()[-1].split(" ")[-1]).secret
         for username, done in results.items()
-        if USERS[username][0] == "admin"
+        if users[username][0] == "admin"
     }
     port = _free_port()
     log = (base / "server.log").open("w")
@@ -250,6 +255,13 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console
 
 
 @pytest.fixture(scope="session")
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
+    """`yuqing run` on a loopback port with two departments, six users and an empty SQLite store."""
+    with start_console(tmp_path_factory.mktemp("console"), USERS) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def chromium() -> Iterator[object]:
     """Debian's headless Chromium driven by Playwright; skipped locally when missing, a failure under CI."""
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
@@ -270,13 +282,18 @@ def chromium() -> Iterator[object]:
 @pytest.fixture
 def open_as(chromium, console_server: ConsoleServer):
     """``open_as(username)`` -> a page logged in as that user (a fresh browser context each time)."""
+    yield from pages(chromium, console_server)
+
+
+def pages(chromium, server: ConsoleServer):
+    """An ``open_as`` for ``server``; closes the contexts it opened when resumed."""
     contexts = []
     errors: list[str] = []
 
     def _open(username: str | None, viewport: tuple[int, int] = (1400, 900)):
         width, height = viewport
         context = chromium.new_context(
-            base_url=console_server.base_url,
+            base_url=server.base_url,
             locale="zh-CN",
             viewport={"width": width, "height": height},
             is_mobile=width < 700,
@@ -287,7 +304,7 @@ def open_as(chromium, console_server: ConsoleServer):
         context.set_default_timeout(30000)
         contexts.append(context)
         if username is not None:
-            response = context.request.post("/api/v1/auth/login", data=console_server.credentials(username))
+            response = context.request.post("/api/v1/auth/login", data=server.credentials(username))
             assert response.ok, response.text()
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -18,11 +18,19 @@ from service.ledger.config import ledger_config
 from service.settings import load_settings
 from service.users import service as users_service
 from tests.auth.fixtures import Accounts
+from tests.item_stores import on_paired_stores, use_item_store
 from tests.ledger.builders import ENV_USER, T0, new_ticket
 
 
 @pytest.fixture
-def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str, frozen):
+def client(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    item_store: str,
+    frozen,
+):
     # Real argon2, cheap parameters: these tests are about tickets, and default hashing costs ~1 s per login.
     monkeypatch.setattr(users_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     config_dir = tmp_path / "config"
@@ -34,6 +42,7 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str, f
     monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path / "data"))
     settings = load_settings(config_dir)
     settings.database.url = database_url
+    use_item_store(settings, item_store, request)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
@@ -315,6 +324,7 @@ def test_the_ticket_change_stream_sends_every_change_and_keeps_departments_apart
     assert client.get("/api/v1/tickets/stream", headers=accounts.headers("audit1")).status_code == 403
 
 
+@on_paired_stores
 def test_hot_terms_of_the_period_are_words_without_stop_words_or_numbers(client, accounts) -> None:
     from service.store.base import Item, item_id
 
@@ -360,6 +370,7 @@ def test_hot_terms_of_the_period_are_words_without_stop_words_or_numbers(client,
     assert client.get("/api/v1/stats/terms", headers=accounts.headers("audit1")).status_code == 403
 
 
+@on_paired_stores
 def test_trend_counts_new_items_alerts_and_tickets_per_local_day(client, accounts) -> None:
     from tests.store.builders import make_item
 

@@ -16,6 +16,7 @@ from service.ledger.scheduled import sweep_public_replies
 from service.ledger.service import ItemRef, get, open_or_attach, overdue
 from service.settings import Settings
 from service.store.base import Item
+from tests.item_stores import on_paired_stores, use_item_store
 from tests.ledger.builders import ENV_USER, T0, new_ticket
 
 REPLY_URL = "http://127.0.0.1:8801/detail_1.html"
@@ -78,16 +79,16 @@ def test_an_item_without_reply_changes_nothing(db, frozen, config) -> None:
 
 
 @pytest.fixture
-def app_ctx(tmp_path: Path, database_url: str, frozen):
-    ctx = AppContext.create(
-        Settings(config_dir=tmp_path / "config", data_dir=tmp_path / "data", database={"url": database_url})
-    )
+def app_ctx(request: pytest.FixtureRequest, tmp_path: Path, database_url: str, item_store: str, frozen):
+    settings = Settings(config_dir=tmp_path / "config", data_dir=tmp_path / "data", database={"url": database_url})
+    ctx = AppContext.create(use_item_store(settings, item_store, request))
     ctx.db.migrate()
     ctx.store.init()
     yield ctx
     ctx.close()
 
 
+@on_paired_stores
 def test_the_sweep_finds_replies_stored_before_the_item_was_linked(app_ctx) -> None:
     # The crawler stored the reply first; the matching engine linked the item afterwards.
     app_ctx.store.upsert([hotline_item(reply="已回复市民", replied_at=T0 + timedelta(hours=3))])

@@ -12,6 +12,7 @@ from service.ledger.config import ledger_config
 from service.ledger.monitoring import check_sla as run_sla_check
 from service.ledger.service import ItemRef, open_or_attach
 from service.store.base import Item
+from tests.item_stores import on_paired_stores
 from tests.ledger.builders import T0, new_ticket
 from tests.ledger.test_ledger_api import Users, accounts, client  # noqa: F401 - fixtures
 
@@ -109,6 +110,7 @@ def test_a_deadline_warned_about_before_the_merge_is_not_warned_about_again(clie
     assert [(n.ticket_id, n.stage, n.level) for n in report.notices] == [(a, "acknowledge", "breach")]
 
 
+@on_paired_stores
 def test_split_moves_an_item_to_a_new_ticket_counting_from_its_discovery(client, accounts, frozen) -> None:
     ctx = client.app.state.ctx
     config = ledger_config(ctx.settings)

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from service import clock
-from service.store.base import Item, item_id
+from service.store.base import Item, ItemQuery, Store, item_id
 
 
 def item(n: int, title: str, content: str = "", **fields: Any) -> Item:
@@ -25,3 +25,14 @@ def item(n: int, title: str, content: str = "", **fields: Any) -> Item:
     }
     data.update(fields)
     return Item(**data)
+
+
+def forget_matched(store: Store) -> None:
+    """Leave every stored item unmarked, as a process dying after its alerts were committed would."""
+    if store.backend == "sqlite":
+        store._conn().execute("UPDATE items SET matched_at = NULL")  # type: ignore[attr-defined]
+        return
+    ids = [i.id for i in store.search(ItemQuery(size=500)).results]
+    store._bulk_update({i: {"matched_at": None} for i in ids})  # type: ignore[attr-defined]
+    # Visible to the next process's searches, as it would be long before a restart.
+    store._refresh()  # type: ignore[attr-defined]

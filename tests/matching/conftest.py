@@ -1,4 +1,4 @@
-"""Matching tests run the real app on a fresh database with a small departments.yaml."""
+"""Matching tests run the real app on a fresh database with a small departments.yaml, on both item stores."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from service.settings import Settings
 from tests.auth.fixtures import Accounts, accounts, app_settings, client, frozen  # noqa: F401 - fixtures
+from tests.item_stores import backends, item_store, ledger_database_kind  # noqa: F401 - fixtures: both item stores
 
 DEPARTMENTS = """
 departments:

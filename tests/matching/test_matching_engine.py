@@ -9,7 +9,7 @@ from service.context import AppContext
 from service.feed.models import Alert
 from service.ledger.models import Ticket
 from service.matching.engine import MatchingEngine
-from tests.matching.builders import item
+from tests.matching.builders import forget_matched, item
 
 
 def _ctx(client) -> AppContext:
@@ -88,8 +88,7 @@ def test_a_crash_between_commit_and_checkpoint_duplicates_nothing(client) -> Non
     ctx.store.upsert([item(20, "化工厂异味", "化工厂异味扰民")])
     MatchingEngine(ctx).run()
     # Simulate the process dying after the alert was committed but before the item was checkpointed.
-    conn = ctx.store._conn()
-    conn.execute("UPDATE items SET matched_at = NULL")
+    forget_matched(ctx.store)
     restarted = AppContext.create(ctx.settings)
     try:
         report = MatchingEngine(restarted).run()

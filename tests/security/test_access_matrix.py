@@ -19,6 +19,7 @@ from service.ledger.merging import merge
 from service.ledger.models import Ticket
 from service.principal import Principal
 from tests.auth.fixtures import PASSWORD
+from tests.item_stores import on_both_item_stores
 from tests.security.conftest import World
 
 OK = "2xx"
@@ -266,6 +267,7 @@ def _cases() -> Iterator[tuple[str, str, str]]:
             yield method, path, caller
 
 
+@on_both_item_stores
 def test_every_route_as_every_role(world: World) -> None:
     wrong = []
     for method, path, caller in _cases():

@@ -20,6 +20,7 @@ from service.settings import Settings
 from service.store.base import ItemQuery
 from service.users.models import User
 from tests.auth.fixtures import PASSWORD
+from tests.item_stores import on_both_item_stores
 from tests.security.conftest import DEPARTMENTS, ROLES, World
 
 PAYLOADS = [
@@ -70,6 +71,7 @@ def tables_survive(world: World) -> Iterator[None]:
     assert ctx.store.count(ItemQuery()) == tickets
 
 
+@on_both_item_stores
 def test_crawled_text_comes_back_unchanged(world: World) -> None:
     officer = world.headers("officer1")
     for payload in PAYLOADS:
@@ -89,6 +91,7 @@ def test_crawled_text_comes_back_unchanged(world: World) -> None:
     assert all(p in snippet_text for p in PAYLOADS)
 
 
+@on_both_item_stores
 def test_search_queries_are_data(world: World) -> None:
     officer = world.headers("officer1")
     world.new_ticket("env", title="化工厂排污<script>alert(1)</script>")

@@ -21,6 +21,7 @@ from loguru import logger
 
 from service import clock
 from service.logs import setup_logging
+from tests.item_stores import on_both_item_stores
 from tests.security.conftest import World
 
 PHONE = "13812345678"
@@ -83,6 +84,7 @@ def _department_view(world: World, ticket_id: int) -> dict[str, str]:
     return texts
 
 
+@on_both_item_stores
 def test_department_user_never_gets_personal_data(world: World) -> None:
     ticket_id = world.new_ticket("env", title=TITLE, content=CONTENT)
     texts = _department_view(world, ticket_id)
@@ -95,6 +97,7 @@ def test_department_user_never_gets_personal_data(world: World) -> None:
     assert not found, f"unmasked personal data reached a department user: {found}"
 
 
+@on_both_item_stores
 def test_admin_sees_the_original(world: World) -> None:
     ticket_id = world.new_ticket("env", title=TITLE, content=CONTENT)
     body = world.client.get(f"/api/v1/tickets/{ticket_id}", headers=world.headers("admin1")).text

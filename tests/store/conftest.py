@@ -33,7 +33,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, frozen_clock: clock.Fr
     else:
         from service.store.elasticsearch import ElasticsearchStore
 
-        backend = ElasticsearchStore(request.getfixturevalue("es_settings"))
+        # The session's shared index, emptied for this test (a test's own index costs seconds to create).
+        backend = ElasticsearchStore(request.getfixturevalue("shared_es_settings"))
     backend.init()
     yield backend
     backend.close()

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from service.masking import mask_text
-from service.settings import Settings
 from service.store.base import Item, item_id
 from tests.auth.fixtures import (  # noqa: F401 - fixtures
     Accounts,
@@ -17,16 +14,9 @@ from tests.auth.fixtures import (  # noqa: F401 - fixtures
     client,
     frozen,
 )
+from tests.item_stores import backends, item_store, ledger_database_kind  # noqa: F401 - fixtures: both item stores
 
 PUBLISHED = datetime(2026, 11, 20, 2, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
-def app_settings(request: pytest.FixtureRequest, app_settings: Settings) -> Settings:  # noqa: F811
-    if request.param == "elasticsearch":
-        app_settings.store.backend = "elasticsearch"
-        app_settings.store.elasticsearch = request.getfixturevalue("es_settings")
-    return app_settings
 
 
 def _items(n: int) -> list[Item]:
