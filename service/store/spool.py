@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, inspect, select
 
 from service import clock
 from service.db import Database
@@ -44,6 +44,17 @@ class SpoolingStore:
         self.db = db
         self.legacy_dir = Path(legacy_dir) if legacy_dir else None
         self._thread_lock = threading.Lock()
+        self._table_seen = False
+
+    def _table_ready(self) -> bool:
+        """Whether the database has the spool table (``yuqing init`` creates it); once seen, never asked again.
+
+        Items can reach the store before the database is migrated (a crawl on a fresh installation): a write
+        must then not fail on the spool, which cannot hold anything yet.
+        """
+        if not self._table_seen:
+            self._table_seen = inspect(self.db.engine).has_table(SpooledItem.__tablename__)
+        return self._table_seen
 
     def __getattr__(self, name: str) -> Any:
         # Reads and everything else go straight to the backend.
@@ -51,11 +62,15 @@ class SpoolingStore:
 
     def pending(self) -> int:
         """Items waiting in the spool (all machines' together, plus this machine's old disk spool)."""
+        if not self._table_ready():
+            return sum(len(_read_lines(path)) for path in self._legacy_files())
         with self.db.session() as session:
             total = int(session.scalar(select(func.count()).select_from(SpooledItem)) or 0)
         return total + sum(len(_read_lines(path)) for path in self._legacy_files())
 
     def _spool(self, items: Sequence[Item]) -> None:
+        if not self._table_ready():
+            raise StoreUnavailable("Elasticsearch 不可用，且数据库尚未初始化、无法暂存条目：请先运行 `yuqing init`")
         now = clock.now()
         writer = _writer()
         rows = [
@@ -67,6 +82,8 @@ class SpoolingStore:
 
     def _replay_rows(self) -> int:
         replayed = 0
+        if not self._table_ready():
+            return 0
         while True:
             with self.db.session() as session:
                 query = select(SpooledItem).order_by(SpooledItem.seq).limit(REPLAY_BATCH)

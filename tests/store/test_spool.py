@@ -104,3 +104,18 @@ def test_a_disk_spool_of_an_earlier_version_is_replayed(
     assert not list(legacy.glob("*.jsonl"))
     assert store.count(ItemQuery()) == 7
     store.close()
+
+
+def test_items_written_before_the_database_is_migrated_are_stored(shared_es_settings, tmp_path: Path) -> None:
+    """Found running the app-level tests on Elasticsearch: every write first looked for spooled rows, and on a
+    database not yet migrated (a crawl on a fresh installation) failed with "no such table: item_spool"."""
+    fresh = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
+    store = SpoolingStore(ElasticsearchStore(shared_es_settings), fresh)
+    try:
+        store.init()
+        assert len(store.upsert([make_item(n) for n in range(3)]).new) == 3
+        assert store.pending() == 0
+        assert store.health()["spooled"] == 0
+    finally:
+        store.close()
+        fresh.dispose()
