@@ -47,6 +47,8 @@ from service.store.es_queries import NEVER_MATCHED, NEWEST_FIRST, OLDEST_STORED_
 _MSEARCH_CHUNK = 100
 _MAX_RESULT_WINDOW = 10_000
 _MGET_CHUNK = 1000
+# Ids written since the last refresh above which a candidate lookup refreshes anyway (bounded bookkeeping).
+_FRESH_CAP = 50_000
 
 
 def _safe_host(url: str) -> str:
@@ -73,6 +75,8 @@ class ElasticsearchStore(Backfills):
         self.hosts = [_safe_host(h) for h in settings.hosts]
         self.retried = 0
         self._dirty = False
+        self._fresh_ids: set[str] = set()
+        self._fresh_bands: set[int] = set()
         self._keys_complete = None
         self._keys_checked = 0.0
         self._next_seq = 0
@@ -260,7 +264,10 @@ class ElasticsearchStore(Backfills):
     def _refresh(self) -> None:
         """Make this process's own writes visible to searches (reads after writes, not every second)."""
         if self._dirty:
-            self._dirty = False
+            with self._lock:
+                self._dirty = False
+                self._fresh_ids.clear()
+                self._fresh_bands.clear()
             with self._call("refresh"):
                 self._es.indices.refresh(index=self.alias)
 
@@ -396,7 +403,24 @@ class ElasticsearchStore(Backfills):
         keys = [k for k, v in bands.items() if v]
         if not keys:
             return {}
-        self._refresh()
+        # A refresh per crawl batch made the node do several times the work of the writes themselves. Without
+        # one, only this process's writes since the last refresh can be missing: refresh first when the batch
+        # shares a band with them, and again when a candidate found was changed since (the answer is then
+        # the one a refreshed index gives).
+        wanted = {b for k in keys for b in bands[k]}
+        with self._lock:
+            stale = len(self._fresh_ids) > _FRESH_CAP or not wanted.isdisjoint(self._fresh_bands)
+        if stale:
+            self._refresh()
+        out = self._candidates(keys, bands, limit)
+        with self._lock:
+            changed = any(i.id in self._fresh_ids for found in out.values() for i in found)
+        if changed:
+            self._refresh()
+            out = self._candidates(keys, bands, limit)
+        return out
+
+    def _candidates(self, keys: list[str], bands: Mapping[str, Sequence[int]], limit: int) -> dict[str, list[Item]]:
         out: dict[str, list[Item]] = {}
         for start in range(0, len(keys), _MSEARCH_CHUNK):
             chunk = keys[start : start + _MSEARCH_CHUNK]

@@ -71,6 +71,10 @@ class BulkWriting:
     retried: int
     # Written since the last refresh: the next read refreshes first.
     _dirty: bool
+    # What was written since the last refresh: ids and band keys (a candidate lookup refreshes only when they
+    # can change its answer).
+    _fresh_ids: set[str]
+    _fresh_bands: set[int]
     _lock: threading.Lock
     _es: Elasticsearch
 
@@ -102,6 +106,13 @@ class BulkWriting:
             raise StoreUnavailable(
                 f"Elasticsearch at {', '.join(self.hosts)} has no index {self.alias} ({what}): run `yuqing init`"
             )
+
+    def _written(self, docs: dict[str, dict[str, Any]]) -> None:
+        with self._lock:
+            self._dirty = True
+            self._fresh_ids.update(docs)
+            for doc in docs.values():
+                self._fresh_bands.update(doc.get("lsh") or ())
 
     def _backoff(self, attempt: int) -> None:
         delay = min(self.settings.bulk_initial_backoff * (2**attempt), _MAX_BACKOFF)
@@ -138,7 +149,7 @@ class BulkWriting:
                 retry = pending
                 last_reason = {i: _reason(exc.status_code, exc.error) for i in pending}
             else:
-                self._dirty = True
+                self._written(pending)
                 for entry in resp["items"]:
                     outcome = next(iter(entry.values()))
                     doc_id, status = outcome["_id"], outcome.get("status", 500)
@@ -214,7 +225,7 @@ class BulkWriting:
             for doc_id, fields in pending.items():
                 operations += [{"update": {"_index": self.alias, "_id": doc_id}}, {"doc": fields}]
             resp = self._bulk_request(operations, "bulk update", require_alias=True)
-            self._dirty = True
+            self._written(pending)
             retry: dict[str, dict[str, Any]] = {}
             for entry in resp["items"]:
                 outcome = entry["update"]

@@ -242,3 +242,25 @@ def test_keyset_pages_cross_items_of_the_same_time_written_in_big_chunks_each_on
     assert len(seen) == len(set(seen)) == 1105
     # The newest writes come first among items published at the same time.
     assert seen[:5] == [make_item(n).id for n in range(1104, 1099, -1)]
+
+
+def test_a_candidate_lookup_refreshes_only_when_this_processs_writes_can_change_its_answer(
+    es_store: ElasticsearchStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh before every crawl batch's lookup made the node work several times harder than the writes did."""
+    refreshes: list[object] = []
+    real = es_store._es.indices.refresh
+    monkeypatch.setattr(es_store._es.indices, "refresh", lambda **kw: refreshes.append(kw) or real(**kw))
+    first = make_item(1, lsh=[11, 12])
+    es_store.upsert([first, make_item(2, lsh=[21])])
+    # No band of this batch was written since the last refresh: nothing to refresh for.
+    assert es_store.lsh_candidates({"x": [31, 32]}) == {}
+    assert refreshes == []
+    # A band written since: refreshed first, and the item just written is found.
+    assert [i.id for i in es_store.lsh_candidates({"x": [12, 40]})["x"]] == [first.id]
+    assert len(refreshes) == 1
+    # A candidate changed since the last refresh (another event now) comes back as it is now.
+    es_store.lsh_candidates({"x": [11]})
+    es_store.set_event([first.id], "event-9")
+    assert es_store.lsh_candidates({"x": [11]})["x"][0].event_id == "event-9"
+    assert len(refreshes) == 2
