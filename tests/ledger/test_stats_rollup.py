@@ -19,6 +19,7 @@ from sqlalchemy import event, func, select, update
 
 from service import clock, context
 from service.db import count_by_day
+from service.feed.service import FEED_ALERTS
 from service.ledger import merging, rollup
 from service.ledger.batch import Opening, open_or_attach_many
 from service.ledger.config import ledger_config
@@ -31,7 +32,8 @@ from service.ledger.transitions import RoleNotAllowedError, TransitionNotAllowed
 from service.store.sqlite import SqliteStore
 from tests.ledger.builders import ENV_USER, OFFICER, WATER_USER
 from tests.ledger.test_ledger_monitor import make_ctx
-from tests.ledger.test_ledger_times_property import DEPARTMENT_ACTIONS, OFFICER_ACTIONS, _step
+from tests.ledger.test_ledger_times_property import _step
+from tests.ledger.test_ledger_times_property import steps as ledger_steps
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 # Local midnight 2026-03-01 (Asia/Shanghai): a day and a month boundary.
@@ -49,12 +51,9 @@ tickets = st.lists(
     min_size=1,
     max_size=5,
 )
+# The ledger-times property's steps, plus what only moves figures between tickets and days.
 steps = st.one_of(
-    st.tuples(st.just("department"), st.sampled_from(DEPARTMENT_ACTIONS)),
-    st.tuples(st.just("officer"), st.sampled_from(OFFICER_ACTIONS)),
-    st.tuples(st.just("reply"), st.integers(-72 * 60, 72 * 60), st.booleans()),
-    st.tuples(st.just("severity"), st.sampled_from(["minor", "normal", "major", "critical"])),
-    st.tuples(st.just("clock"), st.integers(-36 * 60, 96 * 60)),
+    ledger_steps,
     st.tuples(st.just("merge"), st.integers(0, 4)),
     st.tuples(st.just("split"), st.integers(0, 2)),
     st.tuples(st.just("raw"), st.sampled_from(["ack_met_at", "handle_met_at", "respond_met_at"])),
@@ -106,7 +105,7 @@ def _apply(db, frozen, config, store, ids: list[int], target: int, step: tuple) 
                 ticket = session.get(Ticket, target)
                 if ticket is not None and len(ticket.items) > 1:
                     item = ticket.items[step[1] % len(ticket.items)].item_id
-                    merging.split(session, target, item, OFFICER, store, config=config)
+                    merging.split(session, target, item, OFFICER, store, alerts=FEED_ALERTS, config=config)
             elif kind == "raw":  # a write outside the ledger's code paths (a repair, a script)
                 column = getattr(Ticket, step[1])
                 session.execute(update(Ticket).where(Ticket.id == target).values({column: clock.now()}))
@@ -193,7 +192,7 @@ def _sqlite_steps(db, run) -> int:
     return counted[0]
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("ledger_database_kind", ["sqlite"], indirect=True)
 def test_stats_cost_does_not_grow_with_the_number_of_tickets(db, frozen, config) -> None:
     """The old GROUP BY read every ticket of the range: 10x the tickets cost 10x; the roll-up stays flat."""
     whole = {"date_from": date(2026, 1, 5), "date_to": date(2026, 2, 20)}

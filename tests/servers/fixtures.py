@@ -27,6 +27,17 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def es_settings_for(es_server: ElasticsearchServer, prefix: str) -> ElasticsearchSettings:
+    """The store's settings for the test node, its indices named ``prefix-*``."""
+    return ElasticsearchSettings(
+        hosts=[es_server.url],
+        username=es_server.username,
+        password=es_server.password,
+        index_prefix=prefix,
+        bulk_initial_backoff=0.05,
+    )
+
+
 @pytest.fixture(scope="session")
 def es_server() -> Iterator[ElasticsearchServer]:
     """A real Elasticsearch 8 (security on, basic auth) for the whole session."""
@@ -45,13 +56,7 @@ def es_settings(es_server: ElasticsearchServer) -> Iterator[ElasticsearchSetting
     use ``shared_es_settings``.
     """
     prefix = f"t{uuid.uuid4().hex[:12]}"
-    yield ElasticsearchSettings(
-        hosts=[es_server.url],
-        username=es_server.username,
-        password=es_server.password,
-        index_prefix=prefix,
-        bulk_initial_backoff=0.05,
-    )
+    yield es_settings_for(es_server, prefix)
     client = Elasticsearch(es_server.url, basic_auth=(es_server.username, es_server.password))
     try:
         client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True, allow_no_indices=True)
@@ -112,10 +117,4 @@ def shared_es_settings(
     """
     prefix = _shared_es_prefix
     empty(es_admin, f"{prefix}-items,{prefix}-deadletter")
-    return ElasticsearchSettings(
-        hosts=[es_server.url],
-        username=es_server.username,
-        password=es_server.password,
-        index_prefix=prefix,
-        bulk_initial_backoff=0.05,
-    )
+    return es_settings_for(es_server, prefix)
