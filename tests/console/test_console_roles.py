@@ -115,6 +115,8 @@ def test_admin_creates_a_department_user_who_must_change_the_password(
     page.click("#u-save")
     page.wait_for_selector("#u-result:not(.hidden)")
     temp = page.text_content("#u-temp-password").split("：", 1)[1]
+    # The list reloads after the result is shown: wait for it rather than read it mid-reload.
+    page.wait_for_selector("#user-rows tr[data-username='newdept1']")
     assert page.locator("#user-rows tr[data-username='newdept1']").count() == 1
     # A new admin gets a QR code drawn by the service itself.
     page.fill("#u-username", "newadmin1")

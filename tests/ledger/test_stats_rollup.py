@@ -120,7 +120,7 @@ def _apply(db, frozen, config, store, ids: list[int], target: int, step: tuple) 
 
 
 @settings(
-    max_examples=15,
+    max_examples=10,  # each example is a whole ledger on a real database; 10 keep the suite within budget
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

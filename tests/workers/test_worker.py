@@ -290,6 +290,8 @@ def test_one_crawl_of_a_source_at_a_time_and_a_killed_worker_loses_nothing(
 
         assert stored() == ["GD-1", "GD-2", "GD-3"]
         wait_for(lambda: alerts() == 2, 60, "the crawled items were matched")
+        # The match job's alerts are committed a moment before the job itself is marked done and removed.
+        wait_for(lambda: job_rows(libpq) == {first: "failed"}, 60, "only the dead worker's job left in the queue")
         assert job_rows(libpq) == {first: "failed"}
     finally:
         for worker in workers:
