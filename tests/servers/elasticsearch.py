@@ -207,6 +207,35 @@ def _wait_ready(url: str, auth: tuple[str, str], proc: subprocess.Popen, log: Pa
     raise ServerUnavailable(f"Elasticsearch not ready after {START_TIMEOUT:.0f}s ({last}):\n{tail(log)}")
 
 
+def _node_dir(cached: Path, run: Path, user: Any) -> Path:
+    """Lay out one node's run directory (config copy, data, logs, tmp); the distribution home it runs from."""
+    home = cached
+    if user.switches:
+        # The cache may sit in root's home, which the server's user cannot enter: give it its own
+        # copy (hard links, so no 100 MB copy).
+        home = run / "home"
+        link_or_copy_tree(cached, home)
+    shutil.copytree(home / "config", run / "config")
+    for sub in ("data", "logs", "tmp"):
+        (run / sub).mkdir()
+    return home
+
+
+def _launch(home: Path, run: Path, env: dict[str, str], user: Any) -> subprocess.Popen:
+    """Start the node in its own session (so it can be stopped as a group), output to logs/console.log."""
+    with open(run / "logs" / "console.log", "wb") as out:
+        return subprocess.Popen(
+            [str(home / "bin" / "elasticsearch")],
+            env=env,
+            cwd=run,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **user.popen_kwargs(),
+        )
+
+
 @contextmanager
 def elasticsearch_server(
     version: str = ES_VERSION, write_queue_size: int | None = 1, heap: str = "512m"
@@ -229,15 +258,7 @@ def elasticsearch_server(
     run = Path(tempfile.mkdtemp(prefix="yuqing-es-"))
     proc: subprocess.Popen | None = None
     try:
-        home = cached
-        if user.switches:
-            # The cache may sit in root's home, which the server's user cannot enter: give it its own
-            # copy (hard links, so no 100 MB copy).
-            home = run / "home"
-            link_or_copy_tree(cached, home)
-        shutil.copytree(home / "config", run / "config")
-        for sub in ("data", "logs", "tmp"):
-            (run / sub).mkdir()
+        home = _node_dir(cached, run, user)
         http_port, transport_port = free_port(), free_port()
         (run / "config" / "elasticsearch.yml").write_text(
             _config(home, run, http_port, transport_port, write_queue_size), encoding="utf-8"
@@ -247,17 +268,7 @@ def elasticsearch_server(
         password = secrets.token_urlsafe(18)
         _add_superuser(home, run, env, password, user)
         log = run / "logs" / "console.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [str(home / "bin" / "elasticsearch")],
-                env=env,
-                cwd=run,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                **user.popen_kwargs(),
-            )
+        proc = _launch(home, run, env, user)
         url = f"http://127.0.0.1:{http_port}"
         _wait_ready(url, (USERNAME, password), proc, log)
         yield ElasticsearchServer(url=url, username=USERNAME, password=password, version=version, pid=proc.pid)
@@ -324,13 +335,7 @@ def elasticsearch_cluster(
         for index, name in enumerate(names):
             run = root / name
             run.mkdir()
-            home = cached
-            if user.switches:
-                home = run / "home"
-                link_or_copy_tree(cached, home)
-            shutil.copytree(home / "config", run / "config")
-            for sub in ("data", "logs", "tmp"):
-                (run / sub).mkdir()
+            home = _node_dir(cached, run, user)
             (run / "config" / "elasticsearch.yml").write_text(
                 _node_config(run, name, http_ports[index], transport_ports[index], transport_ports, names),
                 encoding="utf-8",
@@ -338,19 +343,7 @@ def elasticsearch_cluster(
             user.chown_tree(run)
             env = {**_env(run / "config", run), "ES_JAVA_OPTS": f"-Xms{heap} -Xmx{heap} -XX:-UsePerfData"}
             _add_superuser(home, run, env, password, user)
-            with open(run / "logs" / "console.log", "wb") as out:
-                procs.append(
-                    subprocess.Popen(
-                        [str(home / "bin" / "elasticsearch")],
-                        env=env,
-                        cwd=run,
-                        stdin=subprocess.DEVNULL,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                        **user.popen_kwargs(),
-                    )
-                )
+            procs.append(_launch(home, run, env, user))
         urls = [f"http://127.0.0.1:{port}" for port in http_ports]
         auth = (USERNAME, password)
         deadline = time.monotonic() + START_TIMEOUT * 2
