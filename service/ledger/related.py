@@ -148,86 +148,104 @@ def _related_batch(
     The candidates are the open tickets of the batch's departments in the window (the newest ones, capped);
     places are extracted once per ticket.
     """
-    if not created:
+    new, others = _batch_and_candidates(session, created)
+    everyone = new + others
+    if len(everyone) < 2:
         return []
+    ids = [t.id for t in everyone]
+    terms: dict[int, set[str]] = {}
+    for start in range(0, len(ids), 500):
+        terms.update(alerts.subject_terms(session, ids[start : start + 500]))
+    places = _PlacesOf({**_stored_texts(store, others, texts), **texts})
+    out: list[tuple[int, int, str, RelatedTicket]] = []
+    for ticket in new:
+        for other in everyone:
+            suggestion = _suggestion(ticket, other, terms, places)
+            if suggestion is not None:
+                out.append((ticket.id, other.id, ticket.department, suggestion))
+    return out
+
+
+def _batch_and_candidates(session: Session, created: Sequence[int]) -> tuple[list[Ticket], list[Ticket]]:
+    """The tickets the batch opened, and the open tickets of their departments within the window around them."""
+    if not created:
+        return [], []
     new = list(
         session.scalars(select(Ticket).options(noload(Ticket.timeline)).where(Ticket.id.in_(list(created)))).all()
     )
     if not new:
-        return []
+        return [], []
     departments = {t.department for t in new}
-    lo = min(t.discovered_at for t in new) - WINDOW
-    hi = max(t.discovered_at for t in new) + WINDOW
-    others = list(
-        session.scalars(
-            select(Ticket)
-            .options(noload(Ticket.timeline))
-            .where(
-                Ticket.department.in_(departments),
-                Ticket.merged_into.is_(None),
-                Ticket.status != "closed",
-                Ticket.discovered_at >= lo,
-                Ticket.discovered_at <= hi,
-                Ticket.id.not_in([t.id for t in new]),
-            )
-            .order_by(Ticket.discovered_at.desc())
-            .limit(CANDIDATES * len(departments))
-        ).all()
-    )
-    everyone = new + others
-    if len(everyone) < 2:
-        return []
-    terms: dict[int, set[str]] = {}
-    ids = [t.id for t in everyone]
-    for start in range(0, len(ids), 500):
-        terms.update(alerts.subject_terms(session, ids[start : start + 500]))
-    wanted = [link.item_id for t in others for link in t.items[:ITEMS_PER_TICKET] if link.item_id not in texts]
+    others = session.scalars(
+        select(Ticket)
+        .options(noload(Ticket.timeline))
+        .where(
+            Ticket.department.in_(departments),
+            Ticket.merged_into.is_(None),
+            Ticket.status != "closed",
+            Ticket.discovered_at >= min(t.discovered_at for t in new) - WINDOW,
+            Ticket.discovered_at <= max(t.discovered_at for t in new) + WINDOW,
+            Ticket.id.not_in([t.id for t in new]),
+        )
+        .order_by(Ticket.discovered_at.desc())
+        .limit(CANDIDATES * len(departments))
+    ).all()
+    return new, list(others)
+
+
+def _stored_texts(store: Store, tickets: Sequence[Ticket], texts: Mapping[str, Any]) -> dict[str, Any]:
+    """The first items of ``tickets`` not already in ``texts``, read from the store ({} while it is down)."""
+    wanted = [link.item_id for t in tickets for link in t.items[:ITEMS_PER_TICKET] if link.item_id not in texts]
+    if not wanted:
+        return {}
     try:
-        stored_items = {i.id: i for i in store.get_many(wanted)} if wanted else {}
+        return {i.id: i for i in store.get_many(wanted)}
     except StoreUnavailable:
-        stored_items = {}
-    known = {**stored_items, **texts}
-    places: dict[int, dict[str, Place]] = {}
+        return {}
 
-    def places_of(ticket: Ticket) -> dict[str, Place]:
-        # Segmented only for tickets that share a term with another one (the cheap test first).
-        if ticket.id not in places:
-            linked = (known[link.item_id] for link in ticket.items[:ITEMS_PER_TICKET] if link.item_id in known)
-            places[ticket.id] = _places(linked)
-        return places[ticket.id]
 
-    out: list[tuple[int, int, str, RelatedTicket]] = []
-    for ticket in new:
-        own_terms = terms.get(ticket.id, set())
-        if not own_terms:
-            continue
-        for other in everyone:
-            if (
-                other.id == ticket.id
-                or other.department != ticket.department
-                or abs(other.discovered_at - ticket.discovered_at) > WINDOW
-            ):
-                continue
-            shared_terms = sorted(own_terms & terms.get(other.id, set()))
-            if not shared_terms or not (own_places := places_of(ticket)):
-                continue
-            shared_places = sorted(
-                (p for name, p in places_of(other).items() if name in own_places), key=lambda p: _LEVEL_RANK[p.level]
+class _PlacesOf:
+    """Places named by a ticket's first items, segmented once and only when asked (the cheap term test first)."""
+
+    def __init__(self, known: Mapping[str, Any]) -> None:
+        self.known = known
+        self.cache: dict[int, dict[str, Place]] = {}
+
+    def __call__(self, ticket: Ticket) -> dict[str, Place]:
+        if ticket.id not in self.cache:
+            linked = (
+                self.known[link.item_id] for link in ticket.items[:ITEMS_PER_TICKET] if link.item_id in self.known
             )
-            if not shared_places:
-                continue
-            names = [p.name for p in shared_places]
-            reason = f"同在{'、'.join(names[:3])}；都涉及{'、'.join(shared_terms[:5])}"
-            suggestion = RelatedTicket(
-                ticket_id=other.id,
-                title=other.title,
-                status=other.status,
-                places=names,
-                terms=shared_terms,
-                reason=reason,
-            )
-            out.append((ticket.id, other.id, ticket.department, suggestion))
-    return out
+            self.cache[ticket.id] = _places(linked)
+        return self.cache[ticket.id]
+
+
+def _suggestion(
+    ticket: Ticket, other: Ticket, terms: Mapping[int, set[str]], places_of: _PlacesOf
+) -> RelatedTicket | None:
+    """``other`` as a suggestion on ``ticket`` when both are of one department within the window, share a subject
+    term and name a common place; None otherwise."""
+    if other.id == ticket.id or other.department != ticket.department:
+        return None
+    if abs(other.discovered_at - ticket.discovered_at) > WINDOW:
+        return None
+    shared_terms = sorted(terms.get(ticket.id, set()) & terms.get(other.id, set()))
+    if not shared_terms or not (own_places := places_of(ticket)):
+        return None
+    shared_places = sorted(
+        (p for name, p in places_of(other).items() if name in own_places), key=lambda p: _LEVEL_RANK[p.level]
+    )
+    if not shared_places:
+        return None
+    names = [p.name for p in shared_places]
+    return RelatedTicket(
+        ticket_id=other.id,
+        title=other.title,
+        status=other.status,
+        places=names,
+        terms=shared_terms,
+        reason=f"同在{'、'.join(names[:3])}；都涉及{'、'.join(shared_terms[:5])}",
+    )
 
 
 def backfill_recent(session: Session, store: Store, alerts: TicketAlerts) -> int:
