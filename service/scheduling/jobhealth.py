@@ -21,6 +21,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from service import clock
 from service.db import Database
@@ -142,7 +143,12 @@ class JobTracker:
         # Jobs run by `yuqing worker` processes (queue mode): the workers write their runs
         # (``record_run``); this tracker reads them back instead of writing them.
         self.external: frozenset[str] = frozenset()
-        self._dirty = True
+        # Only the jobs whose state changed since the last write are written: with hundreds of sources a
+        # write of every row after each run (each deferral, in queue mode) took seconds of the scheduler's
+        # pool threads, so first crawls waited past their misfire grace and were dropped for a whole interval.
+        self._dirty: set[str] = set()
+        # The set of watched jobs changed: rows of jobs no longer watched are deleted at the next write.
+        self._prune = True
 
     def register(self, specs: list[tuple[str, str, BaseTrigger]], external: frozenset[str] = frozenset()) -> None:
         """Watch exactly these jobs (id, name, trigger); a known job keeps its history."""
@@ -170,7 +176,8 @@ class JobTracker:
                 wanted[job_id] = state
             self.states = wanted
             self.external = external
-            self._dirty = True
+            self._dirty = set(wanted)
+            self._prune = True
         self.flush()
 
     def started(self, job_id: str, at: datetime) -> None:
@@ -190,7 +197,7 @@ class JobTracker:
                 return
             for key, value in changes.items():
                 setattr(state, key, value)
-            self._dirty = True
+            self._dirty.add(job_id)
 
     def snapshot(self) -> list[JobState]:
         with self._lock:
@@ -199,31 +206,48 @@ class JobTracker:
     def set_stalled(self, job_id: str, since: datetime | None) -> None:
         self._update(job_id, stalled_since=since)
 
-    def flush(self) -> bool:
-        """Write the states to the database; False (and logged) when it cannot right now."""
+    def flush(self, read_back: bool = True) -> bool:
+        """Write the changed states to the database; False (and logged) when it cannot right now.
+
+        ``read_back`` also reads the runs that workers recorded for queued jobs (one query for all of them);
+        the watchdog round does, a job's own event does not need to.
+        """
         with self._lock:
-            if not self._dirty and not self.external:
-                return True
-            states = [JobState(**asdict(s)) for s in self.states.values()]
             external = self.external
-            self._dirty = False
+            read = read_back and bool(external)
+            if not self._dirty and not self._prune and not read:
+                return True
+            dirty = [JobState(**asdict(self.states[j])) for j in sorted(self._dirty) if j in self.states]
+            watched = list(self.states) if self._prune else None
+            self._dirty, self._prune = set(), False
         now = clock.now()
         runs: dict[str, dict[str, Any]] = {}
         try:
             with self.db.session() as session:
-                session.execute(delete(JobHealth).where(JobHealth.job_id.not_in([s.job_id for s in states])))
-                for state in states:
-                    row = session.get(JobHealth, state.job_id) if state.job_id in external else None
+                if watched is not None:
+                    session.execute(delete(JobHealth).where(JobHealth.job_id.not_in(watched)))
+                rows = _rows(session, [s.job_id for s in dirty])
+                for state in dirty:
+                    row = rows.get(state.job_id)
                     if row is None:
-                        session.merge(JobHealth(**asdict(state), updated_at=now))
-                        continue
-                    # Only what the scheduler knows; the run columns belong to the workers.
-                    row.name, row.interval_seconds = state.name, state.interval_seconds
-                    row.stalled_since, row.updated_at = state.stalled_since, now
-                    runs[state.job_id] = {name: _aware(getattr(row, name)) for name in _RUN_COLUMNS}
+                        session.add(JobHealth(**asdict(state), updated_at=now))
+                    elif state.job_id in external:
+                        # Only what the scheduler knows; the run columns belong to the workers.
+                        row.name, row.interval_seconds = state.name, state.interval_seconds
+                        row.stalled_since, row.updated_at = state.stalled_since, now
+                    else:
+                        for key, value in asdict(state).items():
+                            setattr(row, key, value)
+                        row.updated_at = now
+                if read:
+                    columns = [getattr(JobHealth, name) for name in _RUN_COLUMNS]
+                    for job_id, *recorded in session.execute(select(JobHealth.job_id, *columns)):
+                        if job_id in external:
+                            runs[job_id] = {n: _aware(v) for n, v in zip(_RUN_COLUMNS, recorded, strict=True)}
         except Exception as exc:
             with self._lock:
-                self._dirty = True
+                self._dirty.update(s.job_id for s in dirty)
+                self._prune = self._prune or watched is not None
             logger.warning("未能写入任务健康状态（下次检查时重试）：{}", exc)
             return False
         with self._lock:
@@ -233,3 +257,16 @@ class JobTracker:
                     for key, value in values.items():
                         setattr(current, key, value)
         return True
+
+
+# Ids per IN list: well under SQLite's smallest limit of bound parameters (999).
+_CHUNK = 500
+
+
+def _rows(session: Session, job_ids: list[str]) -> dict[str, JobHealth]:
+    """The stored rows of these jobs, a few queries for any number of them."""
+    found: dict[str, JobHealth] = {}
+    for start in range(0, len(job_ids), _CHUNK):
+        chunk = job_ids[start : start + _CHUNK]
+        found.update((row.job_id, row) for row in session.scalars(select(JobHealth).where(JobHealth.job_id.in_(chunk))))
+    return found

@@ -201,7 +201,9 @@ class Scheduler:
             self.tracker.succeeded(event.job_id, now)
         else:
             self.tracker.failed(event.job_id, now, getattr(event, "exception", None) or RuntimeError("?"))
-        self.tracker.flush()
+        # Runs on the pool thread that ran the job: only this job's change is written here; the workers'
+        # records of queued jobs are read at the watchdog round.
+        self.tracker.flush(read_back=False)
 
     def _watch(self) -> None:
         interval = self.ctx.settings.scheduler.watchdog_seconds
