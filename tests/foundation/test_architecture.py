@@ -88,6 +88,23 @@ def test_no_import_runs_against_the_flow() -> None:
             "from service.feed.models import Alert",
             "service.ledger is not allowed to import service.feed",
         ),
+        # Inside the foundation: the leaves import nothing of ours, the item store never reaches up to the
+        # context built on it, and a domain never uses what only the composition root plugs in.
+        (
+            "service/clock.py",
+            "from service.settings import load_settings",
+            "service.clock is not allowed to import service.settings",
+        ),
+        (
+            "service/store/base.py",
+            "from service.context import AppContext",
+            "service.store is not allowed to import service.context",
+        ),
+        (
+            "service/ledger/service.py",
+            "from service.health import router",
+            "service.ledger is not allowed to import service.health",
+        ),
         (
             "crawlers/plugins/__init__.py",
             "from crawlers.sources import Source",
@@ -112,6 +129,36 @@ def test_the_contracts_catch_a_back_edge(tmp_path: Path, module: str, back_edge:
     )
     assert done.returncode != 0
     assert refusal in done.stdout
+
+
+def _floor_plan_layers() -> list[set[str]]:
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".importlinter", encoding="utf-8")
+    lines = config["importlinter:contract:floor-plan"]["layers"].split("\n")
+    return [{name.strip() for name in re.split(r"[|:]", line)} for line in lines if line.strip()]
+
+
+def _top_level_modules() -> set[str]:
+    """The code's top-level packages, and every module and package directly inside ``service``."""
+    inside = {
+        f"service.{path.stem}"
+        for path in (ROOT / "service").iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").is_file()
+    }
+    return inside | {"crawlers", "alerting"}
+
+
+def test_every_top_level_module_and_package_has_a_floor_plan_layer() -> None:
+    """A module left out of the layers could import anything and be imported by anything: the floor plan
+    places every one, so a new top-level module or package must be given its layer, and no layer names a
+    module that is gone."""
+    layered = [name for layer in _floor_plan_layers() for name in layer]
+    assert len(layered) == len(set(layered)), "a module is in two layers"
+    modules = _top_level_modules()
+    assert {"unplaced": sorted(modules - set(layered)), "gone": sorted(set(layered) - modules)} == {
+        "unplaced": [],
+        "gone": [],
+    }
 
 
 def test_each_shared_word_is_defined_once() -> None:
