@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyotp
+import pytest
 from sqlalchemy import create_engine, text
 
 from tests.foundation.conftest import run_cli
+
+pytestmark = pytest.mark.long_running(100)  # seconds in CI: starts first (tests/conftest.py)
 
 PASSWORD = "Kx9!mPq2#vLt"
 DEPARTMENTS = "departments:\n  - id: env\n    name: 市生态环境局\n    rules: []\n"

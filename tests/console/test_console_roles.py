@@ -12,7 +12,7 @@ import pytest
 
 from tests.console.conftest import PASSWORD, ConsoleServer, screenshot
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.long_running(180)]
 
 DESKTOP = (1440, 900)
 PHONE = (390, 844)

@@ -18,6 +18,8 @@ from service.store.base import Item, ItemQuery
 from tests.crawlers.conftest import FAST_CRAWL, make_settings
 from tests.crawlers.site import Site
 
+pytestmark = pytest.mark.long_running(90)  # seconds in CI: starts first (tests/conftest.py)
+
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
 GBK_DETAIL = """<html><head><meta charset="gbk"><title>{title}</title></head><body>

@@ -16,6 +16,8 @@ import pytest
 
 from tests.foundation.conftest import run_cli
 
+pytestmark = pytest.mark.long_running(60)  # seconds in CI: starts first (tests/conftest.py)
+
 # A minute on an idle machine (the README's promise); 118-179 s were measured at load 22-28 on 2 cores.
 DEMO_WAIT = 300.0
 

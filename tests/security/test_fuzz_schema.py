@@ -18,6 +18,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from service.auth import event_stream
 from tests.security.conftest import World
 
+pytestmark = pytest.mark.long_running(120)  # seconds in CI: starts first (tests/conftest.py)
+
 MAX_EXAMPLES = 20
 # Logging out would end the officer's session for every operation after it.
 SKIPPED = {("POST", "/api/v1/auth/logout")}

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.soak.workday import run_day
+
+pytestmark = pytest.mark.long_running(160)  # seconds in CI: starts first (tests/conftest.py)
 
 # Long enough for several crawls, matches, SLA warnings and deliveries; short enough for CI.
 SECONDS = 60

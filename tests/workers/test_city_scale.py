@@ -36,7 +36,7 @@ from tests.servers.fixtures import unavailable
 from tests.servers.process import ServerUnavailable
 from tests.workers.test_worker import queue_config, settings_for, start_worker, wait_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.elasticsearch, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.postgres, pytest.mark.elasticsearch, pytest.mark.timeout(1200), pytest.mark.long_running(390)]
 
 # 200 in CI; a developer may ask for fewer to check the mechanics quickly (YUQING_CITY_SOURCES=24).
 SOURCES = int(os.environ.get("YUQING_CITY_SOURCES", "200"))

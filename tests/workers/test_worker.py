@@ -31,6 +31,8 @@ from tests.crawlers.site import Page, Request, Site
 from tests.foundation.conftest import run_cli
 from tests.matching.builders import item
 
+pytestmark = pytest.mark.long_running(150)  # seconds in CI: starts first (tests/conftest.py)
+
 DEPARTMENTS = """
 departments:
   - id: env
