@@ -108,8 +108,11 @@ class ConsoleServer:
         channel: str = "hotline",
         source: str = "demo-12345",
         order_no: str | None = None,
+        event_id: str | None = None,
     ) -> str:
-        """Store one item the way a crawl does; the service's matching turns it into alerts and tickets."""
+        """Store one item the way a crawl does; the service's matching turns it into alerts and tickets.
+
+        Items given one ``event_id`` are one event, as the crawl's repost grouping would make them."""
         ext = f"console-{next(_serial)}-{time.monotonic_ns()}"
         now = clock.now()
         item = Item(
@@ -123,6 +126,7 @@ class ConsoleServer:
             content=content,
             published_at=now - timedelta(minutes=5),
             fetched_at=now,
+            event_id=event_id,
         ).with_fingerprint()
         store = make_store(self.settings)
         try:

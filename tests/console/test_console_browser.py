@@ -69,10 +69,14 @@ def test_officer_sees_new_alert_live_with_highlight_and_badge(open_as, console_s
 
 
 def test_department_acknowledges_and_responds_but_not_other_departments(open_as, console_server: ConsoleServer) -> None:
-    console_server.ingest("化工厂排污台账测试甲", "化工厂向河里排污，异味严重。")
+    event = f"console-event-{time.monotonic_ns()}"
+    console_server.ingest("化工厂排污台账测试甲", "化工厂向河里排污，异味严重。", event_id=event)
     console_server.ingest("小区停水台账测试乙", "小区已停水两天，无人处理。")
     own = _ticket_of(console_server, "台账测试甲", "env")
     other = _ticket_of(console_server, "台账测试乙", "water")
+    # A repost of the same event joins the ticket: its timeline gets an "attach_item" entry.
+    console_server.ingest("【转】化工厂排污台账测试甲", "化工厂向河里排污，异味严重。", channel="media", event_id=event)
+    console_server.wait_for("env1", "/api/v1/tickets", lambda t: t["id"] == own["id"] and t["item_count"] == 2)
 
     page = open_as("env1")
     page.goto("/tickets")
@@ -96,6 +100,10 @@ def test_department_acknowledges_and_responds_but_not_other_departments(open_as,
     page.click("#af-submit")
     page.wait_for_selector("#t-timeline li:has-text('回应')")
     assert "已回应" in page.text_content("#t-facts")
+    # Every entry reads in Chinese: the repost's arrival too, never its code.
+    timeline = page.text_content("#t-timeline")
+    assert "追加条目" in timeline
+    assert not re.search(r"[a-z]+_[a-z]+", timeline), timeline
     screenshot(page, "ticket-detail")
 
     # Another department's ticket: the page says it is not there, and shows none of it.

@@ -22,7 +22,13 @@ let ticket = null;
 let pending = null;
 
 // Timeline words of 并单/拆单 (not actions of the transition table).
-const TICKET_MOVES = { merge: "并单", merged_into: "并入其他工单", split: "拆单", create: "创建" };
+const TICKET_MOVES = {
+  merge: "并单",
+  merged_into: "并入其他工单",
+  split: "拆单",
+  create: "创建",
+  attach_item: "追加条目",
+};
 
 // What each action asks for; "required" fields must be filled before the request is sent.
 const FORMS = {
@@ -227,7 +233,8 @@ function renderTimeline() {
         "li",
         {},
         el("time", { text: formatTime(entry.at) }),
-        el("strong", { text: ` ${ACTIONS[entry.action] || TICKET_MOVES[entry.action] || entry.action} ` }),
+        // A move added later without a label here still reads as Chinese, never as its code.
+        el("strong", { text: ` ${ACTIONS[entry.action] || TICKET_MOVES[entry.action] || "其他操作"} ` }),
         entry.from_ticket ? el("span", { class: "muted", text: `（原工单 ${entry.from_ticket}）` }) : null,
         el("span", { class: "actor", text: actorName(entry.actor) }),
         move ? el("span", { class: "muted", text: ` ${move}` }) : null,
