@@ -122,3 +122,40 @@ def test_daily_brief_counts_new_overdue_and_responses(db: Database, week_of_tick
     assert text.startswith("舆情回应日报（2026年3月4日）：新增工单 1 件，超期未办 3 件，发布回应 1 件。")
     assert "https://www.example.gov.cn/hf/1.html" in text
     assert "化工厂异味投诉5（签收超期）" in text
+
+
+def test_rows_keep_each_ticket_with_its_own_items_across_read_batches(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tickets and items come from one joined query read a batch at a time: a ticket whose items straddle a
+    # batch boundary is still one row, with its first item's channel and the first url / 工单号 of its items.
+    from service.exports import ledger_rows
+    from service.ledger.models import TicketItem
+
+    monkeypatch.setattr(ledger_rows, "BATCH", 2)
+    with db.session() as s:
+        first = make_ticket(s, 1, T0)
+        for k, (channel, url, order_no) in enumerate(
+            [("mailbox", None, None), ("media", "https://x.cn/2", "GD-2"), ("hotline", "https://x.cn/3", "GD-3")]
+        ):
+            s.add(
+                TicketItem(
+                    ticket_id=first.id, item_id=f"extra-{k}", source="demo-12345", channel=channel, url=url,
+                    order_no=order_no, attached_at=T0,
+                )
+            )  # fmt: skip
+        bare = make_ticket(s, 2, T0 + timedelta(minutes=1))
+        s.query(TicketItem).filter(TicketItem.ticket_id == bare.id).delete()
+        make_ticket(s, 3, T0 + timedelta(minutes=2))
+    with db.session() as s:
+        rows = list(rows_from_tickets(s, date(2026, 3, 2), date(2026, 3, 8), None, T0, names=NAMES))
+    assert [(r.seq, r.title) for r in rows] == [(1, "化工厂异味投诉1"), (2, "化工厂异味投诉2"), (3, "化工厂异味投诉3")]
+    assert (rows[0].channel, rows[0].source, rows[0].source_url, rows[0].order_no) == (
+        "hotline",
+        "示例市12345热线",
+        "https://x.cn/2",
+        "GD-2",
+    )
+    assert "关联条目4条" in rows[0].note
+    assert (rows[1].channel, rows[1].source, rows[1].source_url, rows[1].note) == (None, "", None, "")
+    assert (rows[2].channel, rows[2].source_url) == ("hotline", None)
