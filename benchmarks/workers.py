@@ -98,7 +98,9 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def one_round(server_url: str, es, site: Site, sources: int, workers: int, tmp: Path) -> dict[str, float]:
+def one_round(
+    server_url: str, es, site: Site, sources: int, workers: int, tmp: Path, timeout: float
+) -> dict[str, float]:
     name = f"b_{uuid.uuid4().hex[:10]}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -142,17 +144,22 @@ def one_round(server_url: str, es, site: Site, sources: int, workers: int, tmp: 
             time.sleep(0.2)
         cpu0 = sum(cpu_seconds(p.pid) for p in procs)
         started = time.monotonic()
+        deadline = started + timeout
         for s in range(sources):
             queue.defer(settings, f"crawl:b-{s}", "crawlers.scheduled:crawl_one", {"source_id": f"b-{s}"})
-        while True:
+        done = False
+        while time.monotonic() < deadline:  # bounded: a round that cannot finish is reported, not waited for
             # What the scheduler's matching trigger does: items stored in the last moment before a matching
             # run (not yet visible to a search of the store) are matched by the next one.
             queue.defer_match(settings)
             with db.session() as session:
                 alerts = session.scalar(select(func.count()).select_from(Alert)) or 0
             if alerts >= sources and store.count() >= 2 * sources and not next(iter(store.iter_unmatched(1)), []):
+                done = True
                 break
             time.sleep(0.2)
+        if not done:
+            raise TimeoutError(f"{workers} worker(s) did not store and match {2 * sources} items in {timeout:.0f} s")
         elapsed = time.monotonic() - started
         cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
         with db.session() as session:
@@ -192,6 +199,7 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--round-timeout", type=float, default=600.0, help="seconds before a round is given up")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     # A niced benchmark on a busy shared machine: the JVM's start may take minutes, which is not measured.
@@ -207,17 +215,25 @@ def main() -> None:
         for r in range(args.rounds):
             for n in counts[r % len(counts) :] + counts[: r % len(counts)]:
                 load = os.getloadavg()[0]
-                result = one_round(pg, es, site, args.sources, n, Path(tmp))
+                try:
+                    result = one_round(pg, es, site, args.sources, n, Path(tmp), args.round_timeout)
+                except TimeoutError as exc:
+                    print(f"round {r + 1} workers={n} (load {load:.1f}): gave up: {exc}", flush=True)
+                    continue
                 results[n].append(result)
                 figures = ", ".join(f"{k}={v:.2f}" for k, v in result.items())
                 print(f"round {r + 1} workers={n} (load {load:.1f}): {figures}", flush=True)
     site.close()
-    base = statistics.median(r["items_per_s"] for r in results[counts[0]])
-    print(f"\n{2 * args.sources} items from {args.sources} sources per round; medians of {args.rounds} rounds")
+    base = statistics.median(r["items_per_s"] for r in results[counts[0]] or [{"items_per_s": float("nan")}])
+    finished = {n: len(rows) for n, rows in results.items()}
+    print(f"\n{2 * args.sources} items from {args.sources} sources per round; medians of rounds finished {finished}")
     print("| workers | items/s | vs 1 worker | alert latency p50 / p99 (s) | items per worker CPU second | CPU s |")
     print("|---|---|---|---|---|---|")
     for n in counts:
         rows = results[n]
+        if not rows:
+            print(f"| {n} | no round finished | | | | |")
+            continue
         rate = statistics.median(r["items_per_s"] for r in rows)
         p50 = statistics.median(r["p50"] for r in rows)
         p99 = statistics.median(r["p99"] for r in rows)

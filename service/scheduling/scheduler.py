@@ -96,6 +96,10 @@ class Scheduler:
         self.on_fatal: list[Callable[[str], Any]] = []
         self._stop = threading.Event()
         self._watchdog = threading.Thread(target=self._watch, name="scheduler-watchdog", daemon=True)
+        # Job health is written by a thread of its own: a job's executor thread that wrote it after each run
+        # waited on the database (seconds at load 25), so due jobs queued behind it until they misfired.
+        self._health_due = threading.Event()
+        self._health_writer = threading.Thread(target=self._write_health, name="job-health-writer", daemon=True)
         self.aps = GuardedScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(engine=ctx.db.engine, tablename="apscheduler_jobs"),
@@ -131,6 +135,7 @@ class Scheduler:
             for worker in self.workers:
                 worker.start()
             self._watchdog.start()
+            self._health_writer.start()
         except BaseException:
             self.lease.release()
             raise
@@ -201,9 +206,17 @@ class Scheduler:
             self.tracker.succeeded(event.job_id, now)
         else:
             self.tracker.failed(event.job_id, now, getattr(event, "exception", None) or RuntimeError("?"))
-        # Runs on the pool thread that ran the job: only this job's change is written here; the workers'
-        # records of queued jobs are read at the watchdog round.
-        self.tracker.flush(read_back=False)
+        self._health_due.set()  # runs on the job's executor thread: written by the health writer, not here
+
+    def _write_health(self) -> None:
+        """Write job health soon after each change, many changes in one transaction, off the job threads."""
+        while not self._stop.is_set():
+            self._health_due.wait()
+            self._health_due.clear()
+            try:
+                self.tracker.flush(read_back=False)  # the watchdog round reads the workers' runs
+            except Exception:  # the writer must outlive a failed write; the watchdog writes again too
+                logger.exception("任务健康状态写入失败")
 
     def _watch(self) -> None:
         interval = self.ctx.settings.scheduler.watchdog_seconds
@@ -256,12 +269,16 @@ class Scheduler:
 
     def shutdown(self) -> None:
         self._stop.set()
+        self._health_due.set()
         if self._watchdog.is_alive():
             self._watchdog.join(timeout=30)
+        if self._health_writer.is_alive():
+            self._health_writer.join(timeout=30)
         for worker in self.workers:
             worker.stop()
         if self.aps.running:
             self.aps.shutdown(wait=True)
+        self.tracker.flush()  # the last runs' health, written after the writer thread stopped
         if not self.lost.is_set():
             self.lease.release()
         logger.info("调度器已停止（scheduler stopped），租约已释放")

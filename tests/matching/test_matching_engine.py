@@ -141,3 +141,24 @@ def test_a_burst_is_written_in_a_few_statements_not_per_hit(client) -> None:
     # One-at-a-time wrote at least 5 statements per hit (1,500 here); a batch needs a few per table.
     assert len(statements) < 60, len(statements)
     assert _count(ctx, Alert) == 150
+
+
+def test_a_burst_has_every_alert_committed_before_same_event_is_decided(client) -> None:
+    """The alerts of all batches go on the stream first; 可能是同一事件 (half of a burst's time) comes after."""
+    ctx = _ctx(client)
+    ctx.store.upsert([item(300 + n, f"化工厂排污{n}", f"第{n}号化工厂夜里排污，异味很重") for n in range(6)])
+    engine = MatchingEngine(ctx)
+    committed_at_first_decision: list[int] = []
+    decide = engine._suggest
+
+    def deciding(*args) -> None:
+        committed_at_first_decision.append(_count(ctx, Alert))
+        decide(*args)
+
+    engine._suggest = deciding  # type: ignore[method-assign]
+    report = engine.run(batch_size=2)  # three batches
+    assert report.alerts == 6
+    # Before: the first batch's suggestions were decided with only its own 2 alerts committed.
+    assert committed_at_first_decision[0] == 6
+    assert len(committed_at_first_decision) == 3  # still decided for every batch
+    assert MatchingEngine(ctx).run().items == 0  # every item marked matched once decided
