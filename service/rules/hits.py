@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 from service.masking import mask_text
@@ -22,12 +23,21 @@ class Highlight(NamedTuple):
 
 @dataclass(frozen=True)
 class Hit:
-    """One rule matched one item."""
+    """One rule matched one item; ``highlights`` are worked out on first access.
+
+    Most hits of a rule set are decided from which terms occur; where they occur is needed only for
+    what an alert shows (its snippets), so finding every occurrence waits until someone asks.
+    """
 
     rule_id: str
     department: str
     severity: Severity
-    highlights: tuple[Highlight, ...]
+    find_highlights: Callable[[], tuple[Highlight, ...]] = field(repr=False, compare=False)
+
+    @cached_property
+    def highlights(self) -> tuple[Highlight, ...]:
+        """Every occurrence of the rule's (non-negated) terms, title first, in original offsets."""
+        return self.find_highlights()
 
 
 def sort_highlights(highlights: Sequence[Highlight]) -> tuple[Highlight, ...]:

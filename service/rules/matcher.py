@@ -1,9 +1,10 @@
-"""The multi-pattern matcher: every term of every rule in one Aho-Corasick automaton.
+"""The multi-pattern matcher: the terms that select rules in one Aho-Corasick automaton.
 
 An item's title and content are folded and scanned once each; the found terms pick the candidate rules
 (for each rule a small set of its terms, at least one of which must be present for it to match, chosen
-to be the rarest among the rules), and only those are evaluated. Rules that hold on an empty text (``NOT
-招聘``) are tracked the other way round: they hit unless a term that could falsify them is present.
+to be the rarest among the rules), and only those are evaluated, their other terms looked up then. Rules
+that hold on an empty text (``NOT 招聘``) are tracked the other way round: they hit unless a term that
+could falsify them is present.
 """
 
 from __future__ import annotations
@@ -12,22 +13,22 @@ import gc
 import itertools
 import threading
 import time
-from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
 import ahocorasick
 
-from service.folding import Folded, fold
+from service.folding import fold
 from service.rules.hits import Highlight, Hit
-from service.rules.language import FIELDS, And, Near, Node, Not, Or, Term, iter_terms, parse
+from service.rules.language import FIELDS, Node, Term, iter_terms, parse
+from service.rules.scan import Evaluator, Scan, compile_node, triggers_of
 from service.rules.structured import BOTH_FORMS, structured_node
 from service.vocabulary import SEVERITIES, Severity, is_severity
 
-Spans = list[tuple[int, int]]
 _second = itemgetter(1)
 _new_tuple = tuple.__new__
 
@@ -63,54 +64,6 @@ def compile_rule(
     return CompiledRule(rule_id, department, severity, node)
 
 
-class _Scan:
-    """One item's folded fields and the terms found in each; positions are worked out only when asked for.
-
-    The automaton's scan keeps only which terms occur (a set per field): most items match no rule, and
-    the few positions a matched rule's highlights or a NEAR need are found again with ``str.find`` on the
-    folded text, which yields every occurrence, overlapping ones included, as the automaton would.
-    """
-
-    __slots__ = ("folded", "found_any", "sets", "spans_cache", "terms")
-
-    def __init__(self, folded: tuple[Folded, Folded], found: tuple[set[int], set[int]], terms: list[str]):
-        self.folded = folded
-        self.found_any = found[0] | found[1]
-        self.sets = (found[0], found[1], self.found_any)  # by scope: title, content, either
-        self.terms = terms
-        self.spans_cache: tuple[dict[int, Spans], dict[int, Spans]] = ({}, {})
-
-    def spans(self, field: int, tid: int) -> Spans:
-        """Original spans of term ``tid`` in field 0 (title) or 1 (content), sorted by start."""
-        cache = self.spans_cache[field]
-        out = cache.get(tid)
-        if out is None:
-            out = cache[tid] = self.folded[field].occurrences(self.terms[tid])
-        return out
-
-
-Evaluator = Callable[[_Scan], bool]
-_FIELD_INDEX = {name: i for i, name in enumerate(FIELDS)}
-
-
-def _near(left: Spans, right: Spans, distance: int) -> bool:
-    # ``right`` is sorted by start. For each a only the b starting in [a.start - distance - longest,
-    # a.end + distance] can be close enough, found by bisection: the pairwise loop was quadratic when
-    # every b lay far before every a (a rule test on a long text ran for minutes).
-    if not left or not right:
-        return False
-    starts = [b[0] for b in right]
-    longest = max(b[1] - b[0] for b in right)
-    for a in left:
-        lo = bisect_left(starts, a[0] - distance - longest)
-        hi = bisect_right(starts, a[1] + distance, lo)
-        for k in range(lo, hi):
-            b = right[k]
-            if b != a and a[0] - b[1] <= distance:
-                return True
-    return False
-
-
 class TooCostly(Exception):
     """A rule test would find more occurrences, or take longer, than its caps allow."""
 
@@ -127,96 +80,13 @@ class Budget:
             raise TooCostly("time")
 
 
-def _scope(term: Term) -> int:
-    """Index into :attr:`_Scan.sets`: 0 title, 1 content, 2 either."""
-    return 2 if len(term.fields) == len(FIELDS) else _FIELD_INDEX[term.fields[0]]
-
-
-def _chain(parts: list[Evaluator], both: bool) -> Evaluator:
-    # Nested two-way closures rather than all()/any() over a generator: no generator per evaluation.
-    combined = parts[0]
-    for part in parts[1:]:
-        combined = _both(combined, part) if both else _either(combined, part)
-    return combined
-
-
-def _both(p: Evaluator, q: Evaluator) -> Evaluator:
-    return lambda s: p(s) and q(s)
-
-
-def _either(p: Evaluator, q: Evaluator) -> Evaluator:
-    return lambda s: p(s) or q(s)
-
-
-def _term_group(terms: frozenset[int], scope: int, both: bool) -> Evaluator:
-    if len(terms) == 1:
-        (t,) = terms
-        return lambda s: t in s.sets[scope]
-    if both:
-        return lambda s: terms <= s.sets[scope]
-    return lambda s: not terms.isdisjoint(s.sets[scope])
-
-
-def _compile(node: Node, tid: dict[str, int]) -> Evaluator:
-    """Turn a syntax tree into nested closures over a scan (no code generation, no eval).
-
-    The plain terms among an AND's or OR's children are tested together, one set operation per scope.
-    """
-    if isinstance(node, Term):
-        return _term_group(frozenset((tid[node.text],)), _scope(node), True)
-    if isinstance(node, Near):
-        a, b, n = tid[node.left.text], tid[node.right.text], node.distance
-        fields = [_FIELD_INDEX[f] for f in FIELDS if f in node.left.fields and f in node.right.fields]
-
-        def near(s: _Scan) -> bool:
-            for fi in fields:
-                found = s.sets[fi]
-                if a in found and b in found and _near(s.spans(fi, a), s.spans(fi, b), n):
-                    return True
-            return False
-
-        return near
-    if isinstance(node, Not):
-        inner = _compile(node.child, tid)
-        return lambda s: not inner(s)
-    assert isinstance(node, (And, Or))
-    both = isinstance(node, And)
-    groups: dict[int, set[int]] = {}
-    parts: list[Evaluator] = []
-    for child in node.children:
-        if isinstance(child, Term):
-            groups.setdefault(_scope(child), set()).add(tid[child.text])
-        else:
-            parts.append(_compile(child, tid))
-    groups_first = [_term_group(frozenset(terms), scope, both) for scope, terms in groups.items()]
-    return _chain(groups_first + parts, both)
-
-
-def _triggers(node: Node, tid: dict[str, int], cost: Callable[[frozenset[int]], int]) -> tuple[bool, frozenset[int]]:
-    """(value on an empty text, terms one of which must be present to change that value)."""
-    if isinstance(node, Term):
-        return False, frozenset((tid[node.text],))
-    if isinstance(node, Near):
-        sides = (frozenset((tid[node.left.text],)), frozenset((tid[node.right.text],)))
-        return False, min(sides, key=cost)
-    if isinstance(node, Not):
-        value, terms = _triggers(node.child, tid, cost)
-        return not value, terms
-    results = [_triggers(child, tid, cost) for child in node.children]
-    # AND is false on empty if one child is; any such child's triggers suffice, so take the cheapest.
-    # OR is true on empty if one child is; falsifying it needs that child falsified, so the same.
-    decisive = not isinstance(node, And)
-    choices = [terms for value, terms in results if value is decisive]
-    if choices:
-        return decisive, min(choices, key=cost)
-    return not decisive, frozenset().union(*(terms for _, terms in results))
-
-
 @dataclass(frozen=True)
 class _Rule:
     rule: CompiledRule
     evaluate: Evaluator
     highlight_terms: tuple[tuple[tuple[int, str], ...], ...]  # per field: (tid, term as written)
+    terms: tuple[int, ...]  # every term of the rule
+    lazy: tuple[int, ...]  # its terms that are not in the automaton (looked up when it is a candidate)
 
 
 class Matcher:
@@ -233,9 +103,17 @@ class Matcher:
         self._rules = rules
         self._automaton = automaton
         self._terms = terms
-        self._triggers = triggers
+        self.triggers_of = triggers
         self._trigger_terms = frozenset(triggers)
-        self._always = always
+        # Rules that hold on an empty text hit unless a term that could falsify them occurs: indexed by
+        # those terms, so an item costs set operations, not a Python loop over every such rule.
+        self._always = frozenset(index for index, _ in always)
+        falsifiers: dict[int, list[int]] = {}
+        for index, falsifying in always:
+            for t in falsifying:
+                falsifiers.setdefault(t, []).append(index)
+        self._falsifiers = {t: tuple(v) for t, v in falsifiers.items()}
+        self._falsifier_terms = frozenset(falsifiers)
         self._index = {r.rule.id: i for i, r in enumerate(rules)}
 
     @classmethod
@@ -268,9 +146,10 @@ class Matcher:
             # A term used by many rules is probably common in text too: prefer rare triggers.
             return sum(usage[t] for t in terms)
 
-        compiled: list[_Rule] = []
+        parts: list[tuple[CompiledRule, Evaluator, tuple[tuple[tuple[int, str], ...], ...], tuple[int, ...]]] = []
         triggers: dict[int, list[int]] = {}
         always: list[tuple[int, frozenset[int]]] = []
+        keys: set[int] = set()  # the terms that select candidates: the automaton holds only these
         for index, (rule, terms) in enumerate(zip(rules, rule_terms, strict=True)):
             highlight_terms = tuple(
                 tuple(
@@ -278,20 +157,22 @@ class Matcher:
                 )
                 for f in FIELDS
             )
-            compiled.append(_Rule(rule, _compile(rule.node, tid), highlight_terms))
-            empty_value, trigger_terms = _triggers(rule.node, tid, cost)
+            own = tuple(sorted({tid[term.text] for term, _ in terms}))
+            parts.append((rule, compile_node(rule.node, tid), highlight_terms, own))
+            empty_value, trigger_terms = triggers_of(rule.node, tid, cost)
+            keys |= trigger_terms
             if empty_value:
                 always.append((index, trigger_terms))
             else:
                 for t in trigger_terms:
                     triggers.setdefault(t, []).append(index)
-
-        automaton = ahocorasick.Automaton()
-        for text, t in tid.items():
-            automaton.add_word(text, t)
-        if tid:
-            automaton.make_automaton()
-        return cls(compiled, automaton, list(tid), {t: tuple(v) for t, v in triggers.items()}, always)
+        compiled = [
+            _Rule(rule, evaluate, highlight_terms, own, tuple(t for t in own if t not in keys))
+            for rule, evaluate, highlight_terms, own in parts
+        ]
+        terms_by_id = list(tid)
+        automaton = _automaton({terms_by_id[t]: t for t in keys})
+        return cls(compiled, automaton, terms_by_id, {t: tuple(v) for t, v in triggers.items()}, always)
 
     @property
     def rule_ids(self) -> list[str]:
@@ -300,13 +181,19 @@ class Matcher:
 
     @property
     def term_count(self) -> int:
-        """Distinct folded terms in the automaton."""
+        """Distinct folded terms of all rules."""
         return len(self._terms)
 
-    def _scan(self, title: str, content: str, budget: Budget | None = None) -> _Scan:
+    @property
+    def key_term_count(self) -> int:
+        """Distinct folded terms in the automaton (those that select candidate rules)."""
+        return len(self._automaton)
+
+    def _scan(self, title: str, content: str, budget: Budget | None = None, automaton: Any = None) -> Scan:
         folded = (fold(title), fold(content))
-        automaton = self._automaton
-        if not self._terms:
+        complete = automaton is not None
+        automaton = automaton if complete else self._automaton
+        if not len(automaton):
             found: tuple[set[int], set[int]] = (set(), set())
         elif budget is None:
             found = (
@@ -325,9 +212,10 @@ class Matcher:
                     if left < 0:
                         raise TooCostly("occurrences")
                     budget.check()
-        return _Scan(folded, found, self._terms)
+        return Scan(folded, found, self._terms, complete)
 
-    def _highlights(self, scan: _Scan, rule: _Rule) -> tuple[Highlight, ...]:
+    def _highlights(self, scan: Scan, rule: _Rule) -> tuple[Highlight, ...]:
+        scan.learn(rule.lazy)
         out: list[Highlight] = []
         for fi, terms in enumerate(rule.highlight_terms):
             found = scan.sets[fi]
@@ -347,19 +235,26 @@ class Matcher:
         """The rules that match this item, in build order, with highlights in original offsets."""
         scan = self._scan(title, content)
         found = scan.found_any
-        candidates: set[int] = set().union(*map(self._triggers.__getitem__, found.intersection(self._trigger_terms)))
-        matched: list[int] = []
-        for index, falsifiers in self._always:
-            if found.isdisjoint(falsifiers):
-                matched.append(index)  # nothing that could make it false is present
-            else:
-                candidates.add(index)
+        candidates: set[int] = set().union(*map(self.triggers_of.__getitem__, found.intersection(self._trigger_terms)))
+        unfalsified: frozenset[int] = frozenset()
+        if self._always:
+            suspects = set().union(*map(self._falsifiers.__getitem__, found.intersection(self._falsifier_terms)))
+            unfalsified = self._always - suspects  # nothing that could make them false is present
+            candidates |= suspects
         rules = self._rules
-        matched.extend(i for i in candidates if rules[i].evaluate(scan))
+        matched = set(unfalsified)
+        for i in candidates:
+            rule = rules[i]
+            scan.learn(rule.lazy)
+            if rule.evaluate(scan):
+                matched.add(i)
+        # Highlights wait for the first access (an alert's snippets): evaluation never needs positions
+        # beyond a NEAR's, and the scan they are found on stays with the hit.
+        highlights = self._highlights
         hits = []
-        for i in sorted(set(matched)):
+        for i in sorted(matched):
             r = rules[i].rule
-            hits.append(Hit(r.id, r.department, r.severity, self._highlights(scan, rules[i])))
+            hits.append(Hit(r.id, r.department, r.severity, partial(highlights, scan, rules[i])))
         return hits
 
     def explain(
@@ -370,7 +265,9 @@ class Matcher:
         With a ``budget`` TooCostly is raised when the caps are exceeded.
         """
         rule = self._rules[self._index[rule_id]]
-        scan = self._scan(title, content, budget)
+        # Every term of the rule in the automaton: the budget caps all their occurrences.
+        terms = self._terms
+        scan = self._scan(title, content, budget, _automaton({terms[t]: t for t in rule.terms}))
         matched = rule.evaluate(scan)
         if budget is not None:
             budget.check()
@@ -378,6 +275,16 @@ class Matcher:
         if budget is not None:
             budget.check()
         return matched, highlights
+
+
+def _automaton(words: dict[str, int]) -> Any:
+    """An Aho-Corasick automaton finding ``words``, each reporting its term id."""
+    automaton = ahocorasick.Automaton()
+    for text, t in words.items():
+        automaton.add_word(text, t)
+    if words:
+        automaton.make_automaton()
+    return automaton
 
 
 class MatcherHolder:

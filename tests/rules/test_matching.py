@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from service.folding import Folded
 from service.rules.hits import make_snippets
 from service.rules.language import RuleSyntaxError
 from service.rules.matcher import Matcher, MatcherHolder, compile_rule, evaluate_expression
@@ -141,6 +142,78 @@ def test_hit_carries_rule_department_severity_and_original_offsets():
     ]
     assert [content[h.start : h.end] for h in wage.highlights] == ["ＡＢＣ", "ＡＢＣ"]
     assert [h.start for h in wage.highlights] == [7, 16]
+
+
+def test_matching_finds_positions_only_for_the_highlights_asked_for(monkeypatch):
+    # At city scale (10k rules) finding every occurrence of every matched rule's terms was a fifth of the
+    # matcher's time, although only alerts show them: matching decides from which terms occur, and a hit's
+    # highlights are found when first read, still in the item's own offsets.
+    looked_up: list[str] = []
+    occurrences = Folded.occurrences
+
+    def counting(self: Folded, term: str) -> list[tuple[int, int]]:
+        looked_up.append(term)
+        return occurrences(self, term)
+
+    monkeypatch.setattr(Folded, "occurrences", counting)
+    matcher = Matcher.build(
+        [
+            compile_rule("r1", "env", "major", regions=["青川镇"], events=["排污", "异味"], exclude=["演练"]),
+            compile_rule("r2", "env", "minor", "NOT 表扬"),
+        ]
+    )
+    title, content = "青川镇化工厂", "……青川镇ＡＢ化工厂排污，异味严重"
+    hits = matcher.match(title, content)
+    assert [h.rule_id for h in hits] == ["r1", "r2"]
+    assert looked_up == []
+    assert [(h.field, (title, content)[h.field == "content"][h.start : h.end]) for h in hits[0].highlights] == [
+        ("title", "青川镇"),
+        ("content", "青川镇"),
+        ("content", "排污"),
+        ("content", "异味"),
+    ]
+    assert hits[1].highlights == ()
+    assert looked_up  # found on the first read, once
+    seen = len(looked_up)
+    assert len(hits[0].highlights) == 4
+    assert len(looked_up) == seen
+
+
+def test_common_words_are_looked_up_only_for_candidate_rules():
+    # Every item names dozens of event and subject words; scanning for them cost more than all else of the
+    # matcher at 10k rules. Only the rare words that select a rule (its places here) are in the automaton;
+    # a candidate's other words, in either field or under NOT, NEAR and title:, are checked when it is one.
+    rules = [
+        compile_rule("r1", "env", "major", regions=["青川镇"], subjects=["化工厂"], events=["排污"], exclude=["演练"]),
+        compile_rule("r2", "env", "minor", regions=["河西区"], events=["异味", "排污"]),
+        compile_rule("r3", "hrss", "normal", '东湖街道 AND (拖欠 NEAR/2 工资) AND NOT title:"表扬"'),
+        compile_rule("r4", "hrss", "normal", "(东湖街道 OR 河西区) AND title:欠薪"),
+    ]
+    matcher = Matcher.build(rules)
+    assert matcher.key_term_count == 4  # 青川镇, 河西区, 东湖街道 and r4's rarer title word 欠薪
+    cases = [
+        ("青川镇化工厂", "排污严重"),
+        ("", "青川镇化工厂排污演练"),
+        ("河西区", "有异味"),
+        ("异味", "河西区青川镇"),
+        ("欠薪", "东湖街道拖欠了工资"),
+        ("表扬", "东湖街道拖欠工资"),
+        ("", "东湖街道拖欠三个月工资"),
+    ]
+    for title, content in cases:
+        hits = matcher.match(title, content)
+        expected = [(r.id, *evaluate(r.node, title, content)[1:]) for r in rules if evaluate(r.node, title, content)[0]]
+        assert [(h.rule_id, h.highlights) for h in hits] == expected, (title, content)
+    assert [h.rule_id for h in matcher.match("欠薪", "东湖街道拖欠了工资")] == ["r3", "r4"]
+
+
+def test_rules_true_on_an_empty_text_hit_unless_a_falsifying_term_occurs():
+    rules = [compile_rule(f"not-{i}", "d", "normal", f"NOT 词{i % 7}") for i in range(50)]
+    rules.append(compile_rule("both", "d", "normal", "NOT (词1 AND 词2)"))
+    matcher = Matcher.build(rules)
+    ids = [h.rule_id for h in matcher.match("词1", "正文词2")]
+    assert ids == [f"not-{i}" for i in range(50) if i % 7 not in (1, 2)]
+    assert [h.rule_id for h in matcher.match("", "")] == [*(f"not-{i}" for i in range(50)), "both"]
 
 
 def test_highlights_in_title_and_after_combining_marks():
