@@ -39,8 +39,10 @@ START = datetime(2025, 6, 1, tzinfo=UTC)
 CHANNELS = ("hotline", "mailbox", "media")
 
 
-def make_items(start: int, count: int, places: list[str]) -> list[Item]:
-    """Items number ``start`` .. ``start + count - 1``; the same numbers always give the same items."""
+def make_items(start: int, count: int, places: list[str], per_year: int = 1_000_000) -> list[Item]:
+    """Items number ``start`` .. ``start + count - 1``; the same numbers always give the same items.
+
+    ``per_year``: how many items one year of publication dates holds (10M items over one year: 10_000_000)."""
     out = []
     for n in range(start, start + count):
         rng = random.Random(n)
@@ -65,7 +67,7 @@ def make_items(start: int, count: int, places: list[str]) -> list[Item]:
         if n % 50 == 0:
             parts.append(f"联系电话138{n % 10**8:08d}")
         source = f"src-{n % 100:03d}"
-        published = START + timedelta(seconds=n * 31_536_000 // 1_000_000 + rng.randrange(3600))
+        published = START + timedelta(seconds=n * 31_536_000 // per_year + rng.randrange(3600))
         out.append(
             Item(
                 id=item_id(source, external_id=f"WO-{n}"),

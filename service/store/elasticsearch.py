@@ -37,10 +37,12 @@ from service.store.es_layout import (
     KEPT_ON_UPDATE,
     document,
     index_settings,
+    item_index_settings,
     item_mappings,
     item_of,
     template_mappings,
 )
+from service.store.es_migrate import sort_items_indices
 from service.store.es_queries import NEVER_MATCHED, NEWEST_FIRST, OLDEST_STORED_FIRST, item_query, sharing_bands
 
 # Candidate lookups of one batch per msearch request.
@@ -108,7 +110,7 @@ class ElasticsearchStore(Backfills):
                 name=self.template,
                 index_patterns=[f"{self.alias}-*"],
                 template={
-                    "settings": index_settings(self.settings),
+                    "settings": item_index_settings(self.settings),
                     "mappings": template_mappings(self.settings.analyzer),
                 },
                 priority=100,
@@ -124,6 +126,8 @@ class ElasticsearchStore(Backfills):
                 # New fields of a newer release reach the existing index; a conflicting change fails here.
                 es.indices.put_mapping(index=self.alias, **item_mappings(self.settings.analyzer))
                 self._backfill_derived()
+                # An index of a release before index sorting is copied into one stored in the listing order.
+                sort_items_indices(es, self.alias)
             if not es.indices.exists(index=self.deadletter_index):
                 try:
                     es.indices.create(
@@ -312,8 +316,11 @@ class ElasticsearchStore(Backfills):
                 raise BadCursor("after: 不是有效的翻页游标")
             paging = {"search_after": values}  # no result window: any depth
         elif offset + query.size > _MAX_RESULT_WINDOW:
+            # Offset pages stop at the window (deeper ones cost the node every skipped document); the cursor
+            # reaches any depth at the cost of page 1, so the answer says how to use it.
             raise PageTooDeep(
-                f"第 {query.page} 页（每页 {query.size} 条）超出了前 {_MAX_RESULT_WINDOW} 条结果，请用条件缩小范围"
+                f"第 {query.page} 页（每页 {query.size} 条）超出了前 {_MAX_RESULT_WINDOW} 条结果：请改用游标翻页"
+                "（把上一页返回的 next 作为 after 参数传入，可翻到任意深度），或用条件缩小范围"
             )
         self._refresh()
         with self._call("search"):

@@ -112,6 +112,28 @@ def index_settings(settings: ElasticsearchSettings) -> dict[str, Any]:
     }
 
 
+# The items index is stored in the listing order (newest published first, then the storage sequence; see
+# es_queries.NEWEST_FIRST, which must stay equal to it): a page, filtered or not, stops reading after the
+# documents it shows and the capped count instead of sorting every match (early termination). Fixed at index
+# creation, so `yuqing init` moves an index without it into a new one (see ElasticsearchStore.init).
+ITEM_SORT: dict[str, list[str]] = {
+    "sort.field": ["published_at", "stored_seq"],
+    "sort.order": ["desc", "desc"],
+    "sort.missing": ["_last", "_last"],
+}
+
+
+def item_index_settings(settings: ElasticsearchSettings) -> dict[str, Any]:
+    """The settings of an items index: shards, replicas and the listing order."""
+    return {**index_settings(settings), **ITEM_SORT}
+
+
+def has_item_sort(index_settings_: dict[str, Any]) -> bool:
+    """Whether an index's settings (as ``indices.get_settings`` returns them) hold the listing order."""
+    sort = index_settings_.get("index", {}).get("sort", {})
+    return sort.get("field") == ITEM_SORT["sort.field"] and sort.get("order") == ITEM_SORT["sort.order"]
+
+
 def document(item: Item) -> dict[str, Any]:
     """The document of ``item``: its fields, the masked copy and the folded search keys."""
     doc = item.model_dump(mode="json")
