@@ -8,7 +8,8 @@ side that goes first alternates), each into a fresh index:
 
 1. **pipeline**: the records through the crawl's own pipeline components, Clean -> Normalize -> Dedupe ->
    Store, into an ``ElasticsearchStore`` (``init`` not timed). Per batch of ``crawl.batch_size`` (100) the
-   store step makes one near-duplicate candidate lookup (``lsh_candidates``) and one upsert.
+   store step makes one near-duplicate candidate lookup (``lsh_candidates``: one search for the batch) and
+   one upsert.
 2. **raw bulk**: ``elasticsearch.helpers.bulk`` of the documents the product writes for the same items
    (built once before the rounds with ``service.store.es_layout.document``) into an index with the same
    mappings and settings.

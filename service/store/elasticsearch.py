@@ -26,12 +26,12 @@ from service.store.base import (
     ItemQuery,
     PageTooDeep,
     SearchPage,
-    StoreUnavailable,
     UpsertResult,
     decode_cursor,
     encode_cursor,
 )
 from service.store.es_backfill import Backfills
+from service.store.es_candidates import CandidateLookups
 from service.store.es_layout import (
     DEAD_LETTER_MAPPINGS,
     KEPT_ON_UPDATE,
@@ -43,14 +43,10 @@ from service.store.es_layout import (
     template_mappings,
 )
 from service.store.es_migrate import sort_items_indices
-from service.store.es_queries import NEVER_MATCHED, NEWEST_FIRST, OLDEST_STORED_FIRST, item_query, sharing_bands
+from service.store.es_queries import NEVER_MATCHED, NEWEST_FIRST, OLDEST_STORED_FIRST, item_query
 
-# Candidate lookups of one batch per msearch request.
-_MSEARCH_CHUNK = 100
 _MAX_RESULT_WINDOW = 10_000
 _MGET_CHUNK = 1000
-# Ids written since the last refresh above which a candidate lookup refreshes anyway (bounded bookkeeping).
-_FRESH_CAP = 50_000
 
 
 def _safe_host(url: str) -> str:
@@ -62,7 +58,7 @@ def _safe_host(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-class ElasticsearchStore(Backfills):
+class ElasticsearchStore(Backfills, CandidateLookups):
     """Items in an Elasticsearch cluster; see service.store.es_layout for the index layout."""
 
     backend = "elasticsearch"
@@ -265,16 +261,6 @@ class ElasticsearchStore(Backfills):
             self._bulk_update({i: {"event_id": event_id} for i in dict.fromkeys(item_ids)})
 
     # -- reads ---------------------------------------------------------------------------------
-    def _refresh(self) -> None:
-        """Make this process's own writes visible to searches (reads after writes, not every second)."""
-        if self._dirty:
-            with self._lock:
-                self._dirty = False
-                self._fresh_ids.clear()
-                self._fresh_bands.clear()
-            with self._call("refresh"):
-                self._es.indices.refresh(index=self.alias)
-
     def get(self, item_id: str) -> Item | None:
         """The item with this id, or None."""
         try:
@@ -401,53 +387,6 @@ class ElasticsearchStore(Backfills):
         """Partial updates writing each document's band keys (ids never stored are ignored)."""
         if bands:
             self._bulk_update({i: {"lsh": list(keys), "lsh_done": True} for i, keys in bands.items()})
-
-    def lsh_candidates(self, bands: Mapping[str, Sequence[int]], limit: int = 50) -> dict[str, list[Item]]:
-        """Stored items sharing a band with each key's bands: one msearch for the whole batch.
-
-        Each band is a constant-score clause, so the score is the number of shared bands.
-        """
-        keys = [k for k, v in bands.items() if v]
-        if not keys:
-            return {}
-        # A refresh per crawl batch made the node do several times the work of the writes themselves. Without
-        # one, only this process's writes since the last refresh can be missing: refresh first when the batch
-        # shares a band with them, and again when a candidate found was changed since (the answer is then
-        # the one a refreshed index gives).
-        wanted = {b for k in keys for b in bands[k]}
-        with self._lock:
-            stale = len(self._fresh_ids) > _FRESH_CAP or not wanted.isdisjoint(self._fresh_bands)
-        if stale:
-            self._refresh()
-        out = self._candidates(keys, bands, limit)
-        with self._lock:
-            changed = any(i.id in self._fresh_ids for found in out.values() for i in found)
-        if changed:
-            self._refresh()
-            out = self._candidates(keys, bands, limit)
-        return out
-
-    def _candidates(self, keys: list[str], bands: Mapping[str, Sequence[int]], limit: int) -> dict[str, list[Item]]:
-        out: dict[str, list[Item]] = {}
-        for start in range(0, len(keys), _MSEARCH_CHUNK):
-            chunk = keys[start : start + _MSEARCH_CHUNK]
-            searches: list[dict[str, Any]] = []
-            for key in chunk:
-                searches += [{"index": self.alias}, sharing_bands(bands[key], limit)]
-            with self._call("msearch"):
-                resp = self._es.msearch(searches=searches)
-            for key, answer in zip(chunk, resp["responses"], strict=True):
-                if "error" in answer:
-                    error = answer["error"]
-                    if isinstance(error, dict) and error.get("type") == "index_not_found_exception":
-                        raise StoreUnavailable(
-                            f"Elasticsearch at {', '.join(self.hosts)} has no index {self.alias}: run `yuqing init`"
-                        )
-                    raise StoreUnavailable(f"Elasticsearch candidate lookup failed: {error}")
-                hits = answer["hits"]["hits"]
-                if hits:
-                    out[key] = [item_of(h["_source"]) for h in hits]
-        return out
 
     def counts(self) -> dict[str, Any]:
         """``{"total", "unmatched", "by_channel", "by_source"}`` from one aggregation request."""

@@ -114,6 +114,16 @@ class BulkWriting:
             for doc in docs.values():
                 self._fresh_bands.update(doc.get("lsh") or ())
 
+    def _refresh(self) -> None:
+        """Make this process's own writes visible to searches (reads after writes, not every second)."""
+        if self._dirty:
+            with self._lock:
+                self._dirty = False
+                self._fresh_ids.clear()
+                self._fresh_bands.clear()
+            with self._call("refresh"):
+                self._es.indices.refresh(index=self.alias)
+
     def _backoff(self, attempt: int) -> None:
         delay = min(self.settings.bulk_initial_backoff * (2**attempt), _MAX_BACKOFF)
         time.sleep(delay * random.uniform(0.5, 1.0))

@@ -55,6 +55,11 @@ def item_query(query: ItemQuery, legacy: bool = True) -> dict[str, Any]:
     return {"bool": {"must": must, "filter": filters}}
 
 
+def sharing_any_band(bands: Sequence[int]) -> dict[str, Any]:
+    """Documents holding any of the band keys (a batch's combined candidate lookup, in filter context)."""
+    return {"terms": {"lsh": list(bands)}}
+
+
 def sharing_bands(bands: Sequence[int], limit: int) -> dict[str, Any]:
     """One candidate lookup: items sharing a band, scored by the number of shared bands (constant-score clauses)."""
     should = [{"constant_score": {"filter": {"term": {"lsh": b}}}} for b in sorted(set(bands))]

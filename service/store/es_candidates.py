@@ -1,0 +1,134 @@
+"""Repost detection's candidate lookup on Elasticsearch: the stored items sharing LSH bands with a batch.
+
+A crawl batch asks once for all its items. The lookup is one ``terms`` filter on the band keys of the whole
+batch (no scoring, only the fields an Item has), ranked here: per key, the documents sharing the most of its
+bands first, the earliest stored among equals. One ``msearch`` of a scored query per key gave the same
+answer, but the node paid a search's fixed cost per key: 14 ms of CPU per crawled item, more than indexing
+the item. Only when the batch's bands are shared by more documents than the per-key answers could hold does
+the lookup fall back to the per-key queries (the cap keeps one request from fetching half the index).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from service.store.base import Item, StoreUnavailable
+from service.store.es_bulk import BulkWriting
+from service.store.es_layout import LOOKUP_EXCLUDES, item_of
+from service.store.es_queries import sharing_any_band, sharing_bands
+
+Bands = Mapping[str, Sequence[int]]
+# Ids written since the last refresh above which a candidate lookup refreshes anyway (bounded bookkeeping).
+_FRESH_CAP = 50_000
+# Keys per combined lookup: 500 items' ~28 bands each stay far below the node's 65,536 terms per query.
+_KEYS_PER_QUERY = 500
+# Documents one request may return (the node's index.max_result_window).
+_MAX_RESULT_WINDOW = 10_000
+# Per-key lookups per msearch request (the fallback).
+_MSEARCH_CHUNK = 100
+
+
+class CandidateLookups(BulkWriting):
+    """``lsh_candidates`` of :class:`service.store.elasticsearch.ElasticsearchStore`."""
+
+    def lsh_candidates(self, bands: Mapping[str, Sequence[int]], limit: int = 50) -> dict[str, list[Item]]:
+        """Stored items sharing a band with each key's bands: one search for the whole batch.
+
+        Ranked by the number of shared bands, then by storage order (the earliest stored first).
+        """
+        keys = [k for k, v in bands.items() if v]
+        if not keys:
+            return {}
+        # A refresh per crawl batch made the node do several times the work of the writes themselves. Without
+        # one, only this process's writes since the last refresh can be missing: refresh first when the batch
+        # shares a band with them, and again when a candidate found was changed since (the answer is then
+        # the one a refreshed index gives).
+        wanted = {b for k in keys for b in bands[k]}
+        with self._lock:
+            stale = len(self._fresh_ids) > _FRESH_CAP or not wanted.isdisjoint(self._fresh_bands)
+        if stale:
+            self._refresh()
+        out = self._candidates(keys, bands, limit)
+        with self._lock:
+            changed = any(i.id in self._fresh_ids for found in out.values() for i in found)
+        if changed:
+            self._refresh()
+            out = self._candidates(keys, bands, limit)
+        return out
+
+    def _candidates(self, keys: list[str], bands: Bands, limit: int) -> dict[str, list[Item]]:
+        out: dict[str, list[Item]] = {}
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            chunk = keys[start : start + _KEYS_PER_QUERY]
+            found = self._combined(chunk, bands, limit)
+            out.update(found if found is not None else self._per_key(chunk, bands, limit))
+        return out
+
+    def _combined(self, keys: list[str], bands: Bands, limit: int) -> dict[str, list[Item]] | None:
+        """Every document sharing a band with the keys, in one request, ranked per key here; None when
+        there are more of them than the per-key answers could hold (then the per-key queries decide)."""
+        wanted = sorted({b for k in keys for b in bands[k]})
+        cap = min(limit * len(keys), _MAX_RESULT_WINDOW - 1)
+        with self._call("search"):
+            resp = self._es.search(
+                index=self.alias,
+                query={"bool": {"filter": [sharing_any_band(wanted)]}},
+                sort=["_doc"],
+                size=cap + 1,
+                track_total_hits=False,
+                source_excludes=list(LOOKUP_EXCLUDES),
+            )
+        hits = resp["hits"]["hits"]
+        if len(hits) > cap:
+            return None
+        wanted_set = set(wanted)
+        # band -> positions of the hits holding it (each hit counted once per band, as a term query does).
+        holders: dict[int, list[int]] = {}
+        order: list[tuple[bool, int]] = []
+        for position, hit in enumerate(hits):
+            source = hit["_source"]
+            for band in wanted_set.intersection(source.get("lsh") or ()):
+                holders.setdefault(band, []).append(position)
+            seq = source.get("stored_seq")
+            # As the per-key query sorted: stored_seq ascending, documents without one last.
+            order.append((seq is None, seq or 0))
+        items: dict[int, Item] = {}
+        out: dict[str, list[Item]] = {}
+        for key in keys:
+            shared: Counter[int] = Counter()
+            for band in set(bands[key]):
+                shared.update(holders.get(band, ()))
+            if not shared:
+                continue
+            best = sorted(shared, key=lambda p: (-shared[p], order[p]))[:limit]
+            for position in best:
+                if position not in items:
+                    items[position] = item_of(hits[position]["_source"])
+            out[key] = [items[p] for p in best]
+        return out
+
+    def _per_key(self, keys: list[str], bands: Bands, limit: int) -> dict[str, list[Item]]:
+        """One scored query per key (the score is the number of shared bands), in msearch requests."""
+        out: dict[str, list[Item]] = {}
+        for start in range(0, len(keys), _MSEARCH_CHUNK):
+            chunk = keys[start : start + _MSEARCH_CHUNK]
+            searches: list[dict[str, Any]] = []
+            for key in chunk:
+                body = {**sharing_bands(bands[key], limit), "_source": {"excludes": list(LOOKUP_EXCLUDES)}}
+                searches += [{"index": self.alias}, body]
+            with self._call("msearch"):
+                resp = self._es.msearch(searches=searches)
+            for key, answer in zip(chunk, resp["responses"], strict=True):
+                if "error" in answer:
+                    error = answer["error"]
+                    if isinstance(error, dict) and error.get("type") == "index_not_found_exception":
+                        raise StoreUnavailable(
+                            f"Elasticsearch at {', '.join(self.hosts)} has no index {self.alias}: run `yuqing init`"
+                        )
+                    raise StoreUnavailable(f"Elasticsearch candidate lookup failed: {error}")
+                hits = answer["hits"]["hits"]
+                if hits:
+                    out[key] = [item_of(h["_source"]) for h in hits]
+        return out

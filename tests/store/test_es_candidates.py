@@ -1,0 +1,82 @@
+"""Repost detection's candidate lookup on Elasticsearch: one search per crawl batch, the per-key answers."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from service.settings import ElasticsearchSettings
+from service.store.elasticsearch import ElasticsearchStore
+from tests.store.builders import make_item
+
+pytestmark = pytest.mark.elasticsearch
+
+
+@pytest.fixture
+def es_store(shared_es_settings: ElasticsearchSettings, frozen_clock) -> Iterator[ElasticsearchStore]:
+    store = ElasticsearchStore(shared_es_settings)
+    store.init()
+    yield store
+    store.close()
+
+
+def _searches(client: Elasticsearch, store: ElasticsearchStore) -> int:
+    """Searches the node ran on the items index so far (each query of an msearch counts)."""
+    stats = client.indices.stats(index=store.alias, metric="search")
+    return int(stats["_all"]["primaries"]["search"]["query_total"])
+
+
+def _stored(store: ElasticsearchStore, count: int, band_range: int) -> list:
+    rng = random.Random(7)
+    items = [make_item(n, lsh=rng.sample(range(band_range), 6)) for n in range(count)]
+    store.upsert(items)
+    store.count()  # refreshed: the lookups below need no refresh of their own
+    return items
+
+
+def test_a_crawl_batch_asks_the_node_one_search(es_store: ElasticsearchStore, es_admin: Elasticsearch) -> None:
+    """A search per crawled item made the node spend 14 ms of CPU per item, more than indexing it."""
+    items = _stored(es_store, 40, band_range=400)
+    batch = {f"new-{n}": random.Random(n).sample(range(400), 6) for n in range(30)}
+    before = _searches(es_admin, es_store)
+    found = es_store.lsh_candidates(batch, limit=50)
+    assert _searches(es_admin, es_store) - before == 1
+    assert found  # the batch shares bands with the stored items
+    by_id = {i.id: i for i in items}
+    for key, candidates in found.items():
+        shared = [len(set(batch[key]) & set(by_id[c.id].lsh)) for c in candidates]
+        assert min(shared) >= 1
+        assert shared == sorted(shared, reverse=True)
+
+
+def test_the_batch_lookup_answers_as_one_scored_query_per_key(es_store: ElasticsearchStore) -> None:
+    # Few distinct bands: many items share several, so ranking and ties (earliest stored first) matter.
+    _stored(es_store, 120, band_range=40)
+    rng = random.Random(11)
+    batch = {f"new-{n}": rng.sample(range(40), 5) for n in range(25)}
+    combined = es_store._combined(list(batch), batch, limit=6)
+    assert combined is not None
+    per_key = es_store._per_key(list(batch), batch, limit=6)
+    assert {k: [i.id for i in v] for k, v in combined.items()} == {k: [i.id for i in v] for k, v in per_key.items()}
+    assert all(len(v) == 6 for v in combined.values())
+    # Whole items, as the exact comparison needs them; not the masked copies or search keys.
+    first = next(iter(combined.values()))[0]
+    assert first.title.startswith("工单")
+    assert first.content.startswith("市民反映")
+
+
+def test_bands_shared_by_more_items_than_the_answers_hold_still_rank_per_key(
+    es_store: ElasticsearchStore, es_admin: Elasticsearch
+) -> None:
+    items = _stored(es_store, 60, band_range=8)  # every stored item shares bands with every key
+    batch = {"x": [0, 1, 2], "y": [5, 6]}
+    assert es_store._combined(list(batch), batch, limit=3) is None  # 6 answers cannot hold 60 items
+    before = _searches(es_admin, es_store)
+    found = es_store.lsh_candidates(batch, limit=3)
+    # The combined search, then one scored query per key.
+    assert _searches(es_admin, es_store) - before == 3
+    shared = {i.id: len({0, 1, 2} & set(i.lsh)) for i in items}
+    assert [shared[i.id] for i in found["x"]] == sorted(shared.values(), reverse=True)[:3]
