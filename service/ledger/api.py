@@ -21,7 +21,7 @@ from service.auth.deps import CurrentUser, client_address, department_filter
 from service.auth.event_stream import Event, Found, resume_point, session_stream
 from service.clock import SHANGHAI
 from service.deps import CtxDep, SessionDep
-from service.ledger import actions, changes, merging, related, service, statistics
+from service.ledger import actions, changes, merging, regions, related, service, statistics
 from service.ledger.alerts import TicketAlerts
 from service.ledger.config import ledger_config
 from service.ledger.errors import InvalidInput, StaleVersion, TicketNotFound
@@ -337,15 +337,9 @@ def ticket_regions(
 ) -> RegionPage:
     """地域分布: the caller's tickets discovered in the range, per region named by their first item."""
     department_filter(principal)
-    tickets, _ = service.list_tickets(
-        session,
-        principal,
-        date_from=date_or_time("from", date_from),
-        date_to=date_or_time("to", date_to),
-        page=1,
-        size=related.REGION_TICKETS,
+    rows = regions.region_counts(
+        session, ctx.store, principal, date_or_time("from", date_from), date_or_time("to", date_to)
     )
-    rows = related.regions(ctx.store, tickets)
     return RegionPage(results=[RegionRow(**r) for r in rows], total=len(rows))
 
 

@@ -131,6 +131,9 @@ class TicketItem(Base):
     url: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The source's own number (12345 工单号, 信件编号): the ledger shows it without asking the item store.
     order_no: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # 地域分布: the broadest place the item's stored text names (or 未识别地点), worked out once when a chart
+    # first counts it; NULL until then (service/ledger/regions.py).
+    region: Mapped[str | None] = mapped_column(String(100), nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     attached_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, noload
 
 from service import clock
 from service.db_columns import insert_ignore_many
-from service.items.places import Place, gazetteer, region_of
+from service.items.places import Place, gazetteer
 from service.ledger.alerts import TicketAlerts
 from service.ledger.models import Ticket, TicketSuggestion
 from service.ledger.service import resolve_merged
@@ -342,30 +342,3 @@ def suggestions_after(session: Session, principal: Any, after: int, limit: int =
 def newest_suggestion(session: Session) -> int:
     """The id of the newest suggestion (0 when none): where a new stream starts."""
     return session.scalar(select(func.max(TicketSuggestion.id))) or 0
-
-
-UNKNOWN_REGION = "未识别地点"
-REGION_TICKETS = 5000
-
-
-def regions(store: Store, tickets: Iterable[Ticket]) -> list[dict[str, Any]]:
-    """地域分布: tickets per region (the broadest place its first item names), busiest first.
-
-    At most the first REGION_TICKETS tickets are read; the store being down counts them as unknown.
-    """
-    chosen = [t for t in tickets if t.items][:REGION_TICKETS]
-    try:
-        stored = {i.id: i for i in store.get_many([t.items[0].item_id for t in chosen])}
-    except StoreUnavailable:
-        stored = {}
-    counts: dict[str, dict[str, int]] = {}
-    for ticket in chosen:
-        item = stored.get(ticket.items[0].item_id)
-        text = f"{item.title}\n{item.content}" if item is not None else ticket.title
-        region = region_of(gazetteer().extract(text)) or UNKNOWN_REGION
-        row = counts.setdefault(region, {"count": 0, "open": 0})
-        row["count"] += 1
-        row["open"] += ticket.status != "closed"
-    out: list[dict[str, Any]] = [{"region": r, **c} for r, c in counts.items()]
-    out.sort(key=lambda r: (r["region"] == UNKNOWN_REGION, -r["count"], r["region"]))
-    return out
