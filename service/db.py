@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import pkgutil
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -202,10 +200,14 @@ def import_models() -> None:
     so no domain has to import another's models just to get them registered.
     """
     for package in MODEL_PACKAGES:
-        importlib.import_module(package)
-        for mod in pkgutil.walk_packages(sys.modules[package].__path__, f"{package}."):
-            if mod.name.endswith(".models"):
-                importlib.import_module(mod.name)
+        for base in importlib.import_module(package).__path__:
+            # Found by file name, not by importing every subpackage to look inside (pkgutil.walk_packages
+            # did): that loaded the notifiers, the command line and the matcher into every command that
+            # opens the database, for nothing.
+            found = [*Path(base).rglob("models.py"), *Path(base).rglob("models/__init__.py")]
+            for path in sorted(found):
+                parts = path.relative_to(base).with_suffix("").parts
+                importlib.import_module(".".join((package, *(parts[:-1] if parts[-1] == "__init__" else parts))))
 
 
 def count_by_day(session: Session, column: Any, start: datetime, days: int, *where: Any) -> list[int]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
+from argon2 import extract_parameters
 
 from service.settings import SecuritySettings
+from service.users import service as users_service
 from service.users.service import UserError, password_problems, validate_role
 
 POLICY = SecuritySettings()
@@ -52,3 +57,24 @@ def test_the_minimum_length_follows_the_setting() -> None:
 def test_role_and_department_must_fit(role: str, department: str | None, error: str) -> None:
     with pytest.raises(UserError, match=error):
         validate_role(role, department)
+
+
+def test_an_unknown_user_costs_the_same_verification_as_a_real_one() -> None:
+    """A sign-in as a missing user verifies against a stored dummy hash of the product's own argon2 costs."""
+    real = users_service.hash_password("Kx9!mPq2#vLt")
+    assert extract_parameters(users_service._DUMMY_HASH) == extract_parameters(real)
+    assert users_service.verify_password(None, "yuqing-no-such-user") is False
+
+
+def test_opening_the_accounts_module_hashes_nothing() -> None:
+    """Every command that opens the database imports it: an argon2 hash at import cost each 0.3 s of CPU."""
+    code = (
+        "import argon2\n"
+        "calls = []\n"
+        "real = argon2.PasswordHasher.hash\n"
+        "argon2.PasswordHasher.hash = lambda self, *a, **k: calls.append(1) or real(self, *a, **k)\n"
+        "import service.users.service\n"
+        "print(len(calls))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "0"

@@ -37,6 +37,19 @@ def test_model_discovery_finds_every_table_without_cross_domain_model_imports() 
     assert {"tickets", "sla_notices", "outbox_messages", "alerts", "rules", "users", "audit_log"} <= set(tables.split())
 
 
+def test_model_discovery_loads_only_the_model_modules() -> None:
+    """Every command that opens the database discovers the tables: it must not load the notifiers (apprise),
+    the command line or the console along the way (importing every subpackage to look inside did)."""
+    out = _fresh(
+        "import sys\n"
+        "from service.db import import_models\n"
+        "import_models()\n"
+        "loaded = ('alerting.channels', 'service.cli', 'service.console', 'apprise')\n"
+        "print(' '.join(m for m in loaded if m in sys.modules))\n"
+    )
+    assert out == ""
+
+
 def test_no_import_runs_against_the_flow() -> None:
     """The contracts in .importlinter (layout and allowed directions, README 目录) hold for every import,
     those inside functions included."""
