@@ -84,11 +84,13 @@ def record_at_match(
     same_event: Sequence[SameEvent] = (),
     *,
     alerts: TicketAlerts,
+    places: PlacesCache | None = None,
 ) -> list[TicketSuggestion]:
     """Suggestions for tickets a matching batch opened, and for events a repost links; stored on both tickets.
 
     Run in the batch's transaction after its alerts are written (their highlighted terms are the subject
-    terms). Returns the new rows, which the alert stream pushes to whoever watches either ticket.
+    terms). Returns the new rows, which the alert stream pushes to whoever watches either ticket. ``places``
+    carries the tickets' places from one batch to the next of a matching run (segmented once per run).
     """
     now = clock.now()
     rows: dict[tuple[int, int, str], dict[str, Any]] = {}
@@ -123,7 +125,7 @@ def record_at_match(
             continue
         reason = f"条目《{link.title[:40]}》同时是这两张工单中条目的转载（{link.reason}），可能是同一事件，请确认后并单"
         pair(link.ticket_id, other_id, link.department, "same_event", reason, [], [])
-    for a, b, department, suggestion in _related_batch(session, store, created, texts, alerts):
+    for a, b, department, suggestion in _related_batch(session, store, created, texts, alerts, places):
         pair(a, b, department, "related", suggestion.reason, suggestion.places, suggestion.terms)
     if not rows:
         return []
@@ -138,7 +140,12 @@ def record_at_match(
 
 
 def _related_batch(
-    session: Session, store: Store, created: Sequence[int], texts: Mapping[str, Any], alerts: TicketAlerts
+    session: Session,
+    store: Store,
+    created: Sequence[int],
+    texts: Mapping[str, Any],
+    alerts: TicketAlerts,
+    cache: PlacesCache | None = None,
 ) -> list[tuple[int, int, str, RelatedTicket]]:
     """Related tickets of all tickets a batch opened at once: a few statements, whatever the batch size.
 
@@ -156,7 +163,9 @@ def _related_batch(
     terms: dict[int, set[str]] = {}
     for start in range(0, len(ids), 500):
         terms.update(alerts.subject_terms(session, ids[start : start + 500]))
-    places = _PlacesOf({**_stored_texts(store, others, texts), **texts})
+    cache = {} if cache is None else cache
+    unknown = [t for t in others if _places_key(t) not in cache]
+    places = _PlacesOf({**_stored_texts(store, unknown, texts), **texts}, cache)
     out: list[tuple[int, int, str, RelatedTicket]] = []
     for ticket in new:
         for other in everyone:
@@ -204,20 +213,33 @@ def _stored_texts(store: Store, tickets: Sequence[Ticket], texts: Mapping[str, A
         return {}
 
 
-class _PlacesOf:
-    """Places named by a ticket's first items, segmented once and only when asked (the cheap term test first)."""
+# A ticket's places by the ticket and its first items (a ticket that gains a first item is segmented again).
+PlacesCache = dict[tuple[int, tuple[str, ...]], dict[str, Place]]
 
-    def __init__(self, known: Mapping[str, Any]) -> None:
+
+def _places_key(ticket: Ticket) -> tuple[int, tuple[str, ...]]:
+    return ticket.id, tuple(link.item_id for link in ticket.items[:ITEMS_PER_TICKET])
+
+
+class _PlacesOf:
+    """Places named by a ticket's first items, segmented once and only when asked (the cheap term test first).
+
+    In a burst the same open tickets are candidates of every batch: the cache, kept for the matching run,
+    segments each of them once, not once per batch."""
+
+    def __init__(self, known: Mapping[str, Any], cache: PlacesCache) -> None:
         self.known = known
-        self.cache: dict[int, dict[str, Place]] = {}
+        self.cache = cache
+        self.partial: PlacesCache = {}  # some text unreadable now (store down): kept for this batch only
 
     def __call__(self, ticket: Ticket) -> dict[str, Place]:
-        if ticket.id not in self.cache:
-            linked = (
-                self.known[link.item_id] for link in ticket.items[:ITEMS_PER_TICKET] if link.item_id in self.known
-            )
-            self.cache[ticket.id] = _places(linked)
-        return self.cache[ticket.id]
+        key = _places_key(ticket)
+        found = self.cache.get(key, self.partial.get(key))
+        if found is None:
+            linked = [self.known[item_id] for item_id in key[1] if item_id in self.known]
+            found = _places(linked)
+            (self.cache if len(linked) == len(key[1]) else self.partial)[key] = found
+        return found
 
 
 def _suggestion(

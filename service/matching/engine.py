@@ -34,7 +34,7 @@ from service.feed.snippets import snippets
 from service.items.duplicates import EventLink, linked_events
 from service.ledger.batch import Opening, open_or_attach_many
 from service.ledger.config import ledger_config
-from service.ledger.related import SameEvent, record_at_match
+from service.ledger.related import PlacesCache, SameEvent, record_at_match
 from service.ledger.service import ItemRef
 from service.masking import mask_text
 from service.rules.hits import Hit
@@ -177,10 +177,11 @@ class MatchingEngine:
         milliseconds. A crash before the mark re-runs the batches (alerts and tickets are no-ops then,
         suggestions an idempotent insert).
         """
+        places: PlacesCache = {}  # the open tickets are candidates of every batch: their places segmented once
         for done in written:
             if done.planned:
                 with self.ctx.db.session() as session:
-                    self._suggest(session, done.planned, done.openings, done.tickets)
+                    self._suggest(session, done.planned, done.openings, done.tickets, places)
             self.ctx.store.mark_matched([i.id for i in done.batch])
 
     def _write_hits(
@@ -229,6 +230,7 @@ class MatchingEngine:
         planned: list[tuple[Item, DepartmentHit]],
         openings: list[Opening],
         tickets: dict[tuple[str, str], tuple[int, bool]],
+        places: PlacesCache | None = None,
     ) -> None:
         """可能是同一事件, decided now and stored: new tickets against open ones of their department, and tickets
         of two events a repost of both links (never merged without an officer)."""
@@ -243,7 +245,7 @@ class MatchingEngine:
             for link in by_item.get(item.id, ())
         ]
         created = sorted({tid for tid, was_created in tickets.values() if was_created})
-        record_at_match(session, self.ctx.store, created, items, same_event, alerts=FEED_ALERTS)
+        record_at_match(session, self.ctx.store, created, items, same_event, alerts=FEED_ALERTS, places=places)
 
 
 _engines: dict[int, MatchingEngine] = {}

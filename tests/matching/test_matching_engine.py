@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from alerting.models import OutboxMessage
 from service.context import AppContext
 from service.feed.models import Alert
+from service.ledger import related
 from service.ledger.models import Ticket
 from service.matching.engine import MatchingEngine
 from tests.matching.builders import forget_matched, item
@@ -162,3 +163,26 @@ def test_a_burst_has_every_alert_committed_before_same_event_is_decided(client) 
     assert committed_at_first_decision[0] == 6
     assert len(committed_at_first_decision) == 3  # still decided for every batch
     assert MatchingEngine(ctx).run().items == 0  # every item marked matched once decided
+
+
+def test_a_burst_segments_each_tickets_places_once(client, monkeypatch) -> None:
+    """The open tickets are candidates of every batch of a burst: their places (jieba) are read once per run."""
+
+    ctx = _ctx(client)
+    ctx.store.upsert(
+        [item(400 + n, f"河西区化工厂排污{n}", f"河西区柳岸社区第{n}号化工厂夜里排污，异味很重") for n in range(6)]
+    )
+    segmented: list[tuple[str, ...]] = []
+    places = related._places
+
+    def counting(items):
+        items = list(items)
+        segmented.append(tuple(i.id for i in items))
+        return places(items)
+
+    monkeypatch.setattr(related, "_places", counting)
+    report = MatchingEngine(ctx).run(batch_size=2)  # three batches, six tickets of one department
+    assert report.tickets_created == 6
+    assert len(segmented) == 6, segmented  # before: a ticket again in each batch it was a candidate of
+    with ctx.db.session() as session:
+        assert session.execute(select(func.count()).select_from(related.TicketSuggestion)).scalar_one() > 0
