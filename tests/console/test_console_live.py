@@ -161,5 +161,36 @@ def test_every_dashboard_chart_is_drawn_locally_and_its_labels_do_not_overlap(
         assert _overflow(page) <= 0
         assert not _english_words(page)
         assert "统计了所选日期内最新的" in page.text_content("#terms-note")
+        if viewport == DESKTOP and username == "leader1":
+            _printed_charts_fit(page)
         assert not page.errors, page.errors
         assert not page.console_errors, page.console_errors
+
+
+# Each chart's drawing size against its box, and the labels it shows.
+CHART_FIT = """(id) => {
+  const host = document.getElementById(id);
+  const svg = host.querySelector('svg');
+  const labels = [...svg.querySelectorAll('text')]
+    .filter((t) => (t.textContent || '').trim() && getComputedStyle(t).opacity !== '0')
+    .map((t) => t.textContent.trim());
+  const drawn = [+svg.getAttribute('width'), +svg.getAttribute('height')];
+  return { box: [host.clientWidth, host.clientHeight], drawn, labels };
+}"""
+
+
+def _printed_charts_fit(page) -> None:
+    """Printing the dashboard (A4, shorter charts) redraws every chart to its printed box, keeping its labels."""
+    on_screen = {chart: page.evaluate(CHART_FIT, chart) for chart in CHARTS}
+    page.emulate_media(media="print")
+    # Media-query listeners run at the next rendering step, before its animation-frame callbacks.
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    try:
+        printed = {chart: page.evaluate(CHART_FIT, chart) for chart in CHARTS}
+        assert {c: p["drawn"] for c, p in printed.items()} == {c: p["box"] for c, p in printed.items()}
+        assert printed["chart-trend"]["box"] != on_screen["chart-trend"]["box"]  # the print layout differs
+        assert sorted(printed["chart-terms"]["labels"]) == sorted(on_screen["chart-terms"]["labels"])
+        problems = [problem for chart in CHARTS for problem in page.evaluate(LABEL_PROBLEMS, chart)["problems"]]
+        assert not problems, "\n".join(problems)
+    finally:
+        page.emulate_media(media="screen")

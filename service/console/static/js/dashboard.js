@@ -324,5 +324,13 @@ async function load() {
 $("d-from").value = daysAgo(29);
 $("d-to").value = daysAgo(0);
 $("d-apply").addEventListener("click", load);
-window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
+const fitCharts = () =>
+  Object.values(charts).forEach((c) => {
+    c.resize({ animation: { duration: 0 } });
+    c.getZr().flush(); // now, not at the next frame: a print takes the page as it is
+  });
+window.addEventListener("resize", fitCharts);
+// Printing lays the page out again (A4, shorter charts) without a resize event: each chart is fitted to its
+// printed box when printing starts, and back to the screen after.
+window.matchMedia("print").addEventListener("change", fitCharts);
 load();
