@@ -154,6 +154,8 @@ def test_rule_editor_marks_parse_error_and_tests_live(open_as, console_server: C
     hit = page.locator("#r-backtest-result li", has_text="回测样本")
     hit.wait_for()
     assert "化工厂" in hit.locator("mark").all_text_contents()
+    assert "示例市12345热线" in hit.inner_text()  # the source by its name, not its id
+    assert "demo-12345" not in hit.inner_text()
     screenshot(page, "rules-editor")
 
 

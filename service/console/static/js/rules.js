@@ -1,6 +1,6 @@
 // The rule editor: parse errors at their position, a live test on pasted text, a trial on the last 7 days.
 import { ApiError, api, post } from "./api.js";
-import { $, clear, departments, el, highlighted, toast } from "./dom.js";
+import { $, clear, departments, el, highlighted, sourceName, toast } from "./dom.js";
 import { SEVERITIES, formatTime } from "./format.js";
 
 const deptNames = departments();
@@ -151,7 +151,7 @@ async function backtest() {
           "li",
           {},
           el("strong", {}, highlighted(hit.title || "（无标题）", inTitle)),
-          el("span", { class: "muted", text: ` ${hit.source || ""} · ${formatTime(hit.published_at)}` }),
+          el("span", { class: "muted", text: ` ${sourceName(hit.source || "")} · ${formatTime(hit.published_at)}` }),
         ),
       );
     }
