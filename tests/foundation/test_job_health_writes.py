@@ -43,52 +43,52 @@ def statements(db: Database) -> Iterator[list[str]]:
         event.remove(db.engine, "before_cursor_execute", count)
 
 
-def test_one_job_run_writes_one_row_whatever_the_number_of_sources(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'ledger.db'}")
-    db.migrate()
-    try:
-        crawls = [(f"crawl:s{n}", f"抓取 {n}", IntervalTrigger(days=1)) for n in range(SOURCES)]
-        tracker = JobTracker(db)
-        tracker.register([*crawls, ("sla-check", "时限监控", IntervalTrigger(minutes=1))])
-        assert len(load_states(db)) == SOURCES + 1
-
-        ran = clock.now()
-        with statements(db) as seen:
-            tracker.succeeded("crawl:s7", ran)
-            assert tracker.flush(read_back=False)
-        assert len(seen) <= 3, seen  # the row read and written, not the other 300
-        assert {s.job_id: s.last_success for s in load_states(db)}["crawl:s7"] == ran
-
-        with statements(db) as seen:
-            assert tracker.flush(read_back=False)
-        assert seen == []  # nothing changed, nothing written
-    finally:
-        db.dispose()
+# A city's crawl jobs: one per source, daily.
+CRAWLS = [(f"crawl:s{n}", f"抓取 {n}", IntervalTrigger(days=1)) for n in range(SOURCES)]
 
 
-def test_queued_jobs_read_the_workers_runs_in_one_query(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'ledger.db'}")
-    db.migrate()
-    try:
-        crawls = [(f"crawl:s{n}", f"抓取 {n}", IntervalTrigger(days=1)) for n in range(SOURCES)]
-        tracker = JobTracker(db)
-        tracker.register(crawls, external=frozenset(job_id for job_id, _, _ in crawls))
-        ran = clock.now()
-        record_run(db, "crawl:s9", succeeded=ran)
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    database.migrate()
+    yield database
+    database.dispose()
 
-        # A deferral by the scheduler is not a run: nothing to write after it.
-        with statements(db) as seen:
-            tracker.succeeded("crawl:s9", ran)
-            assert tracker.flush(read_back=False)
-        assert seen == []
 
-        # The watchdog round sees what the worker recorded, reading all queued jobs at once.
-        with statements(db) as seen:
-            assert tracker.flush()
-        assert len(seen) == 1, seen
-        assert {s.job_id: s.last_success for s in tracker.snapshot()}["crawl:s9"] == ran
-    finally:
-        db.dispose()
+def test_one_job_run_writes_one_row_whatever_the_number_of_sources(db: Database) -> None:
+    tracker = JobTracker(db)
+    tracker.register([*CRAWLS, ("sla-check", "时限监控", IntervalTrigger(minutes=1))])
+    assert len(load_states(db)) == SOURCES + 1
+
+    ran = clock.now()
+    with statements(db) as seen:
+        tracker.succeeded("crawl:s7", ran)
+        assert tracker.flush(read_back=False)
+    assert len(seen) <= 3, seen  # the row read and written, not the other 300
+    assert {s.job_id: s.last_success for s in load_states(db)}["crawl:s7"] == ran
+
+    with statements(db) as seen:
+        assert tracker.flush(read_back=False)
+    assert seen == []  # nothing changed, nothing written
+
+
+def test_queued_jobs_read_the_workers_runs_in_one_query(db: Database) -> None:
+    tracker = JobTracker(db)
+    tracker.register(CRAWLS, external=frozenset(job_id for job_id, _, _ in CRAWLS))
+    ran = clock.now()
+    record_run(db, "crawl:s9", succeeded=ran)
+
+    # A deferral by the scheduler is not a run: nothing to write after it.
+    with statements(db) as seen:
+        tracker.succeeded("crawl:s9", ran)
+        assert tracker.flush(read_back=False)
+    assert seen == []
+
+    # The watchdog round sees what the worker recorded, reading all queued jobs at once.
+    with statements(db) as seen:
+        assert tracker.flush()
+    assert len(seen) == 1, seen
+    assert {s.job_id: s.last_success for s in tracker.snapshot()}["crawl:s9"] == ran
 
 
 @pytest.fixture
