@@ -21,6 +21,7 @@ def init(ctx: typer.Context) -> None:
     from service.db import DatabaseUnavailable
     from service.feed.service import FEED_ALERTS
     from service.items.duplicates import backfill_bands
+    from service.ledger.regions import fill_regions
     from service.ledger.related import backfill_recent
     from service.scheduling import queue
     from service.store.base import StoreUnavailable
@@ -41,6 +42,8 @@ def init(ctx: typer.Context) -> None:
         backfilled = backfill_bands(app_ctx.store)
         with app_ctx.db.session() as session:
             suggested = backfill_recent(session, app_ctx.store, FEED_ALERTS)
+        with app_ctx.db.session() as session:
+            regions = fill_regions(session, app_ctx.store)
     except StoreUnavailable as exc:
         fail(str(exc))
     finally:
@@ -51,6 +54,8 @@ def init(ctx: typer.Context) -> None:
         typer.echo(f"已为 {backfilled} 条旧条目补建转载比对索引 (LSH bands backfilled)")
     if suggested:
         typer.echo(f"已为近 72 小时未办结的工单补算 {suggested} 条“可能是同一事件”提示")
+    if regions:
+        typer.echo(f"已为 {regions} 件工单识别“地域分布”所用的地点")
     if queue.is_postgresql(settings):
         typer.echo(f"task queue ready: procrastinate {queue.installed_version()}" + (f" ({queued})" if queued else ""))
 

@@ -98,10 +98,22 @@ def _masker(mask: bool) -> Callable[[str | None], str]:
     return masked
 
 
+def _overdue_texts() -> tuple[str, ...]:
+    # Index 4a + 2h + r of the three overdue flags, in STAGES order.
+    texts = []
+    for flags in range(8):
+        late = [stage for bit, stage in zip((4, 2, 1), STAGES, strict=True) if flags & bit]
+        texts.append("、".join(STAGE_LABELS[s] for s in late) + "超期" if late else "否")
+    return tuple(texts)
+
+
+# Every ledger row asks for this cell: one lookup rather than a list and a join per row.
+_OVERDUE_TEXTS = _overdue_texts()
+
+
 def overdue_text(row: LedgerRow) -> str:
     """签收/办理/回应是否超期 as one cell: 否, or the overdue stages (签收、回应超期)."""
-    late = row.overdue_stages
-    return "、".join(STAGE_LABELS[s] for s in late) + "超期" if late else "否"
+    return _OVERDUE_TEXTS[4 * row.acknowledge_overdue + 2 * row.handle_overdue + row.respond_overdue]
 
 
 def period_text(period: tuple[date, date] | None) -> str:

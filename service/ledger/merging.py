@@ -170,6 +170,7 @@ def _move_items(session: Session, target: Ticket, merged: Sequence[Ticket]) -> l
     """Items move to the target (an item already linked to it stays linked once); the ids moved."""
     have = {link.item_id for link in target.items}
     moved: list[str] = []
+    target.region = None  # an older item may become its first: 地域分布 works it out again
     for source in merged:
         for link in list(source.items):
             if link.item_id in have:
@@ -293,6 +294,7 @@ def split(
     session.add(new)
     session.flush()
     link.ticket_id = new.id
+    ticket.region = None  # its first item may have left: 地域分布 works it out again
     notified = _carry_notices(session, ticket, new, item_id, alerts)
     add_timeline(
         session,

@@ -87,6 +87,9 @@ class Ticket(Base):
     # 并单/拆单 (service/ledger/merging.py): the ticket this one was merged into (it then leaves lists,
     # ledger and SLA monitoring), the ids merged into this one ("12,15"), the ticket this one was split from.
     merged_into: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    # 地域分布: the region of its first item (TicketItem.region), kept here so the chart is one GROUP BY over
+    # the tickets; NULL until worked out, and again when a merge or split changes which item is first.
+    region: Mapped[str | None] = mapped_column(String(100), nullable=True)
     merged_from: Mapped[str | None] = mapped_column(String(500), nullable=True)
     split_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -2,7 +2,8 @@
 
 A ticket's region is the broadest place its first item's stored text names (``region_of``; the ticket's
 title when the store no longer has the item). It is worked out once per item and kept on the link
-(``ticket_items.region``): items never change, and a link that moves with a merge or split keeps it, so
+(``ticket_items.region``: items never change, and a link that moves with a merge or split keeps it), and
+copied onto the ticket (``tickets.region``, cleared when a merge or split may change its first item), so
 the chart is one GROUP BY over the tickets in range. Links not worked out yet (new tickets, a ledger from
 before the column) are filled on the way, a batch at a time; while the item store is down they are
 counted from the titles and left for a later request.
@@ -48,32 +49,54 @@ def _first_link() -> Any:
     return TicketItem.id == first
 
 
-def _fill(session: Session, store: Store, conditions: list[Any]) -> dict[str, dict[str, int]]:
-    """Work out the regions of first links in range that have none; what could not be stored, counted."""
+def fill_regions(session: Session, store: Store) -> int:
+    """Work out the region of every ticket that has none (``yuqing init`` after an upgrade, so the first
+    chart of a large range does not do it); how many. The item store being down leaves them."""
+    filled, _ = _fill(session, store, [Ticket.merged_into.is_(None)])
+    return filled
+
+
+def _fill(session: Session, store: Store, conditions: list[Any]) -> tuple[int, dict[str, dict[str, int]]]:
+    """Work out the regions of tickets in range that have none; how many were kept, and what could not be
+    kept, counted. A link's region is worked out once from the store; a ticket copies its first link's."""
     pending = session.execute(
-        select(TicketItem.id, TicketItem.item_id, Ticket.title, Ticket.status)
+        select(
+            Ticket.id, Ticket.title, Ticket.status, TicketItem.id.label("link"), TicketItem.item_id, TicketItem.region
+        )
         .select_from(Ticket)
         .join(TicketItem, _first_link())
-        .where(*conditions, TicketItem.region.is_(None))
+        .where(*conditions, Ticket.region.is_(None))
     ).all()
     unstored: dict[str, dict[str, int]] = {}
+    filled = 0
+    links, tickets = TicketItem.__table__, Ticket.__table__
     for start in range(0, len(pending), FILL_BATCH):
         batch = pending[start : start + FILL_BATCH]
+        unknown = [row for row in batch if row.region is None]
         try:
-            stored = {i.id: i for i in store.get_many([row.item_id for row in batch])}
+            stored = {i.id: i for i in store.get_many([row.item_id for row in unknown])} if unknown else {}
         except StoreUnavailable:
             # Counted from the titles this time, as before, but not kept: the items' own text decides later.
-            for row in batch:
+            for row in unknown:
                 _count(unstored, region_of_text(row.title), row.status)
-            continue
-        values = []
-        for row in batch:
+            batch = [row for row in batch if row.region is not None]
+            unknown, stored = [], {}
+        worked_out: dict[int, str] = {}
+        for row in unknown:
             item = stored.get(row.item_id)
-            text = f"{item.title}\n{item.content}" if item is not None else row.title
-            values.append({"link": row.id, "region": region_of_text(text)})
-        links = TicketItem.__table__
-        session.execute(update(links).where(links.c.id == bindparam("link")).values(region=bindparam("region")), values)
-    return unstored
+            worked_out[row.link] = region_of_text(f"{item.title}\n{item.content}" if item is not None else row.title)
+        if worked_out:
+            session.execute(
+                update(links).where(links.c.id == bindparam("link")).values(region=bindparam("region")),
+                [{"link": k, "region": v} for k, v in worked_out.items()],
+            )
+        if batch:
+            session.execute(
+                update(tickets).where(tickets.c.id == bindparam("ticket")).values(region=bindparam("region")),
+                [{"ticket": row.id, "region": row.region or worked_out[row.link]} for row in batch],
+            )
+        filled += len(batch)
+    return filled, unstored
 
 
 def _count(
@@ -98,13 +121,11 @@ def region_counts(
     if principal.role != "department" and not principal.sees_everything:
         return []
     conditions = _visible(principal, date_from, date_to)
-    counts = _fill(session, store, conditions)
+    _, counts = _fill(session, store, conditions)
     grouped = session.execute(
-        select(TicketItem.region, func.count(), func.sum(case((Ticket.status != "closed", 1), else_=0)))
-        .select_from(Ticket)
-        .join(TicketItem, _first_link())
-        .where(*conditions, TicketItem.region.is_not(None))
-        .group_by(TicketItem.region)
+        select(Ticket.region, func.count(), func.sum(case((Ticket.status != "closed", 1), else_=0)))
+        .where(*conditions, Ticket.region.is_not(None))
+        .group_by(Ticket.region)
     ).all()
     for region, tickets, open_ in grouped:
         _count(counts, region, "", tickets, int(open_ or 0))
