@@ -60,18 +60,25 @@ def read_yaml(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)  # noqa: S506 - a safe loader
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path.name, "", "not UTF-8 text") from exc
+    return parse_yaml(path.name, text)
+
+
+def parse_yaml(name: str, text: str) -> dict[str, Any]:
+    """The YAML mapping in ``text`` of the file ``name``; ConfigError when it is not one."""
+    try:
+        data = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(path.name, where, f"not valid YAML: {problem}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path.name, "", "not UTF-8 text") from exc
+        raise ConfigError(name, where, f"not valid YAML: {problem}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(path.name, "", "the top level must be a mapping")
+        raise ConfigError(name, "", "the top level must be a mapping")
     return data
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jieba
 
-from service.rules.config import load_departments
+from service.rules.config import current_departments
 
 PLACES_FILE = "places.txt"
 
@@ -178,7 +178,7 @@ def config_words(config_dir: Path) -> list[str]:
     """Regions of the rules in departments.yaml plus the lines of places.txt in the config dir."""
     words: list[str] = []
     try:
-        for department in load_departments(config_dir).departments:
+        for department in current_departments(config_dir).departments:
             for rule in department.rules:
                 words += rule.regions
     except Exception as exc:  # a broken departments.yaml is reported where it is loaded, not here

@@ -13,7 +13,7 @@ from alerting.calendar import HOLIDAYS_FILE, WorkCalendar, load_calendar
 from alerting.sla import SLA_FILE, SlaConfig, SlaPolicy, load_sla
 from service import context
 from service.config_files import ConfigError, cached, read_yaml
-from service.rules.config import DEPARTMENTS_FILE, current_departments
+from service.rules.config import DEPARTMENTS_FILE, KEEP_DIR, current_departments
 from service.settings import LedgerSettings, NotificationSettings, Settings
 
 
@@ -37,13 +37,13 @@ def policy_for(config_dir: Path) -> SlaPolicy:
     )
 
 
-def _read_department_ids(config_dir: Path) -> frozenset[str] | None:
+def _read_department_ids(config_dir: Path, keep_dir: Path) -> frozenset[str] | None:
     path = Path(config_dir) / DEPARTMENTS_FILE
     if not path.exists():
         return None
     try:
         # The validated file is shared with the rule book: one parse per change per process.
-        return frozenset(d.id for d in current_departments(Path(config_dir)).departments)
+        return frozenset(d.id for d in current_departments(Path(config_dir), keep_dir).departments)
     except ConfigError:
         pass  # a file that does not validate still names its departments for reassignment
     data = read_yaml(path)
@@ -52,8 +52,10 @@ def _read_department_ids(config_dir: Path) -> frozenset[str] | None:
     return frozenset(str(d["id"]) for d in data["departments"] if isinstance(d, dict) and d.get("id"))
 
 
-def _department_ids(config_dir: Path) -> frozenset[str] | None:
-    return cached("department-ids", [Path(config_dir) / DEPARTMENTS_FILE], lambda: _read_department_ids(config_dir))
+def _department_ids(config_dir: Path, keep_dir: Path) -> frozenset[str] | None:
+    return cached(
+        "department-ids", [Path(config_dir) / DEPARTMENTS_FILE], lambda: _read_department_ids(config_dir, keep_dir)
+    )
 
 
 def ledger_config(settings: Settings | None = None) -> LedgerConfig:
@@ -67,5 +69,5 @@ def ledger_config(settings: Settings | None = None) -> LedgerConfig:
         policy=policy_for(settings.config_dir),
         ledger=settings.ledger,
         notifications=settings.notifications,
-        departments=_department_ids(settings.config_dir),
+        departments=_department_ids(settings.config_dir, settings.data_path(KEEP_DIR)),
     )

@@ -23,7 +23,7 @@ from service.audit.service import record
 from service.auth.service import delete_user_sessions, revoke_user_sessions
 from service.config_files import ConfigError
 from service.principal import Principal
-from service.rules.config import load_departments
+from service.rules.config import current_departments
 from service.settings import SecuritySettings
 from service.users.models import User
 from service.users.service import (
@@ -52,7 +52,7 @@ class Secrets:
 def known_departments(config_dir: Path) -> dict[str, str]:
     """Department id -> name from departments.yaml; {} when the file is missing."""
     try:
-        return {d.id: d.name for d in load_departments(config_dir).departments}
+        return {d.id: d.name for d in current_departments(config_dir).departments}
     except ConfigError as exc:
         raise UserError(f"departments.yaml 有误，无法校验部门：{exc}") from exc
 

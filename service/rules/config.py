@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 from pathlib import Path
+from typing import Any
 
+from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from service.config_files import ConfigError, cached, format_loc, load_model, read_yaml
+from service.config_files import (
+    ConfigError,
+    cached,
+    format_loc,
+    load_model,
+    parse_yaml,
+    read_yaml,
+    validation_to_config_error,
+)
+from service.files import atomic_path
 from service.rules.language import RuleSyntaxError, parse
 from service.rules.matcher import CompiledRule, compile_rule
 from service.rules.structured import BOTH_FORMS, NO_FORM, structured_node
 from service.vocabulary import Severity
 
 DEPARTMENTS_FILE = "departments.yaml"
+# Where the parsed departments.yaml is kept across restarts, under the data dir.
+KEEP_DIR = "parsed-config"
 SLUG = r"^[a-z0-9][a-z0-9_-]*$"
 
 
@@ -123,15 +138,61 @@ class DepartmentsConfig(BaseModel):
         ]
 
 
-def load_departments(config_dir: Path) -> DepartmentsConfig:
-    """Load ``departments.yaml`` from the config dir; missing means no departments; ConfigError if invalid."""
-    return load_model(config_dir / DEPARTMENTS_FILE, DepartmentsConfig)
+def load_departments(config_dir: Path, keep_dir: Path | None = None) -> DepartmentsConfig:
+    """Load ``departments.yaml`` from the config dir; missing means no departments; ConfigError if invalid.
+
+    ``keep_dir`` (``settings.data_path(KEEP_DIR)``) keeps the parsed file across restarts (:func:`read_yaml_kept`).
+    """
+    path = config_dir / DEPARTMENTS_FILE
+    if keep_dir is None:
+        return load_model(path, DepartmentsConfig)
+    try:
+        return DepartmentsConfig.model_validate(read_yaml_kept(path, keep_dir) or {})
+    except ValidationError as exc:
+        raise validation_to_config_error(path.name, exc) from exc
 
 
-def current_departments(config_dir: Path) -> DepartmentsConfig:
+def read_yaml_kept(path: Path, keep_dir: Path) -> dict[str, Any] | None:
+    """:func:`read_yaml`, the parsed data kept in ``keep_dir`` under the SHA-256 of the file's bytes.
+
+    A city's departments.yaml (10k rules, 2 MB) takes seconds to parse even with libyaml; a restart with
+    the file unchanged reads the kept copy instead. marshal holds exactly the types a safe load gives
+    (a file whose data it cannot hold, dates for one, is simply not kept); the keep dir is the service's
+    own data directory, as trusted as its database.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    digest = hashlib.sha256(raw).hexdigest()
+    kept = keep_dir / f"{path.name}.{digest}.marshal"
+    try:
+        data = marshal.loads(kept.read_bytes())  # noqa: S302 - written by this function, in the data dir
+        if isinstance(data, dict):
+            return data
+    except (OSError, EOFError, ValueError, TypeError):
+        pass  # not kept yet, or unreadable: parse
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path.name, "", "not UTF-8 text") from exc
+    data = parse_yaml(path.name, text)
+    try:
+        blob = marshal.dumps(data)
+        keep_dir.mkdir(parents=True, exist_ok=True)
+        for old in keep_dir.glob(f"{path.name}.*.marshal"):
+            old.unlink(missing_ok=True)
+        with atomic_path(kept) as partial:
+            partial.write_bytes(blob)
+    except (OSError, ValueError):
+        logger.debug("{} 的解析结果未缓存", path.name)
+    return data
+
+
+def current_departments(config_dir: Path, keep_dir: Path | None = None) -> DepartmentsConfig:
     """``departments.yaml`` as last loaded, re-read only when the file changed (for request paths)."""
     path = Path(config_dir) / DEPARTMENTS_FILE
-    return cached("departments", [path], lambda: load_departments(Path(config_dir)))
+    return cached("departments", [path], lambda: load_departments(Path(config_dir), keep_dir))
 
 
 def department_errors(config_dir: Path) -> list[str]:
