@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from crawlers.runner import PARENT_ENV
+from crawlers.process_env import HEALTH_KEY, PARENT_ENV
 from crawlers.sources import SourcesFile, load_all_sources
 from crawlers.spiders.base import SourceSpider
 from service import clock
@@ -57,10 +57,8 @@ def _select(sources: SourcesFile, ids: list[str]) -> list[str]:
     return ids or [s.id for s in sources.sources if s.enabled]
 
 
-def _invalid_results(settings: Settings, sources: SourcesFile, named: list[str]) -> dict[str, Any]:
+def _invalid_results(sources: SourcesFile, named: list[str]) -> dict[str, Any]:
     """Invalid sources of a crawl of all sources: each a failed source with its file, key path and reason."""
-    from crawlers import health
-
     if named:
         return {}
     results: dict[str, Any] = {}
@@ -70,8 +68,7 @@ def _invalid_results(settings: Settings, sources: SourcesFile, named: list[str])
         counts["error_samples"] = [{"url": bad.error.file, "reason": reason}]
         counts["invalid"] = {"file": bad.error.file, "path": bad.error.path, "reason": bad.error.reason}
         if bad.source_id:
-            record = health.record_crawl(settings, bad.source_id, {"config_error": reason})
-            counts["consecutive_failures"] = record.consecutive_failures
+            counts[HEALTH_KEY] = {"source": bad.source_id, "summary": {"config_error": reason}}
         counts["healthy"] = False
         counts["failure"] = reason
         results[bad.label] = counts
@@ -79,10 +76,14 @@ def _invalid_results(settings: Settings, sources: SourcesFile, named: list[str])
 
 
 def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[str, Any]:
-    """Crawl the sources in this process (which must not have run a reactor before)."""
+    """Crawl the sources in this process (which must not have run a reactor before).
+
+    Each source's result carries its crawl summary under ``HEALTH_KEY``: the parent (crawlers.runner)
+    records the source's health, so that this process never loads the database layer (SQLAlchemy and
+    Alembic, ~0.5 s CPU of every crawl's start-up).
+    """
     from scrapy.crawler import CrawlerProcess
 
-    from crawlers import health
     from crawlers.middlewares import use_dns_servers
     from crawlers.pipelines import Shared
     from crawlers.settings import scrapy_settings
@@ -90,7 +91,7 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
 
     sources = load_all_sources(settings)
     ids = _select(sources, source_ids)
-    invalid = {} if check else _invalid_results(settings, sources, source_ids)
+    invalid = {} if check else _invalid_results(sources, source_ids)
     if not ids:
         return invalid
     store = None
@@ -144,10 +145,7 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
             "entries": summary.get("entries", 0),
             "error_samples": summary.get("error_samples", []),
         }
-        record = health.record_crawl(settings, sid, summary)
-        counts["healthy"] = record.healthy
-        counts["failure"] = record.last_failure if not record.healthy else None
-        counts["consecutive_failures"] = record.consecutive_failures
+        counts[HEALTH_KEY] = {"source": sid, "summary": summary}
         results[sid] = counts
     return {**results, **invalid}
 
@@ -219,7 +217,6 @@ PRELOADED = (
     "crawlers.pipelines",
     "crawlers.settings",
     "crawlers.spiders",
-    "crawlers.health",
     "service.items.duplicates",
     "service.items.places",
     "service.logs",

@@ -19,15 +19,14 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from crawlers.health import record_crawl
+from crawlers.process_env import HEALTH_KEY, PARENT_ENV
 from crawlers.sources import load_all_sources
 from service.config_files import ConfigError
 from service.settings import Settings
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 LOG_FILE = ("logs", "crawl.log")
-
-
-PARENT_ENV = "YUQING_CRAWL_PARENT"
 
 
 class CrawlError(RuntimeError):
@@ -111,7 +110,22 @@ def _run(
         if "file" in result:
             raise ConfigError(result["file"], result.get("path", ""), result.get("reason", ""))
         raise CrawlError(str(result.get("error", "未知错误")))
-    return result["sources"]
+    return _record_health(settings, result["sources"])
+
+
+def _record_health(settings: Settings, results: dict[str, Any]) -> dict[str, Any]:
+    """Record each crawled source's health from the summary its crawl process returned, here in the parent
+    (which has the database open anyway): the crawl process then never loads the database layer."""
+    for counts in results.values():
+        pending = counts.pop(HEALTH_KEY, None) if isinstance(counts, dict) else None
+        if not isinstance(pending, dict):
+            continue
+        record = record_crawl(settings, str(pending["source"]), pending["summary"])
+        counts["consecutive_failures"] = record.consecutive_failures
+        if "invalid" not in counts:
+            counts["healthy"] = record.healthy
+            counts["failure"] = record.last_failure if not record.healthy else None
+    return results
 
 
 # -- crawl hosts (yuqing worker) -------------------------------------------------------------------------

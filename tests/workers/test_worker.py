@@ -18,7 +18,8 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, select
 
-from crawlers.runner import PARENT_ENV, CrawlError, close_crawl_host, crawl_sources, use_crawl_hosts
+from crawlers.process_env import PARENT_ENV
+from crawlers.runner import CrawlError, close_crawl_host, crawl_sources, use_crawl_hosts
 from service import clock
 from service.db import Database
 from service.feed.models import Alert
