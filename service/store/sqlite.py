@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from service import clock
+from service.masking import MASK
 from service.store import sqlite_search
 from service.store.base import (
     DeadLetter,
@@ -40,6 +41,26 @@ def _short_indexable(term: str) -> bool:
 
 
 _FILTERS = ("channel", "source", "department", "event_id")
+# The columns of each full-text index holding the masked copy, and those holding the original text (indexed
+# only where the masked copy differs from it: see service.store.sqlite_schema).
+_MASKED_COLUMNS = {"items_search": "{title_masked content_masked}", "items_short": "grams_masked"}
+_ORIGINAL_COLUMNS = {"items_search": "{title content}", "items_short": "grams"}
+
+
+def _phrase(plan: Plan, table: str, phrase: str, *, masked: bool) -> str:
+    """The MATCH expression of one term in ``table``: the masked copy for non-admins; for admins every column.
+
+    An item without personal data has its text indexed once, as the masked copy; one with personal data has
+    both. Only a term holding the mask character can be in the masked copy and not in the original: for
+    such a term (admins only) an item matches if its original text holds it or it has no personal data.
+    """
+    if masked:
+        return f"{_MASKED_COLUMNS[table]} : {phrase}"
+    if MASK in phrase:
+        in_original = f"seq IN (SELECT rowid FROM {table} WHERE {table} MATCH ?)"  # noqa: S608
+        plan.filters.append(f"((title = title_masked AND content = content_masked) OR {in_original})")
+        plan.params.append(f"{_ORIGINAL_COLUMNS[table]} : {phrase}")
+    return phrase
 
 
 def _like_escape(term: str) -> str:
@@ -157,13 +178,13 @@ class SqliteStore(Writing):
         short_terms: list[str] = []
         # The masked copy for every role but admin (see ItemQuery.masked), folded search keys for both.
         title, content = ("title_masked", "content_masked") if query.masked else ("title", "content")
-        grams = "grams_masked" if query.masked else "grams"
         for raw_term in query.terms():
             term = search_key(raw_term)
+            phrase = '"' + term.replace('"', '""') + '"'
             if len(term) >= 3:
-                fts_terms.append(f"{{{title} {content}}} : " + '"' + term.replace('"', '""') + '"')
+                fts_terms.append(_phrase(plan, "items_search", phrase, masked=query.masked))
             elif term and _short_indexable(term):
-                short_terms.append(f"{grams} : " + '"' + term.replace('"', '""') + '"')
+                short_terms.append(_phrase(plan, "items_short", phrase, masked=query.masked))
             elif term:
                 # A short term holding a space or a control character: a scan, as no token can hold it.
                 pattern = f"%{_like_escape(term)}%"
