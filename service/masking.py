@@ -208,17 +208,30 @@ def mask_then_cut(text: str, limit: int, ellipsis: str = "…") -> str:
     return masked if len(masked) <= limit else masked[:limit] + ellipsis
 
 
+# Codes the product or a source made up, never a citizen's data. A digit run inside one can look like a
+# number (item id ``083678717668bd31…`` reads as the fixed line 0836-78717668), and masking it broke the
+# links built from it: about one alert in 800 pointed at an item that does not exist.
+_CODE_KEYS = frozenset({"id", "source", "department", "channel"})
+
+
+def _is_code(key: object) -> bool:
+    return isinstance(key, str) and (key in _CODE_KEYS or key.endswith(("_id", "_ids")))
+
+
 def mask_value(obj: T, fields: Iterable[str] | None = None) -> T:
-    """A copy of ``obj`` with every string inside masked; ``fields`` limits it to those top-level keys."""
+    """A copy of ``obj`` with every string inside masked but identifiers; ``fields`` limits it to those
+    top-level keys."""
     only = set(fields) if fields is not None else None
     if isinstance(obj, str):
         return cast(T, mask_text(obj))
     if isinstance(obj, BaseModel):
         names = type(obj).model_fields
-        update = {n: mask_value(getattr(obj, n)) for n in names if only is None or n in only}
+        update = {n: mask_value(getattr(obj, n)) for n in names if (only is None or n in only) and not _is_code(n)}
         return obj.model_copy(update=update)
     if isinstance(obj, dict):
-        return cast(T, {k: (mask_value(v) if only is None or k in only else v) for k, v in obj.items()})
+        return cast(
+            T, {k: (mask_value(v) if (only is None or k in only) and not _is_code(k) else v) for k, v in obj.items()}
+        )
     if isinstance(obj, list | tuple):
         return type(obj)(mask_value(v, only) for v in obj)
     return obj

@@ -61,6 +61,22 @@ def test_feed_stream_and_push_show_no_part_of_a_masked_number(client, accounts) 
     assert "1390000" not in body
 
 
+def test_an_alert_on_an_item_whose_id_looks_like_a_number_keeps_that_id(client, accounts) -> None:
+    """Found by a burst benchmark: one alert in ~800 carried a masked ``item_id`` (``0836****7668bd…``) on
+    the feed and the SSE stream, so it named an item that exists nowhere (not in its own ticket either)."""
+    ctx = client.app.state.ctx
+    odd = "083678717668bd31ec20fb65"
+    ctx.store.upsert([item(1, "化工厂排污扰民", CONTENT, id=odd)])
+    MatchingEngine(ctx).run()
+    accounts.add("officer1", "officer")
+    officer = accounts.headers("officer1")
+    (alert,) = client.get("/api/v1/alerts", params={"after": 0}, headers=officer).json()["results"]
+    assert alert["item_id"] == odd
+    assert PHONE not in str(alert), "the alert's text is still masked"
+    ticket = client.get(f"/api/v1/tickets/{alert['ticket_id']}", headers=officer).json()
+    assert [i["item_id"] for i in ticket["items"]] == [alert["item_id"]]
+
+
 def test_snippets_stored_before_the_fix_are_masked_by_the_migration() -> None:
     import importlib.util
     from pathlib import Path
