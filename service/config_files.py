@@ -59,11 +59,16 @@ def read_yaml(path: Path) -> dict[str, Any] | None:
     """Read a YAML mapping; None when the file does not exist (optional files mean defaults)."""
     if not path.exists():
         return None
+    return parse_yaml_bytes(path.name, path.read_bytes())
+
+
+def parse_yaml_bytes(name: str, raw: bytes) -> dict[str, Any]:
+    """The YAML mapping in the bytes of the file ``name``: config files are UTF-8 text, checked here only."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(path.name, "", "not UTF-8 text") from exc
-    return parse_yaml(path.name, text)
+        raise ConfigError(name, "", "not UTF-8 text") from exc
+    return parse_yaml(name, text)
 
 
 def parse_yaml(name: str, text: str) -> dict[str, Any]:

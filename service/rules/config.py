@@ -15,7 +15,7 @@ from service.config_files import (
     cached,
     format_loc,
     load_model,
-    parse_yaml,
+    parse_yaml_bytes,
     read_yaml,
     validation_to_config_error,
 )
@@ -172,11 +172,7 @@ def read_yaml_kept(path: Path, keep_dir: Path) -> dict[str, Any] | None:
             return data
     except (OSError, EOFError, ValueError, TypeError):
         pass  # not kept yet, or unreadable: parse
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path.name, "", "not UTF-8 text") from exc
-    data = parse_yaml(path.name, text)
+    data = parse_yaml_bytes(path.name, raw)
     try:
         blob = marshal.dumps(data)
         keep_dir.mkdir(parents=True, exist_ok=True)

@@ -128,3 +128,22 @@ departments:
         "departments.yaml: departments[0].rules[1].expr: rule two: 此处应为词，却是'NEAR/3'（位置 0，第 1 个字符）",
     ]
     assert department_errors(REPO_CONFIG) == []
+
+
+def test_a_file_not_in_utf8_is_refused_alike_whether_or_not_its_parse_is_kept(tmp_path):
+    config, keep = tmp_path / "config", tmp_path / "keep"
+    config.mkdir()
+    (config / "departments.yaml").write_bytes("departments:\n  - id: env\n    name: 市生态环境局\n".encode("gbk"))
+    errors = []
+    for keep_dir in (None, keep):
+        with pytest.raises(ConfigError) as caught:
+            load_departments(config, keep_dir)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1] == "departments.yaml: not UTF-8 text"
+    assert not keep.exists() or not list(keep.iterdir())  # nothing kept for a refused file
+
+
+def test_the_utf8_check_of_config_files_is_written_once():
+    service = Path(__file__).resolve().parents[2] / "service"
+    places = [p for p in service.rglob("*.py") if '"not UTF-8 text"' in p.read_text(encoding="utf-8")]
+    assert [p.relative_to(service).as_posix() for p in places] == ["config_files.py"]
