@@ -5,7 +5,8 @@ executor catches it); an error of the job store inside APScheduler's own loop (`
 while it updates a job's next run) is logged and the loop goes on, where APScheduler 3 lets it end the
 thread. A watchdog thread checks that the loop thread and the workers live (a dead worker is started
 again; a dead loop calls the ``on_fatal`` callbacks, and ``yuqing run`` / ``yuqing scheduler`` then exit
-non-zero), writes the jobs' health and tells officers about stalls.
+non-zero), writes the jobs' health and tells officers about stalls. The lease heartbeat runs on a thread
+of its own, so jobs filling the pool cannot let the lease expire.
 """
 
 from __future__ import annotations
@@ -100,6 +101,9 @@ class Scheduler:
         # waited on the database (seconds at load 25), so due jobs queued behind it until they misfired.
         self._health_due = threading.Event()
         self._health_writer = threading.Thread(target=self._write_health, name="job-health-writer", daemon=True)
+        # The lease heartbeat has a thread of its own too: on the jobs' pool, four long jobs (crawls, an
+        # export) kept it waiting past the lease's TTL and another scheduler could take the lease meanwhile.
+        self._heartbeat_thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
         self.aps = GuardedScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(engine=ctx.db.engine, tablename="apscheduler_jobs"),
@@ -122,13 +126,6 @@ class Scheduler:
             self.aps.add_listener(self._on_event, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
             self.aps.start(paused=True)
             self.sync_jobs(replace=True)
-            self.aps.add_job(
-                self._heartbeat,
-                "interval",
-                seconds=self.ctx.settings.scheduler.heartbeat_seconds,
-                id="lease-heartbeat",
-                jobstore="local",
-            )
             # Sources added through the API or edited in sources.yaml get (or lose) their jobs without a restart.
             self.aps.add_job(self._resync, "interval", seconds=60, id="jobs-sync", jobstore="local")
             self.aps.resume()
@@ -136,6 +133,7 @@ class Scheduler:
                 worker.start()
             self._watchdog.start()
             self._health_writer.start()
+            self._heartbeat_thread.start()
         except BaseException:
             self.lease.release()
             raise
@@ -252,6 +250,12 @@ class Scheduler:
             except Exception:
                 logger.exception("调度器故障回调出错")
 
+    def _beat(self) -> None:
+        """Renew the lease every ``heartbeat_seconds`` until shut down or the lease is lost."""
+        interval = self.ctx.settings.scheduler.heartbeat_seconds
+        while not self._stop.wait(interval) and not self.lost.is_set():
+            self._heartbeat()
+
     def _heartbeat(self) -> None:
         try:
             if not self.lease.renew():
@@ -274,6 +278,8 @@ class Scheduler:
             self._watchdog.join(timeout=30)
         if self._health_writer.is_alive():
             self._health_writer.join(timeout=30)
+        if self._heartbeat_thread.is_alive():
+            self._heartbeat_thread.join(timeout=30)
         for worker in self.workers:
             worker.stop()
         if self.aps.running:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from service import clock
 from service.context import AppContext
 from service.scheduling import registry
 from service.scheduling.lease import Lease, LeaseHeld
+from service.scheduling.models import SchedulerLease
 from service.scheduling.registry import JobSpec
 from service.scheduling.scheduler import Scheduler
 from service.settings import load_settings
@@ -167,3 +169,44 @@ def test_a_first_crawl_planned_while_the_scheduler_was_starting_runs_now_not_a_d
     finally:
         registry._factories.remove(f"{__name__}:late_first_crawl")
         sched.aps.shutdown(wait=False)
+
+
+BUSY_STARTED = threading.Semaphore(0)
+BUSY_RELEASE = threading.Event()
+
+
+def busy_job() -> None:
+    BUSY_STARTED.release()
+    BUSY_RELEASE.wait(120)
+
+
+def _heartbeat_at(ctx: AppContext, lease: Lease):
+    with ctx.db.session() as session:
+        row = session.get(SchedulerLease, lease.name)
+        assert row is not None
+        assert row.owner == lease.owner
+        return row.heartbeat_at
+
+
+def test_the_lease_keeps_beating_while_every_job_thread_is_busy(ctx: AppContext) -> None:
+    # Four long jobs (crawls, an export) fill the jobs' thread pool; a heartbeat queued behind them would
+    # let the lease expire and a second scheduler take over while this one still runs its jobs.
+    ctx.settings.scheduler.heartbeat_seconds = 1
+    sched = Scheduler(ctx)
+    BUSY_RELEASE.clear()
+    sched.start()
+    try:
+        for n in range(4):
+            sched.aps.add_job(busy_job, id=f"busy-{n}", jobstore="local")
+        for _ in range(4):
+            assert BUSY_STARTED.acquire(timeout=60), "the busy jobs did not start"
+        beats = [_heartbeat_at(ctx, sched.lease)]
+        deadline = time.monotonic() + 60  # a beat a second is expected; the margin is for a loaded machine
+        while len(set(beats)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            beats.append(_heartbeat_at(ctx, sched.lease))
+        assert len(set(beats)) >= 3, f"the lease heartbeat stalled while the job pool was full: {sorted(set(beats))}"
+        assert not sched.lost.is_set()
+    finally:
+        BUSY_RELEASE.set()
+        sched.shutdown()
