@@ -52,7 +52,9 @@ T = TypeVar("T")
 
 # Latin-letter prefixes people glue onto a number ("qq13812345678"); lower case, the pattern ignores case.
 _PREFIXES = ("qq", "wx", "vx", "tel", "phone", "mobile", "mob", "cell", "fax", "weixin", "wechat", "no", "sfz", "id")
-_BEFORE = "(?:(?<![0-9A-Za-z])" + "".join(f"|(?<={p})" for p in _PREFIXES) + ")"
+# Every prefix ends in a letter: inside a run of digits the one-character test fails at once instead of
+# trying each prefix at every position of the run (that was two thirds of the time to mask a phone number).
+_BEFORE = "(?:(?<![0-9A-Za-z])|(?<=[A-Za-z])(?:" + "|".join(f"(?<={p})" for p in _PREFIXES) + "))"
 _NOT_DIGIT_AFTER = r"(?![0-9])"
 _NOT_ALNUM_AFTER = r"(?![0-9A-Za-z])"
 _S = r"[-. ]?"  # one optional separator (NFKC folds full-width ones into these)
@@ -84,8 +86,14 @@ _PATTERN = re.compile(
 )
 
 # Every match lies inside one run of these characters; the lookbehinds still see the text before a run.
-# What every masked number or address holds: an ASCII digit (after folding) or an at sign.
-_MAYBE_MASKED = re.compile(r"[0-9@]")
+# What every masked number or address holds (after folding): four ASCII digits in a row (each shape of
+# _PATTERN has such a run: QQ 5+, ID 6, the last group of a phone or card 4) or an at sign. Short counts
+# ("关联条目2条", "第3次") then cost one scan, not the full pattern.
+_MAYBE_MASKED = re.compile(r"[0-9]{4}|@")
+# The same test on the text as written, before folding: only decimal digits (\d) fold into ASCII digits
+# and only these two fold into "@" (checked over every code point by tests/masking), so a text without
+# such a run is left as it is without building its folded view.
+_RAW_MAYBE_MASKED = re.compile(r"\d{4}|[@\uff20\ufe6b]")
 _SEGMENT = re.compile(r"[0-9A-Za-z@._%+()\-: ：号码扣]*[0-9@][0-9A-Za-z@._%+()\-: ：号码扣]*")
 
 # (digits kept at the start, digits kept at the end) per shape; "fixed" keeps its area code instead.
@@ -185,7 +193,7 @@ def mask_text(text: str) -> str:
     The result has the length of ``text``. Mask a whole text, then cut it: a cut number can stop looking
     like a number (see ``mask_then_cut``).
     """
-    if not text:
+    if not text or _RAW_MAYBE_MASKED.search(text) is None:
         return text
     view = _view(text)
     if _MAYBE_MASKED.search(view) is None:  # most texts: one scan in C, no Python loop per character

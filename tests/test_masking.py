@@ -7,7 +7,7 @@ import sys
 import pytest
 from pydantic import BaseModel
 
-from service.masking import mask_for, mask_text, mask_value
+from service.masking import _FOLD, _RAW_MAYBE_MASKED, mask_for, mask_text, mask_value
 from service.principal import Principal
 
 
@@ -135,3 +135,19 @@ def test_log_lines_are_masked(tmp_path) -> None:
     written = (tmp_path / "yuqing.jsonl").read_text(encoding="utf-8")
     assert "138****5678" in written
     assert "13812345678" not in written
+
+
+def test_the_quick_skip_misses_no_character_that_folds_into_a_digit_or_an_at_sign() -> None:
+    # mask_text skips a text without four digits in a row or an at sign before folding it: every character
+    # whose folded form is an ASCII digit must count as a digit there, and every one folding into "@" as one.
+    for code in range(sys.maxunicode + 1):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        char = chr(code)
+        folded = char.translate(_FOLD)
+        if folded.isascii() and folded.isdigit():
+            assert _RAW_MAYBE_MASKED.search(char * 4), hex(code)
+        elif folded == "@":
+            assert _RAW_MAYBE_MASKED.search(char), hex(code)
+    assert mask_text("电话１３８１２３４５６７８，邮箱ａ１＠ｂ．ｃｎ") == "电话１３８****５６７８，邮箱ａ*＠ｂ．ｃｎ"
+    assert mask_text("关联条目2条，第123次") == "关联条目2条，第123次"

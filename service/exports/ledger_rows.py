@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from service.clock import SHANGHAI
@@ -242,18 +242,26 @@ _ITEM_COLUMNS = [
 ]
 
 
-def _stream(session: Session, where: Sequence[Any], at: datetime, names: Names, zone: ZoneInfo) -> Iterator[LedgerRow]:
-    # One query, tickets LEFT JOIN their items, from a server-side cursor (stream_results: PostgreSQL sends
-    # BATCH rows at a time), no ORM objects. A ticket's rows are consecutive (ordered by ticket, then item), so
-    # a ticket is complete when the next ticket's first row arrives. Memory stays flat in the ticket count, and
-    # the cost per ticket is close to reading its columns (a query of the items per batch cost a third more).
-    stmt = (
+def ledger_select(where: Sequence[Any]) -> Select[Any]:
+    """The one query a ledger export reads: tickets LEFT JOIN their items, in ledger order, streamed.
+
+    Public so that benchmarks dump exactly this SQL as their floor.
+    """
+    return (
         select(*_COLUMNS, *_ITEM_COLUMNS)
         .select_from(_TICKETS.outerjoin(_ITEMS, _ITEMS.c.ticket_id == _TICKETS.c.id))
         .where(*where)
         .order_by(_TICKETS.c.discovered_at, _TICKETS.c.id, _ITEMS.c.id)
         .execution_options(stream_results=True, yield_per=BATCH)
     )
+
+
+def _stream(session: Session, where: Sequence[Any], at: datetime, names: Names, zone: ZoneInfo) -> Iterator[LedgerRow]:
+    # One query, tickets LEFT JOIN their items, from a server-side cursor (stream_results: PostgreSQL sends
+    # BATCH rows at a time), no ORM objects. A ticket's rows are consecutive (ordered by ticket, then item), so
+    # a ticket is complete when the next ticket's first row arrives. Memory stays flat in the ticket count, and
+    # the cost per ticket is close to reading its columns (a query of the items per batch cost a third more).
+    stmt = ledger_select(where)
     seq = 0
     current: Any = None
     items: list[Any] = []
@@ -286,12 +294,17 @@ def rows_from_tickets(
     """
     if date_to < date_from:
         raise ValueError(f"date range: {date_from} is after {date_to}")
+    return _stream(session, ledger_where(date_from, date_to, department, zone), at, names, zone)
+
+
+def ledger_where(date_from: date, date_to: date, department: str | None, zone: ZoneInfo = SHANGHAI) -> list[Any]:
+    """The ledger's filter: tickets discovered on local days ``date_from``..``date_to``, not merged away."""
     start, end = day_bounds(date_from, date_to, zone)
     # Merged tickets (并单) are rows of the ticket they were merged into.
     where = [Ticket.discovered_at >= start, Ticket.discovered_at < end, Ticket.merged_into.is_(None)]
     if department:
         where.append(Ticket.department == department)
-    return _stream(session, where, at, names, zone)
+    return where
 
 
 def rows_for_brief(

@@ -210,3 +210,19 @@ def test_a_failed_export_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="went away"):
         write_csv(broken(), tmp_path / "ledger.csv")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_email_addresses_without_digits_are_masked_in_both_formats(tmp_path: Path, fmt: str) -> None:
+    # The writers once looked for a digit before masking, so an address without one went out as written.
+    rows = [
+        make_row(1, title="请回复至 zhangsan@example.com", result="已联系 lisi＠example.com"),
+        make_row(2, note="举报人邮箱 wang.wu@mail.example.cn；关联条目2条"),
+    ]
+    path = tmp_path / f"ledger.{fmt}"
+    (write_csv if fmt == "csv" else write_xlsx)(iter(rows), path)
+    text = path.read_text(encoding="utf-8-sig") if fmt == "csv" else all_text(path)
+    for address in ("zhangsan@", "lisi＠", "wang.wu@"):
+        assert address not in text
+    assert "z*******@example.com" in text
+    assert "关联条目2条" in text
