@@ -19,14 +19,16 @@ one- and two-character terms, and a bare primary-key lookup.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import shutil
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -194,6 +196,59 @@ ITEM_QUERIES: dict[str, dict[str, object]] = {
 }
 
 
+def previous_trial(store: Store, expr: str, since: datetime, limit: int) -> dict[str, object]:
+    """The rule trial before it read the stored masked copy as plain rows (2026-11-30 main, f868866), for an
+    officer: Item objects a search page at a time (each page counted), every text masked again and
+    evaluated, a hit with its highlights made for every match; NOT rules read and evaluate every item."""
+    from service.masking import mask_for, mask_text
+    from service.principal import Principal
+    from service.rules.language import deciding_terms, parse
+    from service.rules.matcher import CompiledRule, Matcher
+
+    def pages(query: ItemQuery) -> Iterator[Item]:
+        while True:
+            page = store.search(query)
+            yield from page.results
+            if page.next is None:
+                return
+            query = query.model_copy(update={"after": page.next})
+
+    node = parse(expr)
+    matcher = Matcher.build([CompiledRule("test", "", "normal", node)])
+    recent = ItemQuery(date_from=since, size=500, masked=True)
+    in_window = store.search(ItemQuery(date_from=since, size=1, masked=True)).total
+    empty_value, terms = deciding_terms(node)
+    if terms is None or empty_value:  # what the previous required_terms answered
+        candidates: Iterator[Item] = islice(pages(recent), limit)
+    else:
+        floor = since
+        if in_window > limit:
+            oldest = store.search(recent.model_copy(update={"page": limit, "size": 1})).results
+            floor = oldest[0].published_at if oldest and oldest[0].published_at else since
+        found: dict[str, Item] = {}
+        for text in sorted({t.text for t in terms}):
+            for item in pages(recent.model_copy(update={"q": f'"{text}"', "date_from": floor})):
+                found.setdefault(item.id, item)
+        candidates = iter(sorted(found.values(), key=lambda i: i.published_at or since, reverse=True))
+    hits = []
+    for item in candidates:
+        result = matcher.match(mask_text(item.title), mask_text(item.content))
+        if result:
+            hits.append(
+                {
+                    "id": item.id,
+                    "title": item.title,
+                    "source": item.source,
+                    "published_at": item.published_at.isoformat() if item.published_at else None,
+                    "highlights": [
+                        {"field": h.field, "start": h.start, "end": h.end, "term": h.term} for h in result[0].highlights
+                    ],
+                }
+            )
+    officer = Principal(user_id=1, username="bench", role="officer")
+    return {"matched": len(hits), "items": mask_for(officer, hits[:200])}
+
+
 def queries(store: SqliteStore) -> dict[str, Callable[[], object]]:
     conn = store._conn()
     last = conn.execute("SELECT max(seq) FROM items").fetchone()[0]
@@ -216,12 +271,25 @@ def queries(store: SqliteStore) -> dict[str, Callable[[], object]]:
         body = RecentBody(expr=expr, days=7, limit=limit)
         return lambda: test_rule_on_recent_items(body, officer, ctx)  # type: ignore[arg-type]
 
+    since = clock.now() - timedelta(days=7)
+    trials = {
+        "排污 AND 化工厂, 2000": ("排污 AND 化工厂", 2000),
+        "(偷排 OR 排污) AND 化工厂, 10000": ("(偷排 OR 排污) AND 化工厂", 10_000),
+        "NOT 表扬, 2000": ("NOT 表扬", 2000),
+        "NOT 表扬, 10000": ("NOT 表扬", 10_000),
+        # Half the window holds 问题: the suspects a NOT rule is evaluated on.
+        "NOT 问题, 10000": ("NOT 问题", 10_000),
+    }
+    # Each trial beside the previous implementation (baseline), interleaved with everything else.
+    pairs: dict[str, Callable[[], object]] = {}
+    for name, (expr, limit) in trials.items():
+        pairs[f"rule trial {name}"] = trial(expr, limit)
+        pairs[f"previous trial {name}"] = functools.partial(previous_trial, store, expr, since, limit)
     return {
-        "rule trial 排污 AND 化工厂, 2000": trial("排污 AND 化工厂", 2000),
-        "rule trial (偷排 OR 排污) AND 化工厂, 10000": trial("(偷排 OR 排污) AND 化工厂", 10_000),
-        "rule trial NOT 表扬, 2000 (no prefilter)": trial("NOT 表扬", 2000),
-        "rule trial NOT 表扬, 10000 (no prefilter)": trial("NOT 表扬", 10_000),
-        "bare primary-key lookup": lambda: conn.execute("SELECT * FROM items WHERE seq = ?", (last // 2,)).fetchone(),
+        **pairs,
+        "bare primary-key lookup": lambda: (
+            store._conn().execute("SELECT * FROM items WHERE seq = ?", (last // 2,)).fetchone()
+        ),
         "list page 50 (offset)": search(page=50),
         "50 keyset pages in a row": lambda: deep_page(store, ItemQuery(), 50),
         **{name: search(**fields) for name, fields in ITEM_QUERIES.items()},
@@ -229,7 +297,21 @@ def queries(store: SqliteStore) -> dict[str, Callable[[], object]]:
     }
 
 
-def measure(directory: Path, counts: list[int], rounds: int, scan: bool) -> None:
+def evict(store: SqliteStore) -> None:
+    """Make the next query read the store from disk: its connection (and page cache) closed, the file's pages
+    dropped from the OS page cache (``posix_fadvise(DONTNEED)``; pages another process maps may stay)."""
+    store.close()
+    for suffix in ("", "-wal"):
+        path = Path(str(store.path) + suffix)
+        if path.exists():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def measure(directory: Path, counts: list[int], rounds: int, scan: bool, only: str = "", cold: bool = False) -> None:
     # The folding tables are built once per process (seconds on a loaded machine), not per query.
     search_key("预热")
     for count in counts:
@@ -237,7 +319,7 @@ def measure(directory: Path, counts: list[int], rounds: int, scan: bool) -> None
         started = time.perf_counter()
         store.init()
         opened = time.perf_counter() - started
-        sides = queries(store)
+        sides = {name: side for name, side in queries(store).items() if only in name}
         names = list(sides)
         times: dict[str, list[float]] = {name: [] for name in names}
         cpu: dict[str, list[float]] = {name: [] for name in names}
@@ -245,12 +327,15 @@ def measure(directory: Path, counts: list[int], rounds: int, scan: bool) -> None
         for round_no in range(rounds):
             shift = round_no % len(names)
             for name in names[shift:] + names[:shift]:
+                if cold:
+                    evict(store)
                 started, started_cpu = time.perf_counter(), time.process_time()
                 sides[name]()
                 times[name].append(time.perf_counter() - started)
                 cpu[name].append(time.process_time() - started_cpu)
         load = (load + os.getloadavg()[0]) / 2
-        print(f"\n{count:,} items ({rounds} rounds, ms; load average {load:.1f} on {os.cpu_count()} cores;")
+        state = "cold: pages evicted before each query" if cold else "warm"
+        print(f"\n{count:,} items ({rounds} rounds, {state}, ms; load average {load:.1f} on {os.cpu_count()} cores;")
         print(f"opening the store took {opened * 1000:.0f} ms)")
         print(f"{'query':44}{'median':>10}{'worst':>10}{'CPU med':>10}")
         for name in names:
@@ -258,6 +343,12 @@ def measure(directory: Path, counts: list[int], rounds: int, scan: bool) -> None
                 f"{name:44}{statistics.median(times[name]) * 1000:10.1f}{max(times[name]) * 1000:10.1f}"
                 f"{statistics.median(cpu[name]) * 1000:10.1f}"
             )
+        for name in names:
+            baseline = name.replace("rule trial ", "previous trial ", 1)
+            if name.startswith("rule trial ") and baseline in times:
+                wall = statistics.median(times[name]) / statistics.median(times[baseline])
+                used = statistics.median(cpu[name]) / statistics.median(cpu[baseline])
+                print(f"{'ratio to previous: ' + name[11:]:44}{wall:10.3f}{'':10}{used:10.3f}")
         if scan:
             for term in ("排污", "塌"):
                 started = time.perf_counter()
@@ -275,13 +366,15 @@ def main() -> None:
     parser.add_argument("--from", dest="base", type=Path, help="generate: grow a copy of this smaller store")
     parser.add_argument("--batch", type=int, default=5000, help="generate: items per upsert (one transaction)")
     parser.add_argument("--no-scan", action="store_true", help="skip the one-run LIKE scan baseline")
+    parser.add_argument("--only", default="", help="measure: only the queries whose name holds this text")
+    parser.add_argument("--cold", action="store_true", help="measure: evict the store's pages before each query")
     args = parser.parse_args()
     counts = [int(c) for c in args.items.split(",")]
     if args.action == "generate":
         # One run writes the largest store and keeps the smaller ones as copies on the way.
         generate(Path(args.dir), max(counts), set(counts), args.base, args.batch)
     else:
-        measure(Path(args.dir), counts, args.rounds, not args.no_scan)
+        measure(Path(args.dir), counts, args.rounds, not args.no_scan, args.only, args.cold)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from datetime import datetime, timedelta
-from itertools import islice
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -18,24 +16,23 @@ from service.api_fields import InputDateTime, LocalDateTime
 from service.audit.service import record
 from service.auth.deps import CurrentUser, client_address, require_roles
 from service.deps import CtxDep, SessionDep
-from service.masking import mask_for, mask_text
+from service.masking import mask_for
 from service.principal import Principal
+from service.rules import trial
 from service.rules.config import current_departments
-from service.rules.language import MAX_EXPR_CHARS, RuleSyntaxError, Term, parse, required_terms
+from service.rules.language import MAX_EXPR_CHARS, RuleSyntaxError, parse
 from service.rules.matcher import (
     TEST_MAX_OCCURRENCES,
     TEST_MAX_SECONDS,
     TEST_MAX_TEXT_CHARS,
     TEST_MAX_TITLE_CHARS,
-    CompiledRule,
-    Matcher,
     TooCostly,
     evaluate_expression,
 )
 from service.rules.models import RuleRecord
 from service.rules.rulebook import compile_record
 from service.rules.structured import BOTH_FORMS, NO_FORM
-from service.store.base import Item, ItemQuery, Store, StoreUnavailable
+from service.store.base import StoreUnavailable
 from service.vocabulary import Severity
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
@@ -262,104 +259,41 @@ def test_rule(body: TestBody, principal: CurrentUser) -> Any:
 def test_rule_on_recent_items(body: RecentBody, principal: CurrentUser, ctx: CtxDep) -> Any:
     """Try an expression on the ``limit`` newest items of the last ``days`` days before saving it.
 
-    Only candidates are read: the items holding one of the terms every match needs (see
-    ``required_terms``), found through the store's search; an expression without such terms (``NOT x``)
-    reads the newest items in pages. ``scanned`` is how many recent items the answer covers,
-    ``candidates`` how many were read and tried.
+    Only what can decide is read and evaluated (see service.rules.trial): for ``化工厂 AND 排污`` the items
+    holding a term every match needs, found through the store's search; for ``NOT 表扬`` the items holding
+    表扬, every other item matching as it is. ``scanned`` is how many recent items the answer covers,
+    ``candidates`` how many the rule was evaluated on.
     """
     if principal.role not in ("officer", "admin"):
         raise HTTPException(403, "无权执行此操作 (forbidden for your role)")
     try:
         node = parse(body.expr)
-        matcher = Matcher.build([CompiledRule("test", "", "normal", node)])
     except RuleSyntaxError as exc:
         return _syntax_error(exc)
     since = clock.now() - timedelta(days=body.days)
-    # Non-admins try rules on the masked text: the original would answer guesses at hidden digits.
+    # Non-admins try rules on the masked text (the copy the store keeps): the original would answer
+    # guesses at hidden digits.
     masked = not principal.sees_personal_data
     # Like the rule test, the trial is capped in time (checked before each item; a page read is bounded by
     # the store's own timeout): the answer says when it stopped early.
-    deadline = time.monotonic() + ctx.settings.alerts.recent_trial_max_seconds
-    stopped = False
-    tried, hits = 0, []
+    limit_seconds = ctx.settings.alerts.recent_trial_max_seconds
     try:
-        window = ctx.store.search(ItemQuery(date_from=since, size=1, masked=masked))
-        scanned = min(body.limit, window.total)
-        terms = required_terms(node, lambda text: _searchable(ctx.store, text))
-        for item in _recent_candidates(ctx.store, terms, since, body.limit, window.total, masked):
-            if time.monotonic() > deadline:
-                stopped = True
-                break
-            tried += 1
-            if masked:
-                result = matcher.match(mask_text(item.title), mask_text(item.content))
-            else:
-                result = matcher.match(item.title, item.content)
-            if result:
-                hits.append(
-                    {
-                        "id": item.id,
-                        "title": item.title,
-                        "source": item.source,
-                        "published_at": item.published_at.isoformat() if item.published_at else None,
-                        "highlights": [
-                            {"field": h.field, "start": h.start, "end": h.end, "term": h.term}
-                            for h in result[0].highlights
-                        ],
-                    }
-                )
+        result = trial.run(ctx.store, node, since, body.limit, masked, time.monotonic() + limit_seconds)
     except StoreUnavailable as exc:
         raise HTTPException(503, f"item store unavailable: {exc}") from exc
-    limit_seconds = ctx.settings.alerts.recent_trial_max_seconds
+    stopped = result.stopped_early
     return {
-        "scanned": tried if stopped else scanned,
-        "candidates": tried,
-        "matched": len(hits),
-        "items": mask_for(principal, hits[:200]),
+        "scanned": result.scanned,
+        "candidates": result.candidates,
+        "matched": result.matched,
+        # Titles come from the masked copy for non-admins already; masked here as every title shown is.
+        "items": mask_for(principal, result.items, fields=("title",)),
         "stopped_early": stopped,
         # What the console shows when the trial was cut (the cap is alerts.recent_trial_max_seconds).
         "notice": (
-            f"试运行达到 {limit_seconds:g} 秒上限，只试了 {tried} 条（共 {scanned} 条近期条目），结果不完整；"
-            "可缩短天数或加入更具体的关键词后重试"
+            f"试运行达到 {limit_seconds:g} 秒上限，只试了 {result.scanned} 条（共 {result.window} 条近期条目），"
+            "结果不完整；可缩短天数或加入更具体的关键词后重试"
             if stopped
             else None
         ),
     }
-
-
-def _searchable(store: Store, text: str) -> bool:
-    # A phrase of q cannot hold a double quote, nor be blank; the store must find it inside words too.
-    return '"' not in text and bool(text.strip()) and store.finds_within_words(text)
-
-
-def _pages(store: Store, query: ItemQuery) -> Iterator[Item]:
-    """Every item of ``query``, newest first, a keyset page at a time."""
-    while True:
-        page = store.search(query)
-        yield from page.results
-        if page.next is None:
-            return
-        query = query.model_copy(update={"after": page.next})
-
-
-def _recent_candidates(
-    store: Store, terms: list[Term] | None, since: datetime, limit: int, in_window: int, masked: bool
-) -> Iterator[Item]:
-    """The items of the ``limit`` newest since ``since`` that may match, newest first."""
-    # The largest page: a text search reads its matches a chunk of the listing at a time (sqlite_search).
-    recent = ItemQuery(date_from=since, size=500, masked=masked)
-    texts = sorted({t.text for t in terms or ()})
-    if terms is None:
-        yield from islice(_pages(store, recent), limit)
-        return
-    floor = since
-    if in_window > limit:
-        # The window ends at the limit-th newest item (an item published at that same instant but
-        # listed after it may be tried too).
-        oldest = store.search(recent.model_copy(update={"page": limit, "size": 1})).results
-        floor = oldest[0].published_at if oldest and oldest[0].published_at else since
-    found: dict[str, Item] = {}
-    for text in texts:
-        for item in _pages(store, recent.model_copy(update={"q": f'"{text}"', "date_from": floor})):
-            found.setdefault(item.id, item)
-    yield from sorted(found.values(), key=lambda i: i.published_at or since, reverse=True)

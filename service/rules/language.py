@@ -127,31 +127,39 @@ def iter_terms(node: Node, negated: bool = False) -> list[tuple[Term, bool]]:
     return out
 
 
-def required_terms(node: Node, usable: Callable[[str], bool] = lambda text: True) -> list[Term] | None:
-    """Terms of which every text matching ``node`` contains at least one; None when no such set exists.
+def deciding_terms(node: Node, usable: Callable[[str], bool] = lambda text: True) -> tuple[bool, list[Term] | None]:
+    """(the value of ``node`` on a text holding none of the terms, the terms); None for the terms when no
+    such set exists among the terms ``usable`` accepts.
 
-    A search for these terms (any of them) finds every candidate, so a trial on stored items reads only
-    those. Of an AND's children the smallest set is taken, an OR needs the sets of all its children, a NOT
-    requires nothing; terms for which ``usable`` says no (the search would miss some) are never chosen.
+    Only a text holding one of the terms can have another value, so a trial on stored items searches for
+    them (any of them) and evaluates only what the search finds: ``(False, terms)``: every match holds one
+    (``化工厂 AND 排污``); ``(True, terms)``: every text without them matches as it is (``NOT 表扬``). Of the
+    deciding children of an AND (false on such a text) or an OR (true) the smallest set is taken (fewest
+    terms, then the longest shortest term: a longer term occurs in fewer items); when every child has the
+    other value, any child's terms may change it. Terms for which ``usable`` says no (the search would miss
+    some) are never chosen.
     """
     if isinstance(node, Term):
-        return [node] if usable(node.text) else None
+        return False, ([node] if usable(node.text) else None)
     if isinstance(node, Near):
         sides = [t for t in (node.left, node.right) if usable(t.text)]
-        return [max(sides, key=lambda t: len(t.text))] if sides else None
+        return False, ([max(sides, key=lambda t: len(t.text))] if sides else None)
     if isinstance(node, Not):
-        return None
-    if isinstance(node, And):
-        options = [r for r in (required_terms(child, usable) for child in node.children) if r is not None]
-        # Fewest alternatives first, then the longest shortest term (a longer term matches fewer items).
-        return min(options, key=lambda r: (len(r), -min(len(t.text) for t in r)), default=None)
+        value, terms = deciding_terms(node.child, usable)
+        return not value, terms
+    results = [deciding_terms(child, usable) for child in node.children]
+    decisive = isinstance(node, Or)
+    options = [terms for value, terms in results if value is decisive and terms is not None]
+    if options:
+        return decisive, min(options, key=lambda r: (len(r), -min(len(t.text) for t in r)))
+    if any(value is decisive for value, _ in results):
+        return decisive, None
     alternatives: list[Term] = []
-    for child in node.children:
-        required = required_terms(child, usable)
-        if required is None:
-            return None
-        alternatives.extend(required)
-    return alternatives
+    for _, terms in results:
+        if terms is None:
+            return not decisive, None
+        alternatives.extend(terms)
+    return not decisive, alternatives
 
 
 # --- tokenizer ---------------------------------------------------------------------------------------

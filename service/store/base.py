@@ -184,6 +184,10 @@ class SearchPage:
 
 COUNT_CAP = 10_000
 
+# One item as a rule trial reads it: id, source, publication time, title, content (the masked copy when the
+# query asks for it). A plain tuple, not an Item: trials read thousands, and only these fields.
+TextRow = tuple[str, str, datetime | None, str, str]
+
 
 @dataclass
 class DeadLetter:
@@ -250,6 +254,11 @@ class Store(Protocol):
 
     def search(self, query: ItemQuery) -> SearchPage:
         """Filtered search, newest published first; ``q`` terms are exact phrases (CJK too)."""
+
+    def iter_texts(self, query: ItemQuery, limit: int | None = None) -> Iterator[list[TextRow]]:
+        """The items of ``query`` (its filters and terms; page, size and after ignored) as :data:`TextRow`,
+        newest published first, a page at a time, at most ``limit`` of them: the masked copy when
+        ``query.masked``. No count, and only these fields are read (rule trials read thousands of items)."""
 
     def finds_within_words(self, text: str) -> bool:
         """Whether a ``q`` phrase ``text`` is found wherever it occurs as a substring (inside words too).

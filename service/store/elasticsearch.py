@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 from elasticsearch import ApiError, Elasticsearch, NotFoundError
 
 from service import clock
+from service.clock import ensure_aware
+from service.masking import mask_text
 from service.settings import ElasticsearchSettings
 from service.store.base import (
     COUNT_CAP,
@@ -26,6 +28,7 @@ from service.store.base import (
     ItemQuery,
     PageTooDeep,
     SearchPage,
+    TextRow,
     UpsertResult,
     decode_cursor,
     encode_cursor,
@@ -47,6 +50,20 @@ from service.store.es_queries import NEVER_MATCHED, NEWEST_FIRST, OLDEST_STORED_
 
 _MAX_RESULT_WINDOW = 10_000
 _MGET_CHUNK = 1000
+# Documents per page of iter_texts (a rule trial reads up to 10,000).
+_TEXT_PAGE = 1000
+
+
+def _text_row(source: dict[str, Any], masked: bool) -> TextRow:
+    if masked:
+        title, content = source.get("title_masked"), source.get("content_masked")
+        if title is None or content is None:  # a document without the masked copy (see iter_texts)
+            title, content = mask_text(source.get("title") or ""), mask_text(source.get("content") or "")
+    else:
+        title, content = source.get("title") or "", source.get("content") or ""
+    published = source.get("published_at")
+    when = ensure_aware(datetime.fromisoformat(published)) if published else None
+    return source["id"], source.get("source") or "", when, title, content
 
 
 def _safe_host(url: str) -> str:
@@ -328,6 +345,41 @@ class ElasticsearchStore(Backfills, CandidateLookups):
             next=cursor,
             total_capped=total["relation"] == "gte" or int(total["value"]) > COUNT_CAP,
         )
+
+    def iter_texts(self, query: ItemQuery, limit: int | None = None) -> Iterator[list[TextRow]]:
+        """Pages of the query's items as TextRow, newest first: five fields of _source, search_after, no count."""
+        title, content = ("title_masked", "content_masked") if query.masked else ("title", "content")
+        legacy = self._legacy_terms()
+        fields = ["id", "source", "published_at", title, content]
+        if query.masked and legacy:
+            # Documents the backfill has not reached yet lack the masked copy: mask their text here.
+            fields += ["title", "content"]
+        self._refresh()
+        search = item_query(query, legacy=legacy)
+        after: list[Any] | None = None
+        left = limit
+        while left is None or left > 0:
+            size = _TEXT_PAGE if left is None else min(_TEXT_PAGE, left)
+            kwargs: dict[str, Any] = {"search_after": after} if after is not None else {}
+            with self._call("search"):
+                resp = self._es.search(
+                    index=self.alias,
+                    query=search,
+                    sort=NEWEST_FIRST,
+                    size=size,
+                    track_total_hits=False,
+                    source_includes=fields,
+                    filter_path=["hits.hits._source", "hits.hits.sort"],
+                    **kwargs,
+                )
+            hits = resp.get("hits", {}).get("hits", [])
+            if hits:
+                yield [_text_row(h["_source"], query.masked) for h in hits]
+            if len(hits) < size:
+                return
+            if left is not None:
+                left -= len(hits)
+            after = hits[-1]["sort"]
 
     def count(self, query: ItemQuery | None = None) -> int:
         """How many items match the filters of the query (all items without one)."""

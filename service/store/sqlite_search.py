@@ -87,10 +87,12 @@ def after_parts(after: str | None) -> list[tuple[str | None, list[Any]]]:
 class Searcher:
     """Runs one :class:`ItemQuery` on a connection of the store."""
 
-    def __init__(self, conn: sqlite3.Connection, plan: Plan, query: ItemQuery) -> None:
+    def __init__(self, conn: sqlite3.Connection, plan: Plan, query: ItemQuery, columns: str = "*") -> None:
         self.conn = conn
         self.plan = plan
         self.query = query
+        # What a page reads of each row; seq first (``*`` starts with it too).
+        self.columns = columns
 
     # -- counting ------------------------------------------------------------------------------------------
     def _text_count(self, cap: int) -> int:
@@ -189,7 +191,8 @@ class Searcher:
         if not wanted:
             return []
         marks = ", ".join("?" for _ in wanted)
-        by_seq = {r["seq"]: r for r in self.conn.execute(f"SELECT * FROM items WHERE seq IN ({marks})", wanted)}  # noqa: S608
+        sql = f"SELECT {self.columns} FROM items WHERE seq IN ({marks})"  # noqa: S608
+        by_seq = {r[0]: r for r in self.conn.execute(sql, wanted)}
         return [by_seq[s] for s in wanted if s in by_seq]
 
     def page(self, total: int, matches: int | None) -> list[sqlite3.Row]:
@@ -208,7 +211,7 @@ class Searcher:
         for part, part_params in after_parts(query.after):
             extra = [*clauses, *([part] if part else [])]
             rows += self.conn.execute(
-                f"SELECT * FROM {source}{self.plan.where(extra)}{_ORDER} LIMIT ? OFFSET ?",  # noqa: S608
+                f"SELECT {self.columns} FROM {source}{self.plan.where(extra)}{_ORDER} LIMIT ? OFFSET ?",  # noqa: S608
                 [*self.plan.params, *text_params, *part_params, query.size - len(rows), offset],
             ).fetchall()
             if len(rows) >= query.size:
@@ -232,3 +235,42 @@ def run(conn: sqlite3.Connection, plan: Plan, query: ItemQuery, item: Callable[[
     return SearchPage(
         results=[item(r) for r in rows], total=total, next=cursor, total_capped=capped, total_estimated=estimated
     )
+
+
+# Rows per page of ``texts``: one statement each (a walk reads its chunks inside it).
+TEXT_PAGE = 1000
+
+
+def texts(
+    conn: sqlite3.Connection, plan: Plan, query: ItemQuery, columns: str, limit: int | None
+) -> Iterator[list[Any]]:
+    """Pages of ``columns`` (after seq and published_at) of the items of ``query``, newest first, without a
+    count: what ``run`` would list page after page, reading only these columns."""
+    first = query.model_copy(update={"page": 1, "after": None})
+    searcher = Searcher(conn, plan, first, f"seq, published_at, {columns}")
+    # How many the terms match decides how a page is read (their match list, or a walk of the listing);
+    # no exact count: only whether it passes WALK_ORDER_ABOVE matters.
+    total, matches = 0, None
+    if plan.texts:
+        matches = total = searcher._text_count(FEW_MATCHES + 1)
+        if matches <= FEW_MATCHES and plan.filters:
+            clauses, params = plan.in_lists()
+            total = int(
+                conn.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM items{plan.where(clauses)} LIMIT ?)",  # noqa: S608
+                    [*plan.params, *params, WALK_ORDER_ABOVE + 1],
+                ).fetchone()[0]
+            )
+    left = limit
+    while left is None or left > 0:
+        size = TEXT_PAGE if left is None else min(TEXT_PAGE, left)
+        searcher.query = searcher.query.model_copy(update={"size": size})
+        rows = searcher.page(total, matches)
+        if rows:
+            yield rows
+        if len(rows) < size:
+            return
+        if left is not None:
+            left -= len(rows)
+        last = rows[-1]
+        searcher.query = searcher.query.model_copy(update={"after": encode_cursor([last[1], last[0]])})

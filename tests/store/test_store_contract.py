@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from service import clock
+from service.masking import mask_text
+from service.store import elasticsearch, sqlite_search
 from service.store.base import ItemQuery, Store
 from tests.store.builders import DAY0, make_item
 from tests.store.conftest import START
@@ -135,6 +139,39 @@ def test_search_pages_newest_published_first_with_total(store: Store) -> None:
     assert [p.total for p in pages] == [7, 7, 7, 7]
     assert [len(p.results) for p in pages] == [3, 3, 1, 0]
     assert [i.id for p in pages for i in p.results] == newest_first
+
+
+def test_texts_are_read_newest_first_a_page_at_a_time_from_the_masked_copy_on_request(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What rule trials read: plain rows, the query's filters and terms, undated items last, no count."""
+    monkeypatch.setattr(sqlite_search, "TEXT_PAGE", 3)
+    monkeypatch.setattr(elasticsearch, "_TEXT_PAGE", 3)
+    items = [
+        make_item(n, title=f"排污工单{n}" if n % 2 else f"工单{n}", content=f"电话13812345{n:03d}") for n in range(7)
+    ]
+    items.append(make_item(7, title="排污工单7", published_at=None))
+    store.upsert(items)
+    by_id = {i.id: i for i in items}
+
+    pages = list(store.iter_texts(ItemQuery()))
+    assert [len(p) for p in pages] == [3, 3, 2]
+    rows = [row for page in pages for row in page]
+    assert [by_id[r[0]].external_id for r in rows] == [f"WO-{n}" for n in (6, 5, 4, 3, 2, 1, 0, 7)]
+    assert rows[0] == (items[6].id, "demo-12345", items[6].published_at, "工单6", "电话13812345006")
+    assert rows[-1][2] is None
+
+    masked = [row for page in store.iter_texts(ItemQuery(masked=True), limit=4) for row in page]
+    assert [r[0] for r in masked] == [r[0] for r in rows[:4]]
+    assert [r[4] for r in masked] == [mask_text(by_id[r[0]].content) for r in masked]
+    assert masked[0][4] == "电话138****5006"
+
+    def ids(query: ItemQuery) -> list[str | None]:
+        return [by_id[r[0]].external_id for page in store.iter_texts(query) for r in page]
+
+    assert ids(ItemQuery(q="排污")) == ["WO-5", "WO-3", "WO-1", "WO-7"]
+    assert ids(ItemQuery(q="排污", date_from=DAY0 + timedelta(hours=2))) == ["WO-5", "WO-3"]
+    assert ids(ItemQuery(q="排污", channel="mailbox")) == []
 
 
 def test_iter_unmatched_with_mark_matched_returns_each_item_once(store: Store, frozen_clock: clock.FrozenClock) -> None:
