@@ -84,6 +84,11 @@ def _as_day(value: date) -> date:
     return value
 
 
+def unconfigured_notice(year: int) -> str:
+    """What admins read (console, /healthz) while ``year`` has neither package data nor holidays.yaml dates."""
+    return f"{year} 年法定节假日安排未配置，工作日按周一至周五计算；请在 {HOLIDAYS_FILE} 中补充"
+
+
 # Years without official data already reported in this process.
 _WARNED_YEARS: set[int] = set()
 
@@ -97,6 +102,8 @@ class WorkCalendar:
         both = self._holidays & self._workdays
         if both:
             raise ValueError(f"{min(both).isoformat()} is both a holiday and a working day")
+        # Years holidays.yaml speaks of: the operator filled them in, so they count as configured.
+        self._override_years = frozenset(d.year for d in self._holidays | self._workdays)
         self._lock = threading.Lock()
         self._has_data: dict[int, bool] = {}
         # The package scans its whole table on every call; the monitor asks about the same days a lot.
@@ -120,7 +127,7 @@ class WorkCalendar:
             else:
                 known = True
             self._has_data[year] = known
-        if not known and year not in _WARNED_YEARS:
+        if not known and year not in _WARNED_YEARS and year not in self._override_years:
             # Calendars are built per configuration load and per request: the operator needs the warning once.
             _WARNED_YEARS.add(year)
             logger.warning(
@@ -136,6 +143,14 @@ class WorkCalendar:
         """The years looked at so far that have no official data (computed as Monday–Friday)."""
         with self._lock:
             return sorted(year for year, known in self._has_data.items() if not known)
+
+    def configured(self, year: int) -> bool:
+        """Whether the holidays of ``year`` are known: chinesecalendar's data, or its dates in holidays.yaml."""
+        return year in self._override_years or self.has_official_data(year)
+
+    def unconfigured_years(self, today: date) -> list[int]:
+        """This year and the coming one when their holidays are not configured (counted as Monday–Friday)."""
+        return [year for year in (today.year, today.year + 1) if not self.configured(year)]
 
     def is_workday(self, day: date) -> bool:
         """True when ``day`` (a date, or a datetime read in Asia/Shanghai) is a working day."""

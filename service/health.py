@@ -4,6 +4,8 @@
 one per problem) when the store or the database is down, the scheduler stopped or lost its lease, or a
 job's last success is older than ``scheduler.stale_factor`` (3) × its interval (and than
 ``scheduler.stale_min_seconds``, so that a job of a few seconds is not "stalled" by a busy moment).
+``warnings`` (Chinese) lists what an admin should fix but that does not stop monitoring (a year without
+configured holidays): they never make the answer degraded.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 
 from service import clock
+from service.config_files import ConfigError
 from service.deps import CtxDep
+from service.ledger.config import holiday_notices
 from service.scheduling.jobhealth import JobState, load_states
 
 router = APIRouter(tags=["health"])
@@ -53,8 +57,17 @@ def healthz(ctx: CtxDep, request: Request) -> JSONResponse:
         "scheduler": scheduler_status,
         "jobs": jobs,
         "reasons": reasons,
+        "warnings": _warnings(ctx),
     }
     return JSONResponse(body, status_code=DEGRADED_STATUS if reasons else 200)
+
+
+def _warnings(ctx: Any) -> list[str]:
+    try:
+        return holiday_notices(ctx.settings.config_dir)
+    except ConfigError as exc:  # a broken sla.yaml or holidays.yaml is reported at start and on the SLA page
+        logger.warning("健康检查：无法读取工作日历：{}", exc)
+        return []
 
 
 def _job_states(ctx: Any, scheduler: Any, database_ok: bool) -> list[JobState]:

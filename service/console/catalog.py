@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
-from alerting.calendar import load_calendar
 from alerting.sla import load_sla
 from crawlers.health import load_health
 from crawlers.sources import load_all_sources
-from service.clock import now, to_local
 from service.config_files import ConfigError, read_yaml
+from service.ledger.config import holiday_notices
 from service.vocabulary import SEVERITIES, STAGE_LABELS, STAGES
 
 UNIT_NAMES = {"m": "分钟", "h": "小时", "wd": "个工作日"}
@@ -127,11 +125,6 @@ def sla(config_dir: Path) -> dict[str, Any]:
     """The SLA policy by severity and stage, and the calendar years computed without official holiday data."""
 
     config = load_sla(config_dir)
-    calendar = load_calendar(config_dir)
-    this_year = to_local(now()).year
-    # Asking is what records a missing year; the page shows the years a deadline could fall in.
-    for year in (this_year, this_year + 1):
-        calendar.is_workday(date(year, 1, 5))
     return {
         "warn_at": round(config.warn_at * 100),
         "rows": [
@@ -139,5 +132,6 @@ def sla(config_dir: Path) -> dict[str, Any]:
             for sev in reversed(SEVERITIES)
         ],
         "stages": [STAGE_LABELS[s] for s in STAGES],
-        "fallback_years": calendar.fallback_years(),
+        # The years a deadline could fall in (this one, the coming one) whose holidays are not configured.
+        "calendar_notices": holiday_notices(config_dir),
     }

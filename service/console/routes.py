@@ -22,6 +22,7 @@ from service.clock import to_local
 from service.config_files import ConfigError
 from service.console import catalog
 from service.console.session import principal_of
+from service.ledger.config import holiday_notices
 from service.principal import Principal
 from service.users.home import home_of
 from service.vocabulary import CHANNEL_LABELS, RESPONSE_TYPE_LABELS, ROLE_LABELS, ROLES, SEVERITIES, SEVERITY_LABELS
@@ -205,8 +206,21 @@ def alerts_page(request: Request) -> Response:
     return _render(request, "alerts.html", guarded, "alerts", sources=sources)
 
 
-for _name in ("tickets", "rules", "dashboard", "ledger", "users", "audit", "password"):
+for _name in ("tickets", "rules", "dashboard", "ledger", "audit", "password"):
     router.add_api_route(f"/{_name}", _page(_name), methods=["GET"], response_class=HTMLResponse)
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request) -> Response:
+    """Account administration; above it, what the admin must configure (holidays of a coming year)."""
+    guarded = _guard(request, "users")
+    if isinstance(guarded, Response):
+        return guarded
+    try:
+        notices = holiday_notices(request.app.state.ctx.settings.config_dir)
+    except ConfigError as exc:
+        notices = [f"时限配置有误：{exc}"]
+    return _render(request, "users.html", guarded, "users", calendar_notices=notices)
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alerting.calendar import HOLIDAYS_FILE, WorkCalendar, load_calendar
+from alerting.calendar import HOLIDAYS_FILE, WorkCalendar, load_calendar, unconfigured_notice
 from alerting.sla import SLA_FILE, SlaConfig, SlaPolicy, load_sla
-from service import context
+from service import clock, context
 from service.config_files import ConfigError, cached, read_yaml
 from service.rules.config import DEPARTMENTS_FILE, KEEP_DIR, current_departments
 from service.settings import LedgerSettings, NotificationSettings, Settings
@@ -35,6 +35,13 @@ def policy_for(config_dir: Path) -> SlaPolicy:
         [key / SLA_FILE, key / HOLIDAYS_FILE],
         lambda: SlaPolicy(load_sla(key), load_calendar(key)),
     )
+
+
+def holiday_notices(config_dir: Path) -> list[str]:
+    """One line per year (this one, the coming one) whose holidays are not configured, for admins to act on."""
+    calendar = policy_for(config_dir).calendar
+    today = clock.to_local(clock.now()).date()
+    return [unconfigured_notice(year) for year in calendar.unconfigured_years(today)]
 
 
 def _read_department_ids(config_dir: Path, keep_dir: Path) -> frozenset[str] | None:

@@ -147,3 +147,20 @@ def test_invalid_holidays_yaml_names_file_key_and_reason(tmp_path: Path, text: s
     with pytest.raises(ConfigError) as caught:
         load_holidays(tmp_path)
     assert str(caught.value).startswith(message)
+
+
+def test_a_coming_year_counts_as_configured_once_holidays_yaml_has_its_dates(
+    warnings: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("alerting.calendar._WARNED_YEARS", set())
+    # Years no chinesecalendar release will know for a long while.
+    assert WorkCalendar().unconfigured_years(date(2040, 11, 30)) == [2040, 2041]
+    monkeypatch.setattr("alerting.calendar._WARNED_YEARS", set())
+    warnings.clear()
+    filled = WorkCalendar(holidays=[date(2041, 1, 1)], workdays=[date(2040, 9, 29)])
+    assert filled.unconfigured_years(date(2040, 11, 30)) == []
+    assert filled.unconfigured_years(date(2041, 11, 30)) == [2042]
+    # The log warns only of the years holidays.yaml does not fill in.
+    filled.add_workdays(date(2040, 12, 28), 10)
+    assert not [w for w in warnings if "2040" in w or "2041" in w]
+    assert [w for w in warnings if "2042" in w]

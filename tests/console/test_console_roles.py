@@ -7,9 +7,12 @@ Chinese and log no error in the browser console. Screenshots go to test-artifact
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
+import chinese_calendar
 import pytest
 
+from service import clock
 from tests.console.conftest import PASSWORD, ConsoleServer, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.long_running(180)]
@@ -189,3 +192,40 @@ def test_dashboard_shows_todays_figures_at_the_top(open_as, some_work) -> None:
     assert _overflow(page) <= 0
     screenshot(page, "dashboard-figures-phone")
     assert not page.console_errors, page.console_errors
+
+
+def _without_package_data(year: int) -> bool:
+    try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+    except NotImplementedError:
+        return True
+    return False
+
+
+def test_admin_is_told_of_a_coming_year_without_holidays_until_holidays_yaml_has_it(
+    open_as, console_server: ConsoleServer
+) -> None:
+    today = clock.to_local(clock.now()).date()
+    missing = [year for year in (today.year, today.year + 1) if _without_package_data(year)]
+    expected = [f"{year} 年法定节假日安排未配置，工作日按周一至周五计算；请在 holidays.yaml 中补充" for year in missing]
+    holidays = console_server.settings.config_dir / "holidays.yaml"
+    assert not holidays.exists()
+    page = open_as("admin1")
+    page.goto("/users")
+    page.wait_for_selector("#user-rows tr")
+    assert page.locator(".calendar-notice").all_text_contents() == expected
+    page.goto("/sla")
+    assert len(page.locator(".calendar-notice").all_text_contents()) == len(expected)
+    # A Saturday of each missing year: the year counts as configured, and no working day changes.
+    saturdays = [date(year, 1, 1) + timedelta(days=(5 - date(year, 1, 1).weekday()) % 7) for year in missing]
+    holidays.write_text(
+        "holidays:\n" + "".join(f"  - {day.isoformat()}\n" for day in saturdays) + "workdays: []\n", encoding="utf-8"
+    )
+    try:
+        page.goto("/users")
+        page.wait_for_selector("#user-rows tr")
+        assert page.locator(".calendar-notice").count() == 0
+        page.goto("/sla")
+        assert page.locator(".calendar-notice").count() == 0
+    finally:
+        holidays.unlink()

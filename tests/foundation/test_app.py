@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from service import clock
 from service.app import create_app
 from service.settings import load_settings
 from service.store import make_store
@@ -45,6 +46,29 @@ def test_healthz_reports_store_and_database(config_dir: Path, data_dir: Path) ->
     assert body["database"]["status"] == "ok"
     assert (data_dir / "items.sqlite3").exists()
     assert (data_dir / "yuqing.db").exists()
+
+
+def test_healthz_warns_of_a_coming_year_without_holidays_and_stays_ok(config_dir: Path, data_dir: Path) -> None:
+    settings = load_settings(config_dir)
+    # Late in a year no chinesecalendar release knows, nor the next one.
+    clock.set_clock(clock.FrozenClock(datetime(2040, 11, 30, 2, 0, tzinfo=UTC)))
+    try:
+        with TestClient(create_app(settings)) as client:
+            missing = client.get("/healthz")
+            (config_dir / "holidays.yaml").write_text(
+                "holidays:\n  - 2040-10-01\n  - 2041-01-01\nworkdays:\n  - 2041-02-02\n", encoding="utf-8"
+            )
+            configured = client.get("/healthz")
+    finally:
+        clock.set_clock(clock.Clock())
+    assert missing.status_code == 200
+    assert missing.json()["status"] == "ok"
+    assert missing.json()["warnings"] == [
+        "2040 年法定节假日安排未配置，工作日按周一至周五计算；请在 holidays.yaml 中补充",
+        "2041 年法定节假日安排未配置，工作日按周一至周五计算；请在 holidays.yaml 中补充",
+    ]
+    assert configured.status_code == 200
+    assert configured.json()["warnings"] == []
 
 
 def test_items_search_filters_and_pages(config_dir: Path, data_dir: Path) -> None:
