@@ -51,7 +51,7 @@ from service.items import duplicates  # noqa: E402
 from service.settings import ElasticsearchSettings  # noqa: E402
 from service.store.base import search_key  # noqa: E402
 from service.store.elasticsearch import ElasticsearchStore  # noqa: E402
-from service.store.es_layout import document, index_settings, item_mappings  # noqa: E402
+from service.store.es_layout import document, item_index_settings, item_mappings  # noqa: E402
 from tests.servers.elasticsearch import elasticsearch_server  # noqa: E402
 
 BATCH = 100  # crawl.batch_size's default: what the store step hands to the store at once
@@ -149,7 +149,7 @@ class Bench:
         self.prefixes.append(index)
         es_settings = ElasticsearchSettings(**self.settings)
         self.es.indices.create(
-            index=index, settings=index_settings(es_settings), mappings=item_mappings(es_settings.analyzer)
+            index=index, settings=item_index_settings(es_settings), mappings=item_mappings(es_settings.analyzer)
         )
 
         def run() -> None:

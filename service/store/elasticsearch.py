@@ -35,6 +35,7 @@ from service.store.base import (
 )
 from service.store.es_backfill import Backfills
 from service.store.es_candidates import CandidateLookups
+from service.store.es_fresh import FreshWrites
 from service.store.es_layout import (
     DEAD_LETTER_MAPPINGS,
     KEPT_ON_UPDATE,
@@ -89,9 +90,7 @@ class ElasticsearchStore(Backfills, CandidateLookups):
         self.deadletter_index = f"{prefix}-deadletter"
         self.hosts = [_safe_host(h) for h in settings.hosts]
         self.retried = 0
-        self._dirty = False
-        self._fresh_ids: set[str] = set()
-        self._fresh_bands: set[int] = set()
+        self._fresh = FreshWrites()
         self._keys_complete = None
         self._keys_checked = 0.0
         self._next_seq = 0

@@ -22,6 +22,7 @@ from loguru import logger
 from service import clock
 from service.settings import ElasticsearchSettings
 from service.store.base import StoreUnavailable
+from service.store.es_fresh import FreshWrites
 
 _MAX_BACKOFF = 30.0
 # A document refused for its size must still fit in the dead-letter index.
@@ -69,12 +70,9 @@ class BulkWriting:
     # How many per-document or whole-request rejections were retried: operators watch this to see a
     # cluster that is too small for the crawl rate.
     retried: int
-    # Written since the last refresh: the next read refreshes first.
-    _dirty: bool
-    # What was written since the last refresh: ids and band keys (a candidate lookup refreshes only when they
-    # can change its answer).
-    _fresh_ids: set[str]
-    _fresh_bands: set[int]
+    # What this process wrote since the last refresh (the next read that must see it refreshes first; a
+    # candidate lookup merges the documents in instead, see service.store.es_fresh).
+    _fresh: FreshWrites
     _lock: threading.Lock
     _es: Elasticsearch
 
@@ -107,20 +105,9 @@ class BulkWriting:
                 f"Elasticsearch at {', '.join(self.hosts)} has no index {self.alias} ({what}): run `yuqing init`"
             )
 
-    def _written(self, docs: dict[str, dict[str, Any]]) -> None:
-        with self._lock:
-            self._dirty = True
-            self._fresh_ids.update(docs)
-            for doc in docs.values():
-                self._fresh_bands.update(doc.get("lsh") or ())
-
     def _refresh(self) -> None:
         """Make this process's own writes visible to searches (reads after writes, not every second)."""
-        if self._dirty:
-            with self._lock:
-                self._dirty = False
-                self._fresh_ids.clear()
-                self._fresh_bands.clear()
+        if self._fresh.clear():
             with self._call("refresh"):
                 self._es.indices.refresh(index=self.alias)
 
@@ -159,12 +146,13 @@ class BulkWriting:
                 retry = pending
                 last_reason = {i: _reason(exc.status_code, exc.error) for i in pending}
             else:
-                self._written(pending)
+                written: list[tuple[str, dict[str, Any], tuple[int, int]]] = []
                 for entry in resp["items"]:
                     outcome = next(iter(entry.values()))
                     doc_id, status = outcome["_id"], outcome.get("status", 500)
                     error = outcome.get("error")
                     if error is None and status < 300:
+                        written.append((doc_id, pending[doc_id], (outcome["_primary_term"], outcome["_seq_no"])))
                         continue
                     self._check_doc(outcome, "bulk")
                     if _is_rejection(status, error) or _is_transient(status):
@@ -172,6 +160,7 @@ class BulkWriting:
                         last_reason[doc_id] = _reason(status, error)
                     else:
                         failed[doc_id] = _reason(status, error)
+                self._fresh.indexed(written)
             if not retry:
                 break
             if attempt >= self.settings.bulk_max_retries:
@@ -235,7 +224,7 @@ class BulkWriting:
             for doc_id, fields in pending.items():
                 operations += [{"update": {"_index": self.alias, "_id": doc_id}}, {"doc": fields}]
             resp = self._bulk_request(operations, "bulk update", require_alias=True)
-            self._written(pending)
+            self._fresh.updated(pending)
             retry: dict[str, dict[str, Any]] = {}
             for entry in resp["items"]:
                 outcome = entry["update"]

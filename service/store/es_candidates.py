@@ -20,8 +20,6 @@ from service.store.es_layout import LOOKUP_EXCLUDES, item_of
 from service.store.es_queries import sharing_any_band, sharing_bands
 
 Bands = Mapping[str, Sequence[int]]
-# Ids written since the last refresh above which a candidate lookup refreshes anyway (bounded bookkeeping).
-_FRESH_CAP = 50_000
 # Keys per combined lookup: 500 items' ~28 bands each stay far below the node's 65,536 terms per query.
 _KEYS_PER_QUERY = 500
 # Documents one request may return (the node's index.max_result_window).
@@ -42,18 +40,13 @@ class CandidateLookups(BulkWriting):
         if not keys:
             return {}
         # A refresh per crawl batch made the node do several times the work of the writes themselves. Without
-        # one, only this process's writes since the last refresh can be missing: refresh first when the batch
-        # shares a band with them, and again when a candidate found was changed since (the answer is then
-        # the one a refreshed index gives).
-        wanted = {b for k in keys for b in bands[k]}
-        with self._lock:
-            stale = len(self._fresh_ids) > _FRESH_CAP or not wanted.isdisjoint(self._fresh_bands)
-        if stale:
+        # one, only this process's writes since the last refresh can be missing: the documents it indexed are
+        # merged in from memory (service.store.es_fresh); partial updates it made refresh first when they can
+        # change the answer (a band written, a candidate found that was changed since).
+        if self._fresh.needs_refresh({b for k in keys for b in bands[k]}):
             self._refresh()
         out = self._candidates(keys, bands, limit)
-        with self._lock:
-            changed = any(i.id in self._fresh_ids for found in out.values() for i in found)
-        if changed:
+        if self._fresh.changed(i.id for found in out.values() for i in found):
             self._refresh()
             out = self._candidates(keys, bands, limit)
         return out
@@ -63,32 +56,37 @@ class CandidateLookups(BulkWriting):
         for start in range(0, len(keys), _KEYS_PER_QUERY):
             chunk = keys[start : start + _KEYS_PER_QUERY]
             found = self._combined(chunk, bands, limit)
-            out.update(found if found is not None else self._per_key(chunk, bands, limit))
+            if found is None:
+                # The per-key queries read only what the index shows: make this process's writes part of it.
+                if self._fresh.shares({b for k in chunk for b in bands[k]}):
+                    self._refresh()
+                found = self._per_key(chunk, bands, limit)
+            out.update(found)
         return out
 
     def _combined(self, keys: list[str], bands: Bands, limit: int) -> dict[str, list[Item]] | None:
         """Every document sharing a band with the keys, in one request, ranked per key here; None when
         there are more of them than the per-key answers could hold (then the per-key queries decide)."""
-        wanted = sorted({b for k in keys for b in bands[k]})
+        wanted_set = {b for k in keys for b in bands[k]}
         cap = min(limit * len(keys), _MAX_RESULT_WINDOW - 1)
         with self._call("search"):
             resp = self._es.search(
                 index=self.alias,
-                query={"bool": {"filter": [sharing_any_band(wanted)]}},
+                query={"bool": {"filter": [sharing_any_band(sorted(wanted_set))]}},
                 sort=["_doc"],
                 size=cap + 1,
                 track_total_hits=False,
+                seq_no_primary_term=True,
                 source_excludes=list(LOOKUP_EXCLUDES),
             )
         hits = resp["hits"]["hits"]
         if len(hits) > cap:
             return None
-        wanted_set = set(wanted)
-        # band -> positions of the hits holding it (each hit counted once per band, as a term query does).
+        sources = self._fresh.merge(hits, wanted_set)
+        # band -> positions of the documents holding it (each counted once per band, as a term query does).
         holders: dict[int, list[int]] = {}
         order: list[tuple[bool, int]] = []
-        for position, hit in enumerate(hits):
-            source = hit["_source"]
+        for position, source in enumerate(sources):
             for band in wanted_set.intersection(source.get("lsh") or ()):
                 holders.setdefault(band, []).append(position)
             seq = source.get("stored_seq")
@@ -105,7 +103,7 @@ class CandidateLookups(BulkWriting):
             best = sorted(shared, key=lambda p: (-shared[p], order[p]))[:limit]
             for position in best:
                 if position not in items:
-                    items[position] = item_of(hits[position]["_source"])
+                    items[position] = item_of(sources[position])
             out[key] = [items[p] for p in best]
         return out
 

@@ -10,6 +10,7 @@ from elasticsearch import Elasticsearch
 
 from service.settings import ElasticsearchSettings
 from service.store.elasticsearch import ElasticsearchStore
+from service.store.es_fresh import FreshWrites
 from tests.store.builders import make_item
 
 pytestmark = pytest.mark.elasticsearch
@@ -80,3 +81,57 @@ def test_bands_shared_by_more_items_than_the_answers_hold_still_rank_per_key(
     assert _searches(es_admin, es_store) - before == 3
     shared = {i.id: len({0, 1, 2} & set(i.lsh)) for i in items}
     assert [shared[i.id] for i in found["x"]] == sorted(shared.values(), reverse=True)[:3]
+
+
+@pytest.fixture
+def refreshes(es_store: ElasticsearchStore, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The refreshes the store asks for from now on."""
+    seen: list[object] = []
+    real = es_store._es.indices.refresh
+    monkeypatch.setattr(es_store._es.indices, "refresh", lambda **kw: seen.append(kw) or real(**kw))
+    return seen
+
+
+def test_a_crawl_batch_finds_the_batches_stored_before_it_without_a_refresh(
+    es_store: ElasticsearchStore, es_admin: Elasticsearch, refreshes: list[object]
+) -> None:
+    """The store refreshed before 9 of 10 batch lookups of a crawl: a small segment per batch for the node."""
+    _stored(es_store, 5, band_range=400)
+    refreshes.clear()
+    batches = [[make_item(100 + 10 * b + n, lsh=[1000 + n, 2000 + b]) for n in range(10)] for b in range(3)]
+    for number, batch in enumerate(batches):
+        found = es_store.lsh_candidates({i.id: i.lsh for i in batch})
+        # Every earlier batch's item n shares band 1000 + n with this batch's item n: found, each once.
+        for n, item in enumerate(batch):
+            assert [c.id for c in found.get(item.id, [])] == [b[n].id for b in batches[:number]]
+        es_store.upsert(batch)
+        if number == 1:
+            # Another reader's refresh makes some of them searchable: still each document once.
+            es_admin.indices.refresh(index=es_store.alias)
+    assert refreshes == []
+
+
+def test_an_item_changed_by_this_process_is_found_as_it_is_now(
+    es_store: ElasticsearchStore, refreshes: list[object]
+) -> None:
+    _stored(es_store, 1, band_range=400)
+    old = make_item(50, lsh=[1, 2, 3])
+    es_store.upsert([old])
+    es_store.count()  # searchable in its first version
+    changed = make_item(50, lsh=[7, 8], title="工单五十（更正）")
+    es_store.upsert([changed])
+    refreshes.clear()
+    # The index still shows the first version until a refresh; the answer is the one after it.
+    assert es_store.lsh_candidates({"x": [1, 2]}) == {}
+    assert [i.title for i in es_store.lsh_candidates({"x": [7]})["x"]] == ["工单五十（更正）"]
+    assert refreshes == []
+
+
+def test_more_writes_than_the_store_holds_are_made_searchable_by_one_refresh(
+    es_store: ElasticsearchStore, refreshes: list[object]
+) -> None:
+    es_store._fresh = FreshWrites(cap=3)
+    items = [make_item(n, lsh=[500]) for n in range(5)]
+    es_store.upsert(items)
+    assert [i.id for i in es_store.lsh_candidates({"x": [500]})["x"]] == [i.id for i in items]
+    assert len(refreshes) == 1
