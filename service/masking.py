@@ -94,7 +94,9 @@ _MAYBE_MASKED = re.compile(r"[0-9]{4}|@")
 # and only these two fold into "@" (checked over every code point by tests/masking), so a text without
 # such a run is left as it is without building its folded view.
 _RAW_MAYBE_MASKED = re.compile(r"\d{4}|[@\uff20\ufe6b]")
-_SEGMENT = re.compile(r"[0-9A-Za-z@._%+()\-: ：号码扣]*[0-9@][0-9A-Za-z@._%+()\-: ：号码扣]*")
+# Maximal runs of these characters; only a run that passes _MAYBE_MASKED can hold a match. (A pattern
+# asking for a digit inside the run backtracked over every run without one: quadratic in a URL's words.)
+_SEGMENT = re.compile(r"[0-9A-Za-z@._%+()\-: ：号码扣]+")
 
 # (digits kept at the start, digits kept at the end) per shape; "fixed" keeps its area code instead.
 _KEEP = {
@@ -202,7 +204,10 @@ def mask_text(text: str) -> str:
     # The full pattern only runs over stretches that can hold a match (digits, letters, separators):
     # most of a Chinese text is skipped at the speed of one character-class scan.
     for segment in _SEGMENT.finditer(view):
-        for match in _PATTERN.finditer(view, segment.start(), segment.end()):
+        start, end = segment.span()
+        if _MAYBE_MASKED.search(view, start, end) is None:
+            continue
+        for match in _PATTERN.finditer(view, start, end):
             for i in _hidden(view, match):
                 if out is None:
                     out = list(text)
