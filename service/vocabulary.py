@@ -1,6 +1,6 @@
 """The shared words of the product, defined once: every layer and every API schema uses these.
 
-Severity, deadline stage, item channel, ticket status and user role each have one ``Literal`` type (for
+Severity, deadline stage, item channel, ticket status, user role and alert state each have one ``Literal`` type (for
 type checking and the OpenAPI schema), one tuple of the values in their natural order, and one table of
 the Chinese labels the console, notifications and exports show. Nothing here imports the rest of the
 product, so the crawl stage, the ledger and the notifiers can all depend on it.
@@ -67,3 +67,7 @@ RESPONSE_TYPES: tuple[ResponseType, ...] = get_args(ResponseType)
 RESPONSE_TYPE_LABELS: Mapping[str, str] = MappingProxyType(
     {"online": "网上公开", "phone": "电话", "written": "书面", "in_person": "当面", "other": "其他"}
 )
+
+AlertState = Literal["new", "acknowledged", "noise"]
+ALERT_STATES: tuple[AlertState, ...] = get_args(AlertState)
+ALERT_STATE_LABELS: Mapping[str, str] = MappingProxyType({"new": "未处理", "acknowledged": "已确认", "noise": "误报"})

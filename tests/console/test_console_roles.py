@@ -10,6 +10,7 @@ import re
 from datetime import date, timedelta
 
 import chinese_calendar
+import httpx
 import pytest
 
 from service import clock
@@ -229,3 +230,30 @@ def test_admin_is_told_of_a_coming_year_without_holidays_until_holidays_yaml_has
         assert page.locator(".calendar-notice").count() == 0
     finally:
         holidays.unlink()
+
+
+def test_audit_details_name_fields_and_values_in_chinese_and_stay_text(open_as, console_server: ConsoleServer) -> None:
+    console_server.ingest("化工厂排污审计详情测试", "化工厂向河里排污，异味严重。")
+    ticket = console_server.wait_for("env1", "/api/v1/tickets", lambda t: "审计详情测试" in (t.get("title") or ""))
+    with console_server.client("env1") as client:
+        done = client.post(
+            f"/api/v1/tickets/{ticket['id']}/actions", json={"action": "acknowledge", "version": ticket["version"]}
+        )
+        assert done.status_code == 200, done.text
+    hostile = '<img src=x onerror="window.__pwned=1">'
+    refused = httpx.post(f"{console_server.base_url}/api/v1/auth/login", json={"username": hostile, "password": "x"})
+    assert refused.status_code in (400, 401), refused.text
+    page = open_as("auditor1")
+    page.goto("/audit")
+    page.wait_for_selector("#audit-rows tr")
+    details = page.locator("#audit-rows td.detail")
+    acknowledged = next(t for t in details.all_text_contents() if f"工单：{ticket['id']}；" in t)
+    assert "动作：签收" in acknowledged
+    assert "新状态：已签收" in acknowledged
+    assert not re.search(r"[a-z_]{3,}", acknowledged), acknowledged  # no field or status codes left
+    refusal = page.locator("#audit-rows tr", has_text=hostile)
+    assert refusal.locator("td").nth(2).text_content() == hostile
+    assert refusal.locator("td.detail").text_content() == "原因：用户不存在"
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.locator("#audit-rows img").count() == 0
+    assert not page.console_errors, page.console_errors

@@ -1,73 +1,40 @@
 // The auditor's page: the audit log newest first, filtered by user, action and time, and the chain's state.
 import { api } from "./api.js";
-import { $, clear, el } from "./dom.js";
-import { ACTIONS, CHANNELS, SEVERITIES, STAGES, formatTime } from "./format.js";
+import { $, clear, departments, el } from "./dom.js";
+import { formatTime } from "./format.js";
 
 const PAGE = 100;
 const RESULTS = { success: "成功", failure: "失败", denied: "拒绝" };
 const EVENTS = new Map(JSON.parse($("audit-event-names").textContent));
+// The names of detail fields and of their values, from the service's one vocabulary (service/console/audit_labels.py).
+const LABELS = JSON.parse($("audit-labels").textContent);
+const DEPARTMENT_FIELDS = new Set(["department", "from_department", "to_department"]);
+const deptNames = departments();
 let oldestShown = null;
 
 const eventName = (type) => EVENTS.get(type) || type;
-
-// Detail keys and values read as Chinese where they name something known; the rest is shown as given (as text).
-const KEYS = {
-  action: "动作",
-  alert_id: "预警",
-  attempts: "失败次数",
-  before: "早于",
-  by: "操作人",
-  channel: "渠道",
-  deadlines: "时限",
-  deadlines_before: "原时限",
-  deleted: "删除条数",
-  department: "部门",
-  from: "原值",
-  from_department: "原部门",
-  from_ticket: "原工单",
-  into: "并入工单",
-  item: "条目",
-  item_id: "条目",
-  items: "条目",
-  merged: "并入的工单",
-  method: "请求方法",
-  new_ticket: "新工单",
-  objects: "查看的内容",
-  path: "路径",
-  q: "检索词",
-  reason: "原因",
-  replied_at: "答复时间",
-  response_type: "回应方式",
-  retention_days: "保留天数",
-  role: "角色",
-  severity: "严重程度",
-  source: "来源",
-  source_id: "来源",
-  stages: "环节",
-  start_urls: "起始地址",
-  state: "状态",
-  to: "新值",
-  to_department: "新部门",
-  until: "截至",
-  username: "用户名",
-  version: "版本",
-};
-const ROLES = { officer: "舆情专员", department: "部门用户", leader: "领导", admin: "管理员", auditor: "审计员" };
-const VALUES = { ...ROLES, ...SEVERITIES, ...CHANNELS, ...STAGES };
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
 
+function fieldName(key, value) {
+  const isObject = value !== null && typeof value === "object" && !Array.isArray(value);
+  return (isObject && LABELS.object_fields[key]) || LABELS.fields[key] || key;
+}
+
+// Values read as Chinese where their field names a known vocabulary; the rest is shown as given (as text).
 function shownValue(key, value) {
   if (value === null || value === undefined || value === "") return "—";
-  if (key === "action") return ACTIONS[value] || value;
   if (typeof value === "boolean") return value ? "是" : "否";
   if (typeof value === "string") {
+    const names = LABELS.values[key];
+    if (names && Object.hasOwn(names, value)) return names[value];
+    if (DEPARTMENT_FIELDS.has(key)) return deptNames.get(value) || value;
     if (ISO_TIME.test(value)) return formatTime(value);
-    return VALUES[value] || value;
+    return value;
   }
   if (Array.isArray(value)) return value.map((v) => shownValue(key, v)).join("、");
   if (typeof value === "object") {
     return Object.entries(value)
-      .map(([k, v]) => `${KEYS[k] || STAGES[k] || k}：${shownValue(k, v)}`)
+      .map(([k, v]) => `${fieldName(k, v)}：${shownValue(k, v)}`)
       .join("，");
   }
   return String(value);
@@ -76,7 +43,7 @@ function shownValue(key, value) {
 function detailText(record) {
   const d = record.detail || {};
   return Object.entries(d)
-    .map(([key, value]) => `${KEYS[key] || key}：${shownValue(key, value)}`)
+    .map(([key, value]) => `${fieldName(key, value)}：${shownValue(key, value)}`)
     .join("；");
 }
 
