@@ -89,9 +89,10 @@ def main() -> None:
             pid = product.proc.pid
             client = httpx.Client(timeout=3600)
             headers = {"Authorization": f"Bearer {product.token(USER, client=client)}"}
+            print(f"server pid {pid}, RSS after sign-in {_rss_mb(pid):.1f} MB", flush=True)
             for fmt in args.formats.split(","):
                 _export(client, product.base, headers, fmt, "2026-01-01", work / f"warm.{fmt}")
-            print(f"server pid {pid}, RSS after warm-up {_rss_mb(pid):.1f} MB", flush=True)
+            print(f"RSS after the warm-up exports {_rss_mb(pid):.1f} MB", flush=True)
             for round_no in range(args.rounds):
                 for fmt in args.formats.split(","):
                     before, cpu = _rss_mb(pid), _cpu_s(pid)
