@@ -74,11 +74,14 @@ function render(alert) {
   if (alert.rule_ids && alert.rule_ids.length) links.append(el("span", { class: "rules muted", text: `规则：${alert.rule_ids.map(ruleName).join("、")}` }));
   if (STATE_NAMES[alert.state]) links.append(el("span", { class: `state state-${alert.state}`, text: STATE_NAMES[alert.state] }));
   if (canTriage && alert.state === "new") {
+    // One group, kept together at the row's end: on a phone it moves to a line of its own as a whole.
+    const group = el("span", { class: "triage-group" });
     for (const [state, label] of [["acknowledged", "确认"], ["noise", "标为误报"]]) {
-      const button = el("button", { type: "button", class: "link triage", dataset: { state }, text: label });
+      const button = el("button", { type: "button", class: "triage", dataset: { state }, text: label });
       button.addEventListener("click", (event) => triage(event, alert, state));
-      links.append(button);
+      group.append(button);
     }
+    links.append(group);
   }
   li.append(meta, heading, body, links);
   li.addEventListener("click", () => {

@@ -1,0 +1,72 @@
+"""A phone (390 px): work-order numbers stay whole, the alert card's links and buttons keep their words."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.console.conftest import ConsoleServer, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.long_running(120)]
+
+PHONE = (390, 844)
+LONG_NO = "GD202611300001234567"  # a 12345 number with a long serial
+ENDLESS_NO = "XJ" + "0123456789" * 8  # longer than the phone is wide: scrolls inside its own box
+
+
+def _one_line(page, selector: str) -> list[str]:
+    """Texts of ``selector`` elements drawn on more than one line (a word cut in two)."""
+    return page.eval_on_selector_all(
+        selector,
+        """nodes => nodes.filter(n => {
+            const lh = parseFloat(getComputedStyle(n).lineHeight) || parseFloat(getComputedStyle(n).fontSize) * 1.6;
+            return n.getBoundingClientRect().height > lh * 1.5;
+        }).map(n => n.textContent)""",
+    )
+
+
+@pytest.fixture(scope="module")
+def numbered(console_server: ConsoleServer) -> None:
+    console_server.ingest(
+        "东郊化工厂凌晨排污，手机版式测试", "东郊化工厂凌晨向排水渠排污，刺鼻异味持续到早上。", order_no=LONG_NO
+    )
+    console_server.ingest(
+        "北岸工厂偷排废水超长编号测试", "北岸工厂把废水偷排进鱼塘，鱼大量死亡，附近有污染异味。", order_no=ENDLESS_NO
+    )
+    console_server.wait_for("env1", "/api/v1/tickets", lambda t: t.get("order_no") == ENDLESS_NO)
+    console_server.wait_for("env1", "/api/v1/tickets", lambda t: t.get("order_no") == LONG_NO)
+
+
+def test_work_order_numbers_stay_whole_on_a_phone_and_the_page_never_scrolls_sideways(
+    open_as, numbered, console_server: ConsoleServer
+) -> None:
+    page = open_as("env1", PHONE)
+    for path in ("/tickets", "/ledger"):
+        page.goto(path)
+        page.wait_for_selector(f".order-no:has-text('{LONG_NO}')")
+        assert _one_line(page, ".order-no") == [], path
+        assert _one_line(page, ".orig .ext") == [], path
+        assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0, path
+        endless = page.locator(".order-no", has_text=ENDLESS_NO).first
+        box, card = endless.bounding_box(), page.locator("tr", has=endless).bounding_box()
+        assert box is not None
+        assert card is not None
+        assert box["x"] + box["width"] <= card["x"] + card["width"] + 1, path  # it scrolls within the card
+        screenshot(page, f"phone-order-numbers{path.replace('/', '-')}")
+
+
+def test_alert_card_links_and_buttons_keep_their_words_on_a_phone(open_as, numbered) -> None:
+    page = open_as("officer1", PHONE)
+    page.goto("/alerts")
+    page.wait_for_selector(".alert .triage-group button")
+    assert _one_line(page, ".alert .links > a, .alert .links > .state, .alert .triage-group button") == []
+    # The two buttons sit side by side, whole, at the end of the card.
+    for card in page.locator(".alert:has(.triage-group)").all()[:5]:
+        ok, noise = (b.bounding_box() for b in card.locator(".triage-group button").all())
+        assert ok is not None
+        assert noise is not None
+        assert abs(ok["y"] - noise["y"]) < 2
+        inner = card.bounding_box()
+        assert inner is not None
+        assert noise["x"] + noise["width"] <= inner["x"] + inner["width"]
+    assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
+    screenshot(page, "phone-alert-card")
