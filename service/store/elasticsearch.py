@@ -29,7 +29,6 @@ from service.store.base import (
     PageTooDeep,
     SearchPage,
     TextRow,
-    UpsertResult,
     decode_cursor,
     encode_cursor,
 )
@@ -38,8 +37,6 @@ from service.store.es_candidates import CandidateLookups
 from service.store.es_fresh import FreshWrites
 from service.store.es_layout import (
     DEAD_LETTER_MAPPINGS,
-    KEPT_ON_UPDATE,
-    document,
     index_settings,
     item_index_settings,
     item_mappings,
@@ -94,6 +91,7 @@ class ElasticsearchStore(Backfills, CandidateLookups):
         self._keys_complete = None
         self._keys_checked = 0.0
         self._next_seq = 0
+        self._unseen: set[str] = set()
         self._lock = threading.Lock()
         self._es = self._client()
 
@@ -173,93 +171,6 @@ class ElasticsearchStore(Backfills, CandidateLookups):
         self._es.close()
 
     # -- writes --------------------------------------------------------------------------------
-    def _existing(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), _MGET_CHUNK):
-            chunk = ids[start : start + _MGET_CHUNK]
-            with self._call("mget"):
-                resp = self._es.mget(
-                    index=self.alias,
-                    ids=chunk,
-                    source_includes=["fingerprint", "lsh", "lsh_done", *KEPT_ON_UPDATE],
-                )
-            for doc in resp["docs"]:
-                self._check_doc(doc, "mget")
-                if doc.get("found"):
-                    found[doc["_id"]] = doc.get("_source", {})
-        return found
-
-    def upsert(self, items: Sequence[Item]) -> UpsertResult:
-        """Insert new items, replace changed ones, skip unchanged ones; refused documents are dead-lettered."""
-        result = UpsertResult()
-        size = self.settings.bulk_chunk_size
-        for start in range(0, len(items), size):
-            result.merge(self._upsert_chunk(items[start : start + size]))
-        return result
-
-    def _upsert_chunk(self, items: Sequence[Item]) -> UpsertResult:
-        result = UpsertResult()
-        # The last occurrence of an id is what gets stored.
-        latest: dict[str, Item] = {}
-        for raw in items:
-            latest[raw.id] = raw if raw.fingerprint else raw.with_fingerprint()
-        existing = self._existing(list(latest))
-        now = clock.now()
-        base_seq = self._allot_seq(len(latest))
-        docs: dict[str, dict[str, Any]] = {}
-        kinds: dict[str, str] = {}
-        for position, item in enumerate(latest.values()):
-            old = existing.get(item.id)
-            if old is not None and old.get("fingerprint") == item.fingerprint:
-                kinds[item.id] = "unchanged"
-                continue
-            if old is None:
-                doc = document(item.model_copy(update={"stored_at": now, "updated_at": now}))
-                doc["stored_seq"] = base_seq + position
-                kinds[item.id] = "new"
-            else:
-                doc = document(item.model_copy(update={"updated_at": now}))
-                for name in KEPT_ON_UPDATE:
-                    doc[name] = old.get(name)
-                if not item.lsh:
-                    # Written without band keys (not through the crawl pipeline): keep the ones it had.
-                    doc["lsh"] = old.get("lsh") or []
-                    if old.get("lsh_done"):
-                        doc["lsh_done"] = True
-                kinds[item.id] = "updated"
-            docs[item.id] = doc
-        failed = self._bulk_index(docs)
-        if failed:
-            self._dead_letter(failed, {i: docs[i] for i in failed})
-        # Report each input occurrence, as if the items had been upserted one after another, so
-        # new + updated + unchanged + dead-lettered always equals the input.
-        seen: dict[str, str] = {}
-        for raw in items:
-            if raw.id in failed:
-                result.dead_lettered.append((raw.id, failed[raw.id]))
-                continue
-            fingerprint = raw.fingerprint or raw.compute_fingerprint()
-            if raw.id not in seen:
-                getattr(result, kinds[raw.id]).append(raw.id)
-            elif seen[raw.id] == fingerprint:
-                result.unchanged.append(raw.id)
-            else:
-                result.updated.append(raw.id)
-            seen[raw.id] = fingerprint
-        return result
-
-    def _allot_seq(self, count: int) -> int:
-        """The first of ``count`` storage sequence numbers no earlier write of this process used.
-
-        Microseconds x 1000, so writes of other processes interleave by time; never repeated within the
-        process even when the clock stands still or a chunk holds more than 1,000 items, because the
-        newest-first sort has no other tie-breaker.
-        """
-        with self._lock:
-            start = max(int(clock.now().timestamp() * 1_000_000) * 1000, self._next_seq)
-            self._next_seq = start + count
-        return start
-
     def mark_matched(self, item_ids: Sequence[str]) -> None:
         """Set matched_at on items not matched before; the first match time is kept."""
         if not item_ids:

@@ -11,7 +11,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -117,13 +117,20 @@ class BulkWriting:
 
     def _bulk_index(self, docs: dict[str, dict[str, Any]]) -> dict[str, str]:
         """Index the documents; returns id -> reason for those that failed for good."""
+        return self._bulk_write(docs, ())[0]
+
+    def _bulk_write(self, docs: dict[str, dict[str, Any]], create: Collection[str]) -> tuple[dict[str, str], list[str]]:
+        """Index the documents, those in ``create`` only if their id is not stored yet; returns id -> reason
+        for those that failed for good, and the ids of ``create`` that were stored already (nothing written)."""
         pending = dict(docs)
         failed: dict[str, str] = {}
+        refused: list[str] = []
         attempt = 0
         while pending:
             operations: list[dict[str, Any]] = []
             for doc_id, doc in pending.items():
-                operations += [{"index": {"_index": self.alias, "_id": doc_id}}, doc]
+                op = "create" if doc_id in create else "index"
+                operations += [{op: {"_index": self.alias, "_id": doc_id}}, doc]
             retry: dict[str, dict[str, Any]] = {}
             last_reason: dict[str, str] = {}
             try:
@@ -135,8 +142,10 @@ class BulkWriting:
                     # Over http.max_content_length: halve the request rather than lose the chunk.
                     ids = list(pending)
                     half = len(ids) // 2
-                    failed.update(self._bulk_index({i: pending[i] for i in ids[:half]}))
-                    failed.update(self._bulk_index({i: pending[i] for i in ids[half:]}))
+                    for part in (ids[:half], ids[half:]):
+                        part_failed, part_refused = self._bulk_write({i: pending[i] for i in part}, create)
+                        failed.update(part_failed)
+                        refused += part_refused
                     break
                 if not _is_transient(exc.status_code):
                     # The request as a whole can never succeed; keep its documents, with the reason.
@@ -155,7 +164,9 @@ class BulkWriting:
                         written.append((doc_id, pending[doc_id], (outcome["_primary_term"], outcome["_seq_no"])))
                         continue
                     self._check_doc(outcome, "bulk")
-                    if _is_rejection(status, error) or _is_transient(status):
+                    if status == 409 and doc_id in create:
+                        refused.append(doc_id)
+                    elif _is_rejection(status, error) or _is_transient(status):
                         retry[doc_id] = pending[doc_id]
                         last_reason[doc_id] = _reason(status, error)
                     else:
@@ -178,7 +189,7 @@ class BulkWriting:
             self._backoff(attempt)
             attempt += 1
             pending = retry
-        return failed
+        return failed, refused
 
     def _dead_letter(self, reasons: dict[str, str], docs: dict[str, dict[str, Any]]) -> None:
         now = clock.now().isoformat()

@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from service.store.base import Item, StoreUnavailable
-from service.store.es_bulk import BulkWriting
 from service.store.es_layout import LOOKUP_EXCLUDES, item_of
 from service.store.es_queries import sharing_any_band, sharing_bands
+from service.store.es_upsert import Upserts
 
 Bands = Mapping[str, Sequence[int]]
 # Keys per combined lookup: 500 items' ~28 bands each stay far below the node's 65,536 terms per query.
@@ -28,7 +28,7 @@ _MAX_RESULT_WINDOW = 10_000
 _MSEARCH_CHUNK = 100
 
 
-class CandidateLookups(BulkWriting):
+class CandidateLookups(Upserts):
     """``lsh_candidates`` of :class:`service.store.elasticsearch.ElasticsearchStore`."""
 
     def lsh_candidates(self, bands: Mapping[str, Sequence[int]], limit: int = 50) -> dict[str, list[Item]]:
@@ -49,6 +49,9 @@ class CandidateLookups(BulkWriting):
         if self._fresh.changed(i.id for found in out.values() for i in found):
             self._refresh()
             out = self._candidates(keys, bands, limit)
+        # A stored item shares every band with itself: a key that is not among its own candidates is an item
+        # never stored (or changed beyond its bands); the upsert that follows creates it without a read first.
+        self._not_seen_by_lookup(k for k in keys if all(i.id != k for i in out.get(k, ())))
         return out
 
     def _candidates(self, keys: list[str], bands: Bands, limit: int) -> dict[str, list[Item]]:

@@ -135,3 +135,53 @@ def test_more_writes_than_the_store_holds_are_made_searchable_by_one_refresh(
     es_store.upsert(items)
     assert [i.id for i in es_store.lsh_candidates({"x": [500]})["x"]] == [i.id for i in items]
     assert len(refreshes) == 1
+
+
+@pytest.fixture
+def mgets(es_store: ElasticsearchStore, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The ids of each mget the store makes from now on."""
+    seen: list[list[str]] = []
+    real = es_store._es.mget
+    monkeypatch.setattr(es_store._es, "mget", lambda **kw: seen.append(list(kw["ids"])) or real(**kw))
+    return seen
+
+
+def test_new_items_of_a_crawl_batch_are_written_without_a_read_first(
+    es_store: ElasticsearchStore, mgets: list[list[str]]
+) -> None:
+    """An mget before every crawl batch's bulk write only ever answered "not stored" for new items."""
+    stored = make_item(1, lsh=[1, 2])
+    es_store.upsert([stored])
+    mgets.clear()
+    again = make_item(1, lsh=[1, 2])
+    batch = [make_item(n, lsh=[n * 10]) for n in range(2, 5)]
+    found = es_store.lsh_candidates({i.id: i.lsh for i in [again, *batch]})
+    assert [i.id for i in found[again.id]] == [stored.id]
+    result = es_store.upsert([again, *batch])
+    assert sorted(result.new) == sorted(i.id for i in batch)
+    assert result.unchanged == [stored.id]
+    assert mgets == [[stored.id]]  # only the item found among its own candidates is read
+    assert es_store.count() == 4
+
+
+def test_an_item_changed_beyond_its_bands_is_updated_not_created_twice(
+    es_store: ElasticsearchStore, mgets: list[list[str]]
+) -> None:
+    stored = make_item(1, lsh=[1, 2])
+    es_store.upsert([stored])
+    es_store.set_event([stored.id], "event-1")
+    mgets.clear()
+    rewritten = make_item(1, lsh=[7], title="工单一（全文改写）")
+    # Not among its own candidates (no band in common), so the upsert tries to create it: the cluster
+    # refuses, and it is read and written as the update it is.
+    assert es_store.lsh_candidates({rewritten.id: rewritten.lsh}) == {}
+    result = es_store.upsert([rewritten])
+    assert result.updated == [stored.id]
+    assert not result.new
+    assert not result.dead_lettered
+    assert mgets == [[stored.id]]
+    now = es_store.get(stored.id)
+    assert now is not None
+    assert now.title == "工单一（全文改写）"
+    assert now.event_id == "event-1"
+    assert es_store.count() == 1
