@@ -102,8 +102,9 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
         store.init()
         # Place names of departments.yaml regions and places.txt: repost detection keeps places apart.
         from service.items.places import configure
+        from service.rules.config import KEEP_DIR
 
-        configure(settings.config_dir)
+        configure(settings.config_dir, settings.data_path(KEEP_DIR))
     # Before any spider class is built: render: browser sources pin their hosts when they are built.
     use_dns_servers(sources.crawl.dns_servers)
     scrapy_conf = scrapy_settings(sources.crawl, check_mode=check)
@@ -227,8 +228,9 @@ PRELOADED = (
 
 def _preload() -> None:
     """Import what every crawl needs once, before forking: Scrapy's components named in its default
-    settings, the pipeline, the stores, jieba's dictionary. Never the reactor: each crawl installs its own."""
-    import jieba
+    settings, the pipeline, the stores. Never the reactor: each crawl installs its own. jieba's dictionary
+    is not loaded here: a crawl's gazetteer has a tokenizer of its own, loaded from the data dir's copy
+    (service.items.places) when a crawl first compares places."""
     import scrapy.settings.default_settings as defaults
     from scrapy.utils.misc import load_object
 
@@ -244,8 +246,6 @@ def _preload() -> None:
     for path in sorted(paths):
         with contextlib.suppress(Exception):  # a name that is not a class path (a format string, say)
             load_object(path)
-    jieba.setLogLevel(60)
-    jieba.initialize()
     from service.store.base import search_key
 
     search_key("预热 Warm-up")  # builds the folding tables every stored item needs

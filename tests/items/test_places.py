@@ -49,3 +49,33 @@ def test_configured_names_are_read_when_first_needed(tmp_path: Path, monkeypatch
     assert read == []
     assert "翠屏湾" in {p.name for p in gazetteer.extract("翠屏湾的居民反映，楼下的烧烤摊油烟很大。")}
     assert read == [tmp_path]
+
+
+def test_a_restart_loads_the_dictionary_from_the_data_dir_until_the_names_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 10k rules, building the dictionary (parsing departments.yaml, adding every region) took most of
+    the time to a first match after `yuqing run`; a restart now reads the copy kept in the data dir, and a
+    changed places.txt or departments.yaml builds it anew."""
+    config, keep = tmp_path / "config", tmp_path / "data" / "parsed-config"
+    config.mkdir()
+    (config / "places.txt").write_text("翠屏湾\n", encoding="utf-8")
+    text = "翠屏湾和云杉里的居民反映，楼下的烧烤摊油烟很大。"
+    first = Gazetteer(config_dir=config, keep_dir=keep)
+    assert "翠屏湾" in {p.name for p in first.extract(text)}
+    assert first.loaded_from == "built"
+    assert len(list(keep.glob("places.*.marshal"))) == 1
+
+    parsed: list[Path] = []
+    monkeypatch.setattr(places, "config_words", lambda d: parsed.append(d) or config_words(d))
+    restart = Gazetteer(config_dir=config, keep_dir=keep)
+    assert restart.extract(text) == first.extract(text)
+    assert restart.loaded_from == "kept"
+    assert parsed == []  # departments.yaml and places.txt were not read as names
+
+    (config / "places.txt").write_text("翠屏湾\n云杉里\n", encoding="utf-8")
+    changed = Gazetteer(config_dir=config, keep_dir=keep)
+    assert {"翠屏湾", "云杉里"} <= {p.name for p in changed.extract(text)}
+    assert changed.loaded_from == "built"
+    assert len(list(keep.glob("places.*.marshal"))) == 1  # the stale copy is gone
+    assert Gazetteer(config_dir=config, keep_dir=keep).loaded_from is None  # loaded when first needed
