@@ -4,7 +4,8 @@ Usage: ``python benchmarks/crawl.py [--lists 40] [--per-list 20] [--rounds 3] [-
 Serves GBK list and detail pages on loopback (every detail page a distinct generated complaint), then
 times, in interleaved rounds (the side that goes first alternates), (1) ``crawlers.runner.crawl_sources``:
 the product's crawl process with spider, clean, normalize, dedupe (MinHash band keys), the batched
-near-duplicate candidate lookup and batched SQLite upserts into a fresh store, and (2) a bare Scrapy
+near-duplicate candidate lookup and batched SQLite upserts into a fresh store (the data dir holding what
+the warm-up crawl kept there, as an installed product's does), and (2) a bare Scrapy
 spider that fetches the same pages and does nothing with them. Both are child processes at the same CPU
 priority (the product's crawl niceness is set to 0 here, as the bare spider runs). Reported per side:
 medians of wall seconds, pages/s, CPU seconds per page (user + system of the child process), and the
@@ -22,6 +23,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.matching import make_item, place_pool  # noqa: E402
 from crawlers.runner import _child_env, crawl_sources, settings_payload  # noqa: E402
+from service.rules.config import KEEP_DIR  # noqa: E402
 from service.settings import Settings, load_settings  # noqa: E402
 
 BARE_SPIDER = """
@@ -169,7 +172,13 @@ class Bench:
         config = self.tmp / f"config{self.runs}"
         config.mkdir()
         (config / "sources.yaml").write_text(_sources_yaml(f"{self.base}/{lists}/list_1.html", lists), "utf-8")
-        settings = load_settings(config, data_dir=str(self.tmp / f"data{self.runs}"))  # a fresh store
+        data = self.tmp / f"data{self.runs}"
+        kept = self.tmp / "data1" / KEEP_DIR
+        if kept.is_dir():
+            # A fresh store in an installed product: what earlier processes kept in the data dir (the folding
+            # tables) is there, as it is for every crawl but an installation's first.
+            shutil.copytree(kept, data / KEEP_DIR)
+        settings = load_settings(config, data_dir=str(data))  # a fresh store
         # The bare spider runs at the benchmark's own priority: so does the product's crawl here.
         settings.scheduler.crawl_niceness = 0
         return settings

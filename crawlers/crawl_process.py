@@ -88,7 +88,9 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
     from crawlers.pipelines import Shared
     from crawlers.settings import scrapy_settings
     from crawlers.spiders import spider_for
+    from service.rules.config import KEEP_DIR, keep_folding_tables
 
+    keep_folding_tables(settings.data_path(KEEP_DIR))  # the tables every stored item is folded with: read, not built
     sources = load_all_sources(settings)
     ids = _select(sources, source_ids)
     invalid = {} if check else _invalid_results(sources, source_ids)
@@ -102,7 +104,6 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
         store.init()
         # Place names of departments.yaml regions and places.txt: repost detection keeps places apart.
         from service.items.places import configure
-        from service.rules.config import KEEP_DIR
 
         configure(settings.config_dir, settings.data_path(KEEP_DIR))
     # Before any spider class is built: render: browser sources pin their hosts when they are built.

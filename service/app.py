@@ -26,7 +26,7 @@ from service.items.places import configure as configure_places
 from service.ledger.scheduled import jobs as ticket_jobs
 from service.matching.scheduled import jobs as matching_jobs
 from service.matching.worker import MatchingWorker
-from service.rules.config import KEEP_DIR
+from service.rules.config import KEEP_DIR, keep_folding_tables
 from service.scheduling import queue, registry
 from service.scheduling.lease import LeaseHeld
 from service.scheduling.scheduler import Scheduler
@@ -96,6 +96,7 @@ def _scheduler_died(app: FastAPI, reason: str) -> None:
 
 def create_app(settings: Settings, with_scheduler: bool = False, ctx: AppContext | None = None) -> FastAPI:
     """Build the app; ``with_scheduler`` hosts the scheduler in this process (``yuqing run`` only)."""
+    keep_folding_tables(settings.data_path(KEEP_DIR))  # read from the data dir, not rebuilt at every start
     ctx = ctx or AppContext.create(settings)
     configure_places(settings.config_dir, settings.data_path(KEEP_DIR))
 

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import bisect
 import codecs
+import hashlib
+import marshal
 import re
+import sys
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -70,14 +74,19 @@ def _char_class(code_points: list[int]) -> str:
     return "".join(parts)
 
 
-@cache
-def _tables() -> _Tables:
+def _changing_points() -> dict[int, str]:
     changing: dict[int, str] = {}
     for cp in _unstable_code_points():
         char = chr(cp)
         folded = fold_char(char)
         if folded != char:
             changing[cp] = folded
+    return changing
+
+
+@cache
+def _tables() -> _Tables:
+    changing = _kept_or_built().changing
     expanding = sorted(cp for cp, folded in changing.items() if len(folded) != 1 and cp < 0x10000)
     # The regex engine tests a BMP class in one bitmap lookup but walks astral ranges one by one, so
     # astral characters are all let through as one range and sorted out by the table (rare in our text).
@@ -327,15 +336,14 @@ def _composition_seconds() -> set[str]:
     return seconds
 
 
-@cache
-def _fast() -> _Fast:
-    """Tables of the fast path, exact for text whose every character is "plain" (see ``plain``).
+def _build_wide(changing: dict[int, str]) -> tuple[npt.NDArray[np.uint32], dict[str, str]]:
+    """The code point table of the fast path and the foldings of the characters that fold to several.
 
-    A text of plain characters is in NFC, and so is its per-character folding: no character of it
-    composes with a neighbour or is reordered, so fold_reference takes its per-character path and folds
-    each character by itself, which is what one table look-up per character reproduces.
+    Exact for text whose every character is "plain": a text of plain characters is in NFC, and so is its
+    per-character folding: no character of it composes with a neighbour or is reordered, so fold_reference
+    takes its per-character path and folds each character by itself, which one look-up per character
+    reproduces.
     """
-    changing = _tables().changing
     seconds = _composition_seconds()
 
     def plain(char: str) -> bool:
@@ -348,8 +356,7 @@ def _fast() -> _Fast:
             and decomposed[0] not in seconds
         )
 
-    identity = np.arange(0x110000, dtype=np.uint32)
-    wide = identity.copy()
+    wide = np.arange(0x110000, dtype=np.uint32)
     wide[0xD800:0xE000] = ord(_UNSAFE)  # lone surrogates: rare, and the reference is the definition
     for cp in _unstable_code_points():
         if not plain(chr(cp)):
@@ -366,11 +373,71 @@ def _fast() -> _Fast:
         else:
             wide[cp] = ord(_EXPANDS)
             expansions[chr(cp)] = folded
+    return wide, expansions
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What the tables are made from: the characters that fold, and the fast table where it is not identity."""
+
+    changing: dict[int, str]
+    points: npt.NDArray[np.uint32]  # code points the fast table maps elsewhere, ascending
+    values: npt.NDArray[np.uint32]  # what it maps them to
+    expansions: dict[str, str]
+
+
+# Building the tables walks every code point outside the stable blocks through unicodedata (~0.3 s CPU, in
+# every crawl process and at every start of the service). Processes keep them in the data dir
+# (service.rules.config.keep_folding_tables) as the bytes of ``tables_blob``, under ``kept_tables_name``: a
+# digest of the Unicode data and of this module's source, so a new Python or a changed rule builds anew.
+_given: list[_Source] = []
+
+
+def kept_tables_name() -> str:
+    """The file name the tables of this Python and this folding rule are kept under."""
+    digest = hashlib.sha256(f"folding-1\0{unicodedata.unidata_version}\0{sys.version}\0".encode())
+    digest.update(Path(__file__).read_bytes())
+    return f"folding.{digest.hexdigest()}.marshal"
+
+
+def tables_blob() -> bytes:
+    """The tables' source as bytes (built now if this process has none yet)."""
+    source = _kept_or_built()
+    return marshal.dumps((source.changing, source.points.tobytes(), source.values.tobytes(), source.expansions))
+
+
+def use_tables_blob(blob: bytes) -> bool:
+    """Use tables kept by ``tables_blob`` (before the first fold of this process); False if unreadable."""
+    try:
+        changing, points, values, expansions = marshal.loads(blob)  # noqa: S302 - from the service's data dir
+        kept = _Source(changing, np.frombuffer(points, _U32).copy(), np.frombuffer(values, _U32).copy(), expansions)
+    except (EOFError, ValueError, TypeError):
+        return False
+    _given[:] = [kept]
+    return True
+
+
+@cache
+def _kept_or_built() -> _Source:
+    if _given:
+        return _given[0]
+    changing = _changing_points()
+    wide, expansions = _build_wide(changing)
+    points = np.flatnonzero(wide != np.arange(0x110000, dtype=np.uint32)).astype(np.uint32)
+    return _Source(changing, points, wide[points], expansions)
+
+
+@cache
+def _fast() -> _Fast:
+    """Tables of the fast path (see ``_build_wide``), from the kept or built source."""
+    source = _kept_or_built()
+    wide = np.arange(0x110000, dtype=np.uint32)
+    wide[source.points] = source.values
     narrow = wide[:0x10000].copy()
     narrow[narrow > 0xFFFF] = ord(_WIDE)  # a BMP character folding outside it: take the wide table
     narrow[0xD800:0xE000] = ord(_WIDE)  # surrogate pairs (and lone surrogates) in UTF-16
-    not_quiet = frozenset(chr(cp) for cp in np.flatnonzero(wide != identity).tolist())
-    return _Fast(narrow.astype(np.uint16), wide, expansions, not_quiet)
+    not_quiet = frozenset(map(chr, source.points.tolist()))
+    return _Fast(narrow.astype(np.uint16), wide, source.expansions, not_quiet)
 
 
 def fold(text: str) -> Folded:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import codecs
 import functools
 import sqlite3
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from service.masking import mask_text
 from service.store.base import search_key
+
+_Int = TypeVar("_Int", np.uint32, np.uint64)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -275,8 +278,8 @@ def short_grams(*texts: str | None) -> str:
         pairs.append((points[:-1].astype(np.uint64) << np.uint64(32)) | points[1:])
     if not singles:
         return ""
-    one = np.unique(np.concatenate(singles))
-    two = np.unique(np.concatenate(pairs))
+    one = _distinct(np.concatenate(singles))
+    two = _distinct(np.concatenate(pairs))
     out = np.full(2 * len(one) + 3 * len(two), _SPACE, dtype=np.uint32)
     out[0 : 2 * len(one) : 2] = one
     tail = out[2 * len(one) :]
@@ -286,6 +289,16 @@ def short_grams(*texts: str | None) -> str:
 
 
 _SPACE = ord(" ")
+
+
+def _distinct(values: npt.NDArray[_Int]) -> npt.NDArray[_Int]:
+    """The sorted distinct values, as ``np.unique`` gives them: a sort and one comparison pass, which for an
+    item's thousand-odd code points costs a tenth of the hash table numpy 2 builds for ``np.unique``."""
+    ordered = np.sort(values)
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 def _add_short_index(conn: sqlite3.Connection) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from crawlers.health import get_health
 from crawlers.runner import crawl_sources
+from service.rules.config import KEEP_DIR
 from tests.crawlers.conftest import FAST_CRAWL, make_settings
 from tests.crawlers.site import Site
 
@@ -57,3 +58,5 @@ def test_an_sqlite_crawl_runs_without_the_database_layer_and_health_is_still_rec
     assert counts["consecutive_failures"] == 0
     assert "health_record" not in counts
     assert get_health(settings, "light").last_success_at is not None
+    # The folding tables (~0.3 s CPU to build) are kept in the data dir: the next crawl reads them.
+    assert len(list(settings.data_path(KEEP_DIR).glob("folding.*.marshal"))) == 1
