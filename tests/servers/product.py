@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from service.users.service import create_user
 from tests.servers.process import free_port
 
 PASSWORD = "Kx9!mPq2#vLt"
+# Users are made under this process's environment and secrets key (both process-wide): two products started
+# from two threads (the soak test runs its SQLite and PostgreSQL days side by side) take turns.
+_SETUP_LOCK = threading.Lock()
 
 
 @dataclass
@@ -128,15 +132,16 @@ def running_product(
         **(env or {}),
     }
     # The users are made with this process's view of the settings, so the data dir must match.
-    previous = os.environ.get("YUQING_DATA_DIR")
-    os.environ["YUQING_DATA_DIR"] = str(data_dir)
-    try:
-        secrets = add_users(database_url, config_dir, users or {})
-    finally:
-        if previous is None:
-            os.environ.pop("YUQING_DATA_DIR", None)
-        else:
-            os.environ["YUQING_DATA_DIR"] = previous
+    with _SETUP_LOCK:
+        previous = os.environ.get("YUQING_DATA_DIR")
+        os.environ["YUQING_DATA_DIR"] = str(data_dir)
+        try:
+            secrets = add_users(database_url, config_dir, users or {})
+        finally:
+            if previous is None:
+                os.environ.pop("YUQING_DATA_DIR", None)
+            else:
+                os.environ["YUQING_DATA_DIR"] = previous
     port = free_port()
     stderr_path = tmp_path / f"yuqing-{command}.stderr"
     with stderr_path.open("w") as stderr:

@@ -483,10 +483,13 @@ def run_day(
     publish_every: float,
     crawl_interval: str,
     shield: bool = True,
+    start_together: threading.Barrier | None = None,
 ) -> DayResult:
     """Run the product for ``seconds`` under a working day's traffic; what happened.
 
     ``shield``: raise the day's CPU priority above the machine's other work where allowed (``shielded``).
+    ``start_together``: days run side by side begin their traffic at once, every product up and every caller
+    signed in, so one day's start-up is not measured as the other's slow requests.
     """
     receiver = WebhookReceiver()
     receiver.start()
@@ -494,18 +497,24 @@ def run_day(
         with demo_site(publish_every) as (site, site_url), shielded() if shield else _unshielded() as raised:
             write_config(tmp_path / "config", site_url, receiver.url, crawl_interval=crawl_interval)
             with running_product(tmp_path, database_url, command="run", users=USERS) as product:
-                day = _drive(product, site, seconds=seconds, publish_every=publish_every, shield=raised)
+                day = _drive(product, site, seconds=seconds, shield=raised, start_together=start_together)
                 day.shielded = raised
                 day.health = _health(product)
             day.locked_lines = [line for line in product.log_text().splitlines() if "database is locked" in line]
             day.webhook_messages = len(receiver.received)
             _count_records(day, database_url)
             return day
+    except BaseException:
+        if start_together is not None:
+            start_together.abort()  # the other day stops waiting for this one
+        raise
     finally:
         receiver.stop()
 
 
-def _drive(product: Product, site: DemoSite, *, seconds: float, publish_every: float, shield: bool) -> DayResult:
+def _drive(
+    product: Product, site: DemoSite, *, seconds: float, shield: bool, start_together: threading.Barrier | None
+) -> DayResult:
     day = DayResult(seconds=seconds)
     stop = threading.Event()
     env_ids = _ids_of(product, "env", shield=shield)
@@ -531,6 +540,8 @@ def _drive(product: Product, site: DemoSite, *, seconds: float, publish_every: f
         fn(*args)
 
     threads = [threading.Thread(target=arrive, args=(fn, args), daemon=True) for fn, args in callers]
+    if start_together is not None:
+        start_together.wait(timeout=600)
     began = day.began = time.monotonic()
     with cpu_accounting(product.proc.pid, day):
         for t in threads:
