@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -85,6 +85,11 @@ class ConsoleServer:
     settings: Settings
     process: subprocess.Popen
     totp_secrets: dict[str, str]
+    # The session cookies of users who sign in with a TOTP code (the admins), once signed in. A code is good
+    # once, so each further sign-in waited for the next 30 s step: three waits in test_console_roles alone.
+    # They sign in once per test session and open every later page or client on that session; signing in
+    # itself, TOTP replay included, is tested in tests/auth.
+    totp_sessions: dict[str, list[dict]] = field(default_factory=dict)
 
     def credentials(self, username: str) -> dict[str, str]:
         """Login form values; an admin's carries a TOTP code not used before (one code is good once)."""
@@ -140,6 +145,9 @@ class ConsoleServer:
     def client(self, username: str) -> Iterator[httpx.Client]:
         """An API client logged in as ``username`` (cookie + CSRF header, as the console sends them)."""
         with httpx.Client(base_url=self.base_url, timeout=30) as client:
+            if self._reuse_session(client, username):
+                yield client
+                return
             # 503 + Retry-After is the product's documented "busy, try again shortly" (a database write lock
             # held past the busy timeout on a starved machine); a person would retry, so does the test.
             for _attempt in range(4):
@@ -149,7 +157,19 @@ class ConsoleServer:
                 time.sleep(float(response.headers.get("Retry-After", "5")))
             response.raise_for_status()
             client.headers["X-CSRF-Token"] = client.cookies["yuqing_csrf"]
+            if username in self.totp_secrets:
+                self.totp_sessions[username] = [{"name": c.name, "value": c.value} for c in client.cookies.jar]
             yield client
+
+    def _reuse_session(self, client: httpx.Client, username: str) -> bool:
+        """Put ``username``'s kept TOTP session on ``client`` if it is still signed in; whether it was."""
+        for cookie in self.totp_sessions.get(username, []):
+            client.cookies.set(cookie["name"], cookie["value"])
+        if username not in self.totp_sessions or client.get("/api/v1/auth/me").status_code != 200:
+            client.cookies.clear()
+            return False
+        client.headers["X-CSRF-Token"] = client.cookies["yuqing_csrf"]
+        return True
 
     def wait_for(self, username: str, path: str, predicate, timeout: float = 60.0):
         """Poll an API list until one result satisfies ``predicate``; that result."""
@@ -308,8 +328,7 @@ def pages(chromium, server: ConsoleServer):
         context.set_default_timeout(30000)
         contexts.append(context)
         if username is not None:
-            response = context.request.post("/api/v1/auth/login", data=server.credentials(username))
-            assert response.ok, response.text()
+            _sign_in(context, server, username)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.errors = errors
@@ -321,6 +340,20 @@ def pages(chromium, server: ConsoleServer):
     yield _open
     for context in contexts:
         context.close()
+
+
+def _sign_in(context, server: ConsoleServer, username: str) -> None:
+    """Sign ``context`` in as ``username``: on the kept session of a TOTP user, if it is still signed in."""
+    kept = server.totp_sessions.get(username)
+    if kept:
+        context.add_cookies([{**cookie, "url": server.base_url} for cookie in kept])
+        if context.request.get("/api/v1/auth/me").status == 200:
+            return
+        context.clear_cookies()
+    response = context.request.post("/api/v1/auth/login", data=server.credentials(username))
+    assert response.ok, response.text()
+    if username in server.totp_secrets:
+        server.totp_sessions[username] = [{"name": c["name"], "value": c["value"]} for c in context.cookies()]
 
 
 def screenshot(page, name: str) -> Path:
