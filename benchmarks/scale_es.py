@@ -4,6 +4,7 @@ Usage::
 
     nice -n 10 python benchmarks/scale_es.py --sizes 10000,100000,1000000,2000000,4000000,10000000 \\
         --until 03:40 --heap 3g [--rounds 5] [--out /tmp/yq-scale-es.jsonl]
+    nice -n 10 python benchmarks/scale_es.py --conn /tmp/yq-es10m/conn.json --rounds 5   # the es_load.py node
 
 Starts a single Elasticsearch node as the tests do (integration-test zip via Maven, loopback, the machine's
 JDK; ``YUQING_TEST_ES_URL`` uses a running one, and ``--measure-only`` measures its index as it is), then
@@ -15,8 +16,10 @@ queries are its ``ITEM_QUERIES`` plus deep pages, each answered by ``store.searc
 
 At each size every query runs in ``--rounds`` interleaved rounds (rotated order); the figures are the median
 and the worst round. Baseline in the same run: a bare ``match_all`` of 20 documents in index order (no sort,
-no count). Ingest is reported per step in items per wall second and per CPU second of the benchmark process
-plus the Elasticsearch node (both sides of the write). Growing stops at ``--until`` (UTC, HH:MM); the size
+no count). Each query's CPU is reported too (medians): this process's and, when the node is one this starts or
+``--conn`` names, the node's (all of it: a load running alongside counts too). Ingest is reported per step in
+items per wall second and per CPU second of the benchmark process plus the Elasticsearch node (both sides of
+the write). Growing stops at ``--until`` (UTC, HH:MM); the size
 then reached is measured too.
 """
 
@@ -33,6 +36,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +47,9 @@ from pydantic import SecretStr
 from benchmarks.matching import place_pool
 from benchmarks.scale import ITEM_QUERIES, deep_page, make_items
 from service.settings import ElasticsearchSettings
-from service.store.base import COUNT_CAP, ItemQuery, encode_cursor, item_id
+from service.store.base import ItemQuery, encode_cursor, item_id
 from service.store.elasticsearch import ElasticsearchStore
-from service.store.es_queries import NEWEST_FIRST, item_query
-from tests.servers.elasticsearch import elasticsearch_server
+from tests.servers.elasticsearch import USERNAME, ElasticsearchServer, elasticsearch_server
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -99,46 +102,24 @@ def cursor_at(store: ElasticsearchStore, number: int) -> str:
     return encode_cursor([millis, doc["stored_seq"]])
 
 
-# The newest-first order asked so that it differs from the index sort (every document has published_at, so
-# the answer is the same): the before side of index sorting.
-NOT_INDEX_ORDER = [{"published_at": {"order": "desc", "missing": "_first"}}, {"stored_seq": {"order": "desc"}}]
-
-
-def raw_search(
-    store: ElasticsearchStore, query: ItemQuery, legacy: bool = False, sort: list[Any] = NEWEST_FIRST
-) -> Callable[[], object]:
-    """The store's request for ``query`` sent as is: with the unfolded-text clauses (legacy) or without,
-    in the given order."""
-    return lambda: store._es.search(
-        index=store.alias,
-        query=item_query(query, legacy=legacy),
-        sort=sort,
-        size=query.size,
-        from_=(query.page - 1) * query.size,
-        track_total_hits=COUNT_CAP,
-    )
-
-
-def queries(store: ElasticsearchStore, count: int) -> dict[str, Callable[[], object]]:
+def queries(store: ElasticsearchStore, whole: ElasticsearchStore, count: int) -> dict[str, Callable[[], object]]:
     def search(**fields: Any) -> Callable[[], object]:
         return lambda: store.search(ItemQuery(**fields))
 
     half = cursor_at(store, count // 2)
-    # Before/after of index sorting on the same index: the listing order, which equals the index order (each
-    # segment stops after the page and the capped count), against the same order asked so that it does not
-    # equal the index order (``missing: _first`` on a field every document has: the same answer, but every
-    # match is sorted, which is what an index without index sorting always does).
+    # Before/after of windows (service/store/es_windows.py) on the same index: the store as it is, which asks
+    # text terms and deep offsets of the newest documents first, against the same store asking the whole index
+    # (WINDOW_TRIES = 0: the request of the release before). Same answers (tests/store/test_es_windows.py).
     pairs: dict[str, Callable[[], object]] = {}
-    for name, query in (
-        ("list page 1", ItemQuery()),
-        ("channel filter", ItemQuery(channel="mailbox")),
-        ("department filter", ItemQuery(department="d123")),
-        ("q 问题", ItemQuery(q="问题")),
-        ("q 塌", ItemQuery(q="塌")),
-        ("list page 500", ItemQuery(page=500)),
+    for name, fields in (
+        ("list page 500 (offset)", {"page": 500}),
+        ("q 问题", {"q": "问题"}),
+        ("q 排污", {"q": "排污"}),
+        ("q 夜间施工", {"q": "夜间施工"}),
+        ("q 排污 + department", {"q": "排污", "department": "d007"}),
     ):
-        pairs[f"{name}: sort not the index order (before)"] = raw_search(store, query, sort=NOT_INDEX_ORDER)
-        pairs[f"{name}: index order"] = raw_search(store, query)
+        pairs[f"{name}: whole index (before)"] = partial(whole.search, ItemQuery(**fields))
+        pairs[f"{name}: windows"] = search(**fields)
     return {
         **pairs,
         "bare match_all, 20 docs (baseline)": lambda: store._es.search(
@@ -153,28 +134,42 @@ def queries(store: ElasticsearchStore, count: int) -> dict[str, Callable[[], obj
     }
 
 
-def measure(store: ElasticsearchStore, count: int, rounds: int) -> dict[str, dict[str, float]]:
+def measure(store: ElasticsearchStore, count: int, rounds: int, node: int | None = None) -> dict[str, dict[str, float]]:
+    """Every query in ``rounds`` interleaved rounds: wall median and worst, CPU medians (this process, node)."""
     store._es.indices.refresh(index=store.alias)
-    sides = queries(store, count)
+    whole = ElasticsearchStore(store.settings)
+    whole.WINDOW_TRIES = 0
+    sides = queries(store, whole, count)
     names = list(sides)
     times: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    node_cpu: dict[str, list[float]] = {name: [] for name in names}
     totals: dict[str, Any] = {}
+    load = os.getloadavg()[0]
     for round_no in range(rounds):
         shift = round_no % len(names)
         for name in names[shift:] + names[:shift]:
-            started = time.perf_counter()
+            started, started_cpu, started_node = time.perf_counter(), time.process_time(), session_cpu(node)
             answer = sides[name]()
             times[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - started_cpu)
+            node_cpu[name].append(session_cpu(node) - started_node)
             total = getattr(answer, "total", None)
             if total is not None:
                 totals[name] = f"{total}{'+' if getattr(answer, 'total_capped', False) else ''}"
-    print(f"\n{count:,} items ({rounds} rounds, ms)", flush=True)
-    print(f"{'query':40}{'median':>10}{'worst':>10}  total", flush=True)
+    load = (load + os.getloadavg()[0]) / 2
+    print(f"\n{count:,} items ({rounds} rounds, ms; load average {load:.1f} on {os.cpu_count()} cores)", flush=True)
+    print(f"{'query':48}{'median':>9}{'worst':>9}{'CPU py':>8}{'CPU ES':>8}  total", flush=True)
     out: dict[str, dict[str, float]] = {}
     for name in names:
         median, worst = statistics.median(times[name]) * 1000, max(times[name]) * 1000
-        out[name] = {"median_ms": round(median, 1), "worst_ms": round(worst, 1)}
-        print(f"{name:40}{median:10.1f}{worst:10.1f}  {totals.get(name, '')}", flush=True)
+        py, es = statistics.median(cpu[name]) * 1000, statistics.median(node_cpu[name]) * 1000
+        out[name] = {"median_ms": round(median, 1), "worst_ms": round(worst, 1), "cpu_ms": round(py, 1)}
+        if node is not None:
+            out[name]["node_cpu_ms"] = round(es, 1)
+        node_text = f"{es:8.0f}" if node is not None else f"{'-':>8}"
+        print(f"{name:48}{median:9.0f}{worst:9.0f}{py:8.0f}{node_text}  {totals.get(name, '')}", flush=True)
+    whole.close()
     return out
 
 
@@ -198,13 +193,23 @@ def main() -> None:
         "--measure-only", action="store_true", help="measure the index as it is (with YUQING_TEST_ES_URL)"
     )
     parser.add_argument("--prefix", default="yq-scale", help="index prefix (benchmarks/es_load.py: yq10m)")
+    parser.add_argument(
+        "--conn",
+        type=Path,
+        help="measure the node benchmarks/es_load.py started (its conn.json; implies --measure-only --prefix yq10m)",
+    )
     parser.add_argument("--out", default="/tmp/yq-scale-es.jsonl", help="one JSON line per size measured")
     args = parser.parse_args()
     sizes = sorted(int(c) for c in args.sizes.split(","))
     deadline = deadline_of(args.until)
     places = place_pool(random.Random(1), 2000)
     with ExitStack() as stack:
-        server = stack.enter_context(elasticsearch_server(write_queue_size=None, heap=args.heap))
+        if args.conn:
+            conn = json.loads(args.conn.read_text())
+            server = ElasticsearchServer(conn["url"], USERNAME, conn["password"], "es_load", conn.get("pid"))
+            args.measure_only, args.prefix = True, "yq10m"
+        else:
+            server = stack.enter_context(elasticsearch_server(write_queue_size=None, heap=args.heap))
         settings = ElasticsearchSettings(
             hosts=[server.url],
             username=server.username,
@@ -219,8 +224,8 @@ def main() -> None:
         if args.measure_only:
             store._es.indices.refresh(index=store.alias)
             reached = store.count()
-            print(f"{reached:,} items; index {index_stats(store)}", flush=True)
-            figures = measure(store, reached, args.rounds)
+            print(f"{reached:,} items; index {index_stats(store)}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
+            figures = measure(store, reached, args.rounds, server.pid)
             with open(args.out, "a", encoding="utf-8") as log:
                 log.write(json.dumps({"size": reached, "queries": figures}, ensure_ascii=False) + "\n")
             return
@@ -249,7 +254,7 @@ def main() -> None:
             reached = done
             stats = index_stats(store)
             print(f"reached {reached:,} items; index {stats}", flush=True)
-            figures = measure(store, reached, args.rounds)
+            figures = measure(store, reached, args.rounds, server.pid)
             with open(args.out, "a", encoding="utf-8") as log:
                 log.write(json.dumps({"size": reached, "index": stats, "queries": figures}, ensure_ascii=False) + "\n")
             if done < size:

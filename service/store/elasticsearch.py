@@ -21,7 +21,6 @@ from service.clock import ensure_aware
 from service.masking import mask_text
 from service.settings import ElasticsearchSettings
 from service.store.base import (
-    COUNT_CAP,
     BadCursor,
     DeadLetter,
     Item,
@@ -45,6 +44,7 @@ from service.store.es_layout import (
 )
 from service.store.es_migrate import sort_items_indices
 from service.store.es_queries import NEVER_MATCHED, NEWEST_FIRST, OLDEST_STORED_FIRST, item_query
+from service.store.es_windows import WindowedPages
 
 _MAX_RESULT_WINDOW = 10_000
 _MGET_CHUNK = 1000
@@ -73,7 +73,7 @@ def _safe_host(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-class ElasticsearchStore(Backfills, CandidateLookups):
+class ElasticsearchStore(Backfills, CandidateLookups, WindowedPages):
     """Items in an Elasticsearch cluster; see service.store.es_layout for the index layout."""
 
     backend = "elasticsearch"
@@ -92,6 +92,7 @@ class ElasticsearchStore(Backfills, CandidateLookups):
         self._keys_checked = 0.0
         self._next_seq = 0
         self._unseen: set[str] = set()
+        self._spread = None
         self._lock = threading.Lock()
         self._es = self._client()
 
@@ -236,24 +237,18 @@ class ElasticsearchStore(Backfills, CandidateLookups):
                 "（把上一页返回的 next 作为 after 参数传入，可翻到任意深度），或用条件缩小范围"
             )
         self._refresh()
-        with self._call("search"):
-            resp = self._es.search(
-                index=self.alias,
-                query=item_query(query, legacy=self._legacy_terms()),
-                sort=NEWEST_FIRST,
-                size=query.size,
-                track_total_hits=COUNT_CAP,
-                **paging,
-            )
+        # Text terms and deep offsets are read from the newest part of the index first (es_windows).
+        windowed = bool(query.terms()) or offset >= self.DEEP_OFFSET
+        resp = self._page(item_query(query, legacy=self._legacy_terms()), query.size, paging, windowed)
         hits = resp["hits"]
         rows = hits["hits"]
         cursor = encode_cursor(rows[-1]["sort"]) if len(rows) == query.size else None
         total = hits["total"]
         return SearchPage(
             results=[item_of(h["_source"]) for h in rows],
-            total=min(int(total["value"]), COUNT_CAP),
+            total=min(int(total["value"]), self.count_cap),
             next=cursor,
-            total_capped=total["relation"] == "gte" or int(total["value"]) > COUNT_CAP,
+            total_capped=total["relation"] == "gte" or int(total["value"]) > self.count_cap,
         )
 
     def iter_texts(self, query: ItemQuery, limit: int | None = None) -> Iterator[list[TextRow]]:

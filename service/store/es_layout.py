@@ -25,6 +25,8 @@ _INTERNAL = (
 # Left out of the documents a candidate lookup reads: the copies of the texts that item_of drops anyway
 # (three times the text itself), so neither the node nor this process handles them.
 LOOKUP_EXCLUDES = tuple(name for name in _INTERNAL if name not in ("lsh", "stored_seq"))
+# Left out of the documents a page of search results reads (item_of drops them anyway).
+READ_EXCLUDES = _INTERNAL
 # Kept from the stored document when a re-crawl changes an item (as the SQLite backend does).
 KEPT_ON_UPDATE = ("stored_at", "stored_seq", "matched_at", "event_id")
 # Crawled text is hostile: a keyword longer than Lucene's 32 KB term limit would fail the whole

@@ -91,11 +91,9 @@ def test_items_page_with_a_cursor_through_every_result_once(client, accounts: Ac
 
 def test_counts_stop_at_the_cap_and_say_so(client, accounts: Accounts, monkeypatch) -> None:  # noqa: F811
     import service.store.base
-    import service.store.elasticsearch
 
     # The cap is 10,000 in production; 10 here so the test stores a handful of items.
     monkeypatch.setattr(service.store.base, "COUNT_CAP", 10)
-    monkeypatch.setattr(service.store.elasticsearch, "COUNT_CAP", 10)
     store = client.app.state.ctx.store
     store.init()
     store.upsert(_items(25))
