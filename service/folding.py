@@ -460,6 +460,13 @@ def fold(text: str) -> Folded:
         return fold_reference(text)
     if _EXPANDS not in folded:
         return Folded(text, folded)
+    return _expanded(text, folded)
+
+
+def _expanded(text: str, folded: str) -> Folded:
+    """The folding of ``text`` from its table look-up ``folded``, where _EXPANDS marks each character that
+    folds to several (one to one with ``text`` otherwise)."""
+    fast = _fast()
     parts = folded.split(_EXPANDS)
     expansions = fast.expansions
     out = [parts[0]]

@@ -253,7 +253,12 @@ def texts(
     total, matches = 0, None
     if plan.texts:
         matches = total = searcher._text_count(FEW_MATCHES + 1)
-        if matches <= FEW_MATCHES and plan.filters:
+        if matches <= FEW_MATCHES and plan.filters and searcher._filter_count(limit=matches + 1) <= matches:
+            # Fewer items pass the filters (a trial's recent days) than the terms match in the whole store:
+            # walk the filters' listing and check each against the match list, instead of seeking every match
+            # (old ones too, each a page of its own to read from disk when the cache is cold).
+            total = WALK_ORDER_ABOVE + 1
+        elif matches <= FEW_MATCHES and plan.filters:
             clauses, params = plan.in_lists()
             total = int(
                 conn.execute(

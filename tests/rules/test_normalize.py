@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from service import folding
 from service.folding import _tables, fold, fold_reference, fold_term
 from service.rules.config import keep_folding_tables
+from service.rules.matcher import fold_many
 
 
 def test_width_and_case_fold_together():
@@ -115,3 +116,16 @@ def test_a_later_process_reads_the_folding_tables_kept_in_the_data_dir(tmp_path,
         folding._given.clear()
         for cache in caches:
             cache.cache_clear()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.lists(piece, max_size=20).map("".join), long_text), max_size=6))
+def test_a_page_of_texts_folded_at_once_folds_as_each_text_alone(texts):
+    # Rule trials fold a page of items in one pass: expansions (…), wide characters, combining marks and
+    # capitals must come out as fold() of each text, offsets included.
+    assert fold_many(texts) == [fold(text) for text in texts]
+
+
+def test_a_page_with_expansions_or_characters_beyond_the_fast_path_folds_as_each_text_alone():
+    for page in (["市民反映……", "ＡＢ问题", "Hello"], ["e\u0301", "问题"], ["𠀀Ａ", "㎡"]):
+        assert fold_many(page) == [fold(text) for text in page]
