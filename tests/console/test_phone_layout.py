@@ -70,3 +70,28 @@ def test_alert_card_links_and_buttons_keep_their_words_on_a_phone(open_as, numbe
         assert noise["x"] + noise["width"] <= inner["x"] + inner["width"]
     assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
     screenshot(page, "phone-alert-card")
+
+
+def _labels_overlapping_content(page) -> list[str]:
+    """Phone cards: cells whose column name (drawn in the cell's left margin) would lie over its content,
+    or stick out below an empty cell into the next card."""
+    return page.eval_on_selector_all(
+        "table.grid td[data-label]:not([data-label=''])",
+        """cells => cells.filter(td => td.offsetParent !== null
+              && (parseFloat(getComputedStyle(td).paddingLeft) < 80 || td.getBoundingClientRect().height < 20))
+            .map(td => `${td.dataset.label}: ${td.textContent}`)""",
+    )
+
+
+def test_column_names_never_lie_over_the_cells_of_any_phone_card(open_as, numbered, console_server) -> None:
+    ticket = console_server.wait_for("env1", "/api/v1/tickets", lambda t: t.get("order_no") == LONG_NO)
+    page = open_as("env1", PHONE)
+    for path in ("/tickets", "/ledger", f"/tickets/{ticket['id']}"):
+        page.goto(path)
+        page.wait_for_selector("table.grid td[data-label]")
+        assert _labels_overlapping_content(page) == [], path
+    auditor = open_as("auditor1", PHONE)
+    auditor.goto("/audit")
+    auditor.wait_for_selector("#audit-rows td[data-label]")
+    assert _labels_overlapping_content(auditor) == []
+    screenshot(page, "phone-ticket-deadlines")
