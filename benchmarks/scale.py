@@ -249,21 +249,19 @@ def previous_trial(store: Store, expr: str, since: datetime, limit: int) -> dict
     return {"matched": len(hits), "items": mask_for(officer, hits[:200])}
 
 
-def queries(store: SqliteStore) -> dict[str, Callable[[], object]]:
-    conn = store._conn()
-    last = conn.execute("SELECT max(seq) FROM items").fetchone()[0]
+def trial_pairs(store: Store) -> dict[str, Callable[[], object]]:
+    """Rule trials on the newest 7 days as an officer, each beside the previous implementation (on either store).
 
-    def search(**fields: object) -> Callable[[], object]:
-        return lambda: store.search(ItemQuery(**fields))
-
+    Sets the clock to an hour after the newest item, so that the trials' window is the store's last week."""
     from types import SimpleNamespace
 
     from service import clock
     from service.principal import Principal
     from service.rules.api import RecentBody, test_rule_on_recent_items
 
-    newest = conn.execute("SELECT max(published_at) FROM items").fetchone()[0]
-    clock.set_clock(clock.FrozenClock(datetime.fromisoformat(newest) + timedelta(hours=1)))
+    newest = store.search(ItemQuery(size=1)).results[0].published_at
+    assert newest is not None
+    clock.set_clock(clock.FrozenClock(newest + timedelta(hours=1)))
     ctx = SimpleNamespace(store=store, settings=SimpleNamespace(alerts=SimpleNamespace(recent_trial_max_seconds=60)))
     officer = Principal(user_id=1, username="bench", role="officer")
 
@@ -285,8 +283,18 @@ def queries(store: SqliteStore) -> dict[str, Callable[[], object]]:
     for name, (expr, limit) in trials.items():
         pairs[f"rule trial {name}"] = trial(expr, limit)
         pairs[f"previous trial {name}"] = functools.partial(previous_trial, store, expr, since, limit)
+    return pairs
+
+
+def queries(store: SqliteStore) -> dict[str, Callable[[], object]]:
+    conn = store._conn()
+    last = conn.execute("SELECT max(seq) FROM items").fetchone()[0]
+
+    def search(**fields: object) -> Callable[[], object]:
+        return lambda: store.search(ItemQuery(**fields))
+
     return {
-        **pairs,
+        **trial_pairs(store),
         "bare primary-key lookup": lambda: (
             store._conn().execute("SELECT * FROM items WHERE seq = ?", (last // 2,)).fetchone()
         ),

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pydantic import SecretStr
 
 from benchmarks.matching import place_pool
-from benchmarks.scale import ITEM_QUERIES, deep_page, make_items
+from benchmarks.scale import ITEM_QUERIES, deep_page, make_items, trial_pairs
 from service.settings import ElasticsearchSettings
 from service.store.base import ItemQuery, encode_cursor, item_id
 from service.store.elasticsearch import ElasticsearchStore
@@ -131,6 +131,8 @@ def queries(store: ElasticsearchStore, whole: ElasticsearchStore, count: int) ->
         "keyset page at half depth": search(after=half),
         "keyset page at half depth, q 问题": search(after=half, q="问题"),
         **{name: search(**fields) for name, fields in ITEM_QUERIES.items()},
+        # Rule trials on the last 7 days beside the previous implementation (benchmarks/scale.py).
+        **trial_pairs(store),
     }
 
 
