@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
@@ -19,7 +19,7 @@ from service.feed.service import AlertFilter, AlertNotFound, list_alerts, set_st
 from service.ledger import related
 from service.masking import collect_reveals, mask_for
 from service.principal import Principal
-from service.vocabulary import Channel, Severity
+from service.vocabulary import AlertState, Channel, Severity
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
@@ -60,7 +60,7 @@ def alert_feed(
     severity: Severity | None = None,
     department: str | None = None,
     source: str | None = None,
-    state: Literal["new", "acknowledged", "noise"] | None = None,
+    state: AlertState | None = None,
     page: int = Query(1, ge=1, le=10_000),
     size: int = Query(50, ge=1, le=200),
 ) -> AlertList:
@@ -127,7 +127,7 @@ def _fetch_after(ctx: Any, principal: Principal, last: int, request: Request) ->
 
 
 class StateChange(BaseModel):
-    state: Literal["acknowledged", "noise", "new"]
+    state: AlertState
 
 
 @router.post("/{alert_id}/state", response_model=AlertRead)

@@ -19,9 +19,7 @@ from service.principal import Principal
 from service.rules.models import RuleRecord
 from service.settings import PushPolicy
 from service.store.base import Item
-from service.vocabulary import SEVERITY_RANK, URGENT_SEVERITIES, Severity
-
-ALERT_STATES = ("new", "acknowledged", "noise")
+from service.vocabulary import ALERT_STATES, SEVERITY_RANK, URGENT_SEVERITIES, Severity
 
 
 @dataclass
