@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from service.store.base import Item, StoreUnavailable
+from service.store.es_fresh import HeldDoc, held
 from service.store.es_layout import LOOKUP_EXCLUDES, item_of
 from service.store.es_queries import sharing_any_band, sharing_bands
 from service.store.es_upsert import Upserts
@@ -72,6 +73,8 @@ class CandidateLookups(Upserts):
         there are more of them than the per-key answers could hold (then the per-key queries decide)."""
         wanted_set = {b for k in keys for b in bands[k]}
         cap = min(limit * len(keys), _MAX_RESULT_WINDOW - 1)
+        # Ids and versions only (doc values: no stored field is read); the documents themselves are mostly
+        # held from this process's own writes and earlier lookups (service.store.es_fresh).
         with self._call("search"):
             resp = self._es.search(
                 index=self.alias,
@@ -80,35 +83,51 @@ class CandidateLookups(Upserts):
                 size=cap + 1,
                 track_total_hits=False,
                 seq_no_primary_term=True,
-                source_excludes=list(LOOKUP_EXCLUDES),
+                source=False,
+                stored_fields="_none_",
+                docvalue_fields=[{"field": "id"}],
             )
         hits = resp["hits"]["hits"]
         if len(hits) > cap:
             return None
-        sources = self._fresh.merge(hits, wanted_set)
+        docs, missing = self._fresh.resolve(
+            [(h["fields"]["id"][0], (h["_primary_term"], h["_seq_no"])) for h in hits], wanted_set
+        )
+        if missing:
+            read = self._read_held(missing)
+            self._fresh.read(read)
+            docs += [doc for _, doc in read]
         # band -> positions of the documents holding it (each counted once per band, as a term query does).
         holders: dict[int, list[int]] = {}
         order: list[tuple[bool, int]] = []
-        for position, source in enumerate(sources):
-            for band in wanted_set.intersection(source.get("lsh") or ()):
+        for position, doc in enumerate(docs):
+            for band in wanted_set.intersection(doc.bands):
                 holders.setdefault(band, []).append(position)
-            seq = source.get("stored_seq")
+            seq = doc.source.get("stored_seq")
             # As the per-key query sorted: stored_seq ascending, documents without one last.
             order.append((seq is None, seq or 0))
-        items: dict[int, Item] = {}
         out: dict[str, list[Item]] = {}
         for key in keys:
             shared: Counter[int] = Counter()
             for band in set(bands[key]):
                 shared.update(holders.get(band, ()))
-            if not shared:
-                continue
-            best = sorted(shared, key=lambda p: (-shared[p], order[p]))[:limit]
-            for position in best:
-                if position not in items:
-                    items[position] = item_of(sources[position])
-            out[key] = [items[p] for p in best]
+            if shared:
+                best = sorted(shared, key=lambda p: (-shared[p], order[p]))[:limit]
+                out[key] = [docs[p].item() for p in best]
         return out
+
+    def _read_held(self, ids: list[str]) -> list[tuple[str, HeldDoc]]:
+        """The documents of these ids as the index shows them (what the lookup reads of each)."""
+        with self._call("search"):
+            resp = self._es.search(
+                index=self.alias,
+                query={"ids": {"values": ids}},
+                size=len(ids),
+                track_total_hits=False,
+                seq_no_primary_term=True,
+                source_excludes=list(LOOKUP_EXCLUDES),
+            )
+        return [(h["_id"], held(h["_source"], (h["_primary_term"], h["_seq_no"]))) for h in resp["hits"]["hits"]]
 
     def _per_key(self, keys: list[str], bands: Bands, limit: int) -> dict[str, list[Item]]:
         """One scored query per key (the score is the number of shared bands), in msearch requests."""

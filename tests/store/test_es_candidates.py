@@ -185,3 +185,32 @@ def test_an_item_changed_beyond_its_bands_is_updated_not_created_twice(
     assert now.title == "工单一（全文改写）"
     assert now.event_id == "event-1"
     assert es_store.count() == 1
+
+
+def test_a_lookup_reads_only_the_documents_this_process_does_not_hold(
+    es_store: ElasticsearchStore, shared_es_settings: ElasticsearchSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading every candidate's document cost the node more per crawl batch than finding them."""
+    items = [make_item(n, lsh=[1, 100 + n]) for n in range(6)]
+    es_store.upsert(items)
+    es_store.count()  # refreshed: the index shows them
+    reads: list[list[str]] = []
+    real = ElasticsearchStore._read_held
+    monkeypatch.setattr(ElasticsearchStore, "_read_held", lambda self, ids: reads.append(ids) or real(self, ids))
+    mine = es_store.lsh_candidates({"x": [1, 103]}, limit=10)
+    assert reads == []  # all written by this process, in the versions the index shows
+    # Another process (a fresh store object) reads them once, then holds them too; the answers agree.
+    other = ElasticsearchStore(shared_es_settings)
+    try:
+        theirs = other.lsh_candidates({"x": [1, 103]}, limit=10)
+        assert len(reads) == 1
+        assert sorted(reads[0]) == sorted(i.id for i in items)
+        assert other.lsh_candidates({"x": [1, 103]}, limit=10) == theirs
+        assert len(reads) == 1
+    finally:
+        other.close()
+    assert (
+        [i.id for i in theirs["x"]]
+        == [i.id for i in mine["x"]]
+        == [items[3].id, *(i.id for i in items if i is not items[3])]
+    )
