@@ -237,9 +237,7 @@ class ElasticsearchStore(Backfills, CandidateLookups, WindowedPages):
                 "（把上一页返回的 next 作为 after 参数传入，可翻到任意深度），或用条件缩小范围"
             )
         self._refresh()
-        # Text terms and deep offsets are read from the newest part of the index first (es_windows).
-        windowed = bool(query.terms()) or offset >= self.DEEP_OFFSET
-        resp = self._page(item_query(query, legacy=self._legacy_terms()), query.size, paging, windowed)
+        resp = self._page(item_query(query, legacy=self._legacy_terms()), query.size, paging, self._first_window(query))
         hits = resp["hits"]
         rows = hits["hits"]
         cursor = encode_cursor(rows[-1]["sort"]) if len(rows) == query.size else None
@@ -285,6 +283,16 @@ class ElasticsearchStore(Backfills, CandidateLookups, WindowedPages):
             if left is not None:
                 left -= len(hits)
             after = hits[-1]["sort"]
+
+    def _first_window(self, query: ItemQuery) -> float:
+        """How much of the newest part of the index a search tries first (es_windows), 0 for none: text terms
+        and deep offsets. A term within a selective filter (a department: 1 item in 200) is asked at once: the
+        filter leads, so the node neither reads nor caches the term's matches of the whole index."""
+        terms = bool(query.terms())
+        if query.after is None and (query.page - 1) * query.size >= self.DEEP_OFFSET:
+            return self.WINDOW_FIRST if terms else self.WINDOW_DENSE
+        selective = any(v is not None for v in (query.department, query.source, query.event_id))
+        return self.WINDOW_FIRST if terms and not selective else 0
 
     def count(self, query: ItemQuery | None = None) -> int:
         """How many items match the filters of the query (all items without one)."""

@@ -12,10 +12,10 @@ items on 2 shared cores):
 
 Both are asked of the newest documents only, ``published_at >= since``: on the field the index is sorted by,
 that range is a run of document ids per segment found by binary search (nearly free), and it is the cheap
-lead that keeps the term out of the cache. ``since`` is placed to hold about ``WINDOW_FIRST`` times the matches
-needed (from the index's document count and time span); when the window holds more than that need, its first
-``offset + size`` matches are the page (every document outside the window sorts after every one inside: older,
-or without a date) and the count is capped as before. Otherwise the window grows by the rate of matches seen,
+lead that keeps the term out of the cache. ``since`` is placed to hold a few times the matches needed (from
+the index's document count and time span); when the window holds more than that need, its first ``offset +
+size`` matches are the page (every document outside the window sorts after every one inside: older, or
+without a date) and the count is capped as before. Otherwise the window grows by the rate of matches seen,
 and after ``WINDOW_TRIES`` tries the whole index is asked as before. The answers are the same either way.
 
 A page after a cursor (``after``) is read from the cursor's publication time down (``published_at <=`` it),
@@ -58,8 +58,11 @@ class WindowedPages(BulkWriting):
 
     # Offsets from here on are read from a window (page 51 of 20 and deeper); shallower pages stop early anyway.
     DEEP_OFFSET = 1000
-    # The first window holds about this many times the documents needed; then at most this many tries.
+    # The first window holds about this many times the documents needed when a text term narrows the search
+    # (one item in six holds 排污), and when nothing does (deep pages of the list: every document read into a
+    # deep page costs, so the window is barely larger than the page's depth); then at most this many tries.
     WINDOW_FIRST = 10
+    WINDOW_DENSE = 1.2
     WINDOW_TRIES = 4
     _spread: Spread | None
 
@@ -78,7 +81,8 @@ class WindowedPages(BulkWriting):
         if self._spread is not None and now - self._spread.at < _SPREAD_TTL:
             return self._spread
         newest_first = {"size": _SPREAD_SKIP, "sort": NEWEST_FIRST, "track_total_hits": True, "_source": False}
-        oldest_first = {"size": 1, "sort": [{"published_at": {"order": "asc"}}], "_source": False}
+        # A min aggregation, not a search sorted oldest first: against the index order that one costs seconds.
+        oldest_first = {"size": 0, "track_total_hits": False, "aggs": {"oldest": {"min": {"field": "published_at"}}}}
         with self._call("search"):
             resp = self._es.msearch(index=self.alias, searches=[{}, newest_first, {}, oldest_first])
         answers = resp["responses"]
@@ -87,22 +91,25 @@ class WindowedPages(BulkWriting):
             if "error" in answer:
                 return None  # the page request itself says what is wrong
         count = int(answers[0]["hits"]["total"]["value"])
-        newest, oldest = (_time(a["hits"]["hits"][-1:]) for a in answers)
+        newest = _time(answers[0]["hits"]["hits"][-1:])
+        value = answers[1]["aggregations"]["oldest"]["value"]
+        oldest = int(value) if value is not None else None
         self._spread = None
         if count > _SPREAD_SKIP and newest is not None and oldest is not None:
             self._spread = Spread(count=count - _SPREAD_SKIP, newest=newest, oldest=oldest, at=now)
         return self._spread
 
-    def _page(self, query: dict[str, Any], size: int, paging: dict[str, Any], windowed: bool) -> dict[str, Any]:
+    def _page(self, query: dict[str, Any], size: int, paging: dict[str, Any], first: float) -> dict[str, Any]:
         """The node's answer for one page of ``query`` newest first, counted up to ``count_cap``.
 
-        ``windowed``: try the newest part of the index first (see the module doc); the answer is the same.
+        ``first``: try the newest part of the index first (see the module doc), in a window of that many times
+        the documents needed (0: ask the whole index at once); the answer is the same.
         """
         if "search_after" in paging:
-            return self._keyset_page(query, size, paging["search_after"], windowed)
+            return self._keyset_page(query, size, paging["search_after"], first)
         need = max(self.count_cap, int(paging.get("from_", 0)) + size)
         seen: list[int] = []
-        for since in self._sinces(need, None, seen) if windowed else ():
+        for since in self._sinces(need, None, seen, first) if first else ():
             resp = self._search_page(_within(query, since, None), size, paging, track=need + 1)
             matched = int(resp["hits"]["total"]["value"])
             if matched > need:
@@ -112,14 +119,14 @@ class WindowedPages(BulkWriting):
             seen.append(matched)
         return self._search_page(query, size, paging, track=self.count_cap)
 
-    def _keyset_page(self, query: dict[str, Any], size: int, after: list[Any], windowed: bool) -> dict[str, Any]:
+    def _keyset_page(self, query: dict[str, Any], size: int, after: list[Any], first: float) -> dict[str, Any]:
         """The page after a cursor: read from the cursor's publication time down (a range of document ids per
         segment instead of a walk over every newer document), for text terms first from a window below it."""
         upper = after[0] if _dated(after[0]) else None
         paging = {"search_after": after}
         resp: dict[str, Any] | None = None
         seen: list[int] = []
-        for since in self._sinces(size, upper, seen) if windowed and upper is not None else ():
+        for since in self._sinces(size, upper, seen, first) if first and upper is not None else ():
             resp = self._search_page(_within(query, since, upper), size, paging, track=False)
             if len(resp["hits"]["hits"]) >= size:
                 break
@@ -132,10 +139,10 @@ class WindowedPages(BulkWriting):
         if resp is None:
             resp = self._search_page(query, size, paging, track=False)
         # The count is the whole query's, as page 1 counts it (search_after never narrowed it).
-        resp["hits"]["total"] = self._page(query, 0, {}, windowed)["hits"]["total"]
+        resp["hits"]["total"] = self._page(query, 0, {}, first)["hits"]["total"]
         return resp
 
-    def _sinces(self, need: int, upper: int | None, seen: list[int]) -> Iterator[int]:
+    def _sinces(self, need: int, upper: int | None, seen: list[int], first: float) -> Iterator[int]:
         """Lower publication bounds (epoch ms) of growing windows ending at ``upper`` (the newest document when
         None), each meant to hold ``need`` matches; ``seen`` holds how many the caller found in each."""
         spread = self._index_spread()
@@ -143,13 +150,13 @@ class WindowedPages(BulkWriting):
             return
         per_doc = (spread.newest - spread.oldest) / spread.count
         top = spread.newest if upper is None else upper
-        docs = need * self.WINDOW_FIRST
+        docs = int(need * first)
         for _ in range(self.WINDOW_TRIES):
             if docs >= spread.count or per_doc <= 0:
                 return
             yield top - int(docs * per_doc)
-            # Grow by the rate of matches seen (with a margin), by 8 to 64 times.
-            docs = int(docs * min(64.0, max(8.0, 1.5 * need / max(seen[-1] if seen else 0, 1))))
+            # Grow by the rate of matches seen (with a margin), by 2 to 64 times.
+            docs = int(docs * min(64.0, max(2.0, 1.5 * need / max(seen[-1] if seen else 0, 1))))
 
     def _search_page(
         self, query: dict[str, Any], size: int, paging: dict[str, Any], track: int | bool
