@@ -8,11 +8,11 @@ side that goes first alternates), each into a fresh index:
 
 1. **pipeline**: the records through the crawl's own pipeline components, Clean -> Normalize -> Dedupe ->
    Store, into an ``ElasticsearchStore`` (``init`` not timed). Per batch of ``crawl.batch_size`` (100) the
-   store step makes one near-duplicate candidate lookup (``lsh_candidates``: one search for the batch) and
-   one upsert.
+   store step makes one near-duplicate candidate lookup (``lsh_candidates``: one search for ids and versions,
+   a second one only for documents the store does not hold) and one upsert (one bulk of ``create``).
 2. **raw bulk**: ``elasticsearch.helpers.bulk`` of the documents the product writes for the same items
    (built once before the rounds with ``service.store.es_layout.document``) into an index with the same
-   mappings and settings.
+   mappings and settings (the items index's sort order included, since 2026-11-30 09:00).
 
 Both sides end when their last write is acknowledged and a refresh made it searchable. Reported: medians of
 wall seconds and documents/s, CPU milliseconds per document of this process (the client side: everything
