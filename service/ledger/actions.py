@@ -138,7 +138,7 @@ def _check_respond(ticket: Ticket, given: ActionInput, config: LedgerConfig) -> 
     if not online and not given.note:
         raise InvalidInput("note", f"{RESPONSE_TYPE_LABELS[response_type or 'online']}回应须填写回应情况")
     if url and not url.startswith(("http://", "https://")):
-        raise InvalidInput("response_url", "须为 http:// 或 https:// 地址")
+        raise InvalidInput("response_url", "回应链接须为 http:// 或 https:// 地址")
 
 
 def _respond(step: Step) -> None:
@@ -331,7 +331,7 @@ def act(
     """
     handler = ACTION_TABLE.get(action)
     if handler is None:
-        raise InvalidInput("action", f"unknown action {action!r} (one of {', '.join(ACTION_TABLE)})")
+        raise InvalidInput("action", f"未知的操作 {action!r}，可选：{'、'.join(ACTION_TABLE)}")
     config = config or ledger_config()
     if not handler.moves_status:
         # Re-grading refuses another role before the ticket is read: 403 whichever ticket was named.

@@ -87,9 +87,9 @@ def open_or_attach_many(
 def _check(openings: Sequence[Opening]) -> None:
     for opening in openings:
         if opening.severity not in SEVERITY_LABELS:
-            raise InvalidInput("severity", f"unknown severity {opening.severity!r}")
+            raise InvalidInput("severity", f"未知的严重程度 {opening.severity!r}")
         if not opening.department:
-            raise InvalidInput("department", "required")
+            raise InvalidInput("department", "须指定责任单位")
 
 
 def _first_and_earliest(openings: Sequence[Opening]) -> tuple[dict[Key, Opening], dict[Key, datetime]]:

@@ -23,8 +23,12 @@ class StaleVersion(Exception):
 
 
 class InvalidInput(ValueError):
-    """The action's input is incomplete or wrong (the API answers 422); ``field`` names what."""
+    """The action's input is incomplete or wrong (the API answers 422); ``field`` names what.
+
+    The message is shown to users as it is (the console prints ``detail.message``), so it is Chinese only;
+    programs read the field's code from ``field``.
+    """
 
     def __init__(self, field_name: str, message: str) -> None:
         self.field = field_name
-        super().__init__(f"{field_name}: {message}")
+        super().__init__(message)

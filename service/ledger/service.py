@@ -143,7 +143,7 @@ def list_tickets(
     if status:
         unknown = [s for s in status if s not in transitions.STATUSES]
         if unknown:
-            raise InvalidInput("status", f"unknown status {unknown[0]!r} (one of {', '.join(transitions.STATUSES)})")
+            raise InvalidInput("status", f"未知的工单状态 {unknown[0]!r}，可选：{'、'.join(transitions.STATUSES)}")
         conditions.append(Ticket.status.in_(list(status)))
     if overdue_only is not None:
         now = clock.now()
@@ -254,12 +254,12 @@ def open_or_attach(
     under concurrency: a second creator for the same event attaches instead of failing.
     """
     if severity not in SEVERITY_LABELS:
-        raise InvalidInput("severity", f"unknown severity {severity!r} (one of {', '.join(SEVERITY_LABELS)})")
+        raise InvalidInput("severity", f"未知的严重程度 {severity!r}，可选：{'、'.join(SEVERITY_LABELS)}")
     if not department:
-        raise InvalidInput("department", "required")
+        raise InvalidInput("department", "须指定责任单位")
     refs = [_as_ref(i) for i in items]
     if not event_id and not refs:
-        raise InvalidInput("event_id", "a ticket needs an event id or at least one item")
+        raise InvalidInput("event_id", "开单须有事件编号或至少一条条目")
     event_key = event_id or f"item:{refs[0].item_id}"
     policy = policy or ledger_config().policy
     now = clock.now()

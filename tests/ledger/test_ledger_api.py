@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -387,3 +388,30 @@ def test_trend_counts_new_items_alerts_and_tickets_per_local_day(client, account
     assert env[-1]["tickets"] == 2  # its own two, not water's
     assert all(d["items"] is None for d in env)  # items are not a department's to count
     assert client.get("/api/v1/stats/trend?days=0", headers=accounts.headers("wang")).status_code == 422
+
+
+def test_refused_input_is_told_in_chinese_without_the_field_code(client, accounts) -> None:
+    """The console shows ``detail.message`` as it is: no English field name or English words in front."""
+    ids = seed(client)
+    env = accounts.headers("env1")
+    url = f"/api/v1/tickets/{ids['env']}/actions"
+    assert client.post(url, json={"action": "acknowledge", "version": 1}, headers=env).status_code == 200
+    early = client.post(
+        url,
+        json={"action": "request_extension", "note": "需检测", "until": "2026-03-01T18:00:00+08:00", "version": 2},
+        headers=env,
+    )
+    ftp = client.post(
+        url,
+        json={"action": "respond", "response_type": "online", "response_url": "ftp://example.org/r", "version": 2},
+        headers=env,
+    )
+    bad_status = client.get("/api/v1/tickets?status=bogus", headers=env)
+    for answer, field in ((early, "until"), (ftp, "response_url"), (bad_status, "status")):
+        assert answer.status_code == 422, answer.text
+        detail = answer.json()["detail"]
+        assert detail["field"] == field  # the code stays for programs
+        assert re.match(r"[\u4e00-\u9fff]", detail["message"]), detail["message"]
+    assert early.json()["detail"]["message"] == "延期后的时间须晚于现有时限"
+    assert ftp.json()["detail"]["message"] == "回应链接须为 http:// 或 https:// 地址"
+    assert bad_status.json()["detail"]["message"].startswith("未知的工单状态 'bogus'，可选：")
