@@ -1,7 +1,7 @@
 """The API ledger export through the real route: the server process's memory growth while it answers.
 
 Usage: ``nice -n 10 python benchmarks/export_api.py --ledger /tmp/yq-export-scale/ledger-100000.sqlite3
-[--formats xlsx,csv] [--rounds 2]``
+[--formats xlsx,csv] [--rounds 2]`` (or ``--url postgresql+psycopg://...`` for a ledger on PostgreSQL)
 
 A copy of the ledger (``benchmarks/ledger_gen.py``) is served by ``yuqing serve`` on loopback (its own data
 dir, an officer created in the copy). After a warm-up export of one day in each format, each round asks
@@ -76,16 +76,20 @@ def _rows(path: Path, fmt: str) -> int | str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--ledger", type=Path, required=True)
+    parser.add_argument("--ledger", type=Path, help="a SQLite ledger (served from a copy)")
+    parser.add_argument("--url", help="or a ledger database URL (PostgreSQL), served as it is")
     parser.add_argument("--formats", default="xlsx,csv")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="yq-export-api-") as tmp:
         work = Path(tmp)
-        db_file = work / "ledger.sqlite3"
-        shutil.copyfile(args.ledger, db_file)
+        url = args.url
+        if not url:
+            db_file = work / "ledger.sqlite3"
+            shutil.copyfile(args.ledger, db_file)
+            url = f"sqlite:///{db_file}"
         users = {USER: ("officer", None)}
-        with running_product(work, f"sqlite:///{db_file}", users=users, start_timeout=600) as product:
+        with running_product(work, url, users=users, start_timeout=600) as product:
             pid = product.proc.pid
             client = httpx.Client(timeout=3600)
             headers = {"Authorization": f"Bearer {product.token(USER, client=client)}"}
