@@ -197,3 +197,22 @@ def test_a_failing_source_is_shown_above_the_alert_feed(open_as, console_server:
     assert "连续失败" in banner.text_content()
     page.goto("/sources")
     assert "异常" in page.locator("table.grid").text_content()
+
+
+def test_a_cut_alert_excerpt_is_marked_as_cut_and_never_shows_a_clipped_number_as_whole(
+    open_as, console_server: ConsoleServer
+) -> None:
+    """Excerpts are cut from the masked text: where the cut falls inside a phone number the feed must show "…"."""
+    filler = "居民多次反映情况，" * 12
+    content = f"{filler}化工厂夜里排污截断测试，异味刺鼻。{filler}联系电话13912345678"
+    console_server.ingest("截断摘录测试", content)
+    page = open_as("officer1")
+    page.goto("/alerts")
+    alert = page.locator("#feed > li", has_text="截断摘录测试")
+    alert.wait_for(timeout=30000)
+    excerpt = alert.locator(".snippets .snippet").first.text_content() or ""
+    assert "化工厂" in excerpt
+    body = excerpt.removeprefix("正文")
+    assert body.startswith("…"), excerpt  # cut after the start of the content
+    assert body.endswith("…"), excerpt  # and before its end (the phone number is not in the excerpt)
+    assert not page.errors, page.errors

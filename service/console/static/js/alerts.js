@@ -44,7 +44,16 @@ function isUnread(alert) {
 
 function snippetBlock(snippet) {
   const label = snippet.field === "title" ? "标题" : "正文";
-  return el("p", { class: "snippet" }, el("span", { class: "field", text: label }), highlighted(snippet.text, snippet.highlights));
+  // An excerpt cut from longer text says so: otherwise a cut reads as whole (a masked phone number cut to
+  // "139****567" looks like a wrong number, a sentence cut mid-way like the citizen's full words).
+  return el(
+    "p",
+    { class: "snippet" },
+    el("span", { class: "field", text: label }),
+    snippet.prefix ? "…" : null,
+    highlighted(snippet.text, snippet.highlights),
+    snippet.suffix ? "…" : null,
+  );
 }
 
 function titleNode(alert) {
