@@ -58,7 +58,7 @@ def export_ledger_file(
         ensure_department_visible(principal, department, request)
     department = department or own
     if date_to < date_from:
-        raise HTTPException(422, f"from: {date_from} 晚于 to: {date_to}")
+        raise HTTPException(422, f"开始日期 {date_from} 晚于结束日期 {date_to}")
     if (date_to - date_from).days >= MAX_DAYS:
         raise HTTPException(422, f"日期范围最多 {MAX_DAYS} 天，更长的范围请用命令行 yuqing export")
     filename = export_filename(date_from, date_to, fmt, department)

@@ -194,3 +194,30 @@ def _printed_charts_fit(page) -> None:
         assert not problems, "\n".join(problems)
     finally:
         page.emulate_media(media="screen")
+
+
+def test_a_ledger_export_with_a_reversed_or_too_long_range_is_refused_on_the_page(
+    open_as, console_server: ConsoleServer
+) -> None:
+    """The download replaces the page: a refused range must be said on the ledger page, in Chinese."""
+    page = open_as("officer1", PHONE)
+    page.goto("/ledger")
+    page.wait_for_load_state("networkidle")
+    for start, end, said in (
+        ("2026-12-01", "2026-11-01", "开始日期不能晚于结束日期"),
+        ("2025-01-01", "2026-11-01", "日期范围最多 366 天"),
+    ):
+        page.fill("#l-from", start)
+        page.fill("#l-to", end)
+        page.click("#export-csv")
+        page.wait_for_timeout(300)
+        assert page.url.endswith("/ledger"), page.url  # still in the console, not on a bare JSON answer
+        assert said in (page.text_content("#ledger-error") or "")
+        assert page.is_visible("#ledger-error")
+    page.fill("#l-from", "2026-11-01")
+    with page.expect_download(timeout=30000) as download:
+        page.click("#export-xlsx")
+    assert download.value.suggested_filename.endswith(".xlsx")
+    assert not page.is_visible("#ledger-error")
+    assert _overflow(page) <= 0
+    assert not page.errors, page.errors

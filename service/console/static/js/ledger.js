@@ -52,9 +52,25 @@ async function preview() {
   }
 }
 
+// The export's own limits (service/exports/api.py): checked here first, because the download replaces the
+// page and a refusal would otherwise leave the user on a bare JSON answer instead of the console.
+const MAX_DAYS = 366;
+
+function rangeProblem(from, to) {
+  if (!from || !to) return "请选择发现日期的起止";
+  const days = (Date.parse(to) - Date.parse(from)) / 86400000;
+  if (days < 0) return "开始日期不能晚于结束日期";
+  if (days >= MAX_DAYS) return `日期范围最多 ${MAX_DAYS} 天，更长的范围请用命令行 yuqing export`;
+  return "";
+}
+
 // The download is a plain GET (the session cookie authorises it); empty fields are left out of the URL.
 form.addEventListener("submit", (event) => {
   event.preventDefault();
+  const problem = rangeProblem($("l-from").value, $("l-to").value);
+  $("ledger-error").textContent = problem;
+  $("ledger-error").hidden = !problem;
+  if (problem) return;
   const params = new URLSearchParams();
   for (const [k, v] of new FormData(form)) if (v) params.set(k, v);
   const submitter = event.submitter;
