@@ -13,10 +13,12 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from loguru import logger
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.clock import to_local
 from service.config_files import ConfigError
@@ -271,7 +273,23 @@ def sla_page(request: Request) -> Response:
     return _render(request, "sla.html", guarded, "sla", policy=policy, error=error)
 
 
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """A mistyped or outdated console address gets a Chinese page with the menu, not a bare English JSON answer.
+
+    Only browsers asking for a page get it: the API and scripts keep the JSON answer they parse.
+    """
+    assert isinstance(exc, StarletteHTTPException)
+    wants_page = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+    if exc.status_code == 404 and wants_page and not request.url.path.startswith(("/api/", "/static/")):
+        principal = principal_of(request)
+        if principal is not None and principal.must_change_password:
+            principal = None  # no menu before the password is changed
+        return _render(request, "notfound.html", principal, "", status_code=404)
+    return await http_exception_handler(request, exc)
+
+
 def install(app: FastAPI) -> None:
     """Add the console pages and mount /static (CSS, scripts, the vendored ECharts) on ``app``."""
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.add_exception_handler(StarletteHTTPException, _not_found)

@@ -221,3 +221,21 @@ def test_a_ledger_export_with_a_reversed_or_too_long_range_is_refused_on_the_pag
     assert not page.is_visible("#ledger-error")
     assert _overflow(page) <= 0
     assert not page.errors, page.errors
+
+
+def test_a_mistyped_console_address_shows_a_chinese_page_and_the_api_keeps_json(
+    open_as, console_server: ConsoleServer
+) -> None:
+    page = open_as("officer1", PHONE)
+    answer = page.goto("/tickts")  # a typo, or an old bookmark
+    assert answer is not None
+    assert answer.status == 404
+    assert "页面不存在" in (page.text_content("h1") or "")
+    assert page.is_visible("#nav-alerts")  # the menu is there to go on from
+    assert not _english_words(page), page.inner_text("main")
+    assert _overflow(page) <= 0
+    with console_server.client("officer1") as client:
+        api = client.get("/api/v1/nosuch", headers={"Accept": "text/html"})
+        assert api.status_code == 404
+        assert api.headers["content-type"].startswith("application/json")
+        assert client.get("/api/v1/tickets/99999").json()["detail"] == "工单 99999 不存在"
