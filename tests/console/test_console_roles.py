@@ -257,3 +257,14 @@ def test_audit_details_name_fields_and_values_in_chinese_and_stay_text(open_as, 
     assert page.evaluate("() => window.__pwned") is None
     assert page.locator("#audit-rows img").count() == 0
     assert not page.console_errors, page.console_errors
+
+
+def test_a_one_letter_username_is_refused_in_the_forms_words(open_as, console_server: ConsoleServer) -> None:
+    page = open_as("admin1", PHONE)
+    page.goto("/users")
+    page.wait_for_selector("#user-rows tr[data-username='officer1']")
+    page.fill("#u-username", "x")
+    page.click("#u-save")
+    page.wait_for_function("() => document.querySelector('#u-error').textContent !== ''")
+    assert page.text_content("#u-error") == "用户名至少 2 个字符"
+    assert page.locator("#user-rows tr[data-username='x']").count() == 0

@@ -136,6 +136,11 @@ $("user-form").addEventListener("submit", async (event) => {
     $("u-error").textContent = "请填写用户名";
     return;
   }
+  // The API's own refusal would name the field by its code ("请求体字段 username …"): say it in the form's words.
+  if (!editing && username.length < 2) {
+    $("u-error").textContent = "用户名至少 2 个字符";
+    return;
+  }
   try {
     let answer;
     if (editing) {
