@@ -57,7 +57,7 @@ def scrapy_settings(crawl: CrawlDefaults, check_mode: bool = False) -> dict[str,
         # Only http(s): file://, data:, ftp:// and s3:// have no business in a public-opinion crawl.
         "DOWNLOAD_HANDLERS": {"file": None, "data": None, "ftp": None, "s3": None},
         # Connections go to the address the host guard checked (crawlers.middlewares.PINS).
-        "DNS_RESOLVER": "crawlers.middlewares.PinnedResolver",
+        "TWISTED_DNS_RESOLVER": "crawlers.middlewares.PinnedResolver",
         "DOWNLOADER_MIDDLEWARES": {
             "crawlers.middlewares.HostGuardMiddleware": 50,
             # Replaced by a subclass at the same position that honours Retry-After.
