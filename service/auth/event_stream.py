@@ -70,7 +70,7 @@ def session_stream(
         yield "retry: 3000\n\n"
         idle = 0.0
         touched = checked = time.monotonic()
-        while not await request.is_disconnected():
+        while not await request.is_disconnected() and not _server_exiting(request):
             if session_id is not None and time.monotonic() - touched >= SESSION_TOUCH_SECONDS:
                 # Keep the session alive, and end the stream once the session is over (logout,
                 # revocation, absolute timeout) so the client must sign in again.
@@ -101,6 +101,12 @@ def session_stream(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _server_exiting(request: Request) -> bool:
+    """Whether the server is stopping: the browser then reconnects to whichever process serves next."""
+    exiting = getattr(request.app.state, "exiting", None)
+    return bool(exiting is not None and exiting())
 
 
 def _touch(ctx: Any, session_id: int) -> bool:

@@ -129,6 +129,10 @@ def _load_places() -> None:
     )
 
 
+# Seconds a stop waits for open connections (live streams end on their own within a poll).
+SHUTDOWN_GRACE_SECONDS = 5
+
+
 def serve_product(settings: Settings, host: str | None, port: int | None, with_scheduler: bool) -> None:
     import uvicorn
 
@@ -146,11 +150,17 @@ def serve_product(settings: Settings, host: str | None, port: int | None, with_s
             host=host,
             port=port,
             log_config=None,  # uvicorn's records go through loguru (service.logs)
+            # A connection still open this long after a stop is cut: a supervisor's stop (docker: 10 s)
+            # must end us, not its SIGKILL.
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
             **proxy_options(settings),
         )
     )
     # A scheduler that died stops the server; the exit code tells the supervisor to restart us.
     api.state.stop_server = lambda: setattr(server, "should_exit", True)
+    # Live streams (every open console holds one) end when the server stops; uvicorn would otherwise wait
+    # for them forever, and neither a SIGTERM nor a dead scheduler would end the process.
+    api.state.exiting = lambda: server.should_exit
     server.run()
     if getattr(api.state, "fatal", None):
         fail(f"调度器已停止，进程退出以便由守护进程重启：{api.state.fatal}", 1)

@@ -1,4 +1,5 @@
-"""A real `yuqing run` process whose scheduler thread dies ends with exit code 1 and says so in Chinese.
+"""A real `yuqing run` process whose scheduler thread dies ends with exit code 1 and says so in Chinese,
+and a stop ends the process, even while consoles hold live alert streams open.
 
 Nothing in the product can kill its scheduler on request: the fault is injected from outside the product,
 the way Python itself allows. A ``sitecustomize`` module on the child's PYTHONPATH (imported by the
@@ -10,14 +11,22 @@ watchdog must notice and stop the process.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.servers.product import running_product
+import httpx
+
+from tests.servers.product import Product, running_product
 
 # Wide margin: start-up and the watchdog's round on a loaded 2-core machine.
 WAIT = 90.0
+# Before the fix the process never stopped; a stop must take seconds, with a wide margin for load.
+STOP_WAIT = 45.0
 
 KILLER = """
 import ctypes, os, threading, time
@@ -39,6 +48,36 @@ if _trigger:
 """
 
 
+@contextlib.contextmanager
+def open_alert_stream(product: Product, username: str) -> Iterator[None]:
+    """Hold the SSE alert stream open as a console does, reading in the background until it ends."""
+    client = httpx.Client(
+        base_url=product.base, headers=product.headers(username), timeout=httpx.Timeout(10, read=None)
+    )
+    with client, client.stream("GET", "/api/v1/alerts/stream") as response:
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        assert next(lines).startswith("retry:")  # the stream is open and served
+        reader = threading.Thread(target=lambda: [None for _ in lines], daemon=True)
+        reader.start()
+        yield
+        reader.join(timeout=WAIT)
+
+
+def test_sigterm_stops_serve_with_a_console_stream_open(tmp_path: Path) -> None:
+    """A stop (SIGTERM from systemd or docker) ends the process although consoles hold live streams."""
+    database_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    users = {"officer1": ("officer", None)}
+    with running_product(tmp_path, database_url, users=users) as product, open_alert_stream(product, "officer1"):
+        product.proc.send_signal(signal.SIGTERM)
+        try:
+            # uvicorn's grace for open connections is 5 s; the stream itself ends within a poll.
+            product.proc.wait(timeout=STOP_WAIT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running {STOP_WAIT}s after SIGTERM with a stream open") from None
+    assert product.proc.returncode in (0, -signal.SIGTERM)
+
+
 def test_a_run_process_whose_scheduler_thread_dies_exits_1_with_a_chinese_line(tmp_path: Path) -> None:
     inject = tmp_path / "inject"
     inject.mkdir()
@@ -54,14 +93,17 @@ def test_a_run_process_whose_scheduler_thread_dies_exits_1_with_a_chinese_line(t
         "TEST_KILL_APSCHEDULER_TRIGGER": str(trigger),
     }
     database_url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    with running_product(tmp_path, database_url, command="run", env=env) as product:
+    users = {"officer1": ("officer", None)}
+    with running_product(tmp_path, database_url, command="run", env=env, users=users) as product:
         assert product.proc.poll() is None
-        trigger.touch()
-        try:
-            code = product.proc.wait(timeout=WAIT)
-        except subprocess.TimeoutExpired:
-            tail = product.log_text()[-3000:]
-            raise AssertionError(f"still serving {WAIT}s after its scheduler died:\n{tail}") from None
+        # An officer has the console open: its live alert stream is a connection that never ends by itself.
+        with open_alert_stream(product, "officer1"):
+            trigger.touch()
+            try:
+                code = product.proc.wait(timeout=WAIT)
+            except subprocess.TimeoutExpired:
+                tail = product.log_text()[-3000:]
+                raise AssertionError(f"still serving {WAIT}s after its scheduler died:\n{tail}") from None
         log = product.log_text()
     assert code == 1, log[-3000:]
     assert "调度线程已停止运行" in log
