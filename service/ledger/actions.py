@@ -351,10 +351,12 @@ def act(
         response_type=response_type,
         severity=severity,
     )
-    handler.check(ticket, given, config)
+    # A stale version is answered before the input is checked against the current state: a writer who
+    # lost the race must be told to reload (409), not that its input no longer fits a ticket it never saw.
     expected = ticket.version if version is None else version
     if expected != ticket.version:
         raise StaleVersion(ticket.id, expected, ticket.version)
+    handler.check(ticket, given, config)
     values, to_status = _status_move(handler, ticket, action)
     step = Step(
         session=session,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from service.db import Database
 from service.ledger.actions import act
 from service.ledger.errors import StaleVersion, TicketNotFound
@@ -134,3 +136,15 @@ def test_a_writer_that_read_before_the_winner_committed_gets_a_conflict(database
     with db.session() as s:
         ticket = get(s, ticket_id)
         assert (ticket.status, ticket.version, ticket.escalated) == ("acknowledged", 2, False)
+
+
+def test_a_reassign_that_lost_to_the_same_reassign_is_told_to_reload(database_url, db, frozen, config) -> None:
+    """The schedule that broke CI: two officers reassign to the same department from version 1; the second
+    commits after the first and must get a conflict (reload), not “already in that department” (422)."""
+    with db.session() as s:
+        ticket_id = new_ticket(s, config).id
+    with db.session() as s:
+        act(s, ticket_id, OFFICER, "reassign", version=1, department="water", config=config)
+    with db.session() as s, pytest.raises(StaleVersion) as lost:
+        act(s, ticket_id, OFFICER, "reassign", version=1, department="water", config=config)
+    assert (lost.value.current, lost.value.expected) == (2, 1)
