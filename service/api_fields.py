@@ -9,6 +9,7 @@ from fastapi import HTTPException, Path
 from pydantic import AfterValidator, PlainSerializer
 
 from service.clock import to_local
+from service.field_labels import field_label
 
 # Stored in UTC, shown in Asia/Shanghai: the API answers "2026-11-20T10:00:00+08:00".
 LocalDateTime = Annotated[
@@ -38,8 +39,12 @@ def date_or_time(name: str, value: str | None) -> date | datetime | None:
     try:
         bound = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
     except ValueError:
-        raise HTTPException(422, {"message": f"{name}: {value!r} 不是日期或 ISO 8601 时间", "field": name}) from None
+        raise HTTPException(
+            422, {"message": f"{field_label(name)}：{value!r} 不是日期或 ISO 8601 时间", "field": name}
+        ) from None
     # Years near date.min/date.max overflow once turned into UTC day edges.
     if not 1970 <= bound.year <= 2999:
-        raise HTTPException(422, {"message": f"{name}: {value!r} 超出支持的日期范围（1970–2999 年）", "field": name})
+        raise HTTPException(
+            422, {"message": f"{field_label(name)}：{value!r} 超出支持的日期范围（1970–2999 年）", "field": name}
+        )
     return bound

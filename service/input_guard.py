@@ -23,6 +23,8 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.field_labels import FIELD_LABELS, field_label
+
 # C0 controls except \t \n \r, and lone surrogates (a valid pair is one character in Python).
 _BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _CHARACTER_NAMES = {"\x00": "NUL"}
@@ -50,7 +52,15 @@ def bad_character(value: str) -> int | None:
 def _reason(where: str, value: str, index: int) -> str:
     char = value[index]
     name = _CHARACTER_NAMES.get(char, f"U+{ord(char):04X}")
-    return f"{where} 含有不允许的控制字符 {name}（位置 {index}，第 {index + 1} 个字符）"
+    gap = "" if where.endswith("）") else " "  # “检索词（q）含有…”, “请求路径 含有…”
+    return f"{where}{gap}含有不允许的控制字符 {name}（位置 {index}，第 {index + 1} 个字符）"
+
+
+def _body_field(path: str) -> str:
+    """``规则表达式（expr）`` for a top-level field the label table knows, ``请求体字段 a.b`` otherwise."""
+    if not path:
+        return "请求体字段 (根)"
+    return field_label(path) if path in FIELD_LABELS else f"请求体字段 {path}"
 
 
 def _json_problem(data: Any) -> str | None:
@@ -62,7 +72,7 @@ def _json_problem(data: Any) -> str | None:
             return f"请求体嵌套超过 {MAX_JSON_DEPTH} 层"
         if isinstance(node, str):
             if (index := bad_character(node)) is not None:
-                return _reason(f"请求体字段 {path or '(根)'}", node, index)
+                return _reason(_body_field(path), node, index)
         elif isinstance(node, dict):
             for key, value in node.items():
                 if (index := bad_character(key)) is not None:
@@ -78,7 +88,7 @@ def _query_problem(raw: bytes) -> str | None:
         if (index := bad_character(name)) is not None:
             return _reason("查询参数名", name, index)
         if (index := bad_character(value)) is not None:
-            return _reason(f"查询参数 {name}", value, index)
+            return _reason(field_label(name) if name in FIELD_LABELS else f"查询参数 {name}", value, index)
     return None
 
 

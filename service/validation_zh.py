@@ -10,20 +10,37 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from service.field_labels import FIELD_LABELS, field_label
+
 PLACES = {"query": "查询参数", "body": "请求体字段", "path": "路径参数", "header": "请求头", "cookie": "Cookie"}
 
 
 def _where(loc: tuple[Any, ...] | list[Any]) -> str:
+    """``每页条数（size）`` for a field the label table knows; ``查询参数 xyz`` for one it does not
+    (an unknown body field, a header); list positions read ``第 2 项``."""
     parts = list(loc)
     place = PLACES.get(str(parts[0]), "") if parts else ""
-    name = ".".join(str(p) for p in parts[1:]) if place else ".".join(str(p) for p in parts)
-    if not name:
+    names = parts[1:] if place else parts
+    if not names:
         return "请求体"
-    return f"{place} {name}".strip()
+    words: list[str] = []
+    for part in names:
+        if isinstance(part, int):
+            words.append(f"第 {part + 1} 项")
+        elif str(part) in FIELD_LABELS:
+            words.append(field_label(str(part)))
+        else:
+            words.append(f"{place} {part}".strip() if not words else str(part))
+    return " ".join(words)
 
 
 def describe(error: dict[str, Any]) -> str:
     """One Chinese sentence for one pydantic error."""
+    # “每页条数（size）不能小于 1”: no gap after the closing bracket of a field's name.
+    return _describe(error).replace("） ", "）")
+
+
+def _describe(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
     ctx = error.get("ctx") or {}
     where = _where(error.get("loc") or ())

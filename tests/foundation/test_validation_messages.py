@@ -19,16 +19,16 @@ def test_validation_errors_carry_a_chinese_message(client: TestClient, accounts:
     assert bad_format.status_code == 422
     body = bad_format.json()
     assert body["detail"][0]["loc"] == ["query", "format"]  # the machine-readable part is unchanged
-    assert body["message"] == "查询参数 format 应为 'xlsx'、'csv' 之一"
+    assert body["message"] == "文件格式（format）应为 'xlsx'、'csv' 之一"
 
     missing = client.post("/api/v1/tickets/1/actions", json={}, headers=headers)
     assert missing.status_code == 422
-    assert missing.json()["message"] == "缺少请求体字段 action"
+    assert missing.json()["message"] == "缺少动作（action）"
 
     several = client.get("/api/v1/alerts", params={"after": "abc", "size": "0"}, headers=headers)
     assert several.status_code == 422
     message = several.json()["message"]
-    assert message == "查询参数 after 应为整数；查询参数 size 不能小于 1"
+    assert message == "起始位置（after）应为整数；每页条数（size）不能小于 1"
     for text in (bad_format.json()["message"], missing.json()["message"], message):
         # Only the parameter names themselves are in Latin letters.
         assert not re.search(r"[A-Za-z]{5,}", re.sub(r"(format|action|after|size)", "", text)), text

@@ -78,15 +78,15 @@ def _still_alive(live: Live, conn: http.client.HTTPConnection) -> None:
 
 
 BAD_TEXT = [
-    ("GET", "/api/v1/items?q=" + quote("a\x00b"), None, "查询参数 q"),
-    ("GET", "/api/v1/items?q=" + quote("化工\x1b[31m"), None, "查询参数 q"),
-    ("GET", "/api/v1/tickets?status=new&department=" + quote("env\x00"), None, "查询参数 department"),
-    ("GET", "/api/v1/rules?department=" + quote("\x07"), None, "查询参数 department"),
+    ("GET", "/api/v1/items?q=" + quote("a\x00b"), None, "检索词（q）"),
+    ("GET", "/api/v1/items?q=" + quote("化工\x1b[31m"), None, "检索词（q）"),
+    ("GET", "/api/v1/tickets?status=new&department=" + quote("env\x00"), None, "部门（department）"),
+    ("GET", "/api/v1/rules?department=" + quote("\x07"), None, "部门（department）"),
     ("GET", "/api/v1/rules/" + quote("r\x00"), None, "请求路径"),
-    ("POST", "/api/v1/rules/test", {"expr": "排污\x00", "text": "排污"}, "请求体字段 expr"),
-    ("POST", "/api/v1/rules/test", {"expr": "排污", "text": "文本\x00排污"}, "请求体字段 text"),
-    ("POST", "/api/v1/rules", {"id": "r1", "department": "env", "expr": "a\x00"}, "请求体字段 expr"),
-    ("POST", "/api/v1/rules/test", b'{"expr": "\\ud800", "text": ""}', "请求体字段 expr"),
+    ("POST", "/api/v1/rules/test", {"expr": "排污\x00", "text": "排污"}, "规则表达式（expr）"),
+    ("POST", "/api/v1/rules/test", {"expr": "排污", "text": "文本\x00排污"}, "测试文本（text）"),
+    ("POST", "/api/v1/rules", {"id": "r1", "department": "env", "expr": "a\x00"}, "规则表达式（expr）"),
+    ("POST", "/api/v1/rules/test", b'{"expr": "\\ud800", "text": ""}', "规则表达式（expr）"),
 ]
 
 
