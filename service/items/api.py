@@ -20,6 +20,7 @@ from service.audit.service import record
 from service.auth.deps import client_address, rate_limit, require_roles
 from service.clock import ensure_aware
 from service.deps import SessionDep, SettingsDep, StoreDep
+from service.field_labels import field_label
 from service.items.schemas import ItemList, ItemRead
 from service.masking import mask_for
 from service.principal import Principal
@@ -76,6 +77,10 @@ def search_items(
         # masked number one guess at a time.
         masked=not principal.sees_personal_data,
     )
+    if (problem := query.unsearchable()) is not None:
+        raise HTTPException(
+            422, {"message": f"{field_label('q')}{problem}；请输入要查找的字词，例如 化工厂", "field": "q"}
+        )
     if principal.sees_personal_data and q:
         record(
             session,

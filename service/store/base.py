@@ -144,6 +144,20 @@ class ItemQuery(BaseModel):
             out.append(buf.strip())
         return out
 
+    def unsearchable(self) -> str | None:
+        """Why ``q`` cannot be searched, or None. A ``q`` with no term (only quotes and spaces) would
+        match every item, and one whose terms are all punctuation has nothing Elasticsearch's analyzer
+        keeps (it matched everything or nothing there, while SQLite looked the marks up): both are refused.
+        A punctuation term beside words (``' OR 1=1 --``) stays a literal term of the search."""
+        if self.q is None or not self.q.strip():
+            return None
+        terms = self.terms()
+        if not terms:
+            return "只有引号或空格，没有要检索的文字"
+        if not any(ch.isalnum() for term in terms for ch in term):
+            return f"“{self.q.strip()}”只有标点或空格，没有要检索的文字"
+        return None
+
 
 @dataclass
 class UpsertResult:

@@ -182,3 +182,29 @@ def test_trying_a_rule_on_recent_items_reads_only_candidates_with_the_full_scans
             if not (store.backend == "elasticsearch" and "00000012" in expr):
                 assert answer["candidates"] < len(window), expr
     assert listed_phones == {True, False}, "titles with a phone number listed, masked for officers only"
+
+
+def test_a_search_of_quotes_or_punctuation_alone_is_refused_not_answered_with_everything(
+    client,  # noqa: F811
+    accounts: Accounts,  # noqa: F811
+) -> None:
+    store = client.app.state.ctx.store
+    store.init()
+    other = [
+        i.model_copy(update={"id": f"{i.id}-o", "external_id": f"o{i.external_id}", "content": "路灯不亮"})
+        for i in _items(2)
+    ]
+    store.upsert(_items(30) + other)
+    accounts.add("officer1", "officer")
+    headers = accounts.headers("officer1")
+    for q in ['"', '""', '" "', '"""', "，。！", '"！" ，', "..."]:
+        answer = client.get("/api/v1/items", params={"q": q}, headers=headers)
+        assert answer.status_code == 422, (q, answer.text)
+        message = answer.json()["detail"]["message"]
+        assert message.startswith("检索词（q）"), message
+        assert "没有要检索的文字" in message, message
+    # Words inside quotes, closed or not, are still searched as their literal text.
+    for q in ['"夜间排污', '"夜间排污"', '夜间排污"']:
+        answer = client.get("/api/v1/items", params={"q": q, "size": 50}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["total"] == 30, q  # not the two others
