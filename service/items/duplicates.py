@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from service.items.minhash import Shingles, band_keys, minhash, shingles
+import numpy as np
+
+from service.items.minhash import Shingles, band_keys, minhash, shingles, shingles_and_lead
+from service.items.nfkc import nfkc
 from service.items.places import Gazetteer, gazetteer
 from service.store.base import Item, StoreUnavailable
 
@@ -86,7 +88,7 @@ _FIGURE = re.compile(r"\d+(?:[.:]\d+)*(?:年\d+月\d+日|年\d+月|月\d+日|年
 
 def strip_attribution(text: str) -> str:
     """The text without repost markers, attribution lines and clauses, outlet names and boilerplate."""
-    text = unicodedata.normalize("NFKC", text or "")
+    text = nfkc(text or "")
     lines = [_MARKER.sub("", line) for line in text.splitlines()]
     text = "\n".join(lines)
     text = _ATTRIBUTION_PAREN.sub("", text)
@@ -119,6 +121,8 @@ class Comparable:
     body_shingles: Shingles
     # The item's title and content as given.
     original: tuple[str, str] = field(default=("", ""), repr=False)
+    # The hashes of the shingles of the body's first LEAD characters (see ``signature``), repeats kept.
+    lead_hashes: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def text(self) -> str:
@@ -157,13 +161,14 @@ def _comparable(title: str, content: str) -> Comparable:
         b = b[len(t) :]
     body = b if b else t
     title_part = "" if not b or b.startswith(t) else t
-    body_shingles = shingles(body)
+    body_shingles, lead_hashes = shingles_and_lead(body, LEAD)
     return Comparable(
         title=title_part,
         body=body,
         shingles=shingles(title_part) | body_shingles if title_part else body_shingles,
         body_shingles=body_shingles,
         original=(title, content),
+        lead_hashes=lead_hashes,
     )
 
 
@@ -309,9 +314,9 @@ def signature(c: Comparable) -> list[int]:
     if not c.shingles:
         return []
     keys = band_keys(minhash(c.shingles.hashes, NUM_PERM, 1), BANDS, ROWS, b"t")
-    lead = c.body[:LEAD]
-    if len(lead) >= LEAD // 2:
-        keys += band_keys(minhash(shingles(lead).hashes, LEAD_PERM, 2), LEAD_BANDS, LEAD_ROWS, b"l")
+    if min(len(c.body), LEAD) >= LEAD // 2:
+        lead = c.lead_hashes if c.lead_hashes is not None else shingles(c.body[:LEAD]).hashes
+        keys += band_keys(minhash(lead, LEAD_PERM, 2), LEAD_BANDS, LEAD_ROWS, b"l")
     return keys
 
 

@@ -21,8 +21,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from service.store.base import to_signed64
-
 SHINGLE = 3  # characters per shingle: bigrams make unrelated Chinese texts on one topic look alike
 _BITS = np.uint64(21)
 _NONE = 0x1FFFFF  # no character at this place of a short text's shingle
@@ -64,14 +62,31 @@ def code_points(text: str) -> np.ndarray:
 
 def shingles(text: str) -> Shingles:
     """The distinct shingles of ``text`` (see the module docstring); none for an empty text."""
+    return shingles_and_lead(text, 0)[0]
+
+
+def shingles_and_lead(text: str, lead: int) -> tuple[Shingles, np.ndarray]:
+    """The distinct shingles of ``text`` and the hashes of the shingles of its first ``lead`` characters.
+
+    The lead's hashes are those of ``shingles(text[:lead]).hashes`` as a multiset (repeats kept, any order):
+    what a MinHash of the lead needs, taken from the text's own hashes instead of hashing the lead again.
+    """
     if not text:
-        return EMPTY
+        return EMPTY, EMPTY.hashes
     if len(text) < _SHORT:
-        return _few_shingles(text)
+        few = _few_shingles(text)
+        return few, (few.hashes if len(text) <= lead else shingles(text[:lead]).hashes)
     cps = code_points(text)
     ids = (cps[:-2] << (_BITS + _BITS)) | (cps[1:-1] << _BITS) | cps[2:]
     unique, first = np.unique(ids, return_index=True)
-    return Shingles(unique, _shingle_crcs(cps)[first])
+    crcs = _shingle_crcs(cps)
+    if lead >= len(text):
+        lead_hashes = crcs
+    elif lead > SHINGLE:
+        lead_hashes = crcs[: lead - SHINGLE + 1]
+    else:
+        lead_hashes = shingles(text[:lead]).hashes
+    return Shingles(unique, crcs[first]), lead_hashes
 
 
 # Below this many characters (headlines) array set-up costs more than hashing each shingle on its own.
@@ -99,6 +114,7 @@ def _few_shingles(text: str) -> Shingles:
 # of the register) do it. R and the UTF-8 length of every code point of the BMP are tabulated once.
 
 _BMP = 0x10000
+_SIXTEEN = np.uint64(16)
 
 
 @dataclass(frozen=True)
@@ -108,6 +124,11 @@ class _CrcTables:
     zeros: np.ndarray  # [n]: the CRC of n zero bytes
     registers: np.ndarray  # [code point]: R of its UTF-8 bytes, for the BMP
     lengths: np.ndarray  # [code point]: the number of its UTF-8 bytes, for the BMP
+    # [(n << 16) | code point], BMP: R of its bytes moved on n zero bytes (n up to the 6 bytes two BMP
+    # characters take); ``leading`` also holds the CRC of as many zero bytes as the shingle has, so the CRC of
+    # a shingle of BMP characters is three look-ups: leading[n1 + n2, c0] ^ moved[n2, c1] ^ registers[c2].
+    moved: np.ndarray
+    leading: np.ndarray
 
 
 @lru_cache(maxsize=1)
@@ -124,7 +145,13 @@ def _crc_tables() -> _CrcTables:
     flat = shift.reshape(-1)
     zeros = _shift(flat, np.full(13, 0xFFFFFFFF, dtype=np.uint32), np.arange(13)) ^ np.uint32(0xFFFFFFFF)
     registers, lengths = _utf8_registers(byte, np.arange(_BMP, dtype=np.uint32))
-    return _CrcTables(byte, flat, zeros, registers, lengths)
+    steps = np.arange(_MOST_MOVED + 1)
+    moved = np.stack([_shift(flat, registers, np.full(_BMP, n)) for n in steps])
+    leading = moved ^ zeros[lengths[np.newaxis, :] + steps[:, np.newaxis]]
+    return _CrcTables(byte, flat, zeros, registers, lengths, moved.reshape(-1), leading.reshape(-1))
+
+
+_MOST_MOVED = 6  # bytes of the two BMP characters after a shingle's first
 
 
 def _shift(flat: np.ndarray, register: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -156,9 +183,13 @@ def _shingle_crcs(cps: np.ndarray) -> np.ndarray:
     """``zlib.crc32`` of the UTF-8 bytes of the shingle starting at each position (a text over one shingle)."""
     tables = _crc_tables()
     if int(cps.max()) < _BMP:
-        r, n = tables.registers[cps], tables.lengths[cps]
-    else:  # characters beyond the BMP (emoji, rare ideographs): computed for this text
-        r, n = _utf8_registers(tables.byte, cps)
+        n = tables.lengths[cps].astype(np.uint64)
+        n3 = n[2:]
+        # Three look-ups per shingle (see _CrcTables); the code points index the tables as they are.
+        head = tables.leading[((n[1:-1] + n3) << _SIXTEEN) | cps[:-2]]
+        return head ^ tables.moved[(n3 << _SIXTEEN) | cps[1:-1]] ^ tables.registers[cps[2:]]
+    # Characters beyond the BMP (emoji, rare ideographs): computed for this text.
+    r, n = _utf8_registers(tables.byte, cps)
     n2, n3 = n[1:-1], n[2:]
     inner = _shift(tables.shift, r[:-2], n2 + n3) ^ _shift(tables.shift, r[1:-1], n3)
     return tables.zeros[n[:-2] + n2 + n3] ^ inner ^ r[2:]
@@ -187,19 +218,27 @@ def _fmix32(hv: np.ndarray) -> np.ndarray:
 
 def minhash(hashes: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
     """The MinHash values (uint32) of a set given by its members' CRC-32 hashes."""
-    a, b = permutations(num_perm, seed)
+    a, b = _columns(num_perm, seed)
     if not len(hashes):
         return np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
-    mixed = _fmix32(hashes.astype(np.uint32)).reshape(-1, 1)
-    return (mixed * a + b).min(axis=0)
+    # One row per permutation: each row's minimum is a reduction over contiguous memory.
+    return (a * _fmix32(hashes.astype(np.uint32)) + b).min(axis=1)
+
+
+@lru_cache(maxsize=4)
+def _columns(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    a, b = permutations(num_perm, seed)
+    return a.reshape(-1, 1), b.reshape(-1, 1)
 
 
 def band_keys(values: np.ndarray, bands: int, rows: int, tag: bytes) -> list[int]:
     """Signed 64-bit keys of ``bands`` bands of ``rows`` MinHash values each."""
     raw = values.astype(np.uint32).tobytes()  # 4 bytes a value, as datasketch keeps affine32 values
     width = rows * 4
-    keys = []
-    for i in range(bands):
-        digest = hashlib.blake2b(tag + bytes([i]) + raw[i * width : (i + 1) * width], digest_size=8).digest()
-        keys.append(to_signed64(int.from_bytes(digest, "big")))
+    digests = b"".join(
+        hashlib.blake2b(tag + bytes((i,)) + raw[i * width : (i + 1) * width], digest_size=8).digest()
+        for i in range(bands)
+    )
+    # Each digest read as a big-endian signed 64-bit number (to_signed64 of its unsigned value).
+    keys: list[int] = np.frombuffer(digests, dtype=">i8").tolist()
     return keys

@@ -87,6 +87,23 @@ def test_an_items_signature_is_the_one_stored_by_earlier_releases() -> None:
     assert duplicates.signature(c) == want
 
 
+@settings(max_examples=150, deadline=None)
+@given(TEXT, TEXT)
+def test_signatures_of_any_title_and_body_are_datasketchs(title: str, content: str) -> None:
+    """The lead's keys come from the body's own shingle hashes (not hashed twice): still datasketch's keys."""
+    c = duplicates.comparable(title, content)
+    if not c.shingles:
+        assert duplicates.signature(c) == []
+        return
+    text_strings = _strings(c.title) | _strings(c.body) if c.title else _strings(c.body)
+    want = _datasketch_keys(text_strings, duplicates.NUM_PERM, 1, duplicates.BANDS, duplicates.ROWS, b"t")
+    lead = c.body[: duplicates.LEAD]
+    if len(lead) >= duplicates.LEAD // 2:
+        args = (duplicates.LEAD_PERM, 2, duplicates.LEAD_BANDS, duplicates.LEAD_ROWS, b"l")
+        want += _datasketch_keys(_strings(lead), *args)
+    assert duplicates.signature(c) == want
+
+
 def test_the_crawl_process_does_not_load_scipy() -> None:
     """datasketch imports SciPy (about a second of CPU per crawl process); crawls only need the keys."""
     code = (
