@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import HTTPException, Path
 from pydantic import AfterValidator, PlainSerializer
 
-from service.clock import to_local
+from service.clock import SHANGHAI, ensure_aware, to_local
 from service.field_labels import field_label
 
 # Stored in UTC, shown in Asia/Shanghai: the API answers "2026-11-20T10:00:00+08:00".
@@ -48,3 +48,24 @@ def date_or_time(name: str, value: str | None) -> date | datetime | None:
             422, {"message": f"{field_label(name)}：{value!r} 超出支持的日期范围（1970–2999 年）", "field": name}
         )
     return bound
+
+
+def _instant(bound: date | datetime, end: bool) -> datetime:
+    if isinstance(bound, datetime):
+        return ensure_aware(bound)
+    return datetime.combine(bound + timedelta(days=1) if end else bound, time(0), tzinfo=SHANGHAI)
+
+
+def check_range(date_from: str | None, date_to: str | None) -> None:
+    """422 for a ``from`` that is not before ``to`` (dates are whole Asia/Shanghai days, ``to`` included):
+    such a range holds nothing, and an empty list would read as “nothing happened”."""
+    start, end = date_or_time("from", date_from), date_or_time("to", date_to)
+    if start is None or end is None or _instant(start, end=False) < _instant(end, end=True):
+        return
+    raise HTTPException(
+        422,
+        {
+            "message": f"{field_label('from')}{date_from} 晚于{field_label('to')}{date_to}，请对调两个日期",
+            "field": "from",
+        },
+    )

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from service import clock
-from service.api_fields import date_or_time
+from service.api_fields import check_range, date_or_time
 from service.auth.deps import CurrentUser, department_filter
 from service.clock import SHANGHAI, ensure_aware
 from service.dashboard.terms import SAMPLE_CAP, STOPWORDS_FILE, HotTerms, Text, read_stopwords, sample_text
@@ -52,6 +52,8 @@ class TermPage(BaseModel):
 
 
 def _bounds(date_from: str | None, date_to: str | None, default_days: int) -> tuple[datetime, datetime]:
+    check_range(date_from, date_to)
+    check_range(date_from, date_to)
     today = clock.now().astimezone(SHANGHAI).date()
     start = date_or_time("from", date_from) or today - timedelta(days=default_days - 1)
     end = date_or_time("to", date_to) or today

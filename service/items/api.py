@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from service.api_fields import date_or_time
+from service.api_fields import check_range, date_or_time
 from service.audit.service import record
 from service.auth.deps import client_address, rate_limit, require_roles
 from service.clock import ensure_aware
@@ -63,6 +63,7 @@ def search_items(
         None, max_length=500, description="上一页返回的 next 游标（按游标翻页，任意深度都与第一页一样快；忽略 page）"
     ),
 ) -> ItemList:
+    check_range(date_from, date_to)
     query = ItemQuery(
         q=q,
         channel=channel,

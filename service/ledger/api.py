@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from service import clock
-from service.api_fields import ROW_ID_MAX, RowId, date_or_time
+from service.api_fields import ROW_ID_MAX, RowId, check_range, date_or_time
 from service.audit.request import record_refusal
 from service.audit.service import Result as AuditResult
 from service.audit.service import record
@@ -72,6 +72,7 @@ def list_tickets(
 ) -> TicketPage:
     """Tickets the caller may see (department users: their own department only)."""
     department_filter(principal)  # auditors and unknown roles: 403
+    check_range(date_from, date_to)
     statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
     try:
         tickets, total = service.list_tickets(
@@ -337,6 +338,7 @@ def ticket_regions(
 ) -> RegionPage:
     """地域分布: the caller's tickets discovered in the range, per region named by their first item."""
     department_filter(principal)
+    check_range(date_from, date_to)
     rows = regions.region_counts(
         session, ctx.store, principal, date_or_time("from", date_from), date_or_time("to", date_to)
     )
@@ -352,6 +354,7 @@ def ticket_stats(
 ) -> StatsPage:
     """Per department: counts, on-time rates per stage, average hours, time from publication to discovery."""
     department_filter(principal)
+    check_range(date_from, date_to)
     rows = statistics.stats(
         session, principal, date_from=date_or_time("from", date_from), date_to=date_or_time("to", date_to)
     )

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from service.api_fields import date_or_time
+from service.api_fields import check_range, date_or_time
 from service.audit.anchors import anchors_path, check_anchors, read_anchors
 from service.audit.schemas import AuditList, AuditRecordRead, ChainStatus, LegacyStatus
 from service.audit.service import check_chain, list_records
@@ -47,6 +47,7 @@ def read_audit_log(
     order: Literal["asc", "desc"] = Query("asc", description="asc 最早的在前 (默认)，desc 最新的在前"),
 ) -> AuditList:
     """Records matching the filters, oldest first unless ``order=desc``; details are masked like everything else."""
+    check_range(date_from, date_to)
     rows, total = list_records(
         session,
         after=after,

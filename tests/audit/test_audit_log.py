@@ -209,3 +209,26 @@ def test_concurrent_writers_keep_one_chain(db: Database) -> None:
     with db.session() as session:
         assert list_records(session)[1] == 32
     assert _verify(db) == (True, None)
+
+
+def test_a_reversed_date_range_is_refused_not_answered_empty(client: TestClient, accounts: Accounts) -> None:
+    accounts.add("audit", "auditor")
+    accounts.add("zhang", "officer")
+    auditor, officer = accounts.headers("audit"), accounts.headers("zhang")
+    same_day = client.get("/api/v1/audit", params={"from": "2026-11-23", "to": "2026-11-23"}, headers=auditor)
+    assert same_day.status_code == 200
+    assert same_day.json()["total"] >= 2  # both logins of the (frozen) day: one day is a range, not a reversal
+    reversed_range = {"from": "2026-11-24", "to": "2026-11-22"}
+    answer = client.get("/api/v1/audit", params=reversed_range, headers=auditor)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"]["message"] == (
+        "开始日期（from）2026-11-24 晚于结束日期（to）2026-11-22，请对调两个日期"
+    )
+    times = {"from": "2026-11-23T10:00:00+08:00", "to": "2026-11-23T09:00:00+08:00"}
+    assert client.get("/api/v1/audit", params=times, headers=auditor).status_code == 422
+    # Every list the console filters by date checks its range the same way.
+    for path in ("/api/v1/tickets", "/api/v1/items", "/api/v1/stats", "/api/v1/stats/regions", "/api/v1/stats/terms"):
+        refused = client.get(path, params=reversed_range, headers=officer)
+        assert refused.status_code == 422, (path, refused.text)
+        assert "晚于结束日期" in refused.json()["detail"]["message"], path
+        assert client.get(path, params={"from": "2026-11-22", "to": "2026-11-24"}, headers=officer).status_code == 200

@@ -107,6 +107,27 @@ def test_auditor_filters_the_audit_log_and_sees_the_chain_state(open_as, console
     assert not page.console_errors, page.console_errors
 
 
+def test_the_audit_page_refuses_a_reversed_date_range_instead_of_showing_nothing(
+    open_as, console_server: ConsoleServer
+) -> None:
+    page = open_as("auditor1")
+    page.goto("/audit")
+    page.wait_for_selector("#audit-rows tr")
+    page.fill("#a-from", "2026-11-30")
+    page.fill("#a-to", "2026-11-01")
+    page.click("#a-apply")
+    page.wait_for_selector("#audit-summary.error")
+    assert page.text_content("#audit-summary") == "开始日期 2026-11-30 晚于结束日期 2026-11-01，请对调两个日期"
+    assert page.locator("#audit-rows tr").count() == 0
+    assert page.locator("#audit-empty").is_hidden(), "not “没有符合条件的记录”: the range is wrong, not the log empty"
+    page.fill("#a-from", "")
+    page.fill("#a-to", "")
+    page.click("#a-apply")
+    page.wait_for_selector("#audit-rows tr")
+    assert "error" not in (page.get_attribute("#audit-summary", "class") or "")
+    assert not page.console_errors, page.console_errors
+
+
 def test_admin_creates_a_department_user_who_must_change_the_password(
     open_as, console_server: ConsoleServer, chromium
 ) -> None:

@@ -80,18 +80,34 @@ async function load(more = false) {
     clear(body);
     oldestShown = null;
   }
+  const summary = $("audit-summary");
+  const fail = (text) => {
+    summary.textContent = text;
+    summary.classList.add("error");
+    $("audit-empty").classList.add("hidden");
+    $("audit-more").classList.add("hidden");
+  };
+  summary.classList.remove("error");
+  // The same check as the ledger page (and the API's own 422): a reversed range would list nothing, which
+  // reads as "nothing happened".
+  const from = $("a-from").value;
+  const to = $("a-to").value;
+  if (!more && from && to && from > to) {
+    fail(`开始日期 ${from} 晚于结束日期 ${to}，请对调两个日期`);
+    return;
+  }
   let data;
   try {
     data = await api("/api/v1/audit", { query: query(more ? oldestShown : undefined) });
   } catch (err) {
-    $("audit-summary").textContent = `加载失败：${err.message}`;
+    fail(`加载失败：${err.message}`);
     return;
   }
   const results = (data && data.results) || [];
   for (const r of results) body.append(row(r));
   if (results.length) oldestShown = results[results.length - 1].id;
   const shown = body.children.length;
-  $("audit-summary").textContent = `共 ${data.total} 条记录，已显示 ${shown} 条（最新的在前）`;
+  summary.textContent = `共 ${data.total} 条记录，已显示 ${shown} 条（最新的在前）`;
   $("audit-empty").classList.toggle("hidden", shown > 0);
   $("audit-more").classList.toggle("hidden", shown >= data.total || results.length < PAGE);
 }
