@@ -26,9 +26,8 @@ import shutil
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from itertools import islice
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -197,56 +196,13 @@ ITEM_QUERIES: dict[str, dict[str, object]] = {
 
 
 def previous_trial(store: Store, expr: str, since: datetime, limit: int) -> dict[str, object]:
-    """The rule trial before it read the stored masked copy as plain rows (2026-11-30 main, f868866), for an
-    officer: Item objects a search page at a time (each page counted), every text masked again and
-    evaluated, a hit with its highlights made for every match; NOT rules read and evaluate every item."""
-    from service.masking import mask_for, mask_text
-    from service.principal import Principal
-    from service.rules.language import deciding_terms, parse
-    from service.rules.matcher import CompiledRule, Matcher
+    """The rule trial before it counted through the store's search (main at c39640a, benchmarks/trial_previous.py),
+    for an officer: the suspects' masked texts read and evaluated, garbage collection paused meanwhile."""
+    from benchmarks import trial_previous
+    from service.rules.language import parse
 
-    def pages(query: ItemQuery) -> Iterator[Item]:
-        while True:
-            page = store.search(query)
-            yield from page.results
-            if page.next is None:
-                return
-            query = query.model_copy(update={"after": page.next})
-
-    node = parse(expr)
-    matcher = Matcher.build([CompiledRule("test", "", "normal", node)])
-    recent = ItemQuery(date_from=since, size=500, masked=True)
-    in_window = store.search(ItemQuery(date_from=since, size=1, masked=True)).total
-    empty_value, terms = deciding_terms(node)
-    if terms is None or empty_value:  # what the previous required_terms answered
-        candidates: Iterator[Item] = islice(pages(recent), limit)
-    else:
-        floor = since
-        if in_window > limit:
-            oldest = store.search(recent.model_copy(update={"page": limit, "size": 1})).results
-            floor = oldest[0].published_at if oldest and oldest[0].published_at else since
-        found: dict[str, Item] = {}
-        for text in sorted({t.text for t in terms}):
-            for item in pages(recent.model_copy(update={"q": f'"{text}"', "date_from": floor})):
-                found.setdefault(item.id, item)
-        candidates = iter(sorted(found.values(), key=lambda i: i.published_at or since, reverse=True))
-    hits = []
-    for item in candidates:
-        result = matcher.match(mask_text(item.title), mask_text(item.content))
-        if result:
-            hits.append(
-                {
-                    "id": item.id,
-                    "title": item.title,
-                    "source": item.source,
-                    "published_at": item.published_at.isoformat() if item.published_at else None,
-                    "highlights": [
-                        {"field": h.field, "start": h.start, "end": h.end, "term": h.term} for h in result[0].highlights
-                    ],
-                }
-            )
-    officer = Principal(user_id=1, username="bench", role="officer")
-    return {"matched": len(hits), "items": mask_for(officer, hits[:200])}
+    found = trial_previous.run(store, parse(expr), since, limit, True, time.monotonic() + 60)
+    return {"matched": found.matched, "items": found.items}
 
 
 def trial_pairs(store: Store) -> dict[str, Callable[[], object]]:

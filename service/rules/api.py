@@ -262,7 +262,7 @@ def test_rule_on_recent_items(body: RecentBody, principal: CurrentUser, ctx: Ctx
     Only what can decide is read and evaluated (see service.rules.trial): for ``化工厂 AND 排污`` the items
     holding a term every match needs, found through the store's search; for ``NOT 表扬`` the items holding
     表扬, every other item matching as it is. ``scanned`` is how many recent items the answer covers,
-    ``candidates`` how many the rule was evaluated on.
+    ``candidates`` how many were decided one by one (their terms looked up, or their text evaluated).
     """
     if principal.role not in ("officer", "admin"):
         raise HTTPException(403, "无权执行此操作 (forbidden for your role)")
@@ -271,14 +271,15 @@ def test_rule_on_recent_items(body: RecentBody, principal: CurrentUser, ctx: Ctx
     except RuleSyntaxError as exc:
         return _syntax_error(exc)
     since = clock.now() - timedelta(days=body.days)
-    # Non-admins try rules on the masked text (the copy the store keeps): the original would answer
-    # guesses at hidden digits.
-    masked = not principal.sees_personal_data
-    # Like the rule test, the trial is capped in time (checked before each item; a page read is bounded by
-    # the store's own timeout): the answer says when it stopped early.
+    # Counted on the masked text for every role, as live matching runs (service.matching.engine): the count
+    # is what the rule would alert on, and the original would answer guesses at hidden digits. Admins see
+    # the listed titles as published.
+    # Like the rule test, the trial is capped in time (checked between steps; a page read is bounded by the
+    # store's own timeout): the answer says when it stopped early.
     limit_seconds = ctx.settings.alerts.recent_trial_max_seconds
+    deadline = time.monotonic() + limit_seconds
     try:
-        result = trial.run(ctx.store, node, since, body.limit, masked, time.monotonic() + limit_seconds)
+        result = trial.run(ctx.store, node, since, body.limit, deadline, principal.sees_personal_data)
     except StoreUnavailable as exc:
         raise HTTPException(503, f"item store unavailable: {exc}") from exc
     stopped = result.stopped_early
@@ -286,14 +287,28 @@ def test_rule_on_recent_items(body: RecentBody, principal: CurrentUser, ctx: Ctx
         "scanned": result.scanned,
         "candidates": result.candidates,
         "matched": result.matched,
+        # True when ``matched`` is extrapolated from a sample of the items holding the rule's terms (see
+        # service.rules.trial.SAMPLE); the console shows it as “约”.
+        "matched_estimated": result.estimated,
         # Titles come from the masked copy for non-admins already; masked here as every title shown is.
         "items": mask_for(principal, result.items, fields=("title",)),
         "stopped_early": stopped,
         # What the console shows when the trial was cut (the cap is alerts.recent_trial_max_seconds).
-        "notice": (
+        "notice": _trial_notice(result, limit_seconds),
+    }
+
+
+def _trial_notice(result: trial.Trial, limit_seconds: float) -> str | None:
+    """What the console shows when the trial was cut (the cap is alerts.recent_trial_max_seconds) or its
+    count estimated; None for a complete, counted answer."""
+    if result.stopped_early:
+        return (
             f"试运行达到 {limit_seconds:g} 秒上限，只试了 {result.scanned} 条（共 {result.window} 条近期条目），"
             "结果不完整；可缩短天数或加入更具体的关键词后重试"
-            if stopped
-            else None
-        ),
-    }
+        )
+    if result.estimated:
+        return (
+            f"命中数为估算：含关键词的条目较多，按其中 {trial.SAMPLE} 条的结果推算（约 {result.matched} 条）；"
+            "列出的条目均已逐条核对"
+        )
+    return None

@@ -201,6 +201,10 @@ COUNT_CAP = 10_000
 # One item as a rule trial reads it: id, source, publication time, title, content (the masked copy when the
 # query asks for it). A plain tuple, not an Item: trials read thousands, and only these fields.
 TextRow = tuple[str, str, datetime | None, str, str]
+# One item as a rule trial counts it without its text: the store's handle of it (its id on Elasticsearch, its
+# storage sequence on SQLite, read from the listing index without touching the row) and its place in the
+# listing (the backend's own sort values; sorting keys in reverse gives the listing order, newest first).
+IdRow = tuple[Any, tuple[Any, ...]]
 
 
 @dataclass
@@ -273,6 +277,19 @@ class Store(Protocol):
         """The items of ``query`` (its filters and terms; page, size and after ignored) as :data:`TextRow`,
         newest published first, a page at a time, at most ``limit`` of them: the masked copy when
         ``query.masked``. No count, and only these fields are read (rule trials read thousands of items)."""
+
+    def iter_ids(self, query: ItemQuery, limit: int | None = None) -> Iterator[list[IdRow]]:
+        """What :meth:`iter_texts` lists, as :data:`IdRow` (handles and listing keys): no text is read, so a
+        rule trial counts thousands of items holding a term at the cost of their handles."""
+
+    def texts_of(self, handles: Sequence[Any], masked: bool) -> dict[Any, TextRow]:
+        """The :data:`TextRow` of the items of these handles (from :meth:`iter_ids`) that still exist, by handle
+        (the masked copy when ``masked``)."""
+
+    def finds_exactly(self, text: str) -> bool:
+        """Whether a ``q`` phrase ``text`` finds exactly the items whose folded title or content holds it as a
+        substring (no more: Elasticsearch's phrase of two Han characters also finds them apart across a
+        comma). A rule trial then counts from the search alone which items hold the term."""
 
     def finds_within_words(self, text: str) -> bool:
         """Whether a ``q`` phrase ``text`` is found wherever it occurs as a substring (inside words too).

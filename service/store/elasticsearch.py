@@ -23,6 +23,7 @@ from service.settings import ElasticsearchSettings
 from service.store.base import (
     BadCursor,
     DeadLetter,
+    IdRow,
     Item,
     ItemQuery,
     PageTooDeep,
@@ -50,6 +51,10 @@ _MAX_RESULT_WINDOW = 10_000
 _MGET_CHUNK = 1000
 # Documents per page of iter_texts (a rule trial reads up to 10,000).
 _TEXT_PAGE = 1000
+# Ids per page of iter_ids (no _source: cheap for the node).
+_ID_PAGE = 5000
+# The sort value of a document without published_at (missing: _last in a descending sort on a date).
+_NO_DATE = -(2**63)
 
 
 def _text_row(source: dict[str, Any], masked: bool) -> TextRow:
@@ -283,6 +288,56 @@ class ElasticsearchStore(Backfills, CandidateLookups, WindowedPages):
             if left is not None:
                 left -= len(hits)
             after = hits[-1]["sort"]
+
+    def iter_ids(self, query: ItemQuery, limit: int | None = None) -> Iterator[list[IdRow]]:
+        """Pages of ids (the handles) and sort values, newest first: no _source, so the node reads no document."""
+        self._refresh()
+        search = item_query(query, legacy=self._legacy_terms())
+        after: list[Any] | None = None
+        left = limit
+        while left is None or left > 0:
+            size = _ID_PAGE if left is None else min(_ID_PAGE, left)
+            kwargs: dict[str, Any] = {"search_after": after} if after is not None else {}
+            with self._call("search"):
+                resp = self._es.search(
+                    index=self.alias,
+                    query=search,
+                    sort=NEWEST_FIRST,
+                    size=size,
+                    track_total_hits=False,
+                    source=False,
+                    filter_path=["hits.hits._id", "hits.hits.sort"],
+                    **kwargs,
+                )
+            hits = resp.get("hits", {}).get("hits", [])
+            if hits:
+                # An undated document sorts with the smallest long (missing: _last in a descending sort).
+                yield [(h["_id"], (h["sort"][0] != _NO_DATE, h["sort"][0], h["sort"][1])) for h in hits]
+            if len(hits) < size:
+                return
+            if left is not None:
+                left -= len(hits)
+            after = hits[-1]["sort"]
+
+    def texts_of(self, handles: Sequence[Any], masked: bool) -> dict[Any, TextRow]:
+        fields = ["id", "source", "published_at", "title", "content"]
+        if masked:
+            fields[3:] = ["title_masked", "content_masked", *(["title", "content"] if self._legacy_terms() else [])]
+        ids = list(handles)
+        found: dict[Any, TextRow] = {}
+        for start in range(0, len(ids), _MGET_CHUNK):
+            with self._call("mget"):
+                resp = self._es.mget(index=self.alias, ids=ids[start : start + _MGET_CHUNK], source_includes=fields)
+            for doc in resp["docs"]:
+                self._check_doc(doc, "mget")
+                if doc.get("found"):
+                    found[doc["_id"]] = _text_row(doc["_source"], masked)
+        return found
+
+    def finds_exactly(self, text: str) -> bool:
+        # One Han character is one token: found exactly where it occurs. A phrase of several is found where
+        # its tokens follow each other, also across punctuation and spaces (问，题 for 问题).
+        return len(text) == 1 and self.finds_within_words(text)
 
     def _first_window(self, query: ItemQuery) -> float:
         """How much of the newest part of the index a search tries first (es_windows), 0 for none: text terms

@@ -20,6 +20,7 @@ from service.masking import MASK
 from service.store import sqlite_search
 from service.store.base import (
     DeadLetter,
+    IdRow,
     Item,
     ItemQuery,
     SearchPage,
@@ -219,6 +220,28 @@ class SqliteStore(Writing):
         columns = "id, source, title_masked, content_masked" if query.masked else "id, source, title, content"
         for rows in sqlite_search.texts(self._conn(), self._plan(query), query, columns, limit):
             yield [(r[2], r[3], _parse_ts(r[1]), r[4], r[5]) for r in rows]
+
+    def iter_ids(self, query: ItemQuery, limit: int | None = None) -> Iterator[list[IdRow]]:
+        # Handles are seqs, keys (dated, published_at, seq): both from the listing index. Undated items last.
+        for rows in sqlite_search.ids(self._conn(), self._plan(query), query, limit):
+            yield [(r[0], (r[1] is not None, r[1] or "", r[0])) for r in rows]
+
+    def texts_of(self, handles: Sequence[Any], masked: bool) -> dict[Any, TextRow]:
+        texts = "title_masked, content_masked" if masked else "title, content"
+        seqs = list(handles)
+        found: dict[Any, TextRow] = {}
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            sql = f"SELECT seq, id, source, published_at, {texts} FROM items WHERE seq IN ({marks})"  # noqa: S608
+            for r in self._conn().execute(sql, chunk):
+                found[r[0]] = (r[1], r[2], _parse_ts(r[3]), r[4], r[5])
+        return found
+
+    def finds_exactly(self, text: str) -> bool:
+        # Trigrams and pairs of the folded text (the matcher's own folding), or a scan of it: a phrase is found
+        # exactly where the folded text holds it.
+        return True
 
     def finds_within_words(self, text: str) -> bool:
         # Trigrams, pairs and single characters: any substring is found.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from sqlalchemy import select
 
 from service.feed.models import Alert
@@ -103,3 +105,77 @@ def test_trying_a_rule_on_recent_items_stops_at_the_configured_time_cap(client, 
     # The console shows why the answer is partial, in Chinese; an uncut trial has no notice.
     assert "秒上限" in capped.json()["notice"]
     assert whole["notice"] is None
+
+
+def test_a_trial_counts_what_live_matching_alerts_on_for_every_role(client, accounts) -> None:
+    """Live matching runs on the masked text (a rule of digits must not confirm a hidden number), so the trial
+    counts on it too: an admin's trial counted on the text as published, and told of matches (``13812345678``,
+    ``NOT 1381``) no alert would ever be raised for. Admins still see the listed titles as published."""
+    ctx = client.app.state.ctx
+    accounts.add("officer1", "officer")
+    accounts.add("root1", "admin")
+    officer, admin = accounts.headers("officer1"), accounts.headers("root1")
+    rules = {
+        "p-whole": "13812345678",
+        "p-tail": "化工厂 AND 5678",
+        "p-not": "化工厂 AND NOT 1381",
+        "p-plain": "化工厂 AND 偷排",
+    }
+    for rule_id, expr in rules.items():
+        created = client.post("/api/v1/rules", json={"id": rule_id, "department": "env", "expr": expr}, headers=officer)
+        assert created.status_code == 201, created.text
+    items = [
+        item(1, "化工厂偷排 来电13812345678", "请处理"),
+        item(2, "化工厂异味", "联系人电话13812345678"),
+        item(3, "化工厂偷排", "编号1381号地块"),
+        item(4, "化工厂夜间噪音", "无"),
+    ]
+    ctx.store.upsert(items)
+    MatchingEngine(ctx).run()
+    with ctx.db.session() as session:
+        alerted = [a.rule_ids for a in session.execute(select(Alert)).scalars()]
+    expected = {rule_id: sum(rule_id in ids for ids in alerted) for rule_id in rules}
+    # The masked text shows 138****5678: the whole number never alerts, its visible tail does, and NOT 1381
+    # holds for the two items whose 1381 is hidden.
+    assert expected == {"p-whole": 0, "p-tail": 2, "p-not": 3, "p-plain": 2}
+    for headers in (officer, admin):
+        for rule_id, expr in rules.items():
+            answer = client.post("/api/v1/rules/test-recent", json={"expr": expr, "days": 7}, headers=headers).json()
+            assert answer["matched"] == expected[rule_id], (rule_id, headers is admin)
+            assert answer["matched_estimated"] is False
+    titles = {
+        user: [
+            h["title"]
+            for h in client.post(
+                "/api/v1/rules/test-recent", json={"expr": "化工厂 AND 偷排", "days": 7}, headers=who
+            ).json()["items"]
+        ]
+        for user, who in (("officer", officer), ("admin", admin))
+    }
+    assert sorted(titles["officer"]) == ["化工厂偷排", "化工厂偷排 来电138****5678"]
+    assert sorted(titles["admin"]) == ["化工厂偷排", "化工厂偷排 来电13812345678"]
+
+
+def test_a_trial_leaves_garbage_collection_on_for_the_rest_of_the_server(client, accounts, monkeypatch) -> None:
+    """The trial paused Python's garbage collection process-wide while it ran (up to its 20 s cap), in the
+    server process every other request and the scheduler share: it no longer touches it."""
+    ctx = client.app.state.ctx
+    accounts.add("officer1", "officer")
+    ctx.store.upsert([item(n, f"化工厂排污 {n}", "夜间异味" if n % 2 else "表扬") for n in range(30)])
+    seen: list[bool] = []
+    for name in ("iter_ids", "iter_texts", "texts_of", "search"):
+        read = getattr(ctx.store, name)
+
+        def recording(*args, _read=read, **kwargs):  # type: ignore[no-untyped-def]
+            seen.append(gc.isenabled())
+            return _read(*args, **kwargs)
+
+        monkeypatch.setattr(ctx.store, name, recording)
+    for expr in ("化工厂 AND 异味", "NOT 表扬"):
+        body = {"expr": expr, "days": 7}
+        answer = client.post("/api/v1/rules/test-recent", json=body, headers=accounts.headers("officer1"))
+        assert answer.status_code == 200
+        assert answer.json()["matched"] == 15
+    assert len(seen) > 4
+    assert all(seen), "garbage collection stays on while the trial reads the store"
+    assert gc.isenabled()

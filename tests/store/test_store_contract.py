@@ -176,6 +176,41 @@ def test_texts_are_read_newest_first_a_page_at_a_time_from_the_masked_copy_on_re
     assert ids(ItemQuery(q="排污", channel="mailbox")) == []
 
 
+def test_ids_are_listed_without_texts_and_texts_read_by_id(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What rule trials count with: ids in the listing order (their keys sort to it, undated last), and the
+    texts of the few items they list or evaluate, read by handle from the masked copy or the original."""
+    monkeypatch.setattr(sqlite_search, "TEXT_PAGE", 3)
+    monkeypatch.setattr(elasticsearch, "_ID_PAGE", 3)
+    items = [
+        make_item(n, title=f"排污工单{n}" if n % 2 else f"工单{n}", content=f"电话13812345{n:03d}") for n in range(7)
+    ]
+    items.append(make_item(7, title="排污工单7", published_at=None))
+    # Two at the same instant: the storage order decides, as in the listing.
+    items.append(make_item(8, title="排污工单8", published_at=items[6].published_at))
+    store.upsert(items)
+    listed = [i.id for i in store.search(ItemQuery(size=20)).results]
+    pages = list(store.iter_ids(ItemQuery()))
+    assert [len(p) for p in pages] == [3, 3, 3]
+    rows = [row for page in pages for row in page]
+    assert sorted(rows, key=lambda r: r[1], reverse=True) == rows
+    handles = [r[0] for r in rows]
+    by_handle = store.texts_of(handles, masked=False)
+    assert [by_handle[h][0] for h in handles] == listed
+    of = {by_handle[h][0]: h for h in handles}
+    assert [r[0] for p in store.iter_ids(ItemQuery(q="排污"), limit=2) for r in p] == [
+        of[i.id] for i in store.search(ItemQuery(q="排污")).results[:2]
+    ]
+    masked = store.texts_of([of[items[3].id], of[items[0].id]], masked=True)
+    assert masked == {
+        of[items[3].id]: (items[3].id, "demo-12345", items[3].published_at, "排污工单3", "电话138****5003"),
+        of[items[0].id]: (items[0].id, "demo-12345", items[0].published_at, "工单0", "电话138****5000"),
+    }
+    assert by_handle[of[items[3].id]][4] == "电话13812345003"
+    # Exact where the index holds every substring; Elasticsearch only for one Han character.
+    assert store.finds_exactly("排") is True
+    assert store.finds_exactly("排污") is (store.backend == "sqlite")
+
+
 def test_iter_unmatched_with_mark_matched_returns_each_item_once(store: Store, frozen_clock: clock.FrozenClock) -> None:
     early = [make_item(n) for n in range(5)]
     store.upsert(early)

@@ -141,7 +141,7 @@ async function backtest() {
     const answer = await post("/api/v1/rules/test-recent", { expr, days: 7 });
     clear(box);
     const hits = answer.items || [];
-    box.append(el("p", { class: "summary", text: `近 7 天共 ${answer.scanned} 条条目，命中 ${answer.matched} 条` }));
+    box.append(el("p", { class: "summary", text: `近 7 天共 ${answer.scanned} 条条目，命中${answer.matched_estimated ? "约 " : " "}${answer.matched} 条` }));
     if (answer.notice) box.append(el("p", { class: "error", text: answer.notice }));
     const list = el("ol", { class: "hits" });
     for (const hit of hits.slice(0, 100)) {
