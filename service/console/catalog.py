@@ -9,12 +9,26 @@ from loguru import logger
 
 from alerting.sla import load_sla
 from crawlers.health import load_health
-from crawlers.sources import load_all_sources
+from crawlers.sources import load_all_sources, parse_interval
 from service.config_files import ConfigError, read_yaml
 from service.ledger.config import holiday_notices
 from service.vocabulary import SEVERITIES, STAGE_LABELS, STAGES
 
 UNIT_NAMES = {"m": "分钟", "h": "小时", "wd": "个工作日"}
+# sources.yaml's words as the sources page says them; the raw value stays in the cell's title for admins.
+SOURCE_TYPE_NAMES = {"html": "网页", "json": "JSON 接口", "rss": "RSS 订阅"}
+_PERIODS = ((86400, "天"), (3600, "小时"), (60, "分钟"), (1, "秒"))
+
+
+def interval_text(value: Any) -> str:
+    """``15m`` -> ``每 15 分钟``, ``1h`` -> ``每小时``; a value that does not parse is shown as written."""
+    try:
+        seconds = int(parse_interval(str(value)).total_seconds())
+    except ValueError:
+        return str(value or "")
+    size, unit = next((size, unit) for size, unit in _PERIODS if seconds % size == 0)
+    count = seconds // size
+    return f"每{unit}" if count == 1 else f"每 {count} {unit}"
 
 
 def departments(config_dir: Path) -> list[tuple[str, str]]:
@@ -63,8 +77,10 @@ def sources(settings: Any) -> list[dict[str, Any]]:
                 "name": src.name,
                 "channel": src.channel,
                 "type": src.type,
+                "type_text": SOURCE_TYPE_NAMES.get(src.type, src.type),
                 "start_urls": src.start_urls,
                 "interval": src.interval,
+                "interval_text": interval_text(src.interval),
                 "max_pages": src.max_pages,
                 "enabled": src.enabled,
                 "origin": src.origin,
@@ -102,8 +118,10 @@ def invalid_sources(settings: Any) -> list[dict[str, Any]]:
                 "name": "（配置无效，已跳过）",
                 "channel": "",
                 "type": "",
+                "type_text": "",
                 "start_urls": [],
                 "interval": "",
+                "interval_text": "",
                 "max_pages": "",
                 "enabled": False,
                 "origin": "config",

@@ -216,3 +216,18 @@ def test_a_cut_alert_excerpt_is_marked_as_cut_and_never_shows_a_clipped_number_a
     assert body.startswith("…"), excerpt  # cut after the start of the content
     assert body.endswith("…"), excerpt  # and before its end (the phone number is not in the excerpt)
     assert not page.errors, page.errors
+
+
+def test_the_sources_page_says_type_and_period_in_chinese_with_the_raw_value_kept(
+    open_as, console_server: ConsoleServer
+) -> None:
+    page = open_as("admin1")
+    page.goto("/sources")
+    row = page.locator("table.grid tbody tr", has_text="示例市12345热线")
+    kind, period = row.locator("td.source-type"), row.locator("td.source-interval")
+    assert kind.text_content() == "RSS 订阅"
+    assert period.text_content() == "每 15 分钟"
+    # The value as written in sources.yaml, for the admin who edits it.
+    assert kind.get_attribute("title") == "rss"
+    assert period.get_attribute("title") == "15m"
+    assert page.errors == []
