@@ -24,7 +24,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from sqlalchemy.exc import OperationalError
 
 from service.app import create_app
-from service.settings import Settings, load_settings
+from service.settings import NotificationRoute, Settings, load_settings
 from tests.ledger.builders import WebhookReceiver
 
 # Wide margins: the machine running the suite may be a loaded 2-core box.
@@ -73,7 +73,9 @@ def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hook: str) -> Set
     settings.scheduler.stale_min_seconds = 12
     settings.notifications.delivery_interval_seconds = 1
     settings.notifications.channels = {"ops": {"type": "webhook", "url": hook, "secret": "s" * 16}}
-    settings.notifications.routes = [{"kinds": ["monitoring"], "channels": ["ops"]}]
+    # A model, not a dict: settings fields are not validated on assignment, and a dict here made
+    # model_dump() warn (PydanticSerializationUnexpectedValue), which the test settings now turn into an error.
+    settings.notifications.routes = [NotificationRoute(kinds=["monitoring"], channels=["ops"])]
     return Settings.model_validate(settings.model_dump())
 
 
