@@ -14,6 +14,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from loguru import logger
 
 from service.api_fields import check_range, date_or_time
 from service.audit.service import record
@@ -94,7 +95,8 @@ def search_items(
     try:
         found = store.search(query)
     except StoreUnavailable as exc:
-        raise HTTPException(503, f"item store unavailable: {exc}") from exc
+        logger.warning("条目存储不可用：{}", exc)
+        raise HTTPException(503, {"message": exc.message}) from exc
     except (PageTooDeep, BadCursor) as exc:
         raise HTTPException(400, str(exc)) from exc
     results = [mask_for(principal, ItemRead.from_item(i), MASKED_FIELDS) for i in found.results]

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
+from loguru import logger
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -308,7 +309,8 @@ def split_ticket(
                 config=ledger_config(ctx.settings),
             )
         except StoreUnavailable as exc:
-            raise HTTPException(503, f"item store unavailable: {exc}") from exc
+            logger.warning("条目存储不可用：{}", exc)
+            raise HTTPException(503, {"message": exc.message}) from exc
     _audit(request, principal, "success", {**detail, "new_ticket": new.id}, session=session)
     now = clock.now()
     return SplitAnswer(

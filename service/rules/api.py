@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
+from loguru import logger
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
@@ -281,7 +282,8 @@ def test_rule_on_recent_items(body: RecentBody, principal: CurrentUser, ctx: Ctx
     try:
         result = trial.run(ctx.store, node, since, body.limit, deadline, principal.sees_personal_data)
     except StoreUnavailable as exc:
-        raise HTTPException(503, f"item store unavailable: {exc}") from exc
+        logger.warning("条目存储不可用：{}", exc)
+        raise HTTPException(503, {"message": exc.message}) from exc
     stopped = result.stopped_early
     return {
         "scanned": result.scanned,

@@ -245,6 +245,9 @@ class PageTooDeep(ValueError):
 class StoreUnavailable(Exception):
     """The backend cannot be reached (connection refused, timeout, cluster red)."""
 
+    # What a request that needed the store is answered (503); the backend's own reason goes to the log.
+    message = "条目存储（检索库）暂不可用，请稍后再试"
+
 
 @runtime_checkable
 class Store(Protocol):

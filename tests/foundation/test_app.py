@@ -109,4 +109,6 @@ def test_elasticsearch_down_keeps_serving_and_health_says_so(config_dir: Path, d
         assert body["reasons"] == ["条目存储不可用"]
         assert body["store"]["status"] == "down"
         assert body["database"]["status"] == "ok"
-        assert client.get("/api/v1/items", headers=_officer(client)).status_code == 503
+        down = client.get("/api/v1/items", headers=_officer(client))
+        assert down.status_code == 503
+        assert down.json()["detail"]["message"] == "条目存储（检索库）暂不可用，请稍后再试"  # not the client's English
