@@ -95,3 +95,26 @@ def test_column_names_never_lie_over_the_cells_of_any_phone_card(open_as, number
     auditor.wait_for_selector("#audit-rows td[data-label]")
     assert _labels_overlapping_content(auditor) == []
     screenshot(page, "phone-ticket-deadlines")
+
+
+def test_a_long_response_address_in_the_timeline_never_pushes_the_ticket_page_sideways(
+    open_as, console_server: ConsoleServer
+) -> None:
+    title = "化工厂排污手机时间线测试"
+    console_server.ingest(title, "化工厂夜间排污，回应地址很长。")
+    ticket = console_server.wait_for("env1", "/api/v1/tickets", lambda t: t["title"] == title)
+    long_url = "https://www.example.gov.cn/hdjl/mailbox/letter/" + "XJ20261130" * 8 + ".html"
+    with console_server.client("env1") as client:
+        path = f"/api/v1/tickets/{ticket['id']}/actions"
+        acknowledged = client.post(path, json={"action": "acknowledge", "version": ticket["version"]})
+        assert acknowledged.status_code == 200, acknowledged.text
+        responded = client.post(
+            path,
+            json={"action": "respond", "response_url": long_url, "version": acknowledged.json()["version"]},
+        )
+        assert responded.status_code == 200, responded.text
+    page = open_as("env1", PHONE)
+    page.goto(f"/tickets/{ticket['id']}")
+    page.wait_for_selector(f"#t-timeline a.ext[href='{long_url}']")
+    assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
+    screenshot(page, "phone-ticket-long-response-url")
