@@ -136,12 +136,15 @@ def queries(store: ElasticsearchStore, whole: ElasticsearchStore, count: int) ->
     }
 
 
-def measure(store: ElasticsearchStore, count: int, rounds: int, node: int | None = None) -> dict[str, dict[str, float]]:
-    """Every query in ``rounds`` interleaved rounds: wall median and worst, CPU medians (this process, node)."""
+def measure(
+    store: ElasticsearchStore, count: int, rounds: int, node: int | None = None, only: str = ""
+) -> dict[str, dict[str, float]]:
+    """Every query (whose name holds ``only``) in ``rounds`` interleaved rounds: wall median and worst, CPU
+    medians (this process, node)."""
     store._es.indices.refresh(index=store.alias)
     whole = ElasticsearchStore(store.settings)
     whole.WINDOW_TRIES = 0
-    sides = queries(store, whole, count)
+    sides = {name: side for name, side in queries(store, whole, count).items() if only in name}
     names = list(sides)
     times: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
@@ -201,6 +204,7 @@ def main() -> None:
         help="measure the node benchmarks/es_load.py started (its conn.json; implies --measure-only --prefix yq10m)",
     )
     parser.add_argument("--out", default="/tmp/yq-scale-es.jsonl", help="one JSON line per size measured")
+    parser.add_argument("--only", default="", help="measure only the queries whose name holds this text (trial)")
     args = parser.parse_args()
     sizes = sorted(int(c) for c in args.sizes.split(","))
     deadline = deadline_of(args.until)
@@ -227,7 +231,7 @@ def main() -> None:
             store._es.indices.refresh(index=store.alias)
             reached = store.count()
             print(f"{reached:,} items; index {index_stats(store)}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
-            figures = measure(store, reached, args.rounds, server.pid)
+            figures = measure(store, reached, args.rounds, server.pid, args.only)
             with open(args.out, "a", encoding="utf-8") as log:
                 log.write(json.dumps({"size": reached, "queries": figures}, ensure_ascii=False) + "\n")
             return
@@ -256,7 +260,7 @@ def main() -> None:
             reached = done
             stats = index_stats(store)
             print(f"reached {reached:,} items; index {stats}", flush=True)
-            figures = measure(store, reached, args.rounds, server.pid)
+            figures = measure(store, reached, args.rounds, server.pid, args.only)
             with open(args.out, "a", encoding="utf-8") as log:
                 log.write(json.dumps({"size": reached, "index": stats, "queries": figures}, ensure_ascii=False) + "\n")
             if done < size:

@@ -51,8 +51,8 @@ _MAX_RESULT_WINDOW = 10_000
 _MGET_CHUNK = 1000
 # Documents per page of iter_texts (a rule trial reads up to 10,000).
 _TEXT_PAGE = 1000
-# Ids per page of iter_ids (no _source: cheap for the node).
-_ID_PAGE = 5000
+# Ids per page of iter_ids (doc values only: cheap for the node), the first page smaller.
+_ID_PAGE_FIRST, _ID_PAGE = 500, 5000
 # The sort value of a document without published_at (missing: _last in a descending sort on a date).
 _NO_DATE = -(2**63)
 
@@ -290,13 +290,16 @@ class ElasticsearchStore(Backfills, CandidateLookups, WindowedPages):
             after = hits[-1]["sort"]
 
     def iter_ids(self, query: ItemQuery, limit: int | None = None) -> Iterator[list[IdRow]]:
-        """Pages of ids (the handles) and sort values, newest first: no _source, so the node reads no document."""
+        """Pages of ids (the handles) and sort values, newest first, growing from a small first page (a trial
+        often needs only the first few hundred): the id from its doc values, so the node reads no stored field
+        (neither _source nor _id, whose compressed blocks cost as much to open)."""
         self._refresh()
         search = item_query(query, legacy=self._legacy_terms())
         after: list[Any] | None = None
         left = limit
+        page = _ID_PAGE_FIRST
         while left is None or left > 0:
-            size = _ID_PAGE if left is None else min(_ID_PAGE, left)
+            size = page if left is None else min(page, left)
             kwargs: dict[str, Any] = {"search_after": after} if after is not None else {}
             with self._call("search"):
                 resp = self._es.search(
@@ -306,18 +309,21 @@ class ElasticsearchStore(Backfills, CandidateLookups, WindowedPages):
                     size=size,
                     track_total_hits=False,
                     source=False,
-                    filter_path=["hits.hits._id", "hits.hits.sort"],
+                    stored_fields=["_none_"],
+                    docvalue_fields=[{"field": "id"}],
+                    filter_path=["hits.hits.fields.id", "hits.hits.sort"],
                     **kwargs,
                 )
             hits = resp.get("hits", {}).get("hits", [])
             if hits:
                 # An undated document sorts with the smallest long (missing: _last in a descending sort).
-                yield [(h["_id"], (h["sort"][0] != _NO_DATE, h["sort"][0], h["sort"][1])) for h in hits]
+                yield [(h["fields"]["id"][0], (h["sort"][0] != _NO_DATE, h["sort"][0], h["sort"][1])) for h in hits]
             if len(hits) < size:
                 return
             if left is not None:
                 left -= len(hits)
             after = hits[-1]["sort"]
+            page = min(page * 4, _ID_PAGE)
 
     def texts_of(self, handles: Sequence[Any], masked: bool) -> dict[Any, TextRow]:
         fields = ["id", "source", "published_at", "title", "content"]

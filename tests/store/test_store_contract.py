@@ -181,6 +181,7 @@ def test_ids_are_listed_without_texts_and_texts_read_by_id(store: Store, monkeyp
     texts of the few items they list or evaluate, read by handle from the masked copy or the original."""
     monkeypatch.setattr(sqlite_search, "TEXT_PAGE", 3)
     monkeypatch.setattr(elasticsearch, "_ID_PAGE", 3)
+    monkeypatch.setattr(elasticsearch, "_ID_PAGE_FIRST", 3)
     items = [
         make_item(n, title=f"排污工单{n}" if n % 2 else f"工单{n}", content=f"电话13812345{n:03d}") for n in range(7)
     ]
