@@ -11,11 +11,19 @@ of its own, so jobs filling the pool cannot let the lease expire.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED, JobEvent, JobExecutionEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+    JobExecutionEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -67,6 +75,17 @@ class Worker(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+
+class _SkippedRunNotice(logging.Filter):
+    """Drops APScheduler's English "skipped: maximum number of running instances reached" line: the
+    scheduler logs its own Chinese line for the same event (``Scheduler._skipped``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in str(record.msg)
+
+
+SKIPPED_RUN_NOTICE = _SkippedRunNotice()
 
 
 class Scheduler:
@@ -124,6 +143,8 @@ class Scheduler:
         try:
             self.aps.add_listener(self._job_done, EVENT_JOB_EXECUTED)
             self.aps.add_listener(self._on_event, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+            self.aps.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
+            logging.getLogger("apscheduler.scheduler").addFilter(SKIPPED_RUN_NOTICE)  # added once: same object
             self.aps.start(paused=True)
             self.sync_jobs(replace=True)
             # Sources added through the API or edited in sources.yaml get (or lose) their jobs without a restart.
@@ -194,6 +215,10 @@ class Scheduler:
             self.after_job(event.job_id, event.retval)
         except Exception:  # one failed reaction must not stop the scheduler; it is logged
             logger.exception("任务 {} 的后续处理失败", event.job_id)
+
+    def _skipped(self, event: JobEvent) -> None:
+        # A run still going when the next is due (a slow crawl on a short interval): never two at once.
+        logger.warning("任务 {} 的上一轮尚未结束，本轮跳过（同一任务不会同时运行两次）", event.job_id)
 
     def _on_event(self, event: JobEvent) -> None:
         now = clock.now()

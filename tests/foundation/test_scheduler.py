@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import timedelta
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from apscheduler.triggers.interval import IntervalTrigger
+from loguru import logger
 from sqlalchemy import inspect
 
 from service import clock
@@ -210,3 +212,45 @@ def test_the_lease_keeps_beating_while_every_job_thread_is_busy(ctx: AppContext)
     finally:
         BUSY_RELEASE.set()
         sched.shutdown()
+
+
+RELEASE = threading.Event()
+RUNNING = threading.Event()
+
+
+def held_job() -> None:
+    RUNNING.set()
+    RELEASE.wait(60)
+
+
+def test_a_run_skipped_while_the_last_one_runs_is_logged_in_chinese_not_in_apschedulers_english(
+    ctx: AppContext,
+) -> None:
+    chinese: list[str] = []
+    sink = logger.add(lambda m: chinese.append(m.record["message"]), level="WARNING")
+    english: list[str] = []
+    library = logging.getLogger("apscheduler.scheduler")
+    handler = logging.Handler()
+    handler.emit = lambda record: english.append(record.getMessage())  # type: ignore[method-assign]
+    library.addHandler(handler)
+    RELEASE.clear()
+    RUNNING.clear()
+    sched = Scheduler(ctx)
+    sched.start()
+    try:
+        job = sched.aps.add_job(
+            f"{__name__}:held_job", "interval", hours=1, next_run_time=clock.now(), id="held", jobstore="local"
+        )
+        assert RUNNING.wait(60)
+        job.modify(next_run_time=clock.now())  # due again while the first run still holds
+        sched.aps.wakeup()
+        deadline = time.monotonic() + 60
+        while not any("held" in m and "本轮跳过" in m for m in chinese) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        RELEASE.set()
+        sched.shutdown()
+        library.removeHandler(handler)
+        logger.remove(sink)
+    assert any("任务 held 的上一轮尚未结束，本轮跳过" in m for m in chinese), chinese
+    assert not [m for m in english if "maximum number of running instances" in m], english
