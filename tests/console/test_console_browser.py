@@ -231,3 +231,26 @@ def test_the_sources_page_says_type_and_period_in_chinese_with_the_raw_value_kep
     assert kind.get_attribute("title") == "rss"
     assert period.get_attribute("title") == "15m"
     assert page.errors == []
+
+
+def test_a_printed_ticket_shows_its_record_without_the_buttons(open_as, console_server: ConsoleServer) -> None:
+    title = "化工厂排污打印测试"
+    console_server.ingest(title, "化工厂凌晨排污，打印工单。")
+    ticket = console_server.wait_for("officer1", "/api/v1/tickets", lambda t: t["title"] == title)
+    page = open_as("officer1")
+    page.goto(f"/tickets/{ticket['id']}")
+    page.wait_for_selector("#t-actions button")
+    page.emulate_media(media="print")
+    try:
+        visible_buttons = page.eval_on_selector_all(
+            "main button", "nodes => nodes.filter(n => n.offsetParent !== null).map(n => n.textContent)"
+        )
+        assert visible_buttons == []
+        assert page.locator("text=返回工单队列").is_hidden()
+        assert page.locator("h2", has_text="可执行操作").is_hidden()
+        for kept in ("#t-facts", "#t-deadlines", "#t-items", "#t-timeline"):
+            assert page.locator(kept).is_visible(), kept
+        screenshot(page, "ticket-print")
+    finally:
+        page.emulate_media(media="screen")
+    assert page.errors == []
