@@ -20,6 +20,7 @@ from service.ledger.models import Ticket, TicketItem
 from service.ledger.records import recorded_now, save_change, text_or_none
 from service.ledger.service import facts_of
 from service.store.base import Item
+from service.vocabulary import CHANNEL_LABELS
 
 REPLY_CHANNELS = ("hotline", "mailbox")
 
@@ -64,7 +65,8 @@ def _record_reply_on(session: Session, ticket: Ticket, item: Item, replied_at: d
     version = ticket.version
     facts = facts_of(ticket)
     status = ticket.status
-    note = f"在 {item.source} 发现公开答复"
+    # In words an office reader knows (the ledger prints it); the source's config id is no such word.
+    note = f"在{CHANNEL_LABELS.get(item.channel, '来源网站')}的公开页面发现答复"
     if replied_at >= ticket.discovered_at:
         replied_at = max([replied_at, *(t for t in (ticket.ack_met_at, ticket.handle_met_at) if t is not None)])
     outcome = transitions.public_reply(status, facts)

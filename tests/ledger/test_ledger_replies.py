@@ -52,6 +52,8 @@ def test_a_reply_meets_respond_at_the_reply_time_with_the_item_url(db, frozen, c
         assert (after.response_url, after.response_source) == (REPLY_URL, "system:crawler")
         entry = after.timeline[-1]
         assert (entry.action, entry.actor, entry.response_url) == ("respond", "system:crawler", REPLY_URL)
+        # The timeline and the ledger say where in words, not by the source's config id (demo-12345).
+        assert entry.note == "在12345热线的公开页面发现答复"
         # Seen again on the next crawl: nothing more happens.
         assert record_public_reply(s, hotline_item(reply="已责令企业整改", replied_at=replied)) == []
         assert get(s, ticket.id).version == after.version
