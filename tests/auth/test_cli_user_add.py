@@ -89,7 +89,8 @@ def test_user_admin_commands_in_chinese(tmp_path: Path, database_url: str) -> No
     assert "须修改密码" in user("list").stdout
 
     assert user("delete", "lisi").returncode == 2  # needs --yes when not asked on a terminal
-    assert user("delete", "lisi", "--yes").stdout.strip() == "已删除用户 lisi"
+    deleted = user("delete", "lisi", "--yes")
+    assert (deleted.returncode, deleted.stdout.strip()) == (0, "已删除用户 lisi"), deleted.stderr
     missing = user("disable", "lisi")
     assert missing.returncode == 2
     assert missing.stderr.strip() == "yuqing: 用户 lisi 不存在"
