@@ -37,7 +37,7 @@ def _where(loc: tuple[Any, ...] | list[Any]) -> str:
 def describe(error: dict[str, Any]) -> str:
     """One Chinese sentence for one pydantic error."""
     # “每页条数（size）不能小于 1”: no gap after the closing bracket of a field's name.
-    return _describe(error).replace("） ", "）")
+    return _describe(error).replace("） ", "）").replace("项 ", "项")
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ names, configuration) goes through Jinja2's autoescape.
 from __future__ import annotations
 
 from collections.abc import Callable
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -273,6 +274,9 @@ def sla_page(request: Request) -> Response:
     return _render(request, "sla.html", guarded, "sla", policy=policy, error=error)
 
 
+ROUTING_WORDS = {404: "请求的地址不存在", 405: "该地址不支持此请求方法"}
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
     """A mistyped or outdated console address gets a Chinese page with the menu, not a bare English JSON answer.
 
@@ -285,6 +289,9 @@ async def _not_found(request: Request, exc: Exception) -> Response:
         if principal is not None and principal.must_change_password:
             principal = None  # no menu before the password is changed
         return _render(request, "notfound.html", principal, "", status_code=404)
+    if exc.detail == HTTPStatus(exc.status_code).phrase and exc.status_code in ROUTING_WORDS:
+        # Starlette's own English phrase (no route, wrong method): the same answer in Chinese, headers kept.
+        exc = StarletteHTTPException(exc.status_code, ROUTING_WORDS[exc.status_code], headers=exc.headers)
     return await http_exception_handler(request, exc)
 
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, Field, field_validator
 
 from service.clock import ensure_aware
+from service.field_labels import field_label
 from service.folding import fold_term
 from service.vocabulary import Channel
 
@@ -225,14 +226,17 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, TypeError) as exc:
-        raise BadCursor("after: 不是有效的翻页游标") from exc
+        raise BadCursor(BAD_CURSOR) from exc
     if not isinstance(values, list) or len(values) != length:
-        raise BadCursor("after: 不是有效的翻页游标")
+        raise BadCursor(BAD_CURSOR)
     return values
 
 
 class BadCursor(ValueError):
     """An ``after`` cursor that this store did not issue (the API answers 400)."""
+
+
+BAD_CURSOR = f"{field_label('after')}不是有效的翻页游标，请从第一页重新翻页"
 
 
 class PageTooDeep(ValueError):

@@ -21,6 +21,7 @@ from service.clock import ensure_aware
 from service.masking import mask_text
 from service.settings import ElasticsearchSettings
 from service.store.base import (
+    BAD_CURSOR,
     BadCursor,
     DeadLetter,
     IdRow,
@@ -232,7 +233,7 @@ class ElasticsearchStore(Backfills, CandidateLookups, WindowedPages):
                 # A cursor of the release that also sorted on the id: its first two values still place it.
                 values = decode_cursor(query.after, 3)[:2]
             if not all(v is None or isinstance(v, int | float | str) for v in values):
-                raise BadCursor("after: 不是有效的翻页游标")
+                raise BadCursor(BAD_CURSOR)
             paging = {"search_after": values}  # no result window: any depth
         elif offset + query.size > _MAX_RESULT_WINDOW:
             # Offset pages stop at the window (deeper ones cost the node every skipped document); the cursor

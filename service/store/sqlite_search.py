@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.store import base
-from service.store.base import BadCursor, ItemQuery, SearchPage, decode_cursor, encode_cursor
+from service.store.base import BAD_CURSOR, BadCursor, ItemQuery, SearchPage, decode_cursor, encode_cursor
 
 _ORDER = " ORDER BY published_at IS NULL, published_at DESC, seq DESC"
 # A term with at most this many matches is used as a list of matches; with more its list is read by ranges.
@@ -73,7 +73,7 @@ def after_parts(after: str | None) -> list[tuple[str | None, list[Any]]]:
         return [(None, [])]
     published, seq = decode_cursor(after, 2)
     if not isinstance(seq, int) or not (published is None or isinstance(published, str)):
-        raise BadCursor("after: 不是有效的翻页游标")
+        raise BadCursor(BAD_CURSOR)
     if published is None:
         return [("published_at IS NULL AND seq < ?", [seq])]
     # Written as a range of published_at (not as one OR of the three cases) so that SQLite reads the index

@@ -80,3 +80,19 @@ def test_refusals_name_fields_in_chinese(client: TestClient, accounts: Accounts)
         message = data.get("message") or data["detail"]
         message = message["message"] if isinstance(message, dict) else message
         assert message.startswith(expected), (path, message)
+
+
+def test_routing_and_paging_refusals_are_chinese_too(client: TestClient, accounts: Accounts) -> None:
+    accounts.add("officer1", "officer")
+    headers = accounts.headers("officer1")
+    missing = client.get("/api/v1/no-such-thing", headers=headers)
+    assert (missing.status_code, missing.json()) == (404, {"detail": "请求的地址不存在"})
+    wrong_method = client.delete("/api/v1/tickets", headers=headers)
+    assert (wrong_method.status_code, wrong_method.json()) == (405, {"detail": "该地址不支持此请求方法"})
+    assert "GET" in wrong_method.headers["allow"]
+    cursor = client.get("/api/v1/items", params={"after": "garbage"}, headers=headers)
+    assert cursor.status_code == 400
+    assert cursor.json()["detail"].startswith("起始位置（after）不是有效的翻页游标")
+    nested = client.post("/api/v1/tickets/1/merge", json={"sources": [1], "version": 1}, headers=headers)
+    assert nested.status_code == 422
+    assert nested.json()["message"] == "并入的工单（sources）第 1 项应为对象"
