@@ -26,6 +26,7 @@ from service.deps import CtxDep
 from service.exports.ledger_rows import Names, rows_from_tickets
 from service.exports.service import export_filename, export_ledger
 from service.exports.writers import csv_chunks
+from service.field_labels import field_label
 
 router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
 MEDIA_TYPES = {
@@ -53,12 +54,12 @@ def export_ledger_file(
     for name, day in (("from", date_from), ("to", date_to)):
         # Days near date.min/date.max overflow when turned into UTC instants at the day's edges.
         if not MIN_YEAR <= day.year <= MAX_YEAR:
-            raise HTTPException(422, f"{name}: {day} 超出支持的日期范围（{MIN_YEAR}–{MAX_YEAR} 年）")
+            raise HTTPException(422, f"{field_label(name)}：{day} 超出支持的日期范围（{MIN_YEAR}–{MAX_YEAR} 年）")
     if department:
         ensure_department_visible(principal, department, request)
     department = department or own
     if date_to < date_from:
-        raise HTTPException(422, f"开始日期 {date_from} 晚于结束日期 {date_to}")
+        raise HTTPException(422, f"{field_label('from')}{date_from} 晚于{field_label('to')}{date_to}，请对调两个日期")
     if (date_to - date_from).days >= MAX_DAYS:
         raise HTTPException(422, f"日期范围最多 {MAX_DAYS} 天，更长的范围请用命令行 yuqing export")
     filename = export_filename(date_from, date_to, fmt, department)
