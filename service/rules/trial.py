@@ -109,12 +109,12 @@ class _Run:
         if time.monotonic() > self.deadline:
             raise _Stopped
 
-    def evaluate(self, ids: list[Any]) -> None:
-        """Read and evaluate the texts of ``ids`` (store handles; those not yet read)."""
+    def evaluate(self, ids: list[Any], step: int = STEP) -> None:
+        """Read and evaluate the texts of ``ids`` (store handles; those not yet read), ``step`` at a time."""
         ids = [i for i in ids if i not in self.rows]
-        for start in range(0, len(ids), STEP):
+        for start in range(0, len(ids), step):
             self.check()
-            rows = self.store.texts_of(ids[start : start + STEP], masked=True)
+            rows = self.store.texts_of(ids[start : start + step], masked=True)
             hits = self.matcher.match_many([(r[3], r[4]) for r in rows.values()])
             self.rows.update({h: (r, found) for (h, r), found in zip(rows.items(), hits, strict=True)})
 
@@ -153,12 +153,13 @@ class _Run:
         known = [self.value_of(i) for i in ids]
         count = sum(1 for v in known if v)
         unknown = [i for i, v in zip(ids, known, strict=True) if v is None]
+        # Read in few requests (one mget on Elasticsearch): each costs a round trip on a loaded machine.
         if len(unknown) <= SAMPLE:
-            self.evaluate(unknown)
+            self.evaluate(unknown, SAMPLE)
             return count + sum(1 for i in unknown if self.value(i))
         step = len(unknown) / SAMPLE
         sample = [unknown[int(k * step)] for k in range(SAMPLE)]
-        self.evaluate(sample)
+        self.evaluate(sample, SAMPLE)
         self.trial.estimated = True
         return count + round(sum(1 for i in sample if self.value(i)) * len(unknown) / SAMPLE)
 

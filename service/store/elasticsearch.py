@@ -298,7 +298,8 @@ class ElasticsearchStore(Backfills, CandidateLookups, WindowedPages):
         search = item_query(query, legacy=self._legacy_terms())
         after: list[Any] | None = None
         left = limit
-        page = _ID_PAGE_FIRST
+        # A listing with a limit is walked and may stop early: small first; a term's holders are read whole.
+        page = _ID_PAGE_FIRST if limit is not None else _ID_PAGE
         while left is None or left > 0:
             size = page if left is None else min(page, left)
             kwargs: dict[str, Any] = {"search_after": after} if after is not None else {}
