@@ -1,7 +1,8 @@
 """Writing items to the SQLite store: a crawl batch in a few statements, refused values dead-lettered one by one.
 
-Part of :class:`service.store.sqlite.SqliteStore`; the full-text indexes are filled by the triggers of
-:mod:`service.store.sqlite_schema`.
+Part of :class:`service.store.sqlite.SqliteStore`. The full-text entries of inserted items are written here, a
+batch per statement (:data:`service.store.sqlite_schema.FILL_SEARCH`); updates and deletes keep them in step
+through the triggers of :mod:`service.store.sqlite_schema`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from service import clock
 from service.masking import mask_text
 from service.store.base import Item, UpsertResult
+from service.store.sqlite_schema import FILL_SEARCH, FILL_SHORT
 
 COLUMNS = (
     "id", "source", "channel", "external_id", "order_no", "url", "title", "content", "published_at", "fetched_at",
@@ -50,6 +52,7 @@ def row_values(item: Item) -> dict[str, Any]:
             value = json.dumps(value, ensure_ascii=False)
         values[name] = value
     values["lsh_done"] = 1 if item.lsh else None
+    values["indexed"] = 1  # its full-text entries are written by _fill_indexes, not by the insert triggers
     values["title_masked"] = mask_text(item.title)
     values["content_masked"] = mask_text(item.content)
     return values
@@ -139,17 +142,28 @@ def _insert_new(conn: sqlite3.Connection, items: list[Item], now: datetime) -> s
     marks = ", ".join(f":{c}" for c in rows[0])
     conn.execute("SAVEPOINT batch")
     try:
+        # The transaction holds the write lock: the rows after the largest seq are this batch's.
+        before = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM items").fetchone()[0]
         conn.executemany(f"INSERT INTO items ({cols}) VALUES ({marks})", rows)  # noqa: S608
+        seqs = dict(conn.execute("SELECT id, seq FROM items WHERE seq > ?", (before,)).fetchall())
         conn.executemany(
-            "INSERT OR IGNORE INTO item_lsh (band, seq) SELECT ?, seq FROM items WHERE id = ?",
-            [(band, item.id) for item in items for band in set(item.lsh)],
+            "INSERT OR IGNORE INTO item_lsh (band, seq) VALUES (?, ?)",
+            [(band, seqs[item.id]) for item in items for band in set(item.lsh)],
         )
+        _fill_indexes(conn, before)
     except (sqlite3.Error, TypeError, ValueError, OverflowError):
         conn.execute("ROLLBACK TO batch")
         conn.execute("RELEASE batch")
         return set()
     conn.execute("RELEASE batch")
     return {item.id for item in items}
+
+
+def _fill_indexes(conn: sqlite3.Connection, after: int) -> None:
+    """The full-text entries of the items inserted after seq ``after``: one statement per index, last in the
+    batch's savepoint (FTS5 writes what it holds as a new segment at every statement savepoint after it)."""
+    conn.execute(FILL_SEARCH, (after,))
+    conn.execute(FILL_SHORT, (after,))
 
 
 def _write_one(conn: sqlite3.Connection, item: Item, now: datetime, result: UpsertResult) -> None:
@@ -163,6 +177,8 @@ def _write_one(conn: sqlite3.Connection, item: Item, now: datetime, result: Upse
             marks = ", ".join(f":{c}" for c in values)
             cursor = conn.execute(f"INSERT INTO items ({cols}) VALUES ({marks})", values)  # noqa: S608
             _write_bands(conn, cursor.lastrowid, item.lsh, replace=False)
+            if cursor.lastrowid is not None:
+                _fill_indexes(conn, cursor.lastrowid - 1)
             result.new.append(item.id)
         elif existing[0] == item.fingerprint:
             result.unchanged.append(item.id)

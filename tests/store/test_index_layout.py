@@ -7,8 +7,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from service.store.base import ItemQuery, search_key
+from service import clock
+from service.store.base import Item, ItemQuery, search_key
 from service.store.sqlite import SqliteStore
+from service.store.sqlite_schema import _layout_triggers, _statements
+from service.store.sqlite_writes import row_values
 from tests.store.builders import make_item
 
 PHONE = "业主电话13812345678，夜间施工噪音"  # masked: 业主电话138****5678，夜间施工噪音
@@ -46,6 +49,18 @@ CREATE TRIGGER items_short_au AFTER UPDATE OF title, content, title_masked, cont
     (new.seq, yq_grams(new.title, new.content), yq_grams(new.title_masked, new.content_masked));
 END;
 """
+
+
+def _insert_as_earlier_release(store: SqliteStore, items: list[Item]) -> None:
+    """Rows as a release before the writer filled the full-text indexes inserts them: the insert triggers do."""
+    conn = store._conn()
+    now = clock.now()
+    for item in items:
+        values = row_values(item.with_fingerprint().model_copy(update={"stored_at": now, "updated_at": now}))
+        del values["indexed"]  # a column the earlier release does not know
+        cols = ", ".join(values)
+        marks = ", ".join(f":{c}" for c in values)
+        conn.execute(f"INSERT INTO items ({cols}) VALUES ({marks})", values)
 
 
 def _ids(store: SqliteStore, q: str, *, masked: bool) -> set[str]:
@@ -123,10 +138,11 @@ def test_a_store_file_of_the_earlier_layout_keeps_answering_through_updates_and_
     conn.close()
     old = SqliteStore(path)
     old._initialised = True  # as the earlier release: its triggers, no upgrade
-    old.upsert([make_item(n, content=PHONE if n % 2 else PLAIN) for n in range(1, 7)])
+    _insert_as_earlier_release(old, [make_item(n, content=PHONE if n % 2 else PLAIN) for n in range(1, 7)])
     old.close()
     store = SqliteStore(path)
     try:
+        assert store.count() == 6
         _check_answers(store)
         # Earlier rows rewritten (with and without personal data) and removed, new rows beside them.
         store.upsert([make_item(1, content="改写后没有个人信息"), make_item(2, content="改写后电话13912345678")])
@@ -138,6 +154,48 @@ def test_a_store_file_of_the_earlier_layout_keeps_answering_through_updates_and_
             for masked in (False, True):
                 assert _ids(store, term, masked=masked) == _scan(store, term, masked=masked), (term, masked)
         conn = store._conn()
+        for table in ("items_search", "items_short"):
+            conn.execute(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")
+    finally:
+        store.close()
+
+
+def test_a_store_file_whose_triggers_indexed_every_insert_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A file of the previous release: this layout, but its insert triggers indexed every row (no ``indexed``
+    column). Opened by this release it keeps its rows and answers; rows inserted by the previous release
+    after the upgrade (a rolled-back process) are still indexed by the triggers."""
+    path = tmp_path / "items.sqlite3"
+    SqliteStore(path).init()
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "DROP TRIGGER items_search_ai; DROP TRIGGER items_short_ai; ALTER TABLE items DROP COLUMN indexed;"
+        "DELETE FROM store_meta WHERE key = 'index_triggers';"
+    )
+    conn.close()
+    previous = SqliteStore(path)
+    previous._initialised = True
+    conn = previous._conn()
+    for statement in _statements(_layout_triggers(1)):
+        if "AFTER INSERT" in statement:  # the previous release's: every inserted row
+            conn.execute(statement.replace(" WHEN new.indexed IS NULL", ""))
+    _insert_as_earlier_release(previous, [make_item(n, content=PHONE if n % 2 else PLAIN) for n in range(1, 5)])
+    previous.close()
+
+    store = SqliteStore(path)
+    try:
+        assert store.count() == 4
+        _check_answers(store)
+        conn = store._conn()
+        assert conn.execute("SELECT value FROM store_meta WHERE key = 'short_full_below'").fetchone()[0] == "1"
+        store.upsert([make_item(n, content=PHONE if n % 2 else PLAIN) for n in range(5, 9)])
+        _insert_as_earlier_release(store, [make_item(9, content=PHONE), make_item(10, content=PLAIN)])
+        store.upsert([make_item(2, content="改写后电话13912345678"), make_item(6, content="改写后没有个人信息")])
+        store._conn().execute("DELETE FROM items WHERE id IN (?, ?)", (make_item(3).id, make_item(7).id))
+        assert store.count() == 8
+        _check_answers(store)
+        for term in ("改写", "1391", "写后"):
+            for masked in (False, True):
+                assert _ids(store, term, masked=masked) == _scan(store, term, masked=masked), (term, masked)
         for table in ("items_search", "items_short"):
             conn.execute(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")
     finally:
