@@ -46,6 +46,10 @@ def scrapy_settings(crawl: CrawlDefaults, check_mode: bool = False) -> dict[str,
         # Our item pipelines are synchronous, so Scrapy's 100 concurrent item slots gain nothing, and it
         # starts that many asyncio tasks for the output of every response (a measurable cost per page).
         "CONCURRENT_ITEMS": 1,
+        # Scrapy checks each callback for a generator returning a value by reading and parsing its source,
+        # and caches the answer by the callback object: a bound method is a new object at every response, so
+        # it read and parsed our detail callback's source once per page (~0.2 ms). Our callbacks are ours.
+        "WARN_ON_GENERATOR_RETURN_VALUE": False,
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
         "RETRY_ENABLED": crawl.retries > 0,
         "RETRY_TIMES": crawl.retries,

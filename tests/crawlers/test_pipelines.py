@@ -88,3 +88,22 @@ def test_dedupe_passes_an_item_once_per_crawl_unless_it_changed_and_gives_it_rep
     changed = dedupe.process_item(to_item(_raw(reply="已修复"), fetched, SHANGHAI))
     assert changed.id == first.id
     assert changed.reply == "已修复"
+
+
+def test_scrapy_does_not_read_the_spiders_source_at_every_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Scrapy's check for generators returning a value reads and parses a callback's source, cached by the
+    # callback object; a bound method is a new object at every response, so it ran once per page.
+    import inspect
+
+    from scrapy.utils import misc
+
+    from crawlers.spiders.base import SourceSpider
+
+    reads: list[int] = []
+    real = inspect.getsource
+    monkeypatch.setattr(inspect, "getsource", lambda obj: reads.append(1) or real(obj))
+    spider = SourceSpider.__new__(SourceSpider)
+    spider.settings = get_crawler(settings_dict=scrapy_settings(CrawlDefaults())).settings  # type: ignore[misc]
+    for _ in range(3):
+        misc.warn_on_generator_with_return_value(spider, spider.parse_detail)
+    assert len(reads) == 0
