@@ -7,6 +7,8 @@ clean (HTML to text) -> normalize (dates, id, fingerprint) -> dedupe (repeats in
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,7 +22,7 @@ from crawlers.items import RawItem
 from crawlers.text import html_to_text
 from service import clock
 from service.items.duplicates import assign_events, with_signature
-from service.store.base import Item, Store, item_id
+from service.store.base import Item, Store, UpsertResult, item_id
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -33,6 +35,8 @@ class Shared:
 
     def __init__(self, value: Any) -> None:
         self.value = value
+        # The store's write in flight, shared by the crawlers of this process (see StorePipeline).
+        self.writes = _Writes(value)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Shared:
         return self
@@ -194,27 +198,70 @@ class DedupePipeline:
         return with_signature(item)
 
 
+class _Writes:
+    """One batch write in flight per store, on a thread of its own, while the crawl prepares the next batch.
+
+    A bulk write into Elasticsearch mostly waits for the cluster; meanwhile the crawl cleans, normalises and
+    signs the items of the next batch, so a crawl takes about the longer of the two instead of their sum.
+    Only for stores that say their writes overlap (``overlaps_writes``); others are written at once. Every
+    candidate lookup first waits for the write in flight (``settle``): a batch's reposts of the previous
+    batch, of this crawl or of another crawl of the process, are found as before.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.overlap = bool(getattr(store, "overlaps_writes", False))
+        self.store = store
+        self.executor: ThreadPoolExecutor | None = None
+        self.pending: tuple[StorePipeline, list[Item], Future[UpsertResult]] | None = None
+
+    def write(self, pipeline: StorePipeline, batch: list[Item]) -> None:
+        """Write ``batch`` for ``pipeline``: in the background when the store allows, else now."""
+        self.settle()
+        if not self.overlap:
+            pipeline.count(batch, lambda: self.store.upsert(batch))
+            return
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yuqing-store-write")
+        self.pending = (pipeline, batch, self.executor.submit(self.store.upsert, batch))
+
+    def settle(self) -> None:
+        """Wait for the write in flight, if any, and count it into its crawl's stats."""
+        if self.pending is None:
+            return
+        pipeline, batch, future = self.pending
+        self.pending = None
+        pipeline.count(batch, future.result)
+
+    def close(self) -> None:
+        """Settle and let the writer thread go (the next write starts another)."""
+        self.settle()
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+            self.executor = None
+
+
 class StorePipeline:
     """Batched writes through the Store protocol, counted into the crawler's stats.
 
     Built by Scrapy through ``from_crawler`` from the store the crawl process opened (``YUQING_STORE``);
     without one it raises NotConfigured and Scrapy leaves it out. Each batch is put into events with one
     candidate lookup in the store (service/items/duplicates.py: the batch is what makes it one lookup),
-    then upserted.
+    then upserted (on Elasticsearch while the next batch is prepared, see ``_Writes``).
     """
 
-    def __init__(self, crawler: Crawler, store: Store, batch_size: int) -> None:
+    def __init__(self, crawler: Crawler, store: Store, batch_size: int, writes: _Writes | None = None) -> None:
         self.crawler = crawler
         self.store = store
         self.batch_size = batch_size
         self.pending: dict[str, Item] = {}
+        self.writes = writes if writes is not None else _Writes(store)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
         shared = crawler.settings.get("YUQING_STORE")
         if not isinstance(shared, Shared) or shared.value is None:
             raise NotConfigured("YUQING_STORE is not set: crawls that store items run through crawlers.crawl_process")
-        return cls(crawler, shared.value, crawler.settings.getint("YUQING_BATCH_SIZE", 100))
+        return cls(crawler, shared.value, crawler.settings.getint("YUQING_BATCH_SIZE", 100), shared.writes)
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, Item):
@@ -230,12 +277,18 @@ class StorePipeline:
             return
         batch = list(self.pending.values())
         self.pending.clear()
+        # The lookup sees every earlier batch's write: the one in flight is waited for first.
+        self.writes.settle()
         # An unreachable store groups the batch within itself; its writes are then spooled.
         batch, _decisions = assign_events(self.store, batch)
+        self.writes.write(self, batch)
+
+    def count(self, batch: list[Item], written: Callable[[], UpsertResult]) -> None:
+        """Count the write of ``batch`` (``written`` gives its result or raises) into this crawl's stats."""
         stats = self.crawler.stats
         assert stats is not None
         try:
-            result = self.store.upsert(batch)
+            result = written()
         except Exception as exc:  # the store is down: the batch is lost for this run, counted as errors
             logger.error("写入 %d 条条目到存储失败：%s", len(batch), exc)
             stats.inc_value("yuqing/errors_store", len(batch))
@@ -251,6 +304,7 @@ class StorePipeline:
 
     def close_spider(self) -> None:
         self.flush()
+        self.writes.close()
 
 
 class CollectPipeline:

@@ -89,8 +89,8 @@ def shingles_and_lead(text: str, lead: int) -> tuple[Shingles, np.ndarray]:
     return Shingles(unique, crcs[first]), lead_hashes
 
 
-# Below this many characters (headlines) array set-up costs more than hashing each shingle on its own.
-_SHORT = 64
+# Below this many characters (short headlines) array set-up costs more than hashing each shingle on its own.
+_SHORT = 24
 
 
 def _few_shingles(text: str) -> Shingles:

@@ -83,6 +83,9 @@ class ElasticsearchStore(Backfills, CandidateLookups, WindowedPages):
     """Items in an Elasticsearch cluster; see service.store.es_layout for the index layout."""
 
     backend = "elasticsearch"
+    # A bulk write mostly waits for the cluster: the crawl pipeline prepares its next batch meanwhile
+    # (crawlers/pipelines.py, _Writes), whose candidate lookups still wait for the write in flight.
+    overlaps_writes = True
 
     def __init__(self, settings: ElasticsearchSettings) -> None:
         self.settings = settings
