@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -85,8 +85,8 @@ def _run(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     if _use_hosts:
         start = log_path.stat().st_size if log_path.exists() else 0
-        host = _host_for(settings, log_path)
-        output, returncode = host.crawl(_crawl_args(settings, ids, check, now), settings_payload(settings), timeout)
+        with _lent_host(settings, log_path) as host:
+            output, returncode = host.crawl(_crawl_args(settings, ids, check, now), settings_payload(settings), timeout)
     else:
         with log_path.open("ab") as log:
             start = log.tell()
@@ -130,11 +130,14 @@ def _record_health(settings: Settings, results: dict[str, Any]) -> dict[str, Any
 
 # -- crawl hosts (yuqing worker) -------------------------------------------------------------------------
 # A fresh Python process per crawl costs seconds of imports (Scrapy, the pipeline, jieba's dictionary):
-# more than crawling a small source. Workers crawl many sources all day, so each worker thread keeps one
-# host process that imported all that once and forks a new child per crawl (crawl_process.serve_forks).
+# more than crawling a small source. Workers crawl many sources all day, so they keep warm host processes
+# that imported all that once and fork a new child per crawl (crawl_process.serve_forks). Hosts are lent
+# out one per running crawl: a worker keeps as many as it ran crawls at once, whichever thread asks (its
+# matching lane, or a thread pool reusing threads, never starts one of its own).
 
 _use_hosts = False
-_hosts = threading.local()
+_idle_hosts: list[CrawlHost] = []
+_hosts_lock = threading.Lock()
 
 
 def use_crawl_hosts(enabled: bool = True) -> None:
@@ -143,19 +146,32 @@ def use_crawl_hosts(enabled: bool = True) -> None:
     _use_hosts = enabled
 
 
-def close_crawl_host() -> None:
-    """Stop this thread's host process, if any (it would also end with this process)."""
-    host = getattr(_hosts, "host", None)
-    if host is not None:
+def close_crawl_hosts() -> None:
+    """Stop the idle host processes, if any (they would also end with this process)."""
+    with _hosts_lock:
+        hosts = list(_idle_hosts)
+        _idle_hosts.clear()
+    for host in hosts:
         host.close()
-        _hosts.host = None
 
 
-def _host_for(settings: Settings, log_path: Path) -> CrawlHost:
-    host = getattr(_hosts, "host", None)
-    if host is None or not host.alive():
-        host = _hosts.host = CrawlHost(log_path, _nice(settings))
-    return host
+@contextlib.contextmanager
+def _lent_host(settings: Settings, log_path: Path) -> Iterator[CrawlHost]:
+    """An idle live host (a new one when none is idle), given back after the crawl if it still lives."""
+    host = None
+    with _hosts_lock:
+        while _idle_hosts and host is None:
+            candidate = _idle_hosts.pop()
+            if candidate.alive():
+                host = candidate
+    if host is None:
+        host = CrawlHost(log_path, _nice(settings))
+    try:
+        yield host
+    finally:
+        if host.alive():
+            with _hosts_lock:
+                _idle_hosts.append(host)
 
 
 class CrawlHost:

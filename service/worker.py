@@ -9,11 +9,14 @@ each job runs, the queue's locks that a source is crawled and matching runs one 
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import socket
 from importlib import import_module
 from typing import Any
 
+import procrastinate
 from loguru import logger
 
 from crawlers.runner import use_crawl_hosts
@@ -25,6 +28,7 @@ from service.flows import after_job
 from service.scheduling import queue
 from service.scheduling.jobhealth import record_run
 from service.scheduling.registry import job_specs
+from service.settings import Settings
 
 
 class UnknownJob(Exception):
@@ -62,25 +66,65 @@ def worker_name() -> str:
 
 
 def run_worker(ctx: AppContext, concurrency: int = 1) -> None:
-    """Take jobs until SIGINT/SIGTERM (a job under way is finished first)."""
+    """Take jobs until SIGINT/SIGTERM (the jobs under way are finished first)."""
     settings = ctx.settings
     context.set_current(ctx)
     # Crawls start from warm host processes (a fork, not seconds of imports per crawl).
     use_crawl_hosts()
     replay_spool()  # what any worker (this one before a restart, or one on a dead machine) left spooled
-    app = queue.make_app(settings, min_size=1, max_size=max(2, concurrency + 1))
+    # Each lane listens on a connection of its own and finishes its jobs on others.
+    app = queue.make_app(settings, min_size=1, max_size=concurrency + 4)
     app.task(name=queue.JOB_TASK)(run_job)
     name = worker_name()
     logger.info("工作进程已启动（worker started）：{}，并发 {}", name, concurrency)
-    app.run_worker(
-        name=name,
-        concurrency=concurrency,
-        update_heartbeat_interval=settings.queue.heartbeat_seconds,
-        stalled_worker_timeout=settings.queue.stalled_seconds,
-        fetch_job_polling_interval=settings.queue.poll_seconds,
-        # Finished jobs are history nobody reads; failed ones stay for the operator.
-        delete_jobs="successful",
-        install_signal_handlers=True,
-    )
+    asyncio.run(_run_lanes(app, settings, name, concurrency))
     queue.close()
     logger.info("工作进程已停止（worker stopped）：{}", name)
+
+
+async def _run_lanes(app: procrastinate.App, settings: Settings, name: str, concurrency: int) -> None:
+    """Two procrastinate workers in this process: ``concurrency`` crawls, and one matching lane.
+
+    With one lane a matching run deferred after a crawl waited behind every crawl queued before it (alert
+    latency of minutes under a backlog); the matching lane takes only the matching queue, so a run starts
+    as soon as the previous one (on any worker: the lock) has finished. SIGINT/SIGTERM stop both lanes
+    gracefully: what runs is finished, nothing new is taken.
+    """
+    options: dict[str, Any] = {
+        "update_heartbeat_interval": settings.queue.heartbeat_seconds,
+        "stalled_worker_timeout": settings.queue.stalled_seconds,
+        "fetch_job_polling_interval": settings.queue.poll_seconds,
+        # Finished jobs are history nobody reads; failed ones stay for the operator.
+        "delete_jobs": "successful",
+        # Both lanes stop on one signal, handled here.
+        "install_signal_handlers": False,
+    }
+    async with app.open_async():
+        lanes = [
+            asyncio.create_task(
+                app.run_worker_async(name=name, queues=[queue.CRAWL_QUEUE], concurrency=concurrency, **options)
+            ),
+            asyncio.create_task(
+                app.run_worker_async(name=f"{name}/match", queues=[queue.MATCH_QUEUE], concurrency=1, **options)
+            ),
+        ]
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, _stop, lanes)
+        try:
+            await asyncio.wait(lanes, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+        # One lane ended (a signal, or its failure): the other follows, finishing what it runs.
+        _stop(lanes)
+        results = await asyncio.gather(*lanes, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+
+
+def _stop(lanes: list[asyncio.Task[None]]) -> None:
+    # Cancelling procrastinate's run_worker_async is its graceful stop: running jobs are awaited.
+    for lane in lanes:
+        lane.cancel()

@@ -41,6 +41,10 @@ JOB_TASK = "yuqing.job"
 MATCH_JOB_ID = "matching-sweep"
 MATCH_FUNC = "service.matching.scheduled:sweep"
 MATCH_LOCK = "match"
+# Matching has a queue of its own, taken by a lane of every worker that never crawls: a matching run waits
+# at most for the run before it, never behind a backlog of crawls (alerts within moments of a crawl).
+MATCH_QUEUE = "match"
+CRAWL_QUEUE = "default"  # procrastinate's default queue: where crawls (and older releases' matching) wait
 # A transaction-level advisory lock: API replicas and the scheduler starting together apply the schema once.
 _SCHEMA_LOCK = 7_311_017
 
@@ -92,6 +96,11 @@ def close() -> None:
             logger.warning("任务队列连接池未能正常关闭：{}", exc)
 
 
+def queue_for(lock: str) -> str:
+    """The queue a job of this lock waits in: matching in its own, everything else with the crawls."""
+    return MATCH_QUEUE if lock == MATCH_LOCK else CRAWL_QUEUE
+
+
 def defer(
     settings: Settings, job_id: str, func: str, kwargs: dict[str, Any] | None = None, lock: str | None = None
 ) -> int | None:
@@ -106,7 +115,7 @@ def defer(
     )
     if waiting["n"]:
         return None
-    deferrer = app.configure_task(JOB_TASK, lock=lock, queueing_lock=lock)
+    deferrer = app.configure_task(JOB_TASK, lock=lock, queueing_lock=lock, queue=queue_for(lock))
     try:
         return deferrer.defer(job_id=job_id, func=func, kwargs=kwargs or {})
     except queue_errors.AlreadyEnqueued:

@@ -6,9 +6,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
-from crawlers.sources import load_sources, parse_interval
+from crawlers.api_sources import add_api_source, api_sources_path
+from crawlers.sources import load_all_sources, load_sources, parse_interval
 from service.config_files import ConfigError
+from service.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -132,3 +135,22 @@ def test_pagination_keys_accepted(tmp_path: Path) -> None:
     src = _load(tmp_path, HTML_SOURCE.format(type="html", list=list_)).get("c")  # type: ignore[attr-defined]
     assert src.list_.form.method == "post"
     assert src.list_.offset_start == 1
+
+
+def test_all_sources_are_parsed_once_and_again_when_a_file_changes(tmp_path: Path) -> None:
+    """Every crawl job asks for the sources (the worker twice, the crawl once): a city's hundreds of sources
+    are parsed once, and an edit of sources.yaml or of the API-added sources is seen at the next ask."""
+    config = tmp_path / "config"
+    config.mkdir()
+    sources = config / "sources.yaml"
+    sources.write_text(f"sources:\n  - {RSS}\n", encoding="utf-8")
+    settings = load_settings(config, data_dir=str(tmp_path / "data"))
+    first = load_all_sources(settings)
+    assert [s.id for s in first.sources] == ["news"]
+    assert load_all_sources(settings) is first
+    sources.write_text(f"sources:\n  - {RSS}\n  - {RSS.replace('news', 'media2')}\n", encoding="utf-8")
+    assert [s.id for s in load_all_sources(settings).sources] == ["news", "media2"]
+    api = api_sources_path(settings)
+    api.parent.mkdir(parents=True, exist_ok=True)
+    add_api_source(api, {**yaml.safe_load(RSS), "id": "api1", "start_urls": ["http://b.example/rss"]})
+    assert [s.id for s in load_all_sources(settings).sources] == ["news", "media2", "api1"]

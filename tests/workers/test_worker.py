@@ -19,7 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, select
 
 from crawlers.process_env import PARENT_ENV
-from crawlers.runner import CrawlError, close_crawl_host, crawl_sources, use_crawl_hosts
+from crawlers.runner import CrawlError, close_crawl_hosts, crawl_sources, use_crawl_hosts
 from service import clock
 from service.db import Database
 from service.feed.models import Alert
@@ -359,6 +359,6 @@ def test_a_crawl_host_kills_a_crawl_past_its_time_and_serves_the_next(tmp_path: 
         again = crawl_sources(settings, ["slow-12345"], timeout=120)["slow-12345"]
         assert (again["new"], again["errors"]) == (3, 0)
     finally:
-        close_crawl_host()
+        close_crawl_hosts()
         use_crawl_hosts(False)
         site.close()
