@@ -36,6 +36,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--check", action="store_true", help="只取一个列表页和一个详情页，不入库")
     parser.add_argument("--now", default=None, help="以此时间（ISO 8601）作为抓取时间，用于测试")
     parser.add_argument("--host", action="store_true", help="常驻模式：预先加载，按标准输入的请求逐个派生抓取进程")
+    parser.add_argument("--store-ready", action="store_true", help="条目存储已由工作进程初始化，跳过检查")
     parser.add_argument("sources", nargs="*", help="来源 id；不写则抓取全部启用的来源")
     return parser.parse_args(argv)
 
@@ -75,7 +76,7 @@ def _invalid_results(sources: SourcesFile, named: list[str]) -> dict[str, Any]:
     return results
 
 
-def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[str, Any]:
+def run(settings: Settings, source_ids: list[str], check: bool = False, store_ready: bool = False) -> dict[str, Any]:
     """Crawl the sources in this process (which must not have run a reactor before).
 
     Each source's result carries its crawl summary under ``HEALTH_KEY``: the parent (crawlers.runner)
@@ -101,7 +102,10 @@ def run(settings: Settings, source_ids: list[str], check: bool = False) -> dict[
         from service.store import make_store
 
         store = make_store(settings)
-        store.init()
+        if not store_ready:
+            # On Elasticsearch nine requests to the cluster (templates, mappings, health: master-node tasks); a
+            # worker did them once at its start, its crawls need not repeat them.
+            store.init()
         # Place names of departments.yaml regions and places.txt: repost detection keeps places apart.
         from service.items.places import configure
 
@@ -203,7 +207,7 @@ def _crawl(args: argparse.Namespace, settings_json: str | None) -> int:
         setup_logging(settings.logging.level)
         if args.now:
             clock.set_clock(clock.FrozenClock(datetime.fromisoformat(args.now)))
-        results = run(settings, args.sources, check=args.check)
+        results = run(settings, args.sources, check=args.check, store_ready=args.store_ready)
     except ConfigError as exc:
         _emit({"ok": False, "error": str(exc), "file": exc.file, "path": exc.path, "reason": exc.reason})
         return EXIT_BAD_INPUT

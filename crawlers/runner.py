@@ -58,6 +58,8 @@ def _nice(settings: Settings) -> list[str]:
 
 def _crawl_args(settings: Settings, ids: list[str], check: bool, now: datetime | None) -> list[str]:
     args = ["--config", str(settings.config_dir), "--settings-stdin"]
+    if _use_hosts and _store_ready:
+        args.append("--store-ready")
     if now is not None:
         args += ["--now", now.isoformat()]
     if check:
@@ -136,14 +138,19 @@ def _record_health(settings: Settings, results: dict[str, Any]) -> dict[str, Any
 # matching lane, or a thread pool reusing threads, never starts one of its own).
 
 _use_hosts = False
+_store_ready = False
 _idle_hosts: list[CrawlHost] = []
 _hosts_lock = threading.Lock()
 
 
-def use_crawl_hosts(enabled: bool = True) -> None:
-    """Crawl through warm host processes in this process (``yuqing worker``); off: one process per crawl."""
-    global _use_hosts
+def use_crawl_hosts(enabled: bool = True, store_ready: bool = False) -> None:
+    """Crawl through warm host processes in this process (``yuqing worker``); off: one process per crawl.
+
+    ``store_ready``: this process initialised the item store (index, templates) itself, so its crawls skip it.
+    """
+    global _use_hosts, _store_ready
     _use_hosts = enabled
+    _store_ready = enabled and store_ready
 
 
 def close_crawl_hosts() -> None:

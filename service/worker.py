@@ -29,6 +29,7 @@ from service.scheduling import queue
 from service.scheduling.jobhealth import record_run
 from service.scheduling.registry import job_specs
 from service.settings import Settings
+from service.store.base import StoreUnavailable
 
 
 class UnknownJob(Exception):
@@ -60,6 +61,15 @@ def run_job(job_id: str, func: str, kwargs: dict[str, Any]) -> None:
         queue.defer_match(ctx.settings)
 
 
+def _init_store(ctx: AppContext) -> bool:
+    try:
+        ctx.store.init()
+    except StoreUnavailable as exc:
+        logger.warning("条目存储暂不可用，每次抓取将自行检查：{}", exc)
+        return False
+    return True
+
+
 def worker_name() -> str:
     """How this worker shows in the queue's tables and logs: host and process id."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -69,8 +79,9 @@ def run_worker(ctx: AppContext, concurrency: int = 1) -> None:
     """Take jobs until SIGINT/SIGTERM (the jobs under way are finished first)."""
     settings = ctx.settings
     context.set_current(ctx)
-    # Crawls start from warm host processes (a fork, not seconds of imports per crawl).
-    use_crawl_hosts()
+    # Crawls start from warm host processes (a fork, not seconds of imports per crawl), and skip the store's
+    # set-up when it was done here (a store down now is set up by each crawl, as without workers).
+    use_crawl_hosts(store_ready=_init_store(ctx))
     replay_spool()  # what any worker (this one before a restart, or one on a dead machine) left spooled
     # Each lane listens on a connection of its own and finishes its jobs on others.
     app = queue.make_app(settings, min_size=1, max_size=concurrency + 4)

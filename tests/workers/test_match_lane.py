@@ -29,15 +29,15 @@ from tests.workers.test_worker import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.long_running(60)]
+pytestmark = [pytest.mark.postgres, pytest.mark.long_running(60), pytest.mark.timeout(900)]
 
 
 def test_a_worker_mid_crawl_matches_new_items_without_waiting_for_the_crawl(
     tmp_path: Path, postgres_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     site = Site()
-    # The detail pages answer only after 20 minutes, and the source's download timeout is 10: the crawl holds
-    # the worker's only crawl slot for the whole test, whatever the machine's load.
+    # The detail pages answer only after 20 minutes, and the source's download timeout is 10 minutes: the crawl
+    # holds the worker's only crawl slot for the whole test, whatever the machine's load.
     slow_site(site, first_delay=1200)
     config, env = queue_config(tmp_path, postgres_database_url)
     (config / "sources.yaml").write_text(
@@ -51,7 +51,7 @@ def test_a_worker_mid_crawl_matches_new_items_without_waiting_for_the_crawl(
     try:
         crawl = queue.defer(settings, "crawl:slow-12345", "crawlers.scheduled:crawl_one", {"source_id": "slow-12345"})
         assert crawl is not None
-        wait_for(lambda: site.hits.get("/detail_1.html", 0) > 0, 300, "the crawl is waiting for a detail page")
+        wait_for(lambda: site.hits.get("/detail_1.html", 0) > 0, 240, "the crawl is waiting for a detail page")
         # Items another worker (or the API) stored meanwhile; the scheduler's trigger asks for a matching run.
         store = make_store(settings)
         try:
@@ -64,7 +64,7 @@ def test_a_worker_mid_crawl_matches_new_items_without_waiting_for_the_crawl(
             with db.session() as session:
                 return session.scalar(select(func.count()).select_from(Alert)) or 0
 
-        wait_for(lambda: alerts() == 1, 300, "the busy worker matched the new items")
+        wait_for(lambda: alerts() == 1, 240, "the busy worker matched the new items")
         assert job_rows(libpq)[crawl] == "doing"  # matched while the crawl still held the worker
     finally:
         # SIGKILL: a graceful stop would wait 10 minutes for the crawl; the crawl process dies with the worker.
