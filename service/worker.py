@@ -119,23 +119,34 @@ async def _run_lanes(app: procrastinate.App, settings: Settings, name: str, conc
                 app.run_worker_async(name=f"{name}/match", queues=[queue.MATCH_QUEUE], concurrency=1, **options)
             ),
         ]
+        stop = _Stop(lanes)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, _stop, lanes)
+            loop.add_signal_handler(signum, stop)
         try:
             await asyncio.wait(lanes, return_when=asyncio.FIRST_COMPLETED)
+            # One lane ended (a signal, or its failure): the other follows, finishing what it runs.
+            stop()
+            results = await asyncio.gather(*lanes, return_exceptions=True)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
-        # One lane ended (a signal, or its failure): the other follows, finishing what it runs.
-        _stop(lanes)
-        results = await asyncio.gather(*lanes, return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):
                 raise result
 
 
-def _stop(lanes: list[asyncio.Task[None]]) -> None:
-    # Cancelling procrastinate's run_worker_async is its graceful stop: running jobs are awaited.
-    for lane in lanes:
-        lane.cancel()
+class _Stop:
+    """Stop the lanes once. Cancelling procrastinate's run_worker_async is its graceful stop (running jobs are
+    awaited); a second cancel would interrupt that wait and leave a crawl running with its pool closed."""
+
+    def __init__(self, lanes: list[asyncio.Task[None]]) -> None:
+        self.lanes = lanes
+        self.done = False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        for lane in self.lanes:
+            lane.cancel()
