@@ -141,6 +141,9 @@ def test_rule_editor_marks_parse_error_and_tests_live(open_as, console_server: C
     page = open_as("officer1")
     page.goto("/rules")
     page.wait_for_selector("#rule-rows tr[data-id='env-pollution']")
+    # The list names a rule as departments.yaml does, its id (what the editor and API use) beneath.
+    named = page.locator("#rule-rows tr[data-id='env-pollution'] td.rule-name")
+    assert named.locator("div").all_text_contents() == ["化工厂排污异味", "env-pollution"]
     page.fill("#r-sample", "青川化工厂排污，河边异味很重")
     page.fill("#r-expr", "(排污 OR 异味) AND AND 化工厂")
     page.wait_for_selector("#r-parse-error:not(.hidden)")

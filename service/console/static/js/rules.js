@@ -1,6 +1,6 @@
 // The rule editor: parse errors at their position, a live test on pasted text, a trial on the last 7 days.
 import { ApiError, api, post } from "./api.js";
-import { $, clear, departments, el, highlighted, sourceName, toast } from "./dom.js";
+import { $, clear, departments, el, highlighted, ruleName, sourceName, toast } from "./dom.js";
 import { SEVERITIES, formatTime } from "./format.js";
 
 const deptNames = departments();
@@ -29,7 +29,15 @@ function renderList() {
     const tr = el(
       "tr",
       { class: `clickable${rule.id === editing ? " selected" : ""}`, dataset: { id: rule.id } },
-      el("td", { text: rule.id }),
+      // The name people know it by (departments.yaml `name`), with the id the editor and the API use.
+      ruleName(rule.id) === rule.id
+        ? el("td", { class: "rule-name", text: rule.id })
+        : el(
+            "td",
+            { class: "rule-name" },
+            el("div", { text: ruleName(rule.id) }),
+            el("div", { class: "rule-id", text: rule.id }),
+          ),
       el("td", { text: deptNames.get(rule.department) || rule.department }),
       el("td", {}, el("span", { class: `sev sev-${rule.severity}`, text: SEVERITIES[rule.severity] || rule.severity })),
       el("td", { class: "expr", text: ruleText(rule) }),
