@@ -24,6 +24,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -377,7 +378,8 @@ def assign_events(store: Store, items: Sequence[Item]) -> tuple[list[Item], list
     out: list[Item] = []
     decisions: list[Grouping] = []
     # Earlier items of this batch by band key: the store does not have them yet.
-    earlier: dict[int, list[tuple[Item, Comparable]]] = {}
+    earlier: dict[int, list[int]] = {}  # band key -> positions in ``placed``
+    placed: list[tuple[Item, Comparable]] = []
     cache: dict[str, Comparable] = {}
     for item, (_, comp) in zip(signed, prepared, strict=True):
         found = candidates.get(item.id, [])
@@ -410,23 +412,24 @@ def assign_events(store: Store, items: Sequence[Item]) -> tuple[list[Item], list
                 first, verdict = best[2], best[3]
                 decision = Grouping(item.id, first.event_id or first.id, first.id, verdict.reason)
             else:
+                # Earlier items by band key, then by position, each once: gathered in C, not per band in Python.
+                sharing = dict.fromkeys(chain.from_iterable(earlier.get(key, ()) for key in item.lsh))
                 seen: set[str] = set()
-                for key in item.lsh:
-                    for other, other_comp in earlier.get(key, ()):
-                        if other.id in seen or other.id == item.id:
-                            continue
-                        seen.add(other.id)
-                        verdict = compare(comp, other_comp)
-                        if verdict.duplicate:
-                            decision = Grouping(item.id, other.event_id or other.id, other.id, verdict.reason)
-                            break
-                    if decision.duplicate_of:
+                for position in sharing:
+                    other, other_comp = placed[position]
+                    if other.id in seen or other.id == item.id:
+                        continue
+                    seen.add(other.id)
+                    verdict = compare(comp, other_comp)
+                    if verdict.duplicate:
+                        decision = Grouping(item.id, other.event_id or other.id, other.id, verdict.reason)
                         break
         grouped = item.model_copy(update={"event_id": decision.event_id})
         out.append(grouped)
         decisions.append(decision)
         for key in item.lsh:
-            earlier.setdefault(key, []).append((grouped, comp))
+            earlier.setdefault(key, []).append(len(placed))
+        placed.append((grouped, comp))
     return out, decisions
 
 

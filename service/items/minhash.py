@@ -47,7 +47,7 @@ class Shingles:
         if not len(a) or not len(b):
             return 0
         small, large = (a, b) if len(a) <= len(b) else (b, a)
-        where = np.searchsorted(large, small)
+        where = large.searchsorted(small)
         where[where == len(large)] = 0
         return int(np.count_nonzero(large[where] == small))
 
