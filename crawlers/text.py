@@ -33,11 +33,13 @@ def normalize_text(value: str | None) -> str:
     """Whitespace collapsed inside lines, blank lines dropped, ends trimmed; characters kept as published."""
     if not value:
         return ""
-    text = value
     lines = []
-    for line in text.split("\n"):
-        cells = [_SPACES.sub(" ", _CONTROL.sub("", c)).strip() for c in line.split(_CELL_SEP)]
-        joined = " ".join(c for c in cells if c)
+    # Control characters go in one pass (never a tab or newline); a line without cells is one substitution.
+    for line in _CONTROL.sub("", value).split("\n"):
+        if _CELL_SEP in line:
+            joined = " ".join(c for c in (_SPACES.sub(" ", cell).strip() for cell in line.split(_CELL_SEP)) if c)
+        else:
+            joined = _SPACES.sub(" ", line).strip()
         if joined:
             lines.append(joined)
     return "\n".join(lines)
