@@ -177,8 +177,7 @@ def test_three_workers_on_a_cluster_crawl_200_sources_exactly_once_with_one_kill
             # Creating the index on three nodes took more than the default 10 s at load 25-30 on 2 cores.
             "    request_timeout: 60\n"
             "alerts:\n  sweep_seconds: 5\n"
-            # The test's crawls are its workload: not below the priority of whatever else the machine runs.
-            "scheduler:\n  crawl_niceness: 0\n"
+            # (queue_config runs the crawls at the server's priority: they are the test's workload.)
             f"notifications:\n  delivery_interval_seconds: 2\n  channels:\n    hook:\n      type: webhook\n"
             f"      url: {hook.url}\n      secret: city-scale-test-secret\n"
             "  routes:\n    - kinds: [alert]\n      channels: [hook]\n"
