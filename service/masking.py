@@ -31,12 +31,15 @@ and false-positive rates are measured by benchmarks/masking.py on a generated co
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 from collections.abc import Iterable
 from contextvars import ContextVar
+from functools import cache
 from typing import Protocol, TypeVar, cast
 
+import numpy as np
 from pydantic import BaseModel
 
 
@@ -152,7 +155,32 @@ def _id_check(digits: list[str]) -> str:
 
 def _view(text: str) -> str:
     """The text as detection reads it; same length as ``text``, so positions map one to one."""
-    return text if text.isascii() else text.translate(_FOLD)
+    if text.isascii():
+        return text
+    try:
+        units = np.frombuffer(text.encode("utf-16-le"), dtype="<u2")
+    except UnicodeEncodeError:  # a lone surrogate
+        return text.translate(_FOLD)
+    if len(units) != len(text):  # characters beyond the BMP
+        return text.translate(_FOLD)
+    # One table look-up per character in C (str.translate calls into the table's dict per character).
+    view: str = codecs.utf_16_le_decode(_bmp_view().take(units).tobytes())[0]
+    return view if _BEYOND not in view else text.translate(_FOLD)
+
+
+# Marks, in the table, a BMP character whose form lies beyond the BMP (a few CJK compatibility ideographs);
+# a text holding one (or this noncharacter itself) is read through _FOLD.
+_BEYOND = "\uffff"
+
+
+@cache
+def _bmp_view() -> np.ndarray:
+    """``_FOLD`` for every character of the BMP as a table (surrogates kept; texts with them use _FOLD)."""
+    table = np.arange(0x10000, dtype=np.uint32)
+    for code in range(0x10000):
+        if not 0xD800 <= code < 0xE000:
+            table[code] = _FOLD[code] if _FOLD[code] < 0x10000 else ord(_BEYOND)
+    return table.astype(np.uint16)
 
 
 def _hidden(view: str, match: re.Match[str]) -> list[int]:

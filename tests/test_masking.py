@@ -7,7 +7,7 @@ import sys
 import pytest
 from pydantic import BaseModel
 
-from service.masking import _FOLD, _RAW_MAYBE_MASKED, mask_for, mask_text, mask_value
+from service.masking import _FOLD, _RAW_MAYBE_MASKED, _view, mask_for, mask_text, mask_value
 from service.principal import Principal
 
 
@@ -151,3 +151,14 @@ def test_the_quick_skip_misses_no_character_that_folds_into_a_digit_or_an_at_sig
             assert _RAW_MAYBE_MASKED.search(char), hex(code)
     assert mask_text("电话１３８１２３４５６７８，邮箱ａ１＠ｂ．ｃｎ") == "电话１３８****５６７８，邮箱ａ*＠ｂ．ｃｎ"
     assert mask_text("关联条目2条，第123次") == "关联条目2条，第123次"
+
+
+def test_the_detection_view_by_table_reads_every_character_as_the_per_character_fold() -> None:
+    """The view is built by a table look-up (was str.translate per character): the same text for any input."""
+    for code in range(0x10000):
+        if 0xD800 <= code < 0xE000:
+            continue
+        text = f"中{chr(code)}１"
+        assert _view(text) == text.translate(_FOLD), hex(code)
+    for text in ("电话\ud800１３８", "😀１３８０", "\uffff１", "\ufa6c１"):
+        assert _view(text) == text.translate(_FOLD)
