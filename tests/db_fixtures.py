@@ -1,4 +1,10 @@
-"""``database_url``: a fresh, empty ledger database per test, on SQLite and on real PostgreSQL.
+"""``database_url``: a fresh ledger database per test at the newest schema, on SQLite and on real PostgreSQL.
+``empty_database_url``: the same, never migrated (for tests of the migrations themselves).
+
+A migration costs about a second per database (Alembic loads every revision); several hundred tests take
+a ledger database each. So each test process migrates once per backend, into a template (a file on SQLite,
+a template database on PostgreSQL), and every test gets a copy of its own: the schema the start-up path
+would have built, and the start-up path still runs on it (it finds the database at every head).
 
 ``item_store``: the item store app-level tests run on, SQLite unless a module asks for both
 (tests/item_stores.py).
@@ -22,12 +28,13 @@ from service.db import Database
 
 
 @contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """A new empty database on the test server (dropped afterwards); its URL."""
+def fresh_postgres_database(server_url: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the test server (dropped afterwards), empty or a copy of ``template``; its URL."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     try:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -37,13 +44,33 @@ def fresh_postgres_database(server_url: str) -> Iterator[str]:
 
 
 @contextmanager
-def ledger_database(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of a fresh ledger database of ``kind`` ("sqlite" or "postgres")."""
+def ledger_database(kind: str, request: pytest.FixtureRequest, tmp_path: Path, migrated: bool = True) -> Iterator[str]:
+    """The URL of a fresh ledger database of ``kind`` ("sqlite" or "postgres"), migrated unless told not."""
     if kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        path = tmp_path / "ledger.db"
+        yield migrated_sqlite(path) if migrated else f"sqlite:///{path}"
         return
-    with fresh_postgres_database(request.getfixturevalue("postgres_url")) as url:
+    template = request.getfixturevalue("_postgres_template") if migrated else None
+    with fresh_postgres_database(request.getfixturevalue("postgres_url"), template) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def _postgres_template(postgres_url: str) -> Iterator[str]:
+    """The name of a database on the session's server migrated to the newest schema, to copy per test."""
+    name = f"template_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    db = Database(make_url(postgres_url).set(database=name).render_as_string(hide_password=False))
+    try:
+        db.migrate()
+    finally:
+        db.dispose()  # CREATE DATABASE ... TEMPLATE refuses a template anyone is connected to
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -54,6 +81,13 @@ def ledger_database_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def database_url(ledger_database_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with ledger_database(ledger_database_kind, request, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_database_url(ledger_database_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database never migrated: for tests of what migrating (or the start-up path on a new database) does."""
+    with ledger_database(ledger_database_kind, request, tmp_path, migrated=False) as url:
         yield url
 
 

@@ -35,6 +35,14 @@ from tests.audit.test_audit_tamper import ADMIN, _rechain_without_key, run_cli
 from tests.auth.fixtures import PASSWORD, Accounts
 
 OLD_REVISION = "0003_users_audit"
+
+
+@pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """A database never migrated: each test builds it at the old revision itself."""
+    return empty_database_url
+
+
 GENESIS = "0" * 64
 
 

@@ -22,8 +22,9 @@ def test_the_heads_read_from_the_revision_files_are_alembics_own() -> None:
 
 
 def test_a_database_one_revision_behind_is_upgraded_and_one_at_head_is_left_alone(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, empty_database_url: str
 ) -> None:
+    database_url = empty_database_url
     # Every branch at its newest revision but one, which stops one short of it.
     db = Database(database_url)
     scripts = _scripts(db)

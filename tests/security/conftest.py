@@ -15,6 +15,7 @@ from service.ledger.models import Ticket
 from service.matching.engine import MatchingEngine
 from service.settings import Settings
 from tests.auth.fixtures import PASSWORD, Accounts
+from tests.db_fixtures import migrated_sqlite
 from tests.matching.builders import item
 
 DEPARTMENTS = """
@@ -46,8 +47,10 @@ ROLES = {
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
-    """SQLite only: who may do what does not depend on the database (PostgreSQL runs in the ledger tests)."""
-    return f"sqlite:///{tmp_path / 'ledger.db'}"
+    """SQLite only: who may do what does not depend on the database (PostgreSQL runs in the ledger tests).
+
+    A copy of a ledger migrated once per test process (tests/db_fixtures.py)."""
+    return migrated_sqlite(tmp_path / "ledger.db")
 
 
 @pytest.fixture
