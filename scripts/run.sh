@@ -14,7 +14,8 @@ WANT=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -x .venv/bin/yuqing ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   echo "正在安装依赖（仅首次或 pyproject.toml 变化后）…" >&2
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e .
+  # setuptools warns in English about editable installs on every install: not for a newcomer's screen.
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -e .
   echo "$WANT" > "$STAMP"
 fi
 .venv/bin/yuqing init >/dev/null
