@@ -224,7 +224,7 @@ def test_a_cut_alert_excerpt_is_marked_as_cut_and_never_shows_a_clipped_number_a
 def test_the_sources_page_says_type_and_period_in_chinese_with_the_raw_value_kept(
     open_as, console_server: ConsoleServer
 ) -> None:
-    page = open_as("admin1")
+    page = open_as("admin1", viewport=(900, 768))  # a narrow office window: the address column is what wraps
     page.goto("/sources")
     row = page.locator("table.grid tbody tr", has_text="示例市12345热线")
     kind, period = row.locator("td.source-type"), row.locator("td.source-interval")
@@ -233,6 +233,13 @@ def test_the_sources_page_says_type_and_period_in_chinese_with_the_raw_value_kep
     # The value as written in sources.yaml, for the admin who edits it.
     assert kind.get_attribute("title") == "rss"
     assert period.get_attribute("title") == "15m"
+    # Short labels stay on one line at desktop width (每 15 分钟 was broken after 每 15 beside long addresses).
+    for cell in (kind, period, row.locator("td").nth(2)):
+        lines = cell.evaluate(
+            "td => { const r = document.createRange(); r.selectNodeContents(td); return r.getClientRects().length; }"
+        )
+        assert lines == 1, (cell.text_content(), lines)
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0  # and nothing scrolls
     assert page.errors == []
 
 
