@@ -267,42 +267,45 @@ class ElasticsearchStore(Backfills, CandidateLookups, WindowedPages):
             # Documents the backfill has not reached yet lack the masked copy: mask their text here.
             fields += ["title", "content"]
         self._refresh()
-        search = item_query(query, legacy=legacy)
-        after: list[Any] | None = None
-        left = limit
-        while left is None or left > 0:
-            size = _TEXT_PAGE if left is None else min(_TEXT_PAGE, left)
-            kwargs: dict[str, Any] = {"search_after": after} if after is not None else {}
-            with self._call("search"):
-                resp = self._es.search(
-                    index=self.alias,
-                    query=search,
-                    sort=NEWEST_FIRST,
-                    size=size,
-                    track_total_hits=False,
-                    source_includes=fields,
-                    filter_path=["hits.hits._source", "hits.hits.sort"],
-                    **kwargs,
-                )
-            hits = resp.get("hits", {}).get("hits", [])
-            if hits:
-                yield [_text_row(h["_source"], query.masked) for h in hits]
-            if len(hits) < size:
-                return
-            if left is not None:
-                left -= len(hits)
-            after = hits[-1]["sort"]
+        pages = self._search_pages(
+            item_query(query, legacy=legacy),
+            limit,
+            _TEXT_PAGE,
+            _TEXT_PAGE,
+            source_includes=fields,
+            filter_path=["hits.hits._source", "hits.hits.sort"],
+        )
+        for hits in pages:
+            yield [_text_row(h["_source"], query.masked) for h in hits]
 
     def iter_ids(self, query: ItemQuery, limit: int | None = None) -> Iterator[list[IdRow]]:
         """Pages of ids (the handles) and sort values, newest first, growing from a small first page (a trial
         often needs only the first few hundred): the id from its doc values, so the node reads no stored field
         (neither _source nor _id, whose compressed blocks cost as much to open)."""
         self._refresh()
-        search = item_query(query, legacy=self._legacy_terms())
+        pages = self._search_pages(
+            item_query(query, legacy=self._legacy_terms()),
+            limit,
+            # A listing with a limit is walked and may stop early: small first; a term's holders are read whole.
+            _ID_PAGE_FIRST if limit is not None else _ID_PAGE,
+            _ID_PAGE,
+            source=False,
+            stored_fields=["_none_"],
+            docvalue_fields=[{"field": "id"}],
+            filter_path=["hits.hits.fields.id", "hits.hits.sort"],
+        )
+        for hits in pages:
+            # An undated document sorts with the smallest long (missing: _last in a descending sort).
+            yield [(h["fields"]["id"][0], (h["sort"][0] != _NO_DATE, h["sort"][0], h["sort"][1])) for h in hits]
+
+    def _search_pages(
+        self, search: dict[str, Any], limit: int | None, first: int, most: int, **request: Any
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The hits of ``search``, newest first, in search_after pages of ``first`` growing fourfold up to
+        ``most``, ``limit`` hits at most (None: all)."""
         after: list[Any] | None = None
         left = limit
-        # A listing with a limit is walked and may stop early: small first; a term's holders are read whole.
-        page = _ID_PAGE_FIRST if limit is not None else _ID_PAGE
+        page = first
         while left is None or left > 0:
             size = page if left is None else min(page, left)
             kwargs: dict[str, Any] = {"search_after": after} if after is not None else {}
@@ -313,22 +316,18 @@ class ElasticsearchStore(Backfills, CandidateLookups, WindowedPages):
                     sort=NEWEST_FIRST,
                     size=size,
                     track_total_hits=False,
-                    source=False,
-                    stored_fields=["_none_"],
-                    docvalue_fields=[{"field": "id"}],
-                    filter_path=["hits.hits.fields.id", "hits.hits.sort"],
+                    **request,
                     **kwargs,
                 )
             hits = resp.get("hits", {}).get("hits", [])
             if hits:
-                # An undated document sorts with the smallest long (missing: _last in a descending sort).
-                yield [(h["fields"]["id"][0], (h["sort"][0] != _NO_DATE, h["sort"][0], h["sort"][1])) for h in hits]
+                yield hits
             if len(hits) < size:
                 return
             if left is not None:
                 left -= len(hits)
             after = hits[-1]["sort"]
-            page = min(page * 4, _ID_PAGE)
+            page = min(page * 4, most)
 
     def texts_of(self, handles: Sequence[Any], masked: bool) -> dict[Any, TextRow]:
         fields = ["id", "source", "published_at", "title", "content"]
