@@ -14,7 +14,23 @@ from pydantic_core import ErrorDetails
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 # libyaml's parser is ~10x faster than the pure-Python one on a large departments.yaml.
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_FastLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _YamlLoader(_FastLoader):  # type: ignore[valid-type,misc]
+    """The safe loader, refusing a key written twice in one mapping: YAML would keep the last one silently,
+    and an admin who added a second ``scheduler:`` block would lose the first without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+                    )
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
 
 
 class ConfigError(Exception):

@@ -55,6 +55,10 @@ def test_config_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
         ("server:\n  prot: 1\n", "settings.yaml: server.prot: unknown key"),
         ("server:\n  port: [1\n", "settings.yaml: line 3, column 1: not valid YAML"),
         (
+            "scheduler:\n  crawl_niceness: 0\nserver:\n  port: 8123\nscheduler:\n  timezone: UTC\n",
+            "settings.yaml: line 5, column 1: not valid YAML: duplicate key 'scheduler'",
+        ),
+        (
             "database:\n  url: mysql://u@h/db\n",
             "settings.yaml: database.url: unsupported database URL scheme 'mysql'",
         ),

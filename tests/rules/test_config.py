@@ -93,6 +93,10 @@ departments:
         ),
         ("departments:\n  - {id: a}\n", "departments.yaml: departments[0].name: required"),
         ("departments: [\n", "departments.yaml: line 2, column 1: not valid YAML"),
+        (
+            "departments:\n  - {id: a, name: 甲, rules: [{id: r1, expr: 污染, expr: 噪音}]}\n",
+            "departments.yaml: line 2, column 49: not valid YAML: duplicate key 'expr'",
+        ),
     ],
 )
 def test_invalid_files_name_the_key_and_reason(tmp_path, yaml_text, expected):
