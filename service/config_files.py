@@ -17,20 +17,21 @@ T = TypeVar("T")
 _FastLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _YamlLoader(_FastLoader):  # type: ignore[valid-type,misc]
-    """The safe loader, refusing a key written twice in one mapping: YAML would keep the last one silently,
+def _construct_mapping_once(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    """The safe loader's mapping, refusing a key written twice in it: YAML would keep the last one silently,
     and an admin who added a second ``scheduler:`` block would lose the first without a word."""
+    seen: set[str] = set()
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
+            if key_node.value in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+                )
+            seen.add(key_node.value)
+    return yaml.constructor.SafeConstructor.construct_mapping(loader, node, deep=deep)
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
-                if key_node.value in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
-                    )
-                seen.add(key_node.value)
-        return super().construct_mapping(node, deep=deep)
+
+_YamlLoader = type("_YamlLoader", (_FastLoader,), {"construct_mapping": _construct_mapping_once})
 
 
 class ConfigError(Exception):
