@@ -53,7 +53,6 @@ class TermPage(BaseModel):
 
 def _bounds(date_from: str | None, date_to: str | None, default_days: int) -> tuple[datetime, datetime]:
     check_range(date_from, date_to)
-    check_range(date_from, date_to)
     today = clock.now().astimezone(SHANGHAI).date()
     start = date_or_time("from", date_from) or today - timedelta(days=default_days - 1)
     end = date_or_time("to", date_to) or today

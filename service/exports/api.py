@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from service import clock
+from service.api_fields import reversed_range
 from service.auth.deps import CurrentUser, department_filter, ensure_department_visible
 from service.context import AppContext
 from service.deps import CtxDep
@@ -59,7 +60,7 @@ def export_ledger_file(
         ensure_department_visible(principal, department, request)
     department = department or own
     if date_to < date_from:
-        raise HTTPException(422, f"{field_label('from')}{date_from} 晚于{field_label('to')}{date_to}，请对调两个日期")
+        raise HTTPException(422, reversed_range(date_from, date_to))
     if (date_to - date_from).days >= MAX_DAYS:
         raise HTTPException(422, f"日期范围最多 {MAX_DAYS} 天，更长的范围请用命令行 yuqing export")
     filename = export_filename(date_from, date_to, fmt, department)
