@@ -32,6 +32,8 @@ _DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$ol2kERgTItVg5QsdwnhFYQ$lpJW/kqaSqR
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 DEPARTMENT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 TOTP_ISSUER = "yuqing"
+# The longest password zxcvbn scores (its own default limit; it raises ValueError past it).
+ZXCVBN_MAX = 72
 
 
 class UserError(ValueError):
@@ -81,8 +83,9 @@ def _guessable(password: str, username: str) -> bool:
     """In the 10,000 most common passwords, or zxcvbn's strength score below 3 (of 0-4)."""
     if password.lower() in _common_passwords():
         return True
-    # zxcvbn's running time grows with length; past 100 characters a password is not guessable anyway.
-    return zxcvbn(password[:100], user_inputs=[username] if username else [])["score"] < 3
+    # zxcvbn refuses (ValueError) a password over its max_length, and its running time grows with length;
+    # a password this long that passed the checks above is judged by its first ZXCVBN_MAX characters.
+    return zxcvbn(password[:ZXCVBN_MAX], user_inputs=[username] if username else [], max_length=ZXCVBN_MAX)["score"] < 3
 
 
 @lru_cache(maxsize=1)

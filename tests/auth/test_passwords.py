@@ -78,3 +78,10 @@ def test_opening_the_accounts_module_hashes_nothing() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "0"
+
+
+@pytest.mark.parametrize("length", [73, 200, 1024])
+def test_a_long_strong_password_is_judged_not_refused_with_an_error(length: int) -> None:
+    # zxcvbn raises ValueError past 72 characters: a 200-character passphrase answered 500 on POST /api/v1/users.
+    password = ("Qingchuan-Walk-2026!" * 60)[:length]
+    assert password_problems(password, "alice", POLICY) == []
