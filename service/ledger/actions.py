@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
@@ -137,8 +138,16 @@ def _check_respond(ticket: Ticket, given: ActionInput, config: LedgerConfig) -> 
         raise InvalidInput("response_url", "网上公开回应须填写公开回应的地址")
     if not online and not given.note:
         raise InvalidInput("note", f"{RESPONSE_TYPE_LABELS[response_type or 'online']}回应须填写回应情况")
-    if url and not url.startswith(("http://", "https://")):
-        raise InvalidInput("response_url", "回应链接须为 http:// 或 https:// 地址")
+    if url and not _web_address(url):
+        raise InvalidInput(
+            "response_url", "回应链接须为完整的 http:// 或 https:// 网址，例如 https://www.gov.cn/hd/1.html"
+        )
+
+
+def _web_address(url: str) -> bool:
+    """Whether ``url`` is an http(s) address with a host and no blanks (the page where the response is public)."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
 
 
 def _respond(step: Step) -> None:

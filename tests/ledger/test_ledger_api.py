@@ -413,5 +413,14 @@ def test_refused_input_is_told_in_chinese_without_the_field_code(client, account
         assert detail["field"] == field  # the code stays for programs
         assert re.match(r"[\u4e00-\u9fff]", detail["message"]), detail["message"]
     assert early.json()["detail"]["message"] == "延期后的时间须晚于现有时限"
-    assert ftp.json()["detail"]["message"] == "回应链接须为 http:// 或 https:// 地址"
+    assert ftp.json()["detail"]["message"].startswith("回应链接须为完整的 http:// 或 https:// 网址")
+    # Addresses nobody can open were recorded as the public response: a bare scheme, words, a blank inside.
+    for unusable in ("https://", "not a url", "http://www.gov.cn/a b.html"):
+        answer = client.post(
+            url,
+            json={"action": "respond", "response_type": "online", "response_url": unusable, "version": 2},
+            headers=env,
+        )
+        assert answer.status_code == 422, (unusable, answer.text)
+        assert answer.json()["detail"]["field"] == "response_url"
     assert bad_status.json()["detail"]["message"].startswith("未知的工单状态 'bogus'，可选：")

@@ -1,0 +1,57 @@
+"""Forms speak the console's own Chinese sentences, naming the field, instead of the browser's bubbles.
+
+The browser's built-in checks (``required``, ``type="url"``) stop the submit event before the page's own
+check runs and answer in the browser's language ("Please fill out this field." in an English Chromium), so
+every form carries ``novalidate`` and the page or the API says what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.console.conftest import ConsoleServer
+
+pytestmark = pytest.mark.browser
+
+
+def test_an_empty_ledger_date_is_told_by_the_page_not_by_a_browser_bubble(open_as) -> None:
+    page = open_as("officer1")
+    page.goto("/ledger")
+    page.wait_for_function("document.getElementById('l-from').value !== ''")  # the page's script has run
+    page.fill("#l-from", "")
+    page.click("#export-xlsx")
+    page.wait_for_selector("#ledger-error:not([hidden])")
+    assert "发现日期" in page.text_content("#ledger-error")
+    assert page.url.endswith("/ledger")  # nothing downloaded, still on the page
+
+
+def test_a_response_address_that_is_not_a_web_address_is_named_in_chinese(
+    open_as, console_server: ConsoleServer
+) -> None:
+    title = "化工厂排污回应地址测试"
+    console_server.ingest(title, "化工厂夜间排污，请核查。")
+    ticket = console_server.wait_for("env1", "/api/v1/tickets", lambda t: t["title"] == title)
+    page = open_as("env1")
+    page.goto(f"/tickets/{ticket['id']}")
+    page.click("#t-actions button[data-action='acknowledge']")
+    page.click("#af-submit")
+    page.click("#t-actions button[data-action='respond']")
+    page.fill("#af-url", "见政府网站")
+    page.click("#af-submit")
+    page.wait_for_selector("#af-error:not(:empty)")
+    assert "回应链接" in page.text_content("#af-error")
+    assert page.errors == []
+
+
+def test_every_console_form_leaves_checking_to_the_page() -> None:
+    templates = Path(__file__).resolve().parents[2] / "service" / "console" / "templates"
+    forms = [
+        (path.name, tag)
+        for path in sorted(templates.glob("*.html"))
+        for tag in re.findall(r"<form\b[^>]*>", path.read_text(encoding="utf-8"))
+    ]
+    assert len(forms) >= 5
+    assert [f for f in forms if "novalidate" not in f[1]] == []
