@@ -196,12 +196,13 @@ ITEM_QUERIES: dict[str, dict[str, object]] = {
 
 
 def previous_trial(store: Store, expr: str, since: datetime, limit: int) -> dict[str, object]:
-    """The rule trial before it counted through the store's search (main at c39640a, benchmarks/trial_previous.py),
-    for an officer: the suspects' masked texts read and evaluated, garbage collection paused meanwhile."""
+    """The rule trial of main at 20c6507 (benchmarks/trial_previous.py), for an officer: the window's count and its
+    limit-th item in two searches, the walk's suspects and the items listed read apart, 1,000 suspects always
+    evaluated for an estimate."""
     from benchmarks import trial_previous
     from service.rules.language import parse
 
-    found = trial_previous.run(store, parse(expr), since, limit, True, time.monotonic() + 60)
+    found = trial_previous.run(store, parse(expr), since, limit, time.monotonic() + 60)
     return {"matched": found.matched, "items": found.items}
 
 

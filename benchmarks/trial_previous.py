@@ -1,41 +1,56 @@
-"""The rule trial as it was on main at c39640a (2026-11-30 11:10 UTC), kept for benchmarks/scale.py to time the
-current one beside. Trying a rule on recent stored items while reading as little as possible.
+"""The rule trial as it was on main at 20c6507 (2026-11-30 14:00 UTC), kept for benchmarks/scale.py to time the
+current one beside (on either store). Trying a rule on recent stored items (``POST /api/v1/rules/test-recent``)
+while reading as little as possible.
 
-The window is the ``limit`` newest items published since a day. :func:`deciding_terms` names terms only a
-text holding one of which can differ from the rule's value on a text without them, and the store's search
-finds the items holding them (the suspects):
+The window is the ``limit`` newest items published since a day. Counts are those live matching would alert
+on: the rule runs on the masked text (service.matching.engine), so the trial does too, for every role; only
+the titles listed to an admin are the original ones.
 
-* a rule false without them (``化工厂 AND 排污``): only the suspects are read and evaluated;
-* a rule true without them (``NOT 表扬``): every other item of the window matches without being evaluated;
-  the window is read (texts included, for the items shown) but only suspects and shown items are evaluated;
-* no usable terms (a digit run on Elasticsearch, whose search finds whole numbers only): every item is.
+:func:`deciding_terms` names terms only a text holding one of which can differ from the rule's value on a
+text without them, and the store's search finds the items holding them (the suspects) as ids, no text read:
 
-Items are read as plain rows (:data:`service.store.base.TextRow`), the masked copy the store keeps for
-everyone but admins, and evaluated by the compiled matcher in one pass over each text.
+* when the store's search finds every term of the rule exactly (SQLite; one Han character on Elasticsearch)
+  and the rule is a combination of unscoped terms, the ids say which terms each suspect holds and so the
+  rule's value on it: ``NOT 问题`` on 10,000 items is counted from the ids of those holding 问题;
+* otherwise the suspects' texts are read and evaluated: those on the listed part of the window, then the
+  rest for the count, all of them up to ``SAMPLE``, beyond that ``SAMPLE`` spread over them, the count
+  extrapolated and marked ``estimated``;
+* a rule false on a text without its terms (``化工厂 AND 排污``) matches only suspects; a rule true on it
+  (``NOT 表扬``) matches every other item of the window without reading it;
+* no usable terms (a digit run on Elasticsearch, whose search finds whole numbers only): every item of the
+  window is a suspect.
+
+Only the items listed (at most ``SHOWN``) and the suspects evaluated are read as texts
+(:data:`service.store.base.TextRow`, the stored masked copy).
 """
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from service.rules.language import Node, deciding_terms
+from service.rules.hits import Hit
+from service.rules.language import FIELDS, And, Near, Node, Not, Or, Term, deciding_terms, iter_terms
 from service.rules.matcher import CompiledRule, Matcher
-from service.store.base import ItemQuery, Store, TextRow
+from service.store.base import IdRow, ItemQuery, Store, TextRow
 
 # Matched items listed in the answer (the count covers all of them).
 SHOWN = 200
-# Items evaluated at once (their texts folded in one pass); the time cap is checked between batches.
-BATCH = 1000
+# Items whose texts are read and evaluated at once (the time cap is checked between steps).
+STEP = 250
+# Suspects whose value only their text tells, evaluated for the count beyond the listed part: all of them up
+# to this many, else this many spread over them and the count extrapolated (``Trial.estimated``).
+SAMPLE = 1000
+# Texts evaluated while looking for the items to list; past it the list stays shorter and the rest is counted.
+WALK_TEXTS = 2000
 
 
 @dataclass
 class Trial:
-    """What a trial found: ``scanned`` items of the window covered, ``candidates`` evaluated."""
+    """What a trial found: ``scanned`` items of the window covered, ``candidates`` decided one by one."""
 
     scanned: int = 0
     candidates: int = 0
@@ -43,6 +58,12 @@ class Trial:
     items: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
     window: int = 0  # the items the window holds (what ``scanned`` reaches when not stopped early)
+    # ``matched`` extrapolated from SAMPLE suspects (their texts read) instead of counted one by one.
+    estimated: bool = False
+
+
+class _Stopped(Exception):
+    """The deadline passed."""
 
 
 def searchable(store: Store, text: str) -> bool:
@@ -50,129 +71,233 @@ def searchable(store: Store, text: str) -> bool:
     return '"' not in text and bool(text.strip()) and store.finds_within_words(text)
 
 
-def run(store: Store, node: Node, since: datetime, limit: int, masked: bool, deadline: float) -> Trial:
-    """Try ``node`` on the ``limit`` newest items published since ``since``; stop at ``deadline`` (monotonic)."""
-    # Thousands of rows, folded texts and hits, none of them in a reference cycle: the collections they
-    # would trigger find nothing and cost a third of a trial (as in Matcher.build).
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _run(store, node, since, limit, masked, deadline)
-    finally:
-        if was_enabled:
-            gc.enable()
+def by_presence(node: Node) -> bool:
+    """Whether ``node``'s value on a text follows from which of its terms the text holds (anywhere)."""
+    if isinstance(node, Term):
+        return node.fields == FIELDS
+    if isinstance(node, Near):
+        return False
+    if isinstance(node, Not):
+        return by_presence(node.child)
+    return all(by_presence(child) for child in node.children)
 
 
-def _run(store: Store, node: Node, since: datetime, limit: int, masked: bool, deadline: float) -> Trial:
-    matcher = Matcher.build([CompiledRule("test", "", "normal", node)])
+def holds(node: Node, present: set[str]) -> bool:
+    """The value of a :func:`by_presence` rule on a text holding exactly the terms ``present``."""
+    if isinstance(node, Term):
+        return node.text in present
+    if isinstance(node, Not):
+        return not holds(node.child, present)
+    if isinstance(node, And):
+        return all(holds(child, present) for child in node.children)
+    if isinstance(node, Or):
+        return any(holds(child, present) for child in node.children)
+    raise TypeError(f"not decided by presence: {node!r}")
+
+
+@dataclass
+class _Run:
+    store: Store
+    matcher: Matcher
+    deadline: float
+    trial: Trial
+    # The value of the rule on an item when known without its text (None: evaluate the text).
+    value_of: Callable[[Any], bool | None]
+    rows: dict[Any, tuple[TextRow, list[Hit]]] = field(default_factory=dict)
+    listed: list[Any] = field(default_factory=list)
+    walk_texts: int = 0
+
+    def check(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise _Stopped
+
+    def evaluate(self, ids: list[Any], step: int = STEP) -> None:
+        """Read and evaluate the texts of ``ids`` (store handles; those not yet read), ``step`` at a time."""
+        ids = [i for i in ids if i not in self.rows]
+        for start in range(0, len(ids), step):
+            self.check()
+            rows = self.store.texts_of(ids[start : start + step], masked=True)
+            hits = self.matcher.match_many([(r[3], r[4]) for r in rows.values()])
+            self.rows.update({h: (r, found) for (h, r), found in zip(rows.items(), hits, strict=True)})
+
+    def value(self, item_id: Any) -> bool:
+        known = self.value_of(item_id)
+        if known is not None:
+            return known
+        found = self.rows.get(item_id)
+        return bool(found and found[1])  # an item deleted since the search is no match
+
+    def walk(self, pages: Iterable[list[Any]], seen: set[Any]) -> bool:
+        """Go through ids in listing order, counting matches and listing the first SHOWN; True when the walk
+        stopped because the list is full (or the texts it may read are spent), the rest left to count."""
+        trial = self.trial
+        for page in pages:
+            for start in range(0, len(page), STEP):
+                part = page[start : start + STEP]
+                self.check()
+                unknown = [i for i in part if self.value_of(i) is None]
+                self.evaluate(unknown)
+                self.walk_texts += len(unknown)
+                for item_id in part:
+                    seen.add(item_id)
+                    trial.scanned += 1
+                    if self.value(item_id):
+                        trial.matched += 1
+                        self.listed.append(item_id)
+                        if len(self.listed) >= SHOWN:
+                            return True
+                if self.walk_texts >= WALK_TEXTS:
+                    return True
+        return False
+
+    def count_true(self, ids: list[Any]) -> int:
+        """How many of ``ids`` the rule holds on: counted, or estimated from SAMPLE of them."""
+        known = [self.value_of(i) for i in ids]
+        count = sum(1 for v in known if v)
+        unknown = [i for i, v in zip(ids, known, strict=True) if v is None]
+        # Read in few requests (one mget on Elasticsearch): each costs a round trip on a loaded machine.
+        if len(unknown) <= SAMPLE:
+            self.evaluate(unknown, SAMPLE)
+            return count + sum(1 for i in unknown if self.value(i))
+        step = len(unknown) / SAMPLE
+        sample = [unknown[int(k * step)] for k in range(SAMPLE)]
+        self.evaluate(sample, SAMPLE)
+        self.trial.estimated = True
+        return count + round(sum(1 for i in sample if self.value(i)) * len(unknown) / SAMPLE)
+
+    def show(self, original_titles: bool) -> None:
+        """The listed items with where the rule's terms are (from the masked text; lengths are kept)."""
+        self.evaluate(self.listed)
+        titles: dict[Any, str] = {}
+        if original_titles and self.listed:
+            titles = {h: r[3] for h, r in self.store.texts_of(self.listed, masked=False).items()}
+        for item_id in self.listed:
+            found = self.rows.get(item_id)
+            if found is None:
+                continue
+            (real_id, source, published, title, _content), hits = found
+            self.trial.items.append(
+                {
+                    "id": real_id,
+                    "title": titles.get(item_id, title),
+                    "source": source,
+                    "published_at": published.isoformat() if published else None,
+                    "highlights": [
+                        {"field": h.field, "start": h.start, "end": h.end, "term": h.term}
+                        for h in (hits[0].highlights if hits else ())
+                    ],
+                }
+            )
+
+
+def run(store: Store, node: Node, since: datetime, limit: int, deadline: float, original_titles: bool = False) -> Trial:
+    """Try ``node`` on the ``limit`` newest items published since ``since``; stop at ``deadline`` (monotonic).
+
+    ``original_titles``: list the titles as published (for admins); counts are always those of the masked text.
+    """
     trial = Trial()
-    recent = ItemQuery(date_from=since, masked=masked)
+    recent = ItemQuery(date_from=since, masked=True)
     in_window = store.search(recent.model_copy(update={"size": 1})).total
     trial.window = min(limit, in_window)
+    matcher = Matcher.build([CompiledRule("test", "", "normal", node)])
+    state = _Run(store, matcher, deadline, trial, lambda _: None)
     empty_value, terms = deciding_terms(node, lambda text: searchable(store, text))
-    if terms is None:
-        _walk(trial, matcher, store.iter_texts(recent, limit), None, deadline)
-        return trial
-    floor = since
-    if in_window >= limit:  # the count stops at COUNT_CAP: equal to the limit may mean more
-        # The window ends at the limit-th newest item (an item published at that same instant but listed
-        # after it may be found too).
-        oldest = store.search(recent.model_copy(update={"page": limit, "size": 1})).results
-        floor = oldest[0].published_at if oldest and oldest[0].published_at else since
-    suspects = _suspects(store, recent.model_copy(update={"date_from": floor}), {t.text for t in terms}, deadline)
-    if suspects is None:
+    try:
+        if terms is None:
+            # Every item of the window may match: each is a suspect whose text tells.
+            _suspects_walk(state, [i for page in store.iter_ids(recent, limit) for i, _ in page])
+        else:
+            around = _window(store, recent, limit, in_window)
+            _decide(state, node, terms, empty_value, around, store.iter_ids(recent, limit))
+    except _Stopped:
         trial.stopped_early = True
-    elif empty_value:
-        _walk(trial, matcher, store.iter_texts(recent, limit), suspects, deadline)
-    else:
-        # Newest first, as the window lists them.
-        rows = sorted(suspects.values(), key=lambda r: r[2] or since, reverse=True)
-        _walk(trial, matcher, (rows[i : i + BATCH] for i in range(0, len(rows), BATCH)), None, deadline)
-        trial.scanned = trial.candidates if trial.stopped_early else trial.window
+        # What was listed before the cap is still shown (at most SHOWN texts read past it).
+        state.deadline = float("inf")
+    state.show(original_titles)
     return trial
 
 
-def _suspects(store: Store, query: ItemQuery, texts: set[str], deadline: float) -> dict[str, TextRow] | None:
-    """The items of ``query`` holding any of ``texts``, by id; None when the deadline passed first."""
-    found: dict[str, TextRow] = {}
-    for text in sorted(texts):
-        for rows in store.iter_texts(query.model_copy(update={"q": f'"{text}"'})):
-            if time.monotonic() > deadline:
-                return None
-            for row in rows:
-                found.setdefault(row[0], row)
-    return found
+def _window(store: Store, recent: ItemQuery, limit: int, in_window: int) -> ItemQuery:
+    """The window's query: ``recent`` from the publication time of its limit-th newest item on (an item
+    published at that same instant but listed after it may be found too)."""
+    if in_window < limit:  # the count stops at COUNT_CAP: equal to the limit may mean more
+        return recent
+    oldest = store.search(recent.model_copy(update={"page": limit, "size": 1})).results
+    if oldest and oldest[0].published_at:
+        return recent.model_copy(update={"date_from": oldest[0].published_at})
+    return recent
 
 
-def _walk(
-    trial: Trial,
-    matcher: Matcher,
-    pages: Iterator[list[TextRow]],
-    suspects: dict[str, TextRow] | None,
-    deadline: float,
+def _decide(
+    state: _Run,
+    node: Node,
+    terms: list[Term],
+    empty_value: bool,
+    around: ItemQuery,
+    window: Iterator[list[IdRow]],
 ) -> None:
-    """Go through rows in listing order and list the first SHOWN matches with where the rule's terms are.
+    """Find the suspects (handles) and decide what can be decided without their texts; then list and count."""
+    store, trial = state.store, state.trial
+    every = {t.text for t, _ in iter_terms(node)}
+    deciding = {t.text for t in terms}
+    keys: dict[Any, tuple[Any, ...]] = {}
+    holders = {text: _holding(state, around, text, keys) for text in sorted(deciding)}
+    # Few suspects: their texts are read and evaluated (cheaper than looking up the rule's other terms). Many:
+    # when the search finds every term exactly, the terms each suspect holds decide the rule without its text.
+    presence = (
+        len(keys) > SAMPLE and by_presence(node) and all(searchable(store, t) and store.finds_exactly(t) for t in every)
+    )
+    values: dict[Any, bool] = {}
+    if presence:
+        for text in sorted(every - deciding):
+            holders[text] = _holding(state, around, text, None)
+        memo: dict[frozenset[str], bool] = {}
+        for handle in keys:
+            present = frozenset(text for text, held in holders.items() if handle in held)
+            if present not in memo:
+                memo[present] = holds(node, set(present))
+            values[handle] = memo[present]
 
-    Without ``suspects`` every row is evaluated. With them only suspects are, the other rows matching as
-    they are (evaluated only when listed, for their highlights); once SHOWN are listed the walk stops and
-    the rest of the window is counted from the suspects it did not reach.
-    """
-    shown = trial.items
-    for rows in pages:
-        if time.monotonic() > deadline:
-            trial.stopped_early = True
-            return
-        # Evaluated in one batch: every suspect of the page and, while the list is not full, enough others.
-        room = SHOWN - len(shown)
-        chosen = []
-        for row in rows:
-            if suspects is None or row[0] in suspects:
-                chosen.append(row)
-            elif room > 0:
-                chosen.append(row)
-                room -= 1
-        hits_of = dict(zip([r[0] for r in chosen], matcher.match_many([(r[3], r[4]) for r in chosen]), strict=True))
-        for item_id, source, published, title, content in rows:
-            if suspects is None or suspects.pop(item_id, None) is not None:
-                trial.candidates += 1
-                hits = hits_of[item_id]
-            elif len(shown) < SHOWN:
-                # A match without the rule's terms, evaluated for its highlights.
-                hits = hits_of.get(item_id) or matcher.match(title, content)
-            else:
-                _count_rest(trial, matcher, suspects, deadline)
-                return
-            trial.scanned += 1
-            if not hits:
-                continue
-            trial.matched += 1
-            if len(shown) < SHOWN:
-                shown.append(
-                    {
-                        "id": item_id,
-                        "title": title,
-                        "source": source,
-                        "published_at": published.isoformat() if published else None,
-                        "highlights": [
-                            {"field": h.field, "start": h.start, "end": h.end, "term": h.term}
-                            for h in hits[0].highlights
-                        ],
-                    }
-                )
+    def value_of(handle: Any) -> bool | None:
+        if handle not in keys:
+            return empty_value
+        return values[handle] if presence else None
+
+    state.value_of = value_of
+    order = sorted(keys, key=keys.__getitem__, reverse=True)
+    if not empty_value:
+        # Only suspects can match: walk them in listing order.
+        _suspects_walk(state, order)
+    else:
+        # Every item of the window without a deciding term matches: walk the window's ids until the list is
+        # full, then count the rest from the suspects not reached.
+        seen: set[Any] = set()
+        if state.walk(([i for i, _ in page] for page in window), seen):
+            rest = [i for i in order if i not in seen]
+            outside = max(0, trial.window - trial.scanned - len(rest))
+            trial.matched += outside + state.count_true(rest)
+        trial.scanned = trial.window
+    trial.candidates = len(order) if presence else len(state.rows)
 
 
-def _count_rest(trial: Trial, matcher: Matcher, suspects: dict[str, TextRow], deadline: float) -> None:
-    """Count the matches among the window's items after those walked: all of them but the suspects left
-    that the rule is false on (items at the window's last instant beyond it may count among them)."""
-    rest = trial.window - trial.scanned
-    false = 0
-    left = list(suspects.values())
-    for start in range(0, len(left), BATCH):
-        if time.monotonic() > deadline:
-            trial.stopped_early = True
-            return
-        batch = left[start : start + BATCH]
-        trial.candidates += len(batch)
-        false += sum(not hits for hits in matcher.match_many([(r[3], r[4]) for r in batch]))
-    trial.matched += max(0, rest - false)
-    trial.scanned = trial.window
+def _holding(state: _Run, around: ItemQuery, text: str, keys: dict[Any, tuple[Any, ...]] | None) -> set[Any]:
+    """The handles of the window's items holding ``text``; their listing keys into ``keys`` (the suspects)."""
+    held: set[Any] = set()
+    for page in state.store.iter_ids(around.model_copy(update={"q": f'"{text}"'})):
+        state.check()
+        for handle, key in page:
+            held.add(handle)
+            if keys is not None:
+                keys[handle] = key
+    return held
+
+
+def _suspects_walk(state: _Run, order: list[Any]) -> None:
+    """Walk items that may match (all of them evaluated or decided), listing the first; count the rest."""
+    seen: set[Any] = set()
+    pages: Iterator[list[Any]] = (order[i : i + STEP] for i in range(0, len(order), STEP))
+    state.walk(pages, seen)
+    rest = order[len(seen) :]
+    state.trial.matched += state.count_true(rest)
+    state.trial.candidates = len(state.rows)
+    state.trial.scanned = state.trial.window

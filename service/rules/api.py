@@ -290,7 +290,7 @@ def test_rule_on_recent_items(body: RecentBody, principal: CurrentUser, ctx: Ctx
         "candidates": result.candidates,
         "matched": result.matched,
         # True when ``matched`` is extrapolated from a sample of the items holding the rule's terms (see
-        # service.rules.trial.SAMPLE); the console shows it as “约”.
+        # service.rules.trial.precise_enough); the console shows it as “约”.
         "matched_estimated": result.estimated,
         # Titles come from the masked copy for non-admins already; masked here as every title shown is.
         "items": mask_for(principal, result.items, fields=("title",)),
@@ -310,7 +310,7 @@ def _trial_notice(result: trial.Trial, limit_seconds: float) -> str | None:
         )
     if result.estimated:
         return (
-            f"命中数为估算：含关键词的条目较多，按其中 {trial.SAMPLE} 条的结果推算（约 {result.matched} 条）；"
+            f"命中数为估算：含关键词的条目较多，按其中 {result.sampled} 条的结果推算（约 {result.matched} 条）；"
             "列出的条目均已逐条核对"
         )
     return None

@@ -262,3 +262,64 @@ def test_a_trial_whose_suspects_exceed_the_sample_estimates_its_count_and_says_s
     monkeypatch.setattr(trial, "SAMPLE", 1000)
     exact = client.post("/api/v1/rules/test-recent", json=body, headers=accounts.headers("officer1")).json()
     assert (exact["matched"], exact["matched_estimated"], exact["notice"]) == (len(expected), False, None)
+
+
+def test_a_trial_whose_suspects_decide_alike_is_estimated_from_a_quarter_of_the_sample(
+    client,  # noqa: F811
+    accounts: Accounts,  # noqa: F811
+    frozen,  # noqa: F811
+    monkeypatch,
+) -> None:
+    """When (nearly) every suspect decides alike, a quarter of the sample already estimates the count as closely
+    as the whole sample could an even split: the rest of the sample is not read, and the notice names the
+    number the estimate rests on."""
+    assert trial.precise_enough(0, 250) and trial.precise_enough(250, 250) and trial.precise_enough(500, 1000)
+    assert not trial.precise_enough(125, 250) and not trial.precise_enough(40, 250)
+    store = client.app.state.ctx.store
+    store.init()
+    store.upsert(_recent_items(frozen.now()))
+    accounts.add("officer1", "officer")
+    monkeypatch.setattr(trial, "SHOWN", 3)
+    monkeypatch.setattr(trial, "STEP", 5)
+    monkeypatch.setattr(trial, "SAMPLE", 92)
+    # Every title holds 问题: all 100 items of the week are suspects (title-scoped: decided by their text) and match.
+    body = {"expr": "title:问题", "days": 7, "limit": 1000}
+    answer = client.post("/api/v1/rules/test-recent", json=body, headers=accounts.headers("officer1")).json()
+    assert (answer["matched"], answer["matched_estimated"], answer["scanned"]) == (100, True, 100)
+    assert len(answer["items"]) == 3
+    # The first part walked (5) and a quarter of the 92 spread over the other 97 (23): not 5 + 92.
+    assert answer["candidates"] <= 28
+    assert "按其中 23 条" in answer["notice"]
+
+
+def test_a_not_rule_trial_reads_the_store_in_few_requests(
+    client,  # noqa: F811
+    accounts: Accounts,  # noqa: F811
+    frozen,  # noqa: F811
+    monkeypatch,
+) -> None:
+    """Each read is a round trip to Elasticsearch, which on a loaded machine costs more than the work: the
+    window's size and where it starts come from one search, and the items listed are read with the suspects
+    beside them (not once for the suspects and again for the list)."""
+    store = client.app.state.ctx.store
+    store.init()
+    items = _recent_items(frozen.now())
+    store.upsert(items)
+    accounts.add("officer1", "officer")
+    calls: dict[str, int] = {}
+    for name in ("search", "iter_ids", "iter_texts", "texts_of"):
+        read = getattr(store, name)
+
+        def counted(*args, _read=read, _name=name, **kwargs):  # type: ignore[no-untyped-def]
+            calls[_name] = calls.get(_name, 0) + 1
+            return _read(*args, **kwargs)
+
+        monkeypatch.setattr(store, name, counted)
+    body = {"expr": "NOT 排污", "days": 7, "limit": 40}
+    answer = client.post("/api/v1/rules/test-recent", json=body, headers=accounts.headers("officer1")).json()
+    matcher = Matcher.build([CompiledRule("t", "", "normal", parse("NOT 排污"))])
+    expected = [i.id for i in items[:40] if matcher.match(mask_text(i.title), mask_text(i.content))]
+    assert [h["id"] for h in answer["items"]] == expected
+    assert (answer["matched"], answer["matched_estimated"]) == (len(expected), False)
+    # The window (one search), the holders of 排污 and the window's ids (two id walks), one read of texts.
+    assert calls == {"search": 1, "iter_ids": 2, "texts_of": 1}
