@@ -273,8 +273,8 @@ def test_a_trial_whose_suspects_decide_alike_is_estimated_from_a_quarter_of_the_
     """When (nearly) every suspect decides alike, a quarter of the sample already estimates the count as closely
     as the whole sample could an even split: the rest of the sample is not read, and the notice names the
     number the estimate rests on."""
-    assert trial.precise_enough(0, 250) and trial.precise_enough(250, 250) and trial.precise_enough(500, 1000)
-    assert not trial.precise_enough(125, 250) and not trial.precise_enough(40, 250)
+    assert [trial.precise_enough(held, read) for held, read in ((0, 250), (250, 250), (500, 1000))] == [True] * 3
+    assert [trial.precise_enough(held, read) for held, read in ((125, 250), (40, 250))] == [False] * 2
     store = client.app.state.ctx.store
     store.init()
     store.upsert(_recent_items(frozen.now()))
