@@ -72,7 +72,8 @@ def _describe(error: dict[str, Any]) -> str:
     if kind in simple:
         return simple[kind]
     if kind in ("literal_error", "enum"):
-        expected = str(ctx.get("expected", "")).replace(" or ", "、")
+        # pydantic lists choices as "'a', 'b' or 'c'": one Chinese list separator throughout.
+        expected = str(ctx.get("expected", "")).replace(" or ", "、").replace(", ", "、")
         return f"{where} 应为 {expected} 之一"
     if kind == "string_too_short":
         return f"{where} 至少 {ctx.get('min_length')} 个字符"

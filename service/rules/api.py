@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from loguru import logger
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
 
 from service import clock
@@ -65,8 +66,19 @@ class RuleBody(BaseModel):
         return {"regions": self.regions, "subjects": self.subjects, "events": self.events, "exclude": self.exclude}
 
 
+RULE_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
 class RuleCreate(RuleBody):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    # Length first, then the letters, each refused in its own words (a pattern alone said only "格式不对").
+    id: str = Field(min_length=1, max_length=64, json_schema_extra={"pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"})
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not RULE_ID.fullmatch(value):
+            raise ValueError("只能包含小写字母、数字、连字符（-）和下划线（_），并以小写字母或数字开头")
+        return value
 
 
 class RuleRead(BaseModel):

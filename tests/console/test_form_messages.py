@@ -55,3 +55,16 @@ def test_every_console_form_leaves_checking_to_the_page() -> None:
     ]
     assert len(forms) >= 5
     assert [f for f in forms if "novalidate" not in f[1]] == []
+
+
+def test_the_rule_form_says_what_is_wrong_with_the_rule_number(open_as) -> None:
+    page = open_as("officer1")
+    page.goto("/rules")
+    page.click("#rule-new")
+    page.fill("#r-expr", "排污 AND 化工厂")
+    for rule_id, said in (("", "请填写规则编号"), ("x" * 80, "规则编号最多 64 个字符"), ("化工厂", "只能包含小写字母")):
+        page.fill("#r-id", rule_id)
+        page.click("#r-save")
+        page.wait_for_function(
+            "said => document.getElementById('r-error').textContent.includes(said)", arg=said, timeout=10000
+        )

@@ -21,6 +21,11 @@ def test_validation_errors_carry_a_chinese_message(client: TestClient, accounts:
     assert body["detail"][0]["loc"] == ["query", "format"]  # the machine-readable part is unchanged
     assert body["message"] == "文件格式（format）应为 'xlsx'、'csv' 之一"
 
+    # Three choices or more: pydantic writes "'a', 'b' or 'c'"; the message uses one separator, 、.
+    channel = client.get("/api/v1/items", params={"channel": "weibo"}, headers=headers)
+    assert channel.status_code == 422
+    assert channel.json()["message"] == "渠道（channel）应为 'hotline'、'mailbox'、'media' 之一"
+
     missing = client.post("/api/v1/tickets/1/actions", json={}, headers=headers)
     assert missing.status_code == 422
     assert missing.json()["message"] == "缺少动作（action）"

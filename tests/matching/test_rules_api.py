@@ -28,6 +28,11 @@ def test_rule_crud_and_errors(client, accounts) -> None:
     assert bad.status_code == 422
     assert bad.json()["detail"]["position"] == 0  # the "(" that is never closed
     unknown = client.post("/api/v1/rules", json={"id": "x-1", "department": "nope", "expr": "a"}, headers=officer)
+    # A bad id is told what is wrong with it (it said only "编号（id）格式不对", too long or not).
+    for rule_id, said in (("x" * 80, "编号（id）最多 64 个字符"), ("Env X", "编号（id）：只能包含小写字母")):
+        refused = client.post("/api/v1/rules", json={"id": rule_id, "department": "env", "expr": "a"}, headers=officer)
+        assert refused.status_code == 422
+        assert refused.json()["message"].startswith(said), refused.json()["message"]
     assert unknown.status_code == 422
     created = client.post(
         "/api/v1/rules",

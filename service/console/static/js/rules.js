@@ -179,8 +179,16 @@ async function save(event) {
   const id = $("r-id").value.trim();
   const expr = $("r-expr").value.trim();
   $("r-error").textContent = "";
-  if (!id || !/^[a-z0-9][a-z0-9-]*$/.test(id)) {
-    $("r-error").textContent = "规则编号只能包含小写字母、数字和连字符";
+  // The same checks and words as the API (service/rules/api.py RuleCreate), before anything is sent.
+  const idProblem = !id
+    ? "请填写规则编号"
+    : id.length > 64
+      ? `规则编号最多 64 个字符（现有 ${id.length} 个）`
+      : /^[a-z0-9][a-z0-9_-]*$/.test(id)
+        ? ""
+        : "规则编号只能包含小写字母、数字、连字符（-）和下划线（_），并以小写字母或数字开头";
+  if (idProblem) {
+    $("r-error").textContent = idProblem;
     return;
   }
   if (!expr) {
