@@ -68,3 +68,22 @@ def test_the_rule_form_says_what_is_wrong_with_the_rule_number(open_as) -> None:
         page.wait_for_function(
             "said => document.getElementById('r-error').textContent.includes(said)", arg=said, timeout=10000
         )
+
+
+def test_a_printed_ticket_has_no_empty_action_line_and_prints_where_the_original_is(
+    open_as, console_server: ConsoleServer
+) -> None:
+    title = "化工厂排污领导打印测试"
+    console_server.ingest(title, "化工厂白天排污，领导打印工单。")
+    ticket = console_server.wait_for("leader1", "/api/v1/tickets", lambda t: t["title"] == title)
+    page = open_as("leader1")  # reads only: the page says "当前状态下没有您可执行的操作"
+    page.goto(f"/tickets/{ticket['id']}")
+    page.wait_for_selector("#t-actions p")
+    page.emulate_media(media="print")
+    try:
+        assert page.locator("#t-actions").is_hidden()
+        link = page.locator("#t-items a.ext").first
+        printed = link.evaluate("a => getComputedStyle(a, '::after').content")
+        assert "http://127.0.0.1:9/detail/" in printed, printed
+    finally:
+        page.emulate_media(media="screen")
