@@ -19,6 +19,7 @@ from w3lib.url import canonicalize_url
 
 from crawlers.dates import parse_date
 from crawlers.items import RawItem
+from crawlers.process_env import STOP_REQUESTED
 from crawlers.text import html_to_text
 from service import clock
 from service.items.duplicates import assign_events, with_signature
@@ -261,7 +262,9 @@ class StorePipeline:
         shared = crawler.settings.get("YUQING_STORE")
         if not isinstance(shared, Shared) or shared.value is None:
             raise NotConfigured("YUQING_STORE is not set: crawls that store items run through crawlers.crawl_process")
-        return cls(crawler, shared.value, crawler.settings.getint("YUQING_BATCH_SIZE", 100), shared.writes)
+        pipeline = cls(crawler, shared.value, crawler.settings.getint("YUQING_BATCH_SIZE", 100), shared.writes)
+        crawler.signals.connect(pipeline.write_now, signal=STOP_REQUESTED)
+        return pipeline
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, Item):
@@ -282,6 +285,14 @@ class StorePipeline:
         # An unreachable store groups the batch within itself; its writes are then spooled.
         batch, _decisions = assign_events(self.store, batch)
         self.writes.write(self, batch)
+
+    def write_now(self) -> None:
+        """The crawl is asked to stop: write the items held so far, not waiting for a full batch, so that a crawl
+        killed after its grace (crawlers.child_watch) loses only the pages that arrived after this."""
+        held = len(self.pending)
+        self.flush()
+        self.writes.settle()
+        logger.info("收到停止请求：已把抓到的 %d 条条目写入存储", held)
 
     def count(self, batch: list[Item], written: Callable[[], UpsertResult]) -> None:
         """Count the write of ``batch`` (``written`` gives its result or raises) into this crawl's stats."""

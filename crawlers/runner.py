@@ -7,7 +7,6 @@ import json
 import os
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -15,10 +14,11 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import SecretStr
 
+from crawlers.child_watch import POLL_SECONDS, ChildWatch, CrawlError, CrawlStopped
 from crawlers.health import record_crawl
 from crawlers.process_env import HEALTH_KEY, PARENT_ENV
 from crawlers.sources import load_all_sources
@@ -29,8 +29,7 @@ _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 LOG_FILE = ("logs", "crawl.log")
 
 
-class CrawlError(RuntimeError):
-    """The crawl process failed as a whole (crashed, timed out, printed no result)."""
+__all__ = ["CrawlError", "CrawlStopped", "check_source", "crawl_sources"]
 
 
 def _reveal(value: Any) -> Any:
@@ -81,38 +80,87 @@ def _child_env() -> dict[str, str]:
 
 
 def _run(
-    settings: Settings, ids: list[str], check: bool, timeout: float | None, now: datetime | None
+    settings: Settings,
+    ids: list[str],
+    check: bool,
+    timeout: float | None,
+    now: datetime | None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     log_path = settings.data_path(*LOG_FILE)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    if stop is not None and stop.is_set():
+        raise CrawlStopped("服务正在停止，抓取未开始")
+    watch = ChildWatch(ids, timeout, stop, settings.scheduler.crawl_stop_seconds)
     if _use_hosts:
         start = log_path.stat().st_size if log_path.exists() else 0
         with _lent_host(settings, log_path) as host:
-            output, returncode = host.crawl(_crawl_args(settings, ids, check, now), settings_payload(settings), timeout)
+            output, returncode = host.crawl(_crawl_args(settings, ids, check, now), settings_payload(settings), watch)
     else:
         with log_path.open("ab") as log:
             start = log.tell()
-            try:
-                proc = subprocess.run(  # noqa: S603 - our own module, arguments are source ids
-                    crawl_command(settings, ids, check, now),
-                    input=settings_payload(settings).encode("utf-8"),
-                    stdout=subprocess.PIPE,
-                    stderr=log,
-                    timeout=timeout,
-                    env=_child_env(),
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as exc:
-                raise CrawlError(f"抓取超时（{timeout} 秒）") from exc
-        output, returncode = proc.stdout.decode("utf-8", errors="replace"), proc.returncode
+            output, returncode = _run_child(settings, crawl_command(settings, ids, check, now), log, watch)
     result = _last_json_line(output)
+    if result is None and watch.stopping:
+        # Asked to stop before Scrapy was up: the signal ended it before it fetched anything.
+        raise CrawlStopped("服务正在停止，抓取进程在开始抓取前已结束")
     if result is None:
         raise CrawlError(f"抓取进程异常退出（代码 {returncode}）：{_tail(log_path, start)}")
     if not result.get("ok"):
         if "file" in result:
             raise ConfigError(result["file"], result.get("path", ""), result.get("reason", ""))
         raise CrawlError(str(result.get("error", "未知错误")))
+    if watch.stopping:
+        watch.stopped_in_time()
+        return _stopped_results(result["sources"], ids)
     return _record_health(settings, result["sources"])
+
+
+def _run_child(settings: Settings, command: list[str], log: IO[bytes], watch: ChildWatch) -> tuple[str, int]:
+    """Run one crawl process to its end under ``watch``; its output and exit code.
+
+    The child has a session of its own: a Ctrl-C at the terminal reaches only this process, which then asks
+    the child to stop once (a second signal would make Scrapy drop its last batch unwritten).
+    """
+    proc = subprocess.Popen(  # noqa: S603 - our own module, arguments are source ids
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=_child_env(), start_new_session=True
+    )
+    payload: bytes | None = settings_payload(settings).encode("utf-8")
+    interrupted = False
+    try:
+        while True:
+            try:
+                out, _ = proc.communicate(payload, timeout=POLL_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                payload = None  # sent (or being sent): communicate goes on with the rest
+            except KeyboardInterrupt:
+                if interrupted:
+                    raise
+                interrupted = True
+                payload = None
+                watch.request_stop()
+            watch.look(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    watch.check()
+    if interrupted:
+        raise KeyboardInterrupt
+    return out.decode("utf-8", errors="replace"), proc.returncode
+
+
+def _stopped_results(results: dict[str, Any], ids: list[str]) -> dict[str, Any]:
+    """The counts of a crawl stopped with the service: its health is not judged (pages it never fetched are no
+    fault of the source), and ``stopped`` says the rest comes with the next crawl."""
+    for sid in ids:
+        results.setdefault(sid, {"new": 0, "updated": 0, "skipped": 0, "errors": 0})
+    for counts in results.values():
+        if isinstance(counts, dict):
+            counts.pop(HEALTH_KEY, None)
+            counts["stopped"] = True
+    return results
 
 
 def _record_health(settings: Settings, results: dict[str, Any]) -> dict[str, Any]:
@@ -192,6 +240,9 @@ class CrawlHost:
                 stdout=subprocess.PIPE,
                 stderr=log,
                 env=_child_env(),
+                # Signals reach its crawls only through this process (ChildWatch): a Ctrl-C at the worker's
+                # terminal would otherwise end the host, and with it (die_with_parent) every crawl unwritten.
+                start_new_session=True,
             )
         self._buffer = b""
 
@@ -203,12 +254,12 @@ class CrawlHost:
             self.proc.kill()
         self.proc.wait(timeout=30)
 
-    def _line(self, deadline: float | None) -> dict[str, Any] | None:
+    def _line(self, deadline: float) -> dict[str, Any] | None:
         """The next JSON line from the host; None at end of file. TimeoutError past ``deadline``."""
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         while b"\n" not in self._buffer:
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            wait = max(0.0, deadline - time.monotonic())
             ready, _, _ = select.select([fd], [], [], wait)
             if not ready:
                 raise TimeoutError
@@ -223,7 +274,7 @@ class CrawlHost:
             return {}
         return value if isinstance(value, dict) else {}
 
-    def crawl(self, args: list[str], settings_json: str, timeout: float | None) -> tuple[str, int]:
+    def crawl(self, args: list[str], settings_json: str, watch: ChildWatch) -> tuple[str, int]:
         """Run one crawl in a fresh child of the host; its output lines and exit code."""
         assert self.proc.stdin is not None
         request = json.dumps({"args": args, "settings": settings_json}, ensure_ascii=False) + "\n"
@@ -233,29 +284,26 @@ class CrawlHost:
         except OSError as exc:
             self.close()
             raise CrawlError(f"抓取进程异常退出：{exc}") from exc
-        deadline = None if timeout is None else time.monotonic() + timeout
         lines: list[str] = []
         child = None
-        timed_out = False
         while True:
             try:
-                value = self._line(None if timed_out else deadline)
+                value = self._line(time.monotonic() + POLL_SECONDS)
             except TimeoutError:
-                timed_out = True
-                if child is None:
+                if child is not None:
+                    watch.look(child)
+                elif watch.deadline is not None and time.monotonic() >= watch.deadline:
                     self.close()
-                    raise CrawlError(f"抓取超时（{timeout} 秒）") from None
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(child, signal.SIGKILL)
+                    raise CrawlError(f"抓取超时（{watch.timeout} 秒）") from None
                 continue
             if value is None:
                 self.close()
                 raise CrawlError("抓取进程异常退出（常驻抓取进程已退出）")
             if "started" in value:
                 child = int(value["started"])
+                watch.look(child)
             elif "done" in value:
-                if timed_out:
-                    raise CrawlError(f"抓取超时（{timeout} 秒）")
+                watch.check()
                 return "\n".join(lines), int(value["done"])
             else:
                 lines.append(json.dumps(value, ensure_ascii=False))
@@ -301,16 +349,19 @@ def crawl_sources(
     source_ids: Sequence[str] = (),
     timeout: float | None = None,
     now: datetime | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Crawl the sources (all enabled ones when none are named) in a child process; counts per source.
 
     Each value has ``new``, ``updated``, ``skipped`` (unchanged), ``errors`` and health details
     (``healthy``, ``failure``, ``error_samples``). ConfigError for a bad sources.yaml or unknown id,
-    CrawlError when the crawl process itself fails. ``now`` fixes the crawl time (tests).
+    CrawlError when the crawl process itself fails. ``now`` fixes the crawl time (tests). When ``stop`` is set
+    (the service is stopping) the crawl is asked to stop: its counts then say ``stopped``, or CrawlStopped
+    when it did not end within ``scheduler.crawl_stop_seconds``.
     """
     if not _validate_ids(settings, source_ids):
         return {}  # nothing configured: no child process, no reactor
-    return _run(settings, list(source_ids), False, timeout, now)
+    return _run(settings, list(source_ids), False, timeout, now, stop)
 
 
 def check_source(

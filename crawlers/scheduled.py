@@ -13,7 +13,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
 from crawlers.health import record_crawl
-from crawlers.runner import CrawlError, crawl_sources
+from crawlers.runner import CrawlError, CrawlStopped, crawl_sources
 from crawlers.sources import load_all_sources
 from service import clock, context
 from service.config_files import ConfigError
@@ -104,7 +104,12 @@ def crawl_one(source_id: str) -> dict[str, Any]:
     """Crawl one source and record its health; the summary says ``healthy`` and, if not, why."""
     ctx = context.current()
     try:
-        summary = crawl_sources(ctx.settings, [source_id], timeout=CRAWL_TIMEOUT_SECONDS).get(source_id, {})
+        results = crawl_sources(ctx.settings, [source_id], timeout=CRAWL_TIMEOUT_SECONDS, stop=ctx.stopping)
+        summary = results.get(source_id, {})
+    except CrawlStopped as exc:
+        # Stopped with the service, not a fault of the source: no failure recorded, nobody notified.
+        logger.info("来源 {} 的抓取随服务停止而结束：{}", source_id, exc)
+        return {"stopped": True}
     except CrawlError as exc:
         # The child died or hung: nothing was judged, so record the failure here, or the source's
         # health would still say "fine" while nothing arrives.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from service.audit_key import load_audit_key
 from service.db import Database, register_process_database
@@ -16,6 +17,8 @@ class AppContext:
     settings: Settings
     db: Database
     store: Store
+    # Set when the process begins to stop: long work (a crawl) winds down instead of running to its end.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def create(cls, settings: Settings) -> AppContext:

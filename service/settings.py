@@ -106,6 +106,10 @@ class SchedulerSettings(Section):
     # CPU priority (nice, 0-19) of the crawl subprocesses: a crawl is background work, so the people at their
     # desks get the CPU first when both want it. 0 runs crawls at the server's own priority.
     crawl_niceness: int = Field(default=10, ge=0, le=19)
+    # When the service stops, a running crawl is asked to stop (no new pages; the pages under way finish and
+    # its last batch is written) and killed if still running after this many seconds: a supervisor's stop
+    # (docker: 10 s) must end us, not its SIGKILL. Items a killed crawl had not written, the next crawl finds.
+    crawl_stop_seconds: float = Field(default=8, ge=0)
     # How often the watchdog checks the scheduler thread and the jobs' freshness.
     watchdog_seconds: float = Field(default=15, gt=0)
     # A job whose last success is older than this many intervals is stalled: /healthz says degraded

@@ -148,5 +148,7 @@ class _Stop:
         if self.done:
             return
         self.done = True
+        # The crawls under way write what they fetched and end (crawlers.child_watch) instead of running on.
+        context.current().stopping.set()
         for lane in self.lanes:
             lane.cancel()

@@ -33,7 +33,7 @@ from crawlers.items import RawItem
 from crawlers.page_specs import FIELD_NAMES, as_rule
 from crawlers.plugins import SourcePlugin, plugin_class
 from crawlers.sources import CrawlDefaults, Source
-from crawlers.spiders.failures import NETWORK_ERRORS, failure_reason
+from crawlers.spiders.failures import NETWORK_ERRORS, NotSent, failure_reason
 from crawlers.spiders.paging import ListPager
 from crawlers.text import html_to_text
 
@@ -177,6 +177,8 @@ class SourceSpider(scrapy.Spider):
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
         exc = failure.value
+        if isinstance(exc, NotSent):
+            return
         reason = failure_reason(exc, self.crawl)
         if reason == NETWORK_ERRORS.get(type(exc).__name__):
             # Officers read the reason on the sources page; the class name and Twisted's text go to the log.

@@ -21,6 +21,11 @@ NETWORK_ERRORS = {
 }
 
 
+class NotSent(IgnoreRequest):
+    """A request the crawl dropped unsent because the service is stopping: no fault of the source; the next
+    crawl fetches the page."""
+
+
 def failure_reason(exc: BaseException, crawl: CrawlDefaults) -> str:
     """The reason recorded for a request that failed with ``exc`` (HTTP errors, timeouts, refused hosts)."""
     if isinstance(exc, HttpError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from types import FrameType
 from typing import TypedDict
 
 import typer
@@ -156,6 +157,14 @@ def serve_product(settings: Settings, host: str | None, port: int | None, with_s
             **proxy_options(settings),
         )
     )
+    # A stop signal tells long work (crawls) to wind down at once, while open connections drain, not after them.
+    plain_exit = server.handle_exit
+
+    def handle_exit(sig: int, frame: FrameType | None) -> None:
+        plain_exit(sig, frame)
+        api.state.ctx.stopping.set()
+
+    setattr(server, "handle_exit", handle_exit)  # noqa: B010 - uvicorn installs self.handle_exit as the handler
     # A scheduler that died stops the server; the exit code tells the supervisor to restart us.
     api.state.stop_server = lambda: setattr(server, "should_exit", True)
     # Live streams (every open console holds one) end when the server stops; uvicorn would otherwise wait

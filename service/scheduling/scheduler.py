@@ -28,6 +28,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
@@ -46,6 +47,10 @@ class GuardedScheduler(BackgroundScheduler):
     """APScheduler whose main loop survives an error of its job store."""
 
     def _process_jobs(self) -> float | None:
+        if self.state == STATE_STOPPED:
+            # APScheduler wakes its loop once more after shutting its executors down, and submitted the jobs due
+            # meanwhile to the closed pool: an English traceback at every stop.
+            return None
         try:
             return super()._process_jobs()
         except Exception as exc:
@@ -297,6 +302,10 @@ class Scheduler:
         ]
 
     def shutdown(self) -> None:
+        # Running jobs wind down (a crawl stops within scheduler.crawl_stop_seconds), and none starts meanwhile.
+        self.ctx.stopping.set()
+        if self.aps.running:
+            self.aps.pause()
         self._stop.set()
         self._health_due.set()
         if self._watchdog.is_alive():
