@@ -29,84 +29,26 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from service.items.minhash import Shingles, band_keys, minhash, shingles, shingles_and_lead
-from service.items.nfkc import nfkc
+from service.items.minhash import (
+    EMPTY,
+    Shingles,
+    band_keys,
+    ids_missing_from,
+    minhash,
+    shared_ids,
+    shingles,
+    shingles_and_lead,
+)
 from service.items.places import Gazetteer, gazetteer
+from service.items.repost_noise import strip_attribution, strip_repost_noise
 from service.store.base import Item, StoreUnavailable
 
 if TYPE_CHECKING:
     from service.store.base import Store
 
-# -- normalization ----------------------------------------------------------------------------------
 
-# Repost markers at the start of a headline or line: 【转】【转发】【转载】[转] (转) 转：
-_MARKER = re.compile(
-    r"^\s*(?:[【\[(（]\s*(?:转|转发|转载|转帖|荐|推荐|原创|独家|重磅)\s*[】\])）]|(?:转|转发|转载)\s*[:：])\s*"
-)
-# Words that start an attribution: what follows them up to the end of the clause names a source or a writer.
-_ATTRIBUTION_WORDS = (
-    "转自|转载自|转载于|来源|来源于|稿件来源|本文来源|文章来源|信息来源|原标题|原文标题|原题|原文链接|原文地址"
-    "|责任编辑|责编|编辑|校对|审核|记者|通讯员|实习生|作者|撰文|摄影|摄像|图片|图文|出品|监制|统筹"
-)
-# A parenthesised attribution anywhere: （转自青川日报） (记者 王某 通讯员 李某)
-_ATTRIBUTION_PAREN = re.compile(rf"[(（【\[]\s*(?:{_ATTRIBUTION_WORDS})[^()（）【】\[\]]{{0,40}}[)）】\]]")
-# A whole line that is an attribution: 来源：青川日报 / 记者 王某 / 原标题：…  (a line "记者从…获悉" is news).
-_ATTRIBUTION_LINE = re.compile(rf"^[ \t]*(?:{_ATTRIBUTION_WORDS})(?:[ \t]*[:：|｜]|[ \t]+).{{0,60}}$", re.M)
-_ATTRIBUTION_CLAUSE = re.compile(rf"(?:{_ATTRIBUTION_WORDS})\s*[:：]\s*[^\s，。,;；！!？?]{{0,30}}")
-# Outlets: 本报/本台/本网, and names of papers, stations and sites (青川日报, 河西区融媒体中心…), with the
-# 讯 / 消息 / 报道 words around them, so 本报讯 and 青川日报讯 normalize alike. A name counts only where
-# an outlet name stands (line start, after punctuation or 告诉/向/据…), so "一位家长告诉青川日报记者"
-# keeps "一位家长告诉".
-_OWN_OUTLETS = ("本报", "本台", "本网", "本刊", "本站")
-_OUTLET_KINDS = (
-    "日报", "晚报", "早报", "晨报", "都市报", "商报", "时报",
-    "法制报", "青年报", "电视台", "广播电视台", "广播电台", "融媒体中心", "新闻中心",
-    "新闻网", "报社", "客户端",
-)  # fmt: skip
-_OUTLET = re.compile(
-    r"(^|[\s，。、；：！？,.;:!?“”\"'（(【\[]|告诉|向|据|对|接受|来自|转自|联系|致电|给|被|经)"
-    rf"(?:{'|'.join(_OWN_OUTLETS)}|[\u4e00-\u9fff]{{2,5}}(?:{'|'.join(_OUTLET_KINDS)}))"
-    r"(?:综合)?(?:讯|消息|报道)?",
-    re.M,
-)
-# A text without any of these words has no outlet name: the regex (tried at every punctuation mark) is skipped.
-_OUTLET_WORDS = (*_OWN_OUTLETS, *_OUTLET_KINDS)
-# Boilerplate lines sites add around copied text.
-_BOILERPLATE_WORDS = (
-    "点击上方", "关注我们", "扫码关注", "长按二维码", "版权归", "如有侵权", "侵删",
-    "免责声明", "本文仅代表", "转载请注明", "阅读原文", "原文链接", "分享到", "打印本页",
-    "关闭窗口", "【纠错】", "(完)", "（完）", "-end-", "返回顶部",
-)  # fmt: skip
-_BOILERPLATE = re.compile(rf"^.*(?:{'|'.join(map(re.escape, _BOILERPLATE_WORDS))}).*$", re.M | re.I)
-# Date-and-source header lines of article pages: 2024-03-05 10:23  来源：… / 发布时间：…
-_HEADER = re.compile(r"^\s*(?:发布时间|发布日期|时间|日期|浏览次数|阅读|字号)[:：].*$", re.M)
-# Weibo topics (#澜江头条#) a reposter puts before the copied text, as markers are.
-_HASHTAG = re.compile(r"#[^#\s]{1,20}#")
-_NOISE = re.compile(r"[\W_]+", re.UNICODE)
 # Figures that name what a text is about: dates, times, amounts, numbers of households, phone numbers.
 _FIGURE = re.compile(r"\d+(?:[.:]\d+)*(?:年\d+月\d+日|年\d+月|月\d+日|年|月|日|号|时|点|分)?")
-
-
-def strip_attribution(text: str) -> str:
-    """The text without repost markers, attribution lines and clauses, outlet names and boilerplate."""
-    text = nfkc(text or "")
-    lines = [_MARKER.sub("", line) for line in text.splitlines()]
-    text = "\n".join(lines)
-    text = _ATTRIBUTION_PAREN.sub("", text)
-    # The two costliest patterns run only on a text holding one of their words (most complaints hold none).
-    lowered = text.lower()  # the boilerplate pattern ignores case (-END-)
-    if any(word in lowered for word in _BOILERPLATE_WORDS):
-        text = _BOILERPLATE.sub("", text)
-    text = _HEADER.sub("", text)
-    text = _ATTRIBUTION_LINE.sub("", text)
-    text = _ATTRIBUTION_CLAUSE.sub("", text)
-    text = _HASHTAG.sub("", text)
-    return _OUTLET.sub(r"\1", text) if any(word in text for word in _OUTLET_WORDS) else text
-
-
-def strip_repost_noise(text: str) -> str:
-    """Comparable text: attribution stripped, lower case, no whitespace or punctuation."""
-    return _NOISE.sub("", strip_attribution(text).lower())
 
 
 # -- exact comparison -------------------------------------------------------------------------------
@@ -124,6 +66,8 @@ class Comparable:
     original: tuple[str, str] = field(default=("", ""), repr=False)
     # The hashes of the shingles of the body's first LEAD characters (see ``signature``), repeats kept.
     lead_hashes: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # The ids of the title's shingles the body does not hold (sorted): ``shingles`` is the body's and these.
+    title_only: np.ndarray = field(default_factory=lambda: EMPTY.ids, repr=False, compare=False)
 
     @property
     def text(self) -> str:
@@ -163,13 +107,20 @@ def _comparable(title: str, content: str) -> Comparable:
     body = b if b else t
     title_part = "" if not b or b.startswith(t) else t
     body_shingles, lead_hashes = shingles_and_lead(body, LEAD)
+    title_only = EMPTY.ids
+    whole = body_shingles
+    if title_part:
+        title_shingles = shingles(title_part)
+        whole = title_shingles | body_shingles
+        title_only = ids_missing_from(title_shingles.ids, body_shingles.ids)
     return Comparable(
         title=title_part,
         body=body,
-        shingles=shingles(title_part) | body_shingles if title_part else body_shingles,
+        shingles=whole,
         body_shingles=body_shingles,
         original=(title, content),
         lead_hashes=lead_hashes,
+        title_only=title_only,
     )
 
 
@@ -280,10 +231,15 @@ def compare(a: Comparable, b: Comparable) -> Verdict:
     """Whether ``b`` is a repost of ``a`` (or the other way round), with the reason in Chinese."""
     if not a.shingles or not b.shingles:
         return Verdict(False, "无正文", 0.0, 0.0)
-    inter = a.shingles.shared(b.shingles)
+    # The bodies' shared shingles, counted once, serve both measures: a text's shingles are its body's plus
+    # its title-only ones, four disjoint parts, and the three parts with a title in them are small.
+    contained = shared_ids(a.body_shingles.ids, b.body_shingles.ids)
+    inter = contained
+    if len(a.title_only) or len(b.title_only):
+        inter += shared_ids(a.body_shingles.ids, b.title_only) + shared_ids(a.title_only, b.body_shingles.ids)
+        inter += shared_ids(a.title_only, b.title_only)
     jaccard = inter / (len(a.shingles) + len(b.shingles) - inter)
-    small, large = (a, b) if len(a.body_shingles) <= len(b.body_shingles) else (b, a)
-    contained = small.body_shingles.shared(large.body_shingles)
+    small = a if len(a.body_shingles) <= len(b.body_shingles) else b
     containment = contained / len(small.body_shingles) if small.body_shingles else 0.0
     similar = jaccard >= JACCARD_MIN
     is_contained = containment >= CONTAINMENT_MIN and len(small.body_shingles) >= CONTAINMENT_MIN_SHINGLES

@@ -38,18 +38,64 @@ class Shingles:
         return len(self.ids)
 
     def __or__(self, other: Shingles) -> Shingles:
-        ids, first = np.unique(np.concatenate([self.ids, other.ids]), return_index=True)
+        small, large = (self, other) if len(self) <= len(other) else (other, self)
+        if len(small) * 8 < len(large):
+            # A headline's few shingles into a body's: inserted where they belong, no sort of the whole.
+            extra = _missing(small.ids, large.ids)
+            where = large.ids.searchsorted(small.ids[extra])
+            return Shingles(
+                np.insert(large.ids, where, small.ids[extra]), np.insert(large.hashes, where, small.hashes[extra])
+            )
+        ids, first = _distinct(np.concatenate([self.ids, other.ids]))
         return Shingles(ids, np.concatenate([self.hashes, other.hashes])[first])
 
     def shared(self, other: Shingles) -> int:
         """How many shingles the two have in common."""
-        a, b = self.ids, other.ids
-        if not len(a) or not len(b):
-            return 0
-        small, large = (a, b) if len(a) <= len(b) else (b, a)
+        return shared_ids(self.ids, other.ids)
+
+
+def shared_ids(a: np.ndarray, b: np.ndarray) -> int:
+    """How many values two sorted arrays of distinct shingle ids have in common."""
+    if not len(a) or not len(b):
+        return 0
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    if len(small) * 8 < len(large):
+        # A few ids (a headline's) against many: a binary search each.
         where = large.searchsorted(small)
         where[where == len(large)] = 0
         return int(np.count_nonzero(large[where] == small))
+    # Two sorted runs: a stable sort merges them in one pass (timsort), a shared id then sits twice in a row.
+    both = np.concatenate([small, large])
+    both.sort(kind="stable")
+    return int(np.count_nonzero(both[1:] == both[:-1]))
+
+
+def ids_missing_from(ids: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """The ids (sorted, distinct) that the sorted array ``others`` does not hold."""
+    return ids[_missing(ids, others)]
+
+
+def _missing(ids: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Which of ``ids`` the sorted array ``others`` does not hold (a mask)."""
+    if not len(others) or not len(ids):
+        return np.ones(len(ids), dtype=bool)
+    where = others.searchsorted(ids)
+    where[where == len(others)] = 0
+    return others[where] != ids
+
+
+def _distinct(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct ids and, for each, a position where it occurs.
+
+    Not necessarily the first position (``np.unique(return_index=True)`` pays a stable sort for that, three
+    times the cost): every occurrence of an id is the same shingle, so any of them has the same hash.
+    """
+    order = ids.argsort()
+    ordered = ids[order]
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep], order[keep]
 
 
 EMPTY = Shingles(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint32))
@@ -78,7 +124,7 @@ def shingles_and_lead(text: str, lead: int) -> tuple[Shingles, np.ndarray]:
         return few, (few.hashes if len(text) <= lead else shingles(text[:lead]).hashes)
     cps = code_points(text)
     ids = (cps[:-2] << (_BITS + _BITS)) | (cps[1:-1] << _BITS) | cps[2:]
-    unique, first = np.unique(ids, return_index=True)
+    unique, first = _distinct(ids)
     crcs = _shingle_crcs(cps)
     if lead >= len(text):
         lead_hashes = crcs

@@ -119,3 +119,30 @@ def test_empty_text_has_no_keys() -> None:
     assert len(minhash.shingles("")) == 0
     assert duplicates.signature(duplicates.comparable("", "")) == []
     assert np.array_equal(minhash.minhash(minhash.EMPTY.hashes, 4, 1), np.full(4, 0xFFFFFFFF, dtype=np.uint32))
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXT, TEXT, TEXT, TEXT)
+def test_comparison_counts_shared_shingles_like_sets(title_a: str, body_a: str, title_b: str, body_b: str) -> None:
+    """compare counts the bodies' shared shingles once and adds the headlines' parts: as sets would count."""
+    a, b = duplicates.comparable(title_a, body_a), duplicates.comparable(title_b, body_b)
+    if not a.shingles or not b.shingles:
+        return
+    whole_a = _strings(a.title) | _strings(a.body) if a.title else _strings(a.body)
+    whole_b = _strings(b.title) | _strings(b.body) if b.title else _strings(b.body)
+    body_a, body_b = _strings(a.body), _strings(b.body)
+    verdict = duplicates.compare(a, b)
+    assert verdict.jaccard == len(whole_a & whole_b) / len(whole_a | whole_b)
+    small = min(body_a, body_b, key=len) if len(body_a) != len(body_b) else body_a
+    assert verdict.containment == (len(body_a & body_b) / len(small) if small else 0.0)
+
+
+def test_shared_shingles_of_a_headline_and_of_two_bodies() -> None:
+    """A few shingles against many are looked up one by one, two bodies merged: the same counts."""
+    body = "河西区幸福路化工厂每天夜里排放刺鼻气体，居民反映多次无人处理。" * 4
+    for a, b in (("化工厂每天", body), (body, "化工厂每天"), (body, body[10:] + "另一段"), ("", body), (body, body)):
+        assert minhash.shingles(a).shared(minhash.shingles(b)) == len(_strings(a) & _strings(b))
+        union = minhash.shingles(a) | minhash.shingles(b)
+        assert sorted(union.ids.tolist()) == union.ids.tolist()
+        assert len(union) == len(_strings(a) | _strings(b))
+        assert sorted(union.hashes.tolist()) == sorted(zlib.crc32(s.encode()) for s in _strings(a) | _strings(b))
