@@ -117,10 +117,13 @@ def run(settings: Settings, source_ids: list[str], check: bool = False, store_re
     scrapy_conf["YUQING_TIMEZONE"] = settings.timezone
     scrapy_conf["LOG_INSTALL_ROOT_HANDLER"] = False
     process = CrawlerProcess(scrapy_conf)
-    # Scrapy's configure_logging (run by CrawlerProcess) resets its loggers: route them through loguru again.
-    from service.logs import setup_logging
+    # Scrapy's configure_logging (run by CrawlerProcess) resets its loggers: route them through loguru again
+    # (the sinks stay: adding one again costs loguru a scan of the interpreter's library paths).
+    from loguru import logger
 
-    setup_logging(settings.logging.level)
+    from service.logs import route_stdlib
+
+    route_stdlib(logger.level(settings.logging.level.upper()).no)
     crawlers = {}
     for sid in ids:
         crawler = process.create_crawler(spider_for(sources.get(sid), sources.crawl, check_mode=check))
@@ -318,9 +321,15 @@ def _preload() -> None:
     for path in sorted(paths):
         with contextlib.suppress(Exception):  # a name that is not a class path (a format string, say)
             load_object(path)
+    from sqlalchemy.engine import make_url
+
+    from service.items.duplicates import warm_up
     from service.store.base import search_key
 
     search_key("预热 Warm-up")  # builds the folding tables every stored item needs
+    warm_up()  # and the tables of every item's repost signature
+    # SQLAlchemy compiles its URL pattern at the first URL parsed (the spool's database, in every crawl).
+    make_url("postgresql+psycopg://warm@localhost/warm")
     if "twisted.internet.reactor" in sys.modules:
         raise RuntimeError("a reactor was installed before forking crawls")
 

@@ -201,6 +201,16 @@ def use_crawl_hosts(enabled: bool = True, store_ready: bool = False) -> None:
     _store_ready = enabled and store_ready
 
 
+def start_crawl_hosts(settings: Settings, count: int) -> None:
+    """Start ``count`` idle hosts now (``yuqing worker`` at its start, one per crawl it runs at once): their
+    imports (~2 s of CPU each) run beside the worker's own start, not inside its first crawls."""
+    log_path = settings.data_path(*LOG_FILE)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    hosts = [CrawlHost(log_path, _nice(settings)) for _ in range(count)]
+    with _hosts_lock:
+        _idle_hosts.extend(hosts)
+
+
 def close_crawl_hosts() -> None:
     """Stop the idle host processes, if any (they would also end with this process)."""
     with _hosts_lock:

@@ -36,6 +36,9 @@ def scrapy_settings(crawl: CrawlDefaults, check_mode: bool = False) -> dict[str,
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,
         "LOG_LEVEL": "INFO",
+        # Scrapy logs the versions of a dozen libraries at every crawl's start (reading package metadata:
+        # ~0.05 s of CPU per crawl); they are in `pip list` and never change between crawls.
+        "LOG_VERSIONS": [],
         "COOKIES_ENABLED": True,
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
         "AUTOTHROTTLE_START_DELAY": max(crawl.download_delay, 0.5),

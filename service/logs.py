@@ -92,18 +92,26 @@ def setup_logging(
             diagnose=False,
             encoding="utf-8",
         )
-    logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
-    for name in (
-        "uvicorn",
-        "uvicorn.error",
-        "uvicorn.access",
-        "scrapy",
-        "twisted",
-        "apscheduler",
-        "sqlalchemy",
-    ):
+    lowest = min(logger.level(level.upper()).no, logger.level(file_level.upper()).no if log_dir else 100)
+    route_stdlib(lowest, library_info)
+
+
+# Loggers whose records go only through loguru (not also through the root logger's handler).
+ROUTED = ("uvicorn", "uvicorn.error", "uvicorn.access", "scrapy", "twisted", "apscheduler", "sqlalchemy")
+
+
+def route_stdlib(lowest: int = logging.DEBUG, library_info: bool = False) -> None:
+    """Send the standard library's log records (Scrapy, uvicorn, SQLAlchemy) through loguru.
+
+    ``lowest``: the level of the most detailed sink. A record below it is dropped by the handler before it is
+    formatted: Scrapy logs every request and every scraped item at DEBUG, and passing each to loguru (a frame
+    walk, the message with the item's repr) only for loguru to drop it cost a crawl more than its parsing.
+    Called again after Scrapy has reset its loggers.
+    """
+    logging.basicConfig(handlers=[InterceptHandler(lowest)], level=0, force=True)
+    for name in ROUTED:
         std = logging.getLogger(name)
-        std.handlers = [InterceptHandler()]
+        std.handlers = [InterceptHandler(lowest)]
         std.propagate = False
     # SQLAlchemy's INFO is every statement; keep it for echo=True only.
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)

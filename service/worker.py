@@ -19,10 +19,10 @@ from typing import Any
 import procrastinate
 from loguru import logger
 
-from crawlers.runner import use_crawl_hosts
+from crawlers.runner import start_crawl_hosts, use_crawl_hosts
 from crawlers.scheduled import replay_spool
-from service import app as _composition_root  # noqa: F401 - registers every domain's jobs (job_specs)
 from service import clock, context
+from service.app import configure_process, load_places  # the composition root: also registers every job
 from service.context import AppContext
 from service.flows import after_job
 from service.scheduling import queue
@@ -78,11 +78,7 @@ def worker_name() -> str:
 def run_worker(ctx: AppContext, concurrency: int = 1) -> None:
     """Take jobs until SIGINT/SIGTERM (the jobs under way are finished first)."""
     settings = ctx.settings
-    context.set_current(ctx)
-    # Crawls start from warm host processes (a fork, not seconds of imports per crawl), and skip the store's
-    # set-up when it was done here (a store down now is set up by each crawl, as without workers).
-    use_crawl_hosts(store_ready=_init_store(ctx))
-    replay_spool()  # what any worker (this one before a restart, or one on a dead machine) left spooled
+    prepare(ctx, concurrency)
     # Each lane listens on a connection of its own and finishes its jobs on others.
     app = queue.make_app(settings, min_size=1, max_size=concurrency + 4)
     app.task(name=queue.JOB_TASK)(run_job)
@@ -91,6 +87,23 @@ def run_worker(ctx: AppContext, concurrency: int = 1) -> None:
     asyncio.run(_run_lanes(app, settings, name, concurrency))
     queue.close()
     logger.info("工作进程已停止（worker stopped）：{}", name)
+
+
+def prepare(ctx: AppContext, concurrency: int) -> None:
+    """Everything a worker loads once, before it takes its first job."""
+    settings = ctx.settings
+    context.set_current(ctx)
+    # Folding tables and the gazetteer from the data dir, with the configured place names: as the API and the
+    # scheduler have them (without, 可能是同一事件 compared places with jieba's dictionary only).
+    configure_process(settings)
+    # Crawls start from warm host processes (a fork, not seconds of imports per crawl), and skip the store's
+    # set-up when it was done here (a store down now is set up by each crawl, as without workers).
+    use_crawl_hosts(store_ready=_init_store(ctx))
+    # The hosts import Scrapy in their own processes while this one loads jieba's dictionary: neither waits
+    # inside the first crawl or the first matching run.
+    start_crawl_hosts(settings, concurrency)
+    load_places()
+    replay_spool()  # what any worker (this one before a restart, or one on a dead machine) left spooled
 
 
 async def _run_lanes(app: procrastinate.App, settings: Settings, name: str, concurrency: int) -> None:

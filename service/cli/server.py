@@ -102,34 +102,6 @@ def ensure_port_free(host: str, port: int, what: str = "端口") -> None:
             fail(f"{what} {port} 已被占用（{host}:{port}），请关闭占用它的程序或用 --port 换一个端口")
 
 
-def _load_places() -> None:
-    import gc
-    import time
-
-    from loguru import logger
-
-    from service.folding import fold
-    from service.items.places import gazetteer
-
-    began, cpu = time.monotonic(), time.thread_time()
-    places = gazetteer()
-    places.prepare()
-    # The folding tables (case and width, built on first use) likewise: the first search or rule trial
-    # after a start would otherwise build them inside the request.
-    fold("预热 Ａ1")
-    # What is loaded by now (modules, mappers, the dictionary) lives as long as the process: keep it out of
-    # the garbage collector's full passes, which otherwise walk it all (~90 ms holding the GIL, so every
-    # request waits) each time.
-    gc.freeze()
-    source = "数据目录中的缓存" if places.loaded_from == "kept" else "重新构建"
-    logger.info(
-        "地名词典已加载（jieba，{}，用时 {:.1f} 秒，CPU {:.1f} 秒）",
-        source,
-        time.monotonic() - began,
-        time.thread_time() - cpu,
-    )
-
-
 # Seconds a stop waits for open connections (live streams end on their own within a poll).
 SHUTDOWN_GRACE_SECONDS = 5
 
@@ -137,14 +109,14 @@ SHUTDOWN_GRACE_SECONDS = 5
 def serve_product(settings: Settings, host: str | None, port: int | None, with_scheduler: bool) -> None:
     import uvicorn
 
-    from service.app import create_app
+    from service.app import create_app, load_places
 
     host, port = host or settings.server.host, port or settings.server.port
     ensure_port_free(host, port)
     api = create_app(settings, with_scheduler=with_scheduler)
     # jieba's dictionary (a second or more of CPU) loads now, beside the start-up, instead of inside the
     # first ticket views, which would wait on it (seconds under load).
-    threading.Thread(target=_load_places, name="gazetteer-load", daemon=True).start()
+    threading.Thread(target=load_places, name="gazetteer-load", daemon=True).start()
     server = uvicorn.Server(
         uvicorn.Config(
             api,

@@ -227,6 +227,18 @@ def crawl_children_of(pid: int) -> list[int]:
     return found
 
 
+def crawling(pid: int) -> bool:
+    """Whether worker ``pid`` runs a crawl now: a child forked by one of its crawl hosts (which it starts at
+    its own start, idle until a crawl)."""
+    processes = set(crawl_children_of(pid))
+    for child in processes:
+        with contextlib.suppress(OSError):
+            parent = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent in processes:
+                return True
+    return False
+
+
 def job_rows(libpq: str) -> dict[int, str]:
     """Every job in the queue: id -> status."""
     with psycopg.connect(libpq) as conn:
@@ -262,7 +274,7 @@ def test_one_crawl_of_a_source_at_a_time_and_a_killed_worker_loses_nothing(
         wait_for(lambda: job_rows(libpq).get(first) == "doing", 120, "a worker took the crawl")
         # A crawl process starts Scrapy from cold: on a loaded 2-core CI machine that alone took over 60 s.
         wait_for(lambda: site.hits.get("/detail_1.html", 0) > 0, 240, "the crawl is waiting for a detail page")
-        (holder,) = [w for w in workers if crawl_children_of(w.pid)]
+        (holder,) = [w for w in workers if crawling(w.pid)]
         # The schedule fires again while the source is being crawled: the second crawl waits its turn.
         second = queue.defer(settings, "crawl:slow-12345", "crawlers.scheduled:crawl_one", {"source_id": "slow-12345"})
         assert second is not None
