@@ -20,6 +20,7 @@ from service import clock
 from service.clock import ensure_aware
 from service.masking import mask_text
 from service.settings import ElasticsearchSettings
+from service.store import es_json
 from service.store.base import (
     BAD_CURSOR,
     BadCursor,
@@ -112,6 +113,8 @@ class ElasticsearchStore(Backfills, CandidateLookups, WindowedPages):
             # 429 is retried by this store with backoff; the transport would retry it at once.
             "retry_on_status": (502, 503, 504),
             "max_retries": 2,
+            # Bulk bodies hold every item's text several times over: encoded by orjson (service.store.es_json).
+            "serializers": es_json.serializers(),
         }
         if s.username:
             kwargs["basic_auth"] = (s.username, s.password.get_secret_value() if s.password else "")
