@@ -15,13 +15,25 @@ import marshal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-
-import jieba
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from service.files import atomic_path
 from service.rules.config import DEPARTMENTS_FILE, current_departments
 
+if TYPE_CHECKING:
+    import jieba
+
 PLACES_FILE = "places.txt"
+
+
+def _jieba() -> ModuleType:
+    """jieba, imported when a text is first segmented. Most crawls never compare two texts closely enough to
+    ask for places, and importing jieba (which imports pkg_resources) cost every crawl process ~0.3 s CPU."""
+    import jieba  # tests/foundation/test_architecture.py allows this one import inside a function
+
+    return jieba
+
 
 # Suffix -> level. Longer suffixes are tried first.
 _SUFFIXES: dict[str, str] = {
@@ -101,13 +113,14 @@ _KEPT_GLOB = "places.*.marshal"
 
 
 def _dictionary_file() -> Path:
-    return Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME
+    segmenter = _jieba()
+    return Path(str(segmenter.__file__)).parent / segmenter.DEFAULT_DICT_NAME
 
 
 def _kept_digest(words: set[str], config_dir: Path | None) -> str:
     digest = hashlib.sha256(_KEPT_FORMAT)
     stat = _dictionary_file().stat()
-    digest.update(f"\0{jieba.__version__}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    digest.update(f"\0{_jieba().__version__}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
     digest.update("\n".join(sorted(words)).encode("utf-8"))
     for name in (DEPARTMENTS_FILE, PLACES_FILE):
         digest.update(b"\0" + name.encode())
@@ -137,7 +150,7 @@ class Gazetteer:
         # and departments.yaml with thousands of rules takes seconds to parse.
         self._config_dir = config_dir
         self._keep_dir = keep_dir
-        self._tokenizer = jieba.Tokenizer()
+        self._tokenizer: jieba.Tokenizer = None  # made when the dictionary is loaded (``_init``)
         self._lock = threading.Lock()
         self._ready = False
         # Where the dictionary came from at the last load: "kept" (the data dir's copy) or "built".
@@ -153,37 +166,37 @@ class Gazetteer:
         with self._lock:
             if self._ready:
                 return
+            segmenter = _jieba()
             logging.getLogger("jieba").setLevel(logging.WARNING)
-            jieba.setLogLevel(logging.WARNING)
+            segmenter.setLogLevel(logging.WARNING)
+            tokenizer = self._tokenizer = segmenter.Tokenizer()
             kept = None
             if self._keep_dir is not None:
                 kept = self._keep_dir / f"places.{_kept_digest(self.words, self._config_dir)}.marshal"
-                if self._load_kept(kept):
+                if self._load_kept(kept, tokenizer):
                     self._ready, self.loaded_from = True, "kept"
                     return
             if self._config_dir is not None:
                 self.words |= {w.strip() for w in config_words(self._config_dir) if w and w.strip()}
-            self._tokenizer.initialize()
+            tokenizer.initialize()
             for word in self.words:
-                self._tokenizer.add_word(word, freq=100_000, tag="ns")
+                tokenizer.add_word(word, freq=100_000, tag="ns")
             if kept is not None:
-                self._keep(kept)
+                self._keep(kept, tokenizer)
             self._ready, self.loaded_from = True, "built"
 
-    def _load_kept(self, path: Path) -> bool:
+    def _load_kept(self, path: Path, tokenizer: jieba.Tokenizer) -> bool:
         try:
             data = marshal.loads(path.read_bytes())  # noqa: S302 - written by _keep, in the service's data dir
             freq, total, tags, words = data
         except (OSError, EOFError, ValueError, TypeError):
             return False  # not kept yet, or unreadable: build it
-        tokenizer = self._tokenizer
         tokenizer.FREQ, tokenizer.total, tokenizer.user_word_tag_tab = freq, total, tags
         tokenizer.initialized = True
         self.words = set(words)
         return True
 
-    def _keep(self, path: Path) -> None:
-        tokenizer = self._tokenizer
+    def _keep(self, path: Path, tokenizer: jieba.Tokenizer) -> None:
         try:
             blob = marshal.dumps((tokenizer.FREQ, tokenizer.total, tokenizer.user_word_tag_tab, sorted(self.words)))
             path.parent.mkdir(parents=True, exist_ok=True)
