@@ -9,9 +9,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-import dns.exception
-import dns.nameserver
-import dns.resolver
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.resolver import CachingThreadedResolver
@@ -90,6 +87,13 @@ def use_dns_servers(servers: Sequence[str]) -> None:
 
 
 def _lookup(host: str, servers: Sequence[tuple[str, int]]) -> list[str]:
+    # dnspython is imported when a crawl names its own resolvers (sources.yaml crawl.dns_servers): most crawls
+    # use the system's, and its import was ~0.13 s CPU of every crawl's start. tests/foundation/
+    # test_architecture.py allows these imports inside a function.
+    import dns.exception
+    import dns.nameserver
+    import dns.resolver
+
     resolver = dns.resolver.Resolver(configure=False)
     resolver.nameservers = [dns.nameserver.Do53Nameserver(address, port) for address, port in servers]
     resolver.lifetime = DNS_TIMEOUT

@@ -3,7 +3,7 @@
 Those imports were ~0.5 s CPU of every crawl's start-up. The crawl process returns each source's summary
 and the process that started it (which has the database open anyway) records the source's health. Nor does
 a crawl import jieba (~0.3 s CPU with the pkg_resources it imports) unless it compares two texts closely
-enough to ask for their places.
+enough to ask for their places, nor dnspython (~0.13 s) unless sources.yaml names its own resolvers.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ SOURCES = """sources:
 
 def _blocker(tmp: Path) -> Path:
     """A directory of packages that refuse to be imported, put ahead of the real ones."""
-    for name in ("sqlalchemy", "alembic", "jieba"):
+    for name in ("sqlalchemy", "alembic", "jieba", "dns"):
         package = tmp / "blocked" / name
         package.mkdir(parents=True)
         (package / "__init__.py").write_text(f"raise ImportError('the crawl process imported {name}')\n", "utf-8")

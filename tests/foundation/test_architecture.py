@@ -268,9 +268,10 @@ ENTRY_PACKAGES = ("service/cli/",)
 # since the Elasticsearch client's import is about a third of a crawl process's start-up (measured with
 # python -X importtime) and an SQLite installation would pay it on every crawl.
 CHOOSES_A_BACKEND = {"service/store/__init__.py"}
-# jieba is imported when a text is first segmented: most crawl processes never segment one, and its import
-# (with the pkg_resources it imports) was ~0.3 s CPU of every crawl's start (BENCHMARKS.md, crawl pipeline).
-LOADED_WHEN_FIRST_USED = {"service/items/places.py"}
+# Libraries most crawl processes never use, imported when first used: jieba when a text is first segmented
+# (with the pkg_resources it imports ~0.3 s CPU of every crawl's start), dnspython when a crawl names its own
+# resolvers (~0.13 s). BENCHMARKS.md, crawl pipeline.
+LOADED_WHEN_FIRST_USED = {"service/items/places.py", "crawlers/middlewares.py"}
 
 
 def test_imports_are_at_the_top_of_a_module_except_in_the_entry_points() -> None:
