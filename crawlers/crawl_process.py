@@ -279,7 +279,16 @@ def _crawl(args: argparse.Namespace, settings_json: str | None) -> int:
             clock.set_clock(clock.FrozenClock(datetime.fromisoformat(args.now)))
         results = run(settings, args.sources, check=args.check, store_ready=args.store_ready)
     except ConfigError as exc:
-        _emit({"ok": False, "error": str(exc), "file": exc.file, "path": exc.path, "reason": exc.reason})
+        _emit(
+            {
+                "ok": False,
+                "error": str(exc),
+                "file": exc.file,
+                "path": exc.path,
+                "reason": exc.reason,
+                "explanation": exc.explanation,
+            }
+        )
         return EXIT_BAD_INPUT
     except ValueError as exc:
         _emit({"ok": False, "error": str(exc)})

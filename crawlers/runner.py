@@ -108,7 +108,9 @@ def _run(
         raise CrawlError(f"抓取进程异常退出（代码 {returncode}）：{_tail(log_path, start)}")
     if not result.get("ok"):
         if "file" in result:
-            raise ConfigError(result["file"], result.get("path", ""), result.get("reason", ""))
+            raise ConfigError(
+                result["file"], result.get("path", ""), result.get("reason", ""), result.get("explanation")
+            )
         raise CrawlError(str(result.get("error", "未知错误")))
     if watch.stopping:
         watch.stopped_in_time()

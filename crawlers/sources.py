@@ -275,7 +275,8 @@ def load_sources(config_dir: str | Path, strict: bool = False) -> SourcesFile:
                 valid.append(Source.model_validate(entry))
             except ValidationError as exc:
                 inner = _relocate(validation_to_config_error(SOURCES_FILE, exc))
-                error = ConfigError(SOURCES_FILE, f"{where}.{inner.path}" if inner.path else where, inner.reason)
+                at = f"{where}.{inner.path}" if inner.path else where
+                error = ConfigError(SOURCES_FILE, at, inner.reason, inner.explanation)
         if error is not None:
             if strict:
                 raise error
@@ -323,5 +324,5 @@ def _relocate(exc: ConfigError) -> ConfigError:
     """Move the key named by a model validator's message into the error's key path."""
     head, sep, rest = exc.reason.partition(": ")
     if sep and rest and re.fullmatch(r"[a-z_]+(\.[a-z_]+)*", head):
-        return ConfigError(exc.file, f"{exc.path}.{head}" if exc.path else head, rest)
+        return ConfigError(exc.file, f"{exc.path}.{head}" if exc.path else head, rest, exc.explanation)
     return exc

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from service.channel_options import check_channel_config
-from service.config_files import ConfigError, format_loc, read_yaml, validation_to_config_error
+from service.config_files import config_error, read_yaml, validation_to_config_error
 
 ENV_PREFIX = "YUQING_"
 SETTINGS_FILE = "settings.yaml"
@@ -385,7 +385,7 @@ def load_settings(config_dir: str | Path | None = None, **overrides: Any) -> Set
         err = exc.errors()[0]
         env = _env_name(tuple(err.get("loc", ())))
         if env in os.environ:
-            raise ConfigError(env, format_loc(tuple(err["loc"])), str(err.get("msg", "invalid"))) from exc
+            raise config_error(env, err) from exc
         raise validation_to_config_error(SETTINGS_FILE, exc) from exc
     settings.config_dir = cfg_dir
     return settings

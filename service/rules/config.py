@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from service.config_files import (
     ConfigError,
     cached,
-    format_loc,
+    config_error,
     load_model,
     parse_yaml_bytes,
     read_yaml,
@@ -202,14 +202,7 @@ def department_errors(config_dir: Path) -> list[str]:
     try:
         DepartmentsConfig.model_validate(data or {})
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = format_loc(tuple(err.get("loc", ())))
-            reason = "required" if err.get("type") == "missing" else str(err.get("msg", "invalid"))
-            if err.get("type") == "extra_forbidden":
-                reason = "unknown key"
-            lines.append(str(ConfigError(path.name, loc, reason.removeprefix("Value error, "))))
-        return lines
+        return [str(config_error(path.name, err)) for err in exc.errors()]
     return []
 
 

@@ -503,7 +503,7 @@ def test_crawl_process_reports_bad_input_as_config_error(tmp_path: Path) -> None
     (tmp_path / "config" / "sources.yaml").write_text("sources:\n  - {id: x}\n", encoding="utf-8")
     from crawlers.runner import _run
 
-    with pytest.raises(ConfigError, match=r"^sources.yaml: sources\[0\].name: required$"):
+    with pytest.raises(ConfigError, match=r"^sources.yaml: sources\[0\].name: required（缺少必填项）$"):
         _run(settings, ["x"], False, 60, None)
 
 

@@ -270,4 +270,4 @@ def test_the_console_lists_an_invalid_source_with_its_reason(tmp_path: Path) -> 
     (bad,) = catalog.invalid_sources(settings)
     assert bad["id"] == "broken"
     assert bad["healthy"] is False
-    assert bad["last_failure"] == "sources.yaml: sources[2].list.items: required"
+    assert bad["last_failure"] == "sources.yaml: sources[2].list.items: required（缺少必填项）"

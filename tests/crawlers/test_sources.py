@@ -42,13 +42,14 @@ def test_missing_list_items_names_the_source_index(tmp_path: Path) -> None:
     list: {{url: "a::attr(href)"}}
     fields: {{title: h1}}
 """
-    assert _error(tmp_path, text) == "sources.yaml: sources[2].list.items: required"
+    assert _error(tmp_path, text) == "sources.yaml: sources[2].list.items: required（缺少必填项）"
 
 
 def test_html_source_needs_list_and_title(tmp_path: Path) -> None:
     base = 'sources:\n  - {id: c, name: C, channel: hotline, type: html, start_urls: ["http://c/"], interval: 15m'
-    assert _error(tmp_path, base + ", fields: {title: h1}}\n") == "sources.yaml: sources[0].list: required"
-    assert _error(tmp_path, base + ", list: {items: li}}\n") == "sources.yaml: sources[0].fields.title: required"
+    missing = "required（缺少必填项）"
+    assert _error(tmp_path, base + ", fields: {title: h1}}\n") == f"sources.yaml: sources[0].list: {missing}"
+    assert _error(tmp_path, base + ", list: {items: li}}\n") == f"sources.yaml: sources[0].fields.title: {missing}"
 
 
 @pytest.mark.parametrize(

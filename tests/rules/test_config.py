@@ -143,7 +143,7 @@ def test_a_file_not_in_utf8_is_refused_alike_whether_or_not_its_parse_is_kept(tm
         with pytest.raises(ConfigError) as caught:
             load_departments(config, keep_dir)
         errors.append(str(caught.value))
-    assert errors[0] == errors[1] == "departments.yaml: not UTF-8 text"
+    assert errors[0] == errors[1] == "departments.yaml: not UTF-8 text（文件不是 UTF-8 编码，请另存为 UTF-8）"
     assert not keep.exists() or not list(keep.iterdir())  # nothing kept for a refused file
 
 

@@ -152,3 +152,14 @@ def test_the_add_check_resolves_through_the_crawls_dns_servers(client, accounts)
         assert created.status_code == 201, created.text
     finally:
         dns.close()
+
+
+def test_a_broken_sources_yaml_is_explained_in_chinese_by_the_api(client, accounts) -> None:
+    settings = client.app.state.ctx.settings
+    (Path(settings.config_dir) / "sources.yaml").write_text("sources: 5\n", encoding="utf-8")
+    accounts.add("officer2", "officer")
+    answer = client.get("/api/v1/sources", headers=accounts.headers("officer2"))
+    assert answer.status_code == 503
+    assert answer.json()["detail"] == (
+        "来源配置有误: sources.yaml: sources: must be a list of sources（应为来源列表，每个来源以“- id: ...”开始）"
+    )
