@@ -42,10 +42,17 @@ class Shingles:
         if len(small) * 8 < len(large):
             # A headline's few shingles into a body's: inserted where they belong, no sort of the whole.
             extra = _missing(small.ids, large.ids)
-            where = large.ids.searchsorted(small.ids[extra])
-            return Shingles(
-                np.insert(large.ids, where, small.ids[extra]), np.insert(large.hashes, where, small.hashes[extra])
-            )
+            ids = small.ids[extra]
+            # Where each new id lands in the result: its place among the large side's ids, moved on by the new
+            # ids before it (np.insert does the same with several times the overhead).
+            landing = large.ids.searchsorted(ids) + np.arange(len(ids))
+            kept = np.ones(len(large) + len(ids), dtype=bool)
+            kept[landing] = False
+            merged_ids = np.empty(len(kept), dtype=large.ids.dtype)
+            merged_hashes = np.empty(len(kept), dtype=large.hashes.dtype)
+            merged_ids[landing], merged_ids[kept] = ids, large.ids
+            merged_hashes[landing], merged_hashes[kept] = small.hashes[extra], large.hashes
+            return Shingles(merged_ids, merged_hashes)
         ids, first = _distinct(np.concatenate([self.ids, other.ids]))
         return Shingles(ids, np.concatenate([self.hashes, other.hashes])[first])
 
@@ -281,10 +288,19 @@ def band_keys(values: np.ndarray, bands: int, rows: int, tag: bytes) -> list[int
     """Signed 64-bit keys of ``bands`` bands of ``rows`` MinHash values each."""
     raw = values.astype(np.uint32).tobytes()  # 4 bytes a value, as datasketch keeps affine32 values
     width = rows * 4
+    blake2b = hashlib.blake2b
     digests = b"".join(
-        hashlib.blake2b(tag + bytes((i,)) + raw[i * width : (i + 1) * width], digest_size=8).digest()
-        for i in range(bands)
+        [
+            blake2b(prefix + raw[start : start + width], digest_size=8).digest()
+            for prefix, start in zip(_band_prefixes(tag, bands), range(0, bands * width, width), strict=True)
+        ]
     )
     # Each digest read as a big-endian signed 64-bit number (to_signed64 of its unsigned value).
     keys: list[int] = np.frombuffer(digests, dtype=">i8").tolist()
     return keys
+
+
+@lru_cache(maxsize=8)
+def _band_prefixes(tag: bytes, bands: int) -> tuple[bytes, ...]:
+    """What each band's hash starts with: the tag and the band's number."""
+    return tuple(tag + bytes((i,)) for i in range(bands))
