@@ -153,7 +153,10 @@ def measure(
     load = os.getloadavg()[0]
     for round_no in range(rounds):
         shift = round_no % len(names)
-        for name in names[shift:] + names[:shift]:
+        order = names[shift:] + names[:shift]
+        # Every other round backwards: a pair listed side by side (a trial and its previous code) would otherwise
+        # always run in the same order, the first paying for the pages the second then finds cached.
+        for name in order if round_no % 2 == 0 else order[::-1]:
             started, started_cpu, started_node = time.perf_counter(), time.process_time(), session_cpu(node)
             answer = sides[name]()
             times[name].append(time.perf_counter() - started)
