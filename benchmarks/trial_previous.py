@@ -1,6 +1,6 @@
 """The rule trial as it was on main at 20c6507 (2026-11-30 14:00 UTC), kept for benchmarks/scale.py to time the
-current one beside (on either store). Trying a rule on recent stored items (``POST /api/v1/rules/test-recent``)
-while reading as little as possible.
+current one beside (on either store; on Elasticsearch with the mget it read texts by). Trying a rule on recent
+stored items (``POST /api/v1/rules/test-recent``) while reading as little as possible.
 
 The window is the ``limit`` newest items published since a day. Counts are those live matching would alert
 on: the rule runs on the masked text (service.matching.engine), so the trial does too, for every role; only
@@ -27,7 +27,7 @@ Only the items listed (at most ``SHOWN``) and the suspects evaluated are read as
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,6 +36,7 @@ from service.rules.hits import Hit
 from service.rules.language import FIELDS, And, Near, Node, Not, Or, Term, deciding_terms, iter_terms
 from service.rules.matcher import CompiledRule, Matcher
 from service.store.base import IdRow, ItemQuery, Store, TextRow
+from service.store.elasticsearch import ElasticsearchStore, _text_row
 
 # Matched items listed in the answer (the count covers all of them).
 SHOWN = 200
@@ -95,6 +96,23 @@ def holds(node: Node, present: set[str]) -> bool:
     raise TypeError(f"not decided by presence: {node!r}")
 
 
+def texts_of(store: Store, handles: Sequence[Any], masked: bool) -> dict[Any, TextRow]:
+    """``store.texts_of`` as it was at 20c6507: on Elasticsearch an mget of the ids (now a search on them)."""
+    if not isinstance(store, ElasticsearchStore):
+        return store.texts_of(handles, masked)
+    fields = ["id", "source", "published_at", "title", "content"]
+    if masked:
+        fields[3:] = ["title_masked", "content_masked", *(["title", "content"] if store._legacy_terms() else [])]
+    ids = list(handles)
+    found: dict[Any, TextRow] = {}
+    for start in range(0, len(ids), 1000):
+        resp = store._es.mget(index=store.alias, ids=ids[start : start + 1000], source_includes=fields)
+        for doc in resp["docs"]:
+            if doc.get("found"):
+                found[doc["_id"]] = _text_row(doc["_source"], masked)
+    return found
+
+
 @dataclass
 class _Run:
     store: Store
@@ -116,7 +134,7 @@ class _Run:
         ids = [i for i in ids if i not in self.rows]
         for start in range(0, len(ids), step):
             self.check()
-            rows = self.store.texts_of(ids[start : start + step], masked=True)
+            rows = texts_of(self.store, ids[start : start + step], masked=True)
             hits = self.matcher.match_many([(r[3], r[4]) for r in rows.values()])
             self.rows.update({h: (r, found) for (h, r), found in zip(rows.items(), hits, strict=True)})
 
@@ -170,7 +188,7 @@ class _Run:
         self.evaluate(self.listed)
         titles: dict[Any, str] = {}
         if original_titles and self.listed:
-            titles = {h: r[3] for h, r in self.store.texts_of(self.listed, masked=False).items()}
+            titles = {h: r[3] for h, r in texts_of(self.store, self.listed, masked=False).items()}
         for item_id in self.listed:
             found = self.rows.get(item_id)
             if found is None:
