@@ -53,8 +53,10 @@ _MAX_RESULT_WINDOW = 10_000
 _MGET_CHUNK = 1000
 # Documents per page of iter_texts (a rule trial reads up to 10,000).
 _TEXT_PAGE = 1000
-# Ids per page of iter_ids (doc values only: cheap for the node), the first page smaller.
-_ID_PAGE_FIRST, _ID_PAGE = 500, 5000
+# Ids per page of iter_ids (doc values only: cheap for the node), the first page smaller. A page is at most the
+# node's result window (10,000): the holders of a term within a trial's window (at most 10,000 items) are one
+# request, not a page of 5,000 and a second for the last few (a round trip costs more than the ids under load).
+_ID_PAGE_FIRST, _ID_PAGE = 500, _MAX_RESULT_WINDOW
 # The sort value of a document without published_at (missing: _last in a descending sort on a date).
 _NO_DATE = -(2**63)
 
