@@ -27,6 +27,10 @@ _BUNDLED = Path(__file__).with_name(STOPWORDS_FILE)
 # (phone, ID and work-order numbers must not become "hot terms").
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _WORD = re.compile(r"^[A-Za-z][A-Za-z0-9-]+$")
+# Nor an amount written in Chinese numerals (三个, 一周, 两天, 十多年, 半个月): jieba keeps these as words,
+# and they top the chart without saying what people write about.
+_NUMERALS = "零〇一二三四五六七八九十百千万两几半多余数"
+_AMOUNT = re.compile(rf"^[{_NUMERALS}]+(?:个月|小时|分钟|[个天周年月日次名位件条元块岁多余])*$")
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class HotTerms:
 
     def _keep(self, token: str) -> bool:
         token = token.strip()
-        if len(token) < 2 or token in self.stopwords:
+        if len(token) < 2 or token in self.stopwords or _AMOUNT.match(token):
             return False
         return bool(_HAN.search(token) or _WORD.match(token))
 

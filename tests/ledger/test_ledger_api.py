@@ -334,7 +334,7 @@ def test_hot_terms_of_the_period_are_words_without_stop_words_or_numbers(client,
         ("青川化工厂夜间排污", "居民反映化工厂排污，异味严重，电话13812345678。"),
         ("化工厂排污扰民", "我们希望相关部门尽快处理化工厂排污问题。"),
         ("河边化工厂排污", "化工厂排污导致河水发黑。"),
-        ("小区停水三天", "小区停水，无人处理。"),
+        ("小区停水三天", "小区停水一周了，三个单元无人处理。"),
     ]
     now = T0
     client.app.state.ctx.store.upsert(
@@ -354,6 +354,7 @@ def test_hot_terms_of_the_period_are_words_without_stop_words_or_numbers(client,
     assert "停水" in counts
     assert not {"居民", "反映", "我们", "希望", "相关部门", "处理", "问题"} & set(counts)  # stop words
     assert not any(ch.isdigit() for term in counts for ch in term)  # never a phone number
+    assert not {"三天", "一周", "三个"} & set(counts)  # nor an amount in Chinese numerals
     # Outside the period: nothing.
     assert (
         client.get("/api/v1/stats/terms?from=2026-02-01&to=2026-02-02", headers=accounts.headers("wang")).json()[
