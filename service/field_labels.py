@@ -47,6 +47,7 @@ FIELD_LABELS: Mapping[str, str] = {
     "active": "启用状态",
     # Rules.
     "id": "编号",
+    "name": "名称",
     "expr": "规则表达式",
     "enabled": "启用",
     "regions": "地域词",

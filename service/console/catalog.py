@@ -44,17 +44,6 @@ def departments(config_dir: Path) -> list[tuple[str, str]]:
     return out
 
 
-def rule_names(config_dir: Path) -> dict[str, str]:
-    """Rule id -> the name given in departments.yaml (rules without one are shown by id)."""
-    data = read_yaml(Path(config_dir) / "departments.yaml") or {}
-    out: dict[str, str] = {}
-    for dept in data.get("departments") or []:
-        for rule in (dept.get("rules") if isinstance(dept, dict) else None) or []:
-            if isinstance(rule, dict) and rule.get("id") and rule.get("name"):
-                out[str(rule["id"])] = str(rule["name"])
-    return out
-
-
 def source_names(settings: Any) -> dict[str, str]:
     """Source id -> name (sources.yaml and the API); {} when the sources cannot be read."""
 

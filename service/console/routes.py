@@ -28,6 +28,7 @@ from service.console.audit_labels import audit_labels
 from service.console.session import principal_of
 from service.ledger.config import holiday_notices
 from service.principal import Principal
+from service.rules.names import rule_names
 from service.users.home import home_of
 from service.vocabulary import CHANNEL_LABELS, RESPONSE_TYPE_LABELS, ROLE_LABELS, ROLES, SEVERITIES, SEVERITY_LABELS
 
@@ -109,7 +110,7 @@ def _render(
         "response_types": RESPONSE_TYPE_LABELS,
         "audit_events": AUDIT_EVENTS,
         "password_policy": settings.security,
-        "names": _names(settings) if principal is not None else {"rules": {}, "sources": {}},
+        "names": _names(request.app.state.ctx) if principal is not None else {"rules": {}, "sources": {}},
         "role_name": ROLE_LABELS.get(principal.role, principal.role) if principal else "",
         "departments": departments,
         "department_names": dict(departments),
@@ -123,13 +124,11 @@ def _render(
     return response
 
 
-def _names(settings: Any) -> dict[str, dict[str, str]]:
+def _names(ctx: Any) -> dict[str, dict[str, str]]:
     """Rule and source names for the pages' scripts, so people read names rather than ids."""
-    try:
-        rules = catalog.rule_names(settings.config_dir)
-    except ConfigError:
-        rules = {}
-    return {"rules": rules, "sources": catalog.source_names(settings)}
+    with ctx.db.session() as session:
+        rules = rule_names(session, ctx.settings.config_dir)
+    return {"rules": rules, "sources": catalog.source_names(ctx.settings)}
 
 
 def _departments_for(settings: Any, principal: Principal | None) -> list[tuple[str, str]]:

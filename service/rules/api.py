@@ -32,6 +32,7 @@ from service.rules.matcher import (
     evaluate_expression,
 )
 from service.rules.models import RuleRecord
+from service.rules.names import rule_names
 from service.rules.rulebook import compile_record
 from service.rules.structured import BOTH_FORMS, NO_FORM
 from service.store.base import StoreUnavailable
@@ -43,6 +44,7 @@ RuleEditor = Depends(require_roles("officer", "admin"))
 
 class RuleBody(BaseModel):
     department: str = Field(min_length=1, max_length=64)
+    name: str | None = Field(None, max_length=100, description="规则名称，预警和列表中显示")
     expr: str | None = Field(None, max_length=4 * MAX_EXPR_CHARS)
     regions: list[str] = Field(default_factory=list)
     subjects: list[str] = Field(default_factory=list)
@@ -83,6 +85,7 @@ class RuleCreate(RuleBody):
 
 class RuleRead(BaseModel):
     id: str
+    name: str | None = None
     department: str
     expr: str | None
     structured: dict[str, list[str]] | None
@@ -140,6 +143,11 @@ def _validate(ctx: Any, rule_id: str, body: RuleBody) -> JSONResponse | None:
     return None
 
 
+def _name(body: RuleBody) -> str | None:
+    """The name as given, without surrounding blanks; None when left empty."""
+    return (body.name or "").strip() or None
+
+
 def _audit(session: Any, request: Request, principal: Principal, event: str, detail: dict[str, Any]) -> None:
     record(
         session,
@@ -155,6 +163,7 @@ def _audit(session: Any, request: Request, principal: Principal, event: str, det
 def list_rules(
     principal: CurrentUser,
     session: SessionDep,
+    ctx: CtxDep,
     department: str | None = Query(None, max_length=64),
 ) -> RuleList:
     """Rules the caller may read (department users: their own department's)."""
@@ -166,7 +175,9 @@ def list_rules(
     if department:
         stmt = stmt.where(RuleRecord.department == department)
     rows = session.execute(stmt).scalars().all()
-    return RuleList(results=[RuleRead.model_validate(r, from_attributes=True) for r in rows], total=len(rows))
+    names = rule_names(session, ctx.settings.config_dir)
+    results = [RuleRead.model_validate(r, from_attributes=True) for r in rows]
+    return RuleList(results=[r.model_copy(update={"name": names.get(r.id)}) for r in results], total=len(rows))
 
 
 @router.post("", response_model=RuleRead, status_code=201)
@@ -181,6 +192,7 @@ def create_rule(
     rule = RuleRecord(
         id=body.id,
         department=body.department,
+        name=_name(body),
         expr=body.expr,
         structured=body.structured(),
         severity=body.severity,
@@ -208,6 +220,7 @@ def update_rule(
         return error
     before = {"expr": rule.expr, "structured": rule.structured, "severity": rule.severity, "enabled": rule.enabled}
     rule.department = body.department
+    rule.name = _name(body)
     rule.expr = body.expr
     rule.structured = body.structured()
     rule.severity = body.severity

@@ -23,6 +23,8 @@ class RuleRecord(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     department: Mapped[str] = mapped_column(String(64), index=True)
+    # What people call the rule (化工厂排污异味); alerts and lists show it instead of the id.
+    name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     expr: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The structured form {regions, subjects, events, exclude}, when the rule is written that way.
     structured: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, nullable=True)

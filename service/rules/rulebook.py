@@ -74,6 +74,7 @@ def import_file_rules(session: Session, departments: DepartmentsConfig) -> int:
             values = {
                 "id": rule.id,
                 "department": department.id,
+                "name": rule.name,
                 "expr": rule.expr,
                 "structured": (
                     {"regions": rule.regions, "subjects": rule.subjects, "events": rule.events, "exclude": rule.exclude}

@@ -87,3 +87,23 @@ def test_a_printed_ticket_has_no_empty_action_line_and_prints_where_the_original
         assert "http://127.0.0.1:9/detail/" in printed, printed
     finally:
         page.emulate_media(media="screen")
+
+
+def test_a_rule_named_in_the_editor_is_shown_by_that_name_on_its_alerts(open_as, console_server: ConsoleServer) -> None:
+    page = open_as("officer1")
+    page.goto("/rules")
+    page.click("#rule-new")
+    page.fill("#r-name", "水管漏水投诉")
+    page.fill("#r-id", "water-leak-walk")
+    page.select_option("#r-department", "water")
+    page.fill("#r-expr", "漏水 AND 投诉测试")
+    page.click("#r-save")
+    page.wait_for_selector("#rule-rows tr[data-id='water-leak-walk'] .rule-id")
+    assert "水管漏水投诉" in page.text_content("#rule-rows tr[data-id='water-leak-walk']")
+    console_server.ingest("楼道水管漏水投诉测试", "三号楼水管漏水一周无人修。")
+    console_server.wait_for("officer1", "/api/v1/alerts", lambda a: "water-leak-walk" in a["rule_ids"])
+    page.goto("/alerts")
+    card = page.locator("#feed > li", has_text="水管漏水投诉测试")
+    card.wait_for()
+    assert "规则：水管漏水投诉" in card.text_content()
+    assert "water-leak-walk" not in card.text_content()

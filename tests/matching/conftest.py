@@ -16,6 +16,7 @@ departments:
     name: 市生态环境局
     rules:
       - id: env-pollution
+        name: 化工厂排污异味
         expr: '(排污 OR 异味) AND 化工厂 AND NOT 招聘'
         severity: major
       - id: env-noise

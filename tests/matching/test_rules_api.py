@@ -57,6 +57,26 @@ def test_rule_crud_and_errors(client, accounts) -> None:
     assert client.delete("/api/v1/rules/env-smell", headers=officer).status_code == 404
 
 
+def test_a_rule_made_in_the_console_has_the_chinese_name_people_call_it_by(client, accounts) -> None:
+    # Rules made through the API had only their id (walk-ok), which alerts then showed to officers.
+    accounts.add("officer1", "officer")
+    officer = accounts.headers("officer1")
+    MatchingEngine(client.app.state.ctx).rulebook.refresh()  # departments.yaml imported
+    body = {"id": "env-smell", "name": " 河西区臭味 ", "department": "env", "expr": "臭味 AND 河西区"}
+    created = client.post("/api/v1/rules", json=body, headers=officer)
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == "河西区臭味"
+    names = {r["id"]: r["name"] for r in client.get("/api/v1/rules", headers=officer).json()["results"]}
+    assert names["env-smell"] == "河西区臭味"
+    assert names["env-pollution"] == "化工厂排污异味"  # from departments.yaml
+    assert names["env-noise"] is None  # none given anywhere: shown by id
+    renamed = client.put("/api/v1/rules/env-smell", json=body | {"name": "河西臭味投诉"}, headers=officer)
+    assert renamed.json()["name"] == "河西臭味投诉"
+    too_long = client.put("/api/v1/rules/env-smell", json=body | {"name": "名" * 101}, headers=officer)
+    assert too_long.status_code == 422
+    assert too_long.json()["message"] == "名称（name）最多 100 个字符"
+
+
 def test_rule_test_endpoint_shows_highlights_and_positions(client, accounts) -> None:
     accounts.add("officer1", "officer")
     headers = accounts.headers("officer1")

@@ -29,13 +29,13 @@ function renderList() {
     const tr = el(
       "tr",
       { class: `clickable${rule.id === editing ? " selected" : ""}`, dataset: { id: rule.id } },
-      // The name people know it by (departments.yaml `name`), with the id the editor and the API use.
-      ruleName(rule.id) === rule.id
+      // The name people know it by (given in the editor or departments.yaml), with the id the API uses.
+      (rule.name || ruleName(rule.id)) === rule.id
         ? el("td", { class: "rule-name", text: rule.id })
         : el(
             "td",
             { class: "rule-name" },
-            el("div", { text: ruleName(rule.id) }),
+            el("div", { text: rule.name || ruleName(rule.id) }),
             el("div", { class: "rule-id", text: rule.id }),
           ),
       el("td", { text: deptNames.get(rule.department) || rule.department }),
@@ -62,6 +62,7 @@ function edit(rule) {
   $("rule-form-title").textContent = rule ? `修改规则 ${rule.id}` : "新建规则";
   $("r-id").value = rule ? rule.id : "";
   $("r-id").readOnly = Boolean(rule);
+  $("r-name").value = rule ? rule.name || "" : "";
   if (rule) {
     $("r-department").value = rule.department;
     $("r-severity").value = rule.severity;
@@ -191,11 +192,16 @@ async function save(event) {
     $("r-error").textContent = idProblem;
     return;
   }
+  const name = $("r-name").value.trim();
+  if (name.length > 100) {
+    $("r-error").textContent = `规则名称最多 100 个字符（现有 ${name.length} 个）`;
+    return;
+  }
   if (!expr) {
     $("r-error").textContent = "请填写表达式";
     return;
   }
-  const body = { id, department: $("r-department").value, severity: $("r-severity").value, expr };
+  const body = { id, name: name || null, department: $("r-department").value, severity: $("r-severity").value, expr };
   try {
     if (editing) await api(`/api/v1/rules/${encodeURIComponent(editing)}`, { method: "PUT", body });
     else await post("/api/v1/rules", body);
