@@ -56,14 +56,17 @@ class LedgerRow:
     source_url: str | None = None  # 原文链接: the first item's page on the source site
     order_no: str | None = None  # 工单号: the source's own number (12345 工单号, 信件编号) of the first item having one
     response_type: str | None = None  # online | phone | written | in_person | other
+    response_note: str | None = None  # 回应情况 as the department wrote it
 
     @property
     def response_text(self) -> str | None:
-        """回应方式/链接: the public address of an online response, else how it was made."""
+        """回应方式/链接: the public address of an online response, else how it was made and what was said
+        (电话：已电话回复市民…), the ledger being the record of the response."""
         if self.response_url:
             return self.response_url
         if self.response_type and self.response_type != "online":
-            return RESPONSE_TYPE_LABELS.get(self.response_type, self.response_type)
+            label = RESPONSE_TYPE_LABELS.get(self.response_type, self.response_type)
+            return f"{label}：{self.response_note}" if self.response_note else label
         return None
 
     @property
@@ -202,6 +205,7 @@ def _row(ticket: Any, items: Sequence[Any], seq: int, at: datetime, names: Names
         responded_at=ticket.respond_met_at,
         response_url=ticket.response_url,
         response_type=ticket.response_type,
+        response_note=ticket.response_note,
         source_url=next((i.url for i in items if i.url), None),
         order_no=next((i.order_no for i in items if i.order_no), None),
         status=status,
@@ -227,8 +231,8 @@ _COLUMNS = [
     for name in (
         "id", "title", "status", "severity", "department", "discovered_at", "published_at", "ack_due",
         "ack_met_at", "handle_due", "handle_met_at", "respond_due", "respond_met_at", "response_url",
-        "response_type", "response_source", "result", "escalated", "extension_pending", "extension_until",
-        "merged_from", "split_from",
+        "response_type", "response_note", "response_source", "result", "escalated", "extension_pending",
+        "extension_until", "merged_from", "split_from",
     )
 ]  # fmt: skip
 

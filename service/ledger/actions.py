@@ -97,6 +97,7 @@ def _reset_stages() -> dict[str, Any]:
         "handle_met_at": None,
         "respond_met_at": None,
         "response_url": None,
+        "response_note": None,
         "response_source": None,
         "result": None,
         "extension_pending": False,
@@ -158,6 +159,7 @@ def _respond(step: Step) -> None:
         respond_met_at=step.now,
         response_url=text_or_none(step.given.response_url),
         response_type=response_type,
+        response_note=step.given.note or None,
         response_source=step.principal.username,
     )
     step.detail["response_type"] = response_type

@@ -70,6 +70,8 @@ class Ticket(Base):
     response_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     # How the response was made (service.vocabulary.RESPONSE_TYPES); a public URL only for "online".
     response_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # What the department wrote about its response (回应情况: whom it called, what letter it sent).
+    response_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Who recorded the response: a user name, or system:crawler when a public reply was found.
     response_source: Mapped[str | None] = mapped_column(String(100), nullable=True)
     result: Mapped[str | None] = mapped_column(Text, nullable=True)
