@@ -94,8 +94,16 @@ def user_add(
         ),
     )
     where = f"，部门 {department}" if department else ""
-    typer.echo(f"已创建用户 {user.username} (角色 {role}{where})")
+    typer.echo(f"已创建用户 {user.username} (角色 {_role_words(role)}{where})")
     _show_totp(shown.totp_uri)
+
+
+def _role_words(role: str) -> str:
+    """责任单位 department: the role as people say it, and the code the command takes."""
+    from service.vocabulary import ROLE_LABELS
+
+    label = ROLE_LABELS.get(role)
+    return f"{label} {role}" if label else role
 
 
 @user_app.command("list")
@@ -179,7 +187,7 @@ def user_set_role(
         ),
     )
     where = f"，部门 {department}" if department else ""
-    typer.echo(f"用户 {username} 的角色已改为 {role}{where}")
+    typer.echo(f"用户 {username} 的角色已改为 {_role_words(role)}{where}")
     _show_totp(shown.totp_uri)
 
 

@@ -30,7 +30,7 @@ def test_user_add_creates_accounts_and_refuses_bad_input(tmp_path: Path, empty_d
 
     dept = run_cli(*user_add("env-user", "--role", "department", "--department", "env"), env=env, stdin=PASSWORD + "\n")
     assert dept.returncode == 0, dept.stderr
-    assert dept.stdout.strip().splitlines() == ["已创建用户 env-user (角色 department，部门 env)"]
+    assert dept.stdout.strip().splitlines() == ["已创建用户 env-user (角色 责任单位 department，部门 env)"]
 
     refusals = [
         (("li", "--role", "officer"), "short\n", "密码至少"),
@@ -108,6 +108,7 @@ def test_user_admin_commands_in_chinese(tmp_path: Path, empty_database_url: str)
     assert "不在 departments.yaml 中" in refused_move.stderr
     assert len(refused_move.stderr.strip().splitlines()) == 1
     assert moved.returncode == 0, moved.stderr
+    assert moved.stdout.strip().startswith("用户 lisi 的角色已改为 责任单位 department")
 
     assert reset.returncode == 0
     assert "临时密码" in reset.stdout
