@@ -64,7 +64,7 @@ class ChildWatch:
             self.stop_by = now + self.grace
             _signal(pid, STOP_SIGNAL)
             logger.info(
-                "服务正在停止：已通知抓取进程（来源 {}）停止，已抓到的条目写入存储后退出，最多等待 {:g} 秒",
+                "正在停止：已通知抓取进程（来源 {}）停止，已抓到的条目写入存储后退出，最多等待 {:g} 秒",
                 ", ".join(self.ids) or "全部",
                 self.grace,
             )
