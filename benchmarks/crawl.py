@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.matching import make_item, place_pool  # noqa: E402
 from crawlers.runner import _child_env, crawl_sources, settings_payload  # noqa: E402
+from service.db import Database  # noqa: E402
 from service.rules.config import KEEP_DIR  # noqa: E402
 from service.settings import Settings, load_settings  # noqa: E402
 
@@ -179,6 +180,11 @@ class Bench:
             # tables) is there, as it is for every crawl but an installation's first.
             shutil.copytree(kept, data / KEEP_DIR)
         settings = load_settings(config, data_dir=str(data))  # a fresh store
+        # The crawl records its source's health in the ledger database, which `yuqing init` has made by then.
+        data.mkdir(parents=True, exist_ok=True)
+        ledger = Database(settings.database_url)
+        ledger.migrate()
+        ledger.dispose()
         # The bare spider runs at the benchmark's own priority: so does the product's crawl here.
         settings.scheduler.crawl_niceness = 0
         return settings
