@@ -50,12 +50,34 @@ def _overflow(page) -> int:
     return page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
 
 
+def _local_day() -> date:
+    return clock.to_local(clock.now()).date()
+
+
+WORK = (
+    ("化工厂夜间排污角色页面测试，附近居民反映河道有刺鼻异味", "化工厂向河里排污，异味严重。"),
+    ("小区停水角色页面测试", "小区已停水两天，无人处理。"),
+)
+# Other events than WORK (a near-duplicate would join WORK's tickets instead of opening new ones).
+NEXT_DAY_WORK = (
+    ("东郊工厂凌晨排污角色页面次日测试", "东郊一家工厂凌晨向鱼塘排污，鱼大量死亡，水面漂着黑色油污。"),
+    ("老城区水管爆裂角色页面次日测试", "老城区路口水管爆裂，路面积水半米，车辆无法通行。"),
+)
+
+
+def _make_work(console_server: ConsoleServer, work: tuple[tuple[str, str], ...] = WORK) -> None:
+    for title, content in work:
+        console_server.ingest(title, content)
+    for title, _ in work:
+        console_server.wait_for("officer1", "/api/v1/tickets", lambda t, title=title: t.get("title") == title)
+
+
 @pytest.fixture(scope="module")
-def some_work(console_server: ConsoleServer) -> None:
-    """A few alerts and tickets so lists, cards and charts have something to show."""
-    console_server.ingest("化工厂夜间排污角色页面测试，附近居民反映河道有刺鼻异味", "化工厂向河里排污，异味严重。")
-    console_server.ingest("小区停水角色页面测试", "小区已停水两天，无人处理。")
-    console_server.wait_for("officer1", "/api/v1/tickets", lambda t: "角色页面测试" in (t.get("title") or ""))
+def some_work(console_server: ConsoleServer) -> date:
+    """A few alerts and tickets so lists, cards and charts have something to show; the local day they began."""
+    day = _local_day()
+    _make_work(console_server)
+    return day
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
@@ -204,11 +226,19 @@ def test_ticket_list_updates_live_and_ticket_shows_source_number_and_link(
     assert not page.console_errors, page.console_errors
 
 
-def test_dashboard_shows_todays_figures_at_the_top(open_as, some_work) -> None:
-    page = open_as("leader1", PHONE)
+def _dashboard_figures(page) -> dict[str, int]:
     page.goto("/dashboard")
     page.wait_for_function("() => /^\\d+$/.test(document.getElementById('fig-new').textContent)")
-    figures = {k: int(page.text_content(f"#fig-{k}")) for k in ("today", "new", "soon", "overdue")}
+    return {k: int(page.text_content(f"#fig-{k}")) for k in ("today", "new", "soon", "overdue")}
+
+
+def test_dashboard_shows_todays_figures_at_the_top(open_as, some_work: date, console_server: ConsoleServer) -> None:
+    page = open_as("leader1", PHONE)
+    figures = _dashboard_figures(page)
+    if figures["today"] < 2 and _local_day() != some_work:
+        # Midnight in Beijing (16:00 UTC) came after the module made its tickets: 今日新增 starts again from 0.
+        _make_work(console_server, NEXT_DAY_WORK)
+        figures = _dashboard_figures(page)
     assert figures["today"] >= 2  # the tickets this module made
     assert figures["new"] >= 1
     assert _overflow(page) <= 0
