@@ -1,4 +1,4 @@
-"""Watching a running crawl child: its time limit, and a stop of the service (SIGTERM first, then SIGKILL)."""
+"""Watching a running crawl child: its time limit, and a stop of the service (STOP_SIGNAL first, then SIGKILL)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,9 @@
 A crawl writes every item's text four to six times (original, masked copy, search keys): encoding the bulk
 bodies with the client's default json module cost this process more CPU per document than the rest of the
 write. orjson gives the same JSON; it refuses what is not valid UTF-8 (a lone surrogate from a broken page)
-and keys that are not strings, which then take the default encoding exactly as before.
+and keys that are not strings, which then take the default encoding exactly as before. The client's own
+``OrjsonSerializer`` has no such fallback (a broken page would fail its whole bulk) and covers application/json
+only, not the bulk bodies' ndjson.
 """
 
 from __future__ import annotations
