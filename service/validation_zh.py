@@ -10,6 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from service.config_files import type_words
 from service.field_labels import FIELD_LABELS, field_label
 
 PLACES = {"query": "查询参数", "body": "请求体字段", "path": "路径参数", "header": "请求头", "cookie": "Cookie"}
@@ -42,55 +43,28 @@ def describe(error: dict[str, Any]) -> str:
 
 def _describe(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
-    ctx = error.get("ctx") or {}
     where = _where(error.get("loc") or ())
     msg = str(error.get("msg", ""))
-    simple = {
+    # Words of its own where a request reads differently from a config file (an object, not a mapping); the
+    # rest from the one table of pydantic error types (service.config_files.TYPE_WORDS).
+    own = {
         "missing": f"缺少{where}",
         "extra_forbidden": f"{where} 是未知字段",
         "json_invalid": "请求体不是合法的 JSON",
-        "int_parsing": f"{where} 应为整数",
-        "int_type": f"{where} 应为整数",
-        "int_from_float": f"{where} 应为整数",
-        "float_parsing": f"{where} 应为数字",
-        "float_type": f"{where} 应为数字",
-        "bool_parsing": f"{where} 应为 true 或 false",
-        "bool_type": f"{where} 应为 true 或 false",
-        "string_type": f"{where} 应为文本",
-        "list_type": f"{where} 应为列表",
         "dict_type": f"{where} 应为对象",
+        "model_type": f"{where} 应为对象",
         "model_attributes_type": f"{where} 应为对象",
         "datetime_parsing": f"{where} 不是有效的时间（ISO 8601，如 2026-03-02T10:25:00+08:00）",
         "datetime_from_date_parsing": f"{where} 不是有效的时间（ISO 8601，如 2026-03-02T10:25:00+08:00）",
         "datetime_type": f"{where} 不是有效的时间",
         "date_parsing": f"{where} 不是有效的日期（YYYY-MM-DD）",
         "date_from_datetime_parsing": f"{where} 不是有效的日期（YYYY-MM-DD）",
-        "string_pattern_mismatch": f"{where} 格式不对",
-        "url_parsing": f"{where} 不是有效的网址",
         "url_scheme": f"{where} 只能是 http 或 https 网址",
     }
-    if kind in simple:
-        return simple[kind]
-    if kind in ("literal_error", "enum"):
-        # pydantic lists choices as "'a', 'b' or 'c'": one Chinese list separator throughout.
-        expected = str(ctx.get("expected", "")).replace(" or ", "、").replace(", ", "、")
-        return f"{where} 应为 {expected} 之一"
-    if kind == "string_too_short":
-        return f"{where} 至少 {ctx.get('min_length')} 个字符"
-    if kind == "string_too_long":
-        return f"{where} 最多 {ctx.get('max_length')} 个字符"
-    if kind in ("too_short", "too_long"):
-        bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
-        return f"{where} 至{'少' if kind == 'too_short' else '多'} {bound} 项"
-    bounds = {
-        "greater_than_equal": ("不能小于", "ge"),
-        "greater_than": ("应大于", "gt"),
-        "less_than_equal": ("不能大于", "le"),
-        "less_than": ("应小于", "lt"),
-    }
-    if kind in bounds:
-        words, key = bounds[kind]
-        return f"{where} {words} {ctx.get(key)}"
+    if kind in own:
+        return own[kind]
+    if words := type_words(error):
+        return f"{where} {words}"
     if kind == "value_error":
         reason = msg.removeprefix("Value error, ")
         if "between the years 1970 and 2999" in reason:
