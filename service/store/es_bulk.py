@@ -1,8 +1,9 @@
 """Talking to the cluster and writing in bulk: errors as StoreUnavailable, retries with backoff, dead letters.
 
 A whole request turned away (429 under load, 502-504 while shards move) or a document rejected for the
-same reasons is retried with exponential backoff up to ``bulk_max_retries``; a document the cluster can
-never accept (mapping, parsing, size) goes to the dead-letter index with the reason, never silently lost.
+same reasons is retried with exponential backoff up to ``bulk_max_retries``, then reported as StoreUnavailable
+(the spool keeps the batch); a document the cluster can never accept (mapping, parsing, size) goes to the
+dead-letter index with the reason, never silently lost.
 """
 
 from __future__ import annotations
@@ -175,9 +176,15 @@ class BulkWriting:
             if not retry:
                 break
             if attempt >= self.settings.bulk_max_retries:
-                for doc_id in retry:
-                    failed[doc_id] = f"still rejected after {attempt} retries: {last_reason[doc_id]}"
-                break
+                # Still too busy (a full write queue, the memory breaker, a full disk's flood-stage block): the
+                # cluster cannot take writes now, which says nothing against the documents. Dead-lettering them
+                # would drop them from the index for good; as unavailable, the batch waits in the spool instead
+                # (replays are idempotent, so what of it was written already is not doubled).
+                sample = next(iter(last_reason.values()))
+                raise StoreUnavailable(
+                    f"Elasticsearch at {', '.join(self.hosts)} still rejected {len(retry)} documents after "
+                    f"{attempt} retries: {sample}"
+                )
             with self._lock:
                 self.retried += len(retry)
             logger.warning(
@@ -219,8 +226,13 @@ class BulkWriting:
                 with self._call(what):
                     return self._es.bulk(operations=operations, **kwargs)
             except ApiError as exc:
-                if not _is_transient(exc.status_code) or attempt >= self.settings.bulk_max_retries:
+                if not _is_transient(exc.status_code):
                     raise
+                if attempt >= self.settings.bulk_max_retries:
+                    raise StoreUnavailable(
+                        f"Elasticsearch at {', '.join(self.hosts)} still rejected {what} after {attempt} retries: "
+                        f"{_reason(exc.status_code, exc.error)}"
+                    ) from exc
                 with self._lock:
                     self.retried += 1
                 logger.warning("Elasticsearch 拒绝了 {} 请求（{}），正在重试", what, exc.status_code)

@@ -68,6 +68,15 @@ def _settled_count(store: Store, wait: float = 60.0) -> int:
     return count
 
 
+def _what_happened(tmp: Path, counts: dict, store: Store) -> str:
+    """The crawl's counts, dead letters and the warnings of its log: what a failure needs to be understood."""
+    log = tmp / "data" / "logs" / "crawl.log"
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
+    warnings = [line[:300] for line in lines if " WARNING " in line or " ERROR " in line][-30:]
+    letters = [(d.item_id, d.reason[:200]) for d in store.dead_letters()]
+    return f"counts={counts}\ndead letters={letters}\ncrawl log:\n" + "\n".join(warnings)
+
+
 def _settings(tmp: Path, base: str, es: ElasticsearchSettings, slow: bool) -> Settings:
     yaml = demo_sources_yaml(base)
     if slow:
@@ -108,7 +117,7 @@ def test_outage_mid_crawl_loses_and_doubles_nothing(
     store = make_store(_settings(tmp_path, base, es, slow=False))
     try:
         store.replay()  # whatever the crawl spooled while the cluster was away
-        assert _settled_count(store) == DEMO_TOTAL
+        assert _settled_count(store) == DEMO_TOTAL, _what_happened(tmp_path, counts, store)
         ids = [i.id for i in store.search(ItemQuery(size=200)).results]
         assert len(ids) == len(set(ids)) == DEMO_TOTAL
     finally:

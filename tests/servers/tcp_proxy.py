@@ -56,6 +56,9 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            # The timeout was for connecting: a slow answer (a loaded node) or an idle kept-alive connection
+            # must not be cut by the proxy, only by stop().
+            upstream.settimeout(None)
             with self._lock:
                 self._conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):

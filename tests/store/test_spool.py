@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from elasticsearch import Elasticsearch
 
 from service.db import Database
 from service.store.base import ItemQuery
@@ -119,3 +120,33 @@ def test_items_written_before_the_database_is_migrated_are_stored(shared_es_sett
     finally:
         store.close()
         fresh.dispose()
+
+
+def test_a_cluster_that_keeps_refusing_writes_spools_them_instead_of_dead_lettering(
+    es_settings, es_server, ledger: Database
+) -> None:
+    """429 for longer than the retries last (here the flood-stage block of a full disk; under load the write
+    queue or the memory breaker) is a cluster that cannot take writes now, not documents it can never
+    accept: they wait in the spool and are stored once it takes writes again, none in the dead-letter index."""
+    settings = es_settings.model_copy(update={"bulk_max_retries": 2})
+    store = SpoolingStore(ElasticsearchStore(settings), ledger)
+    store.init()
+    admin = Elasticsearch(es_server.url, basic_auth=(es_server.username, es_server.password))
+    blocked = {"index.blocks.read_only_allow_delete": True}
+    try:
+        store.upsert([make_item(n) for n in range(5)])
+        admin.indices.put_settings(index=store.alias, settings=blocked)
+        during = store.upsert([make_item(n) for n in range(5, 20)])
+        assert during.spooled == [make_item(n).id for n in range(5, 20)]
+        assert during.dead_lettered == []
+        assert store.pending() == 15
+        admin.indices.put_settings(index=store.alias, settings={"index.blocks.read_only_allow_delete": None})
+        assert store.replay() == 15
+        assert store.count(ItemQuery()) == 20
+        assert store.dead_letters() == []
+    finally:
+        admin.options(ignore_status=404).indices.put_settings(
+            index=f"{settings.index_prefix}-*", settings={"index.blocks.read_only_allow_delete": None}
+        )
+        admin.close()
+        store.close()
