@@ -163,6 +163,8 @@ def run(settings: Settings, source_ids: list[str], check: bool = False, store_re
             "entries": summary.get("entries", 0),
             "error_samples": summary.get("error_samples", []),
         }
+        if stats.get("yuqing/spooled"):
+            counts["spooled"] = int(stats["yuqing/spooled"])
         counts[HEALTH_KEY] = {"source": sid, "summary": summary}
         results[sid] = counts
     return {**results, **invalid}

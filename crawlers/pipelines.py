@@ -308,6 +308,9 @@ class StorePipeline:
         stats.inc_value("yuqing/new", len(result.new))
         stats.inc_value("yuqing/updated", len(result.updated))
         stats.inc_value("yuqing/unchanged", len(result.unchanged))
+        if result.spooled:
+            # Safe in the database while the cluster is away, stored by the next write or the replay job.
+            stats.inc_value("yuqing/spooled", len(result.spooled))
         if result.dead_lettered:
             stats.inc_value("yuqing/dead_lettered", len(result.dead_lettered))
             for ident, reason in result.dead_lettered:
