@@ -10,7 +10,9 @@ side that goes first alternates), each into a fresh index:
    Store, into an ``ElasticsearchStore`` (``init`` not timed). Per batch of ``crawl.batch_size`` (100) the
    store step makes one near-duplicate candidate lookup (``lsh_candidates``: one search for ids and versions,
    a second one only for documents the store does not hold) and one upsert (one bulk of ``create``), which runs
-   on the pipeline's writer thread while the next batch is prepared (the next lookup waits for it).
+   on the pipeline's writer thread while the next batch is prepared and looked up (since 2026-11-30 17:40 the
+   lookup sees the documents of the write in flight instead of waiting for it; the documents are built in the
+   crawl's thread).
 2. **raw bulk**: ``elasticsearch.helpers.bulk`` of the documents the product writes for the same items
    (built once before the rounds with ``service.store.es_layout.document``) into an index with the same
    mappings and settings (the items index's sort order included, since 2026-11-30 09:00).

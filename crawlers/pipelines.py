@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -202,36 +203,54 @@ class DedupePipeline:
 class _Writes:
     """One batch write in flight per store, on a thread of its own, while the crawl prepares the next batch.
 
-    A bulk write into Elasticsearch mostly waits for the cluster; meanwhile the crawl cleans, normalises and
-    signs the items of the next batch, so a crawl takes about the longer of the two instead of their sum.
-    Only for stores that say their writes overlap (``overlaps_writes``); others are written at once. Every
-    candidate lookup first waits for the write in flight (``settle``): a batch's reposts of the previous
-    batch, of this crawl or of another crawl of the process, are found as before.
+    A bulk write into Elasticsearch mostly waits for the cluster; meanwhile the crawl cleans, normalises, signs
+    and looks up the items of the next batch, so a crawl takes about the longer of the two instead of their sum.
+    Only for stores that say their writes overlap (``overlaps_writes``); others are written at once.
+
+    A batch's reposts of the batch in flight must still be found. A write of new items is staged
+    (``stage_upsert``): its documents are built in the crawl's thread and shown to the candidate lookups as
+    written until the cluster answers, so the next lookup runs beside it. Any other write is waited for
+    before the next lookup. When a staged write does not store exactly what it showed (a document refused,
+    the store unreachable and the batch spooled), the next batch is looked up again after it, as if it had
+    waited.
     """
 
     def __init__(self, store: Any) -> None:
         self.overlap = bool(getattr(store, "overlaps_writes", False))
         self.store = store
         self.executor: ThreadPoolExecutor | None = None
-        self.pending: tuple[StorePipeline, list[Item], Future[UpsertResult]] | None = None
+        self.pending: tuple[StorePipeline, list[Item], Future[UpsertResult], Any] | None = None
 
-    def write(self, pipeline: StorePipeline, batch: list[Item]) -> None:
-        """Write ``batch`` for ``pipeline``: in the background when the store allows, else now."""
+    def shown(self) -> bool:
+        """Whether the write in flight (if any) shows its documents to candidate lookups."""
+        return self.pending is None or self.pending[3] is not None
+
+    def stage(self, batch: list[Item]) -> Any:
+        """The store's staged upsert of ``batch`` (documents shown to lookups from now on), or None."""
+        stage = getattr(self.store, "stage_upsert", None) if self.overlap else None
+        return stage(batch) if stage is not None else None
+
+    def write(self, pipeline: StorePipeline, batch: list[Item], staged: Any = None) -> None:
+        """Write ``batch`` for ``pipeline`` (``staged``: its staged upsert): in the background when the store
+        allows, else now."""
         self.settle()
         if not self.overlap:
             pipeline.count(batch, lambda: self.store.upsert(batch))
             return
         if self.executor is None:
             self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yuqing-store-write")
-        self.pending = (pipeline, batch, self.executor.submit(self.store.upsert, batch))
+        job = staged.send if staged is not None else partial(self.store.upsert, batch)
+        self.pending = (pipeline, batch, self.executor.submit(job), staged)
 
-    def settle(self) -> None:
-        """Wait for the write in flight, if any, and count it into its crawl's stats."""
+    def settle(self) -> bool:
+        """Wait for the write in flight, if any, and count it into its crawl's stats; whether lookups made
+        beside it saw what it stored (True when none could: it showed nothing)."""
         if self.pending is None:
-            return
-        pipeline, batch, future = self.pending
+            return True
+        pipeline, batch, future, staged = self.pending
         self.pending = None
         pipeline.count(batch, future.result)
+        return staged is None or bool(staged.exact)
 
     def close(self) -> None:
         """Settle and let the writer thread go (the next write starts another)."""
@@ -247,7 +266,7 @@ class StorePipeline:
     Built by Scrapy through ``from_crawler`` from the store the crawl process opened (``YUQING_STORE``);
     without one it raises NotConfigured and Scrapy leaves it out. Each batch is put into events with one
     candidate lookup in the store (service/items/duplicates.py: the batch is what makes it one lookup),
-    then upserted (on Elasticsearch while the next batch is prepared, see ``_Writes``).
+    then upserted (on Elasticsearch while the next batch is prepared and looked up, see ``_Writes``).
     """
 
     def __init__(self, crawler: Crawler, store: Store, batch_size: int, writes: _Writes | None = None) -> None:
@@ -280,11 +299,26 @@ class StorePipeline:
             return
         batch = list(self.pending.values())
         self.pending.clear()
-        # The lookup sees every earlier batch's write: the one in flight is waited for first.
-        self.writes.settle()
+        # The lookup sees every earlier batch's write: one in flight is waited for unless it shows its documents.
+        if not self.writes.shown():
+            self.writes.settle()
         # An unreachable store groups the batch within itself; its writes are then spooled.
-        batch, _decisions = assign_events(self.store, batch)
-        self.writes.write(self, batch)
+        grouped, _decisions = assign_events(self.store, batch)
+        staged = self.writes.stage(grouped)
+        try:
+            if not self.writes.settle():
+                # The write beside the lookup stored other than it showed: look again now that it is answered.
+                if staged is not None:
+                    staged.withdraw()
+                    staged = None
+                grouped, _decisions = assign_events(self.store, batch)
+                staged = self.writes.stage(grouped)
+            self.writes.write(self, grouped, staged)
+        except BaseException:
+            # Never handed to the writer: lookups must not go on seeing its documents as written.
+            if staged is not None:
+                staged.withdraw()
+            raise
 
     def write_now(self) -> None:
         """The crawl is asked to stop: write the items held so far, not waiting for a full batch, so that a crawl

@@ -86,8 +86,9 @@ class ElasticsearchStore(Backfills, CandidateLookups, WindowedPages):
     """Items in an Elasticsearch cluster; see service.store.es_layout for the index layout."""
 
     backend = "elasticsearch"
-    # A bulk write mostly waits for the cluster: the crawl pipeline prepares its next batch meanwhile
-    # (crawlers/pipelines.py, _Writes), whose candidate lookups still wait for the write in flight.
+    # A bulk write mostly waits for the cluster: the crawl pipeline prepares and looks up its next batch
+    # meanwhile (crawlers/pipelines.py, _Writes); the lookups see the documents of a write of new items in
+    # flight (stage_upsert), and wait for any other write.
     overlaps_writes = True
 
     def __init__(self, settings: ElasticsearchSettings) -> None:

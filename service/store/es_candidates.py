@@ -61,8 +61,11 @@ class CandidateLookups(Upserts):
             chunk = keys[start : start + _KEYS_PER_QUERY]
             found = self._combined(chunk, bands, limit)
             if found is None:
-                # The per-key queries read only what the index shows: make this process's writes part of it.
-                if self._fresh.shares({b for k in chunk for b in bands[k]}):
+                # The per-key queries read only what the index shows: make this process's writes part of it
+                # (a write in flight first answered).
+                wanted = {b for k in chunk for b in bands[k]}
+                self._fresh.wait_unshown(wanted)
+                if self._fresh.shares(wanted):
                     self._refresh()
                 found = self._per_key(chunk, bands, limit)
             out.update(found)

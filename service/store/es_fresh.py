@@ -11,6 +11,11 @@ The lookup's candidates are mostly documents this process wrote or read a few ba
 only for their ids and versions (no stored fields read), and only the documents not held here in that version
 are read. Partial updates (an event, a match time, band keys) are not held: their ids and bands are recorded,
 and a lookup they can change refreshes first.
+
+A crawl's write of new items may still be in flight when its next batch is looked up (crawlers/pipelines.py):
+the documents of such a write are shown to the lookups from before the bulk request is sent until it is
+answered, as the documents it writes (a lookup sees what it would see after the write). A write that does not
+store exactly what it showed tells its crawl, which looks the next batch up again after it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from service.store.es_layout import LOOKUP_EXCLUDES, item_of
 FRESH_CAP = 5_000
 
 Version = tuple[int, int]  # (_primary_term, _seq_no): a later write of a document has a larger one
+# The version of a shown document (not written yet: the cluster has not given it one).
+_UNWRITTEN: Version = (-1, -1)
 
 
 @dataclass
@@ -69,6 +76,45 @@ class FreshWrites:
         self._changed_ids: set[str] = set()
         self._changed_bands: set[int] = set()
         self._overflow = False
+        # Documents of writes in flight, shown to lookups as written (see ``show``), and by band.
+        self._shown: dict[str, HeldDoc] = {}
+        self._shown_by_band: dict[int, set[str]] = {}
+        self._hidden = threading.Condition(self._lock)
+
+    def show(self, docs: Iterable[tuple[str, Mapping[str, Any]]]) -> list[tuple[str, HeldDoc]]:
+        """Documents of a write about to be sent: lookups see them as written until ``hide`` (a later write's
+        copy of an id replaces an earlier one's)."""
+        made = [(doc_id, held(doc, _UNWRITTEN)) for doc_id, doc in docs]
+        with self._lock:
+            for doc_id, doc in made:
+                self._unshow(doc_id)
+                self._shown[doc_id] = doc
+                for band in doc.bands:
+                    self._shown_by_band.setdefault(band, set()).add(doc_id)
+        return made
+
+    def hide(self, shown: Iterable[tuple[str, HeldDoc]]) -> None:
+        """The write of these shown documents is answered (its written documents are ``indexed``) or given up."""
+        with self._lock:
+            for doc_id, doc in shown:
+                if self._shown.get(doc_id) is doc:
+                    self._unshow(doc_id)
+            self._hidden.notify_all()
+
+    def _unshow(self, doc_id: str) -> None:
+        doc = self._shown.pop(doc_id, None)
+        for band in doc.bands if doc is not None else ():
+            holders = self._shown_by_band.get(band)
+            if holders is not None:
+                holders.discard(doc_id)
+                if not holders:
+                    del self._shown_by_band[band]
+
+    def wait_unshown(self, wanted: set[int]) -> None:
+        """Until no document shown shares one of these bands: for reads that only see the index. Only writes
+        already handed to a writer are shown when a lookup runs (crawlers/pipelines.py), so this ends."""
+        with self._hidden:
+            self._hidden.wait_for(lambda: wanted.isdisjoint(self._shown_by_band))
 
     def indexed(self, written: Iterable[tuple[str, Mapping[str, Any], Version]]) -> None:
         """Whole documents the cluster acknowledged: (id, document, version)."""
@@ -153,13 +199,17 @@ class FreshWrites:
 
     def resolve(self, hits: list[tuple[str, Version]], wanted: set[int]) -> tuple[list[HeldDoc], list[str]]:
         """The held documents for a search's (id, version) hits sharing a band with ``wanted``, plus those
-        written since the last refresh that the index does not show yet; and the ids to read from the index
-        (not held, or held in an older version)."""
+        written since the last refresh that the index does not show yet and those of writes in flight; and the
+        ids to read from the index (not held, or held in an older version)."""
         out: list[HeldDoc] = []
         missing: list[str] = []
         with self._lock:
             extra = {i: self._docs[i] for band in wanted for i in self._by_band.get(band, ())}
+            # A write in flight: its document is what the index holds once it is answered.
+            extra.update((i, self._shown[i]) for band in wanted for i in self._shown_by_band.get(band, ()))
             for doc_id, version in hits:
+                if doc_id in self._shown:
+                    continue  # the shown copy, already among ``extra`` when it shares a band
                 mine = self._docs.get(doc_id)
                 if mine is None or mine.version < version:
                     missing.append(doc_id)

@@ -11,15 +11,58 @@ new items makes no read before its bulk write.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from service import clock
 from service.store.base import Item, UpsertResult
 from service.store.es_bulk import BulkWriting
+from service.store.es_fresh import HeldDoc
 from service.store.es_layout import KEPT_ON_UPDATE, document
 
 _MGET_CHUNK = 1000
+
+
+@dataclass
+class _Chunk:
+    """One bulk request's worth of an upsert, prepared: the documents to write and what each item is."""
+
+    items: Sequence[Item]
+    latest: dict[str, Item]  # the last occurrence of each id
+    created: set[str]  # written with ``create`` (the lookup showed them new)
+    now: datetime
+    kinds: dict[str, str] = field(default_factory=dict)  # id -> new / updated / unchanged
+    docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class StagedWrite:
+    """An upsert of new items prepared in the crawl's thread and sent by its writer thread (``stage_upsert``)."""
+
+    def __init__(self, store: Upserts, chunks: list[_Chunk], shown: list[tuple[str, HeldDoc]]) -> None:
+        self.store = store
+        self.chunks = chunks
+        self.shown = shown
+        # Set by send: every document was written as shown (none refused as stored already, none failed).
+        self.exact = False
+
+    def send(self) -> UpsertResult:
+        """Write the documents; lookups stop seeing the shown copies once the cluster answered."""
+        result = UpsertResult()
+        exact = True
+        try:
+            for chunk in self.chunks:
+                written, as_shown = self.store._write(chunk)
+                result.merge(written)
+                exact = exact and as_shown
+        finally:
+            self.withdraw()
+        self.exact = exact
+        return result
+
+    def withdraw(self) -> None:
+        """Lookups no longer see this write's documents as written (sent and answered, or never sent)."""
+        self.store._fresh.hide(self.shown)
 
 
 class Upserts(BulkWriting):
@@ -57,11 +100,28 @@ class Upserts(BulkWriting):
         result = UpsertResult()
         size = self.settings.bulk_chunk_size
         for start in range(0, len(items), size):
-            result.merge(self._upsert_chunk(items[start : start + size], unseen))
+            result.merge(self._write(self._prepare(items[start : start + size], unseen))[0])
         return result
 
-    def _upsert_chunk(self, items: Sequence[Item], unseen: set[str]) -> UpsertResult:
-        result = UpsertResult()
+    def stage_upsert(self, items: Sequence[Item]) -> StagedWrite | None:
+        """The upsert of ``items`` made ready to send, its documents shown to this process's candidate lookups
+        until it is answered (service.store.es_fresh); None unless the last lookup showed every item new.
+
+        Building the documents needs nothing from the cluster then (each is created, see the module
+        docstring), so a crawl builds them while its previous write is in flight, and its next lookup need
+        not wait for this write.
+        """
+        with self._lock:
+            if not items or any(i.id not in self._unseen for i in items):
+                return None
+            unseen, self._unseen = self._unseen, set()
+        size = self.settings.bulk_chunk_size
+        chunks = [self._prepare(items[start : start + size], unseen) for start in range(0, len(items), size)]
+        shown = self._fresh.show((doc_id, doc) for chunk in chunks for doc_id, doc in chunk.docs.items())
+        return StagedWrite(self, chunks, shown)
+
+    def _prepare(self, items: Sequence[Item], unseen: set[str]) -> _Chunk:
+        """The documents to write for a chunk (the stored ones read first, except those the lookup showed new)."""
         # The last occurrence of an id is what gets stored.
         latest: dict[str, Item] = {}
         for raw in items:
@@ -70,13 +130,18 @@ class Upserts(BulkWriting):
         existing = self._existing([i for i in latest if i not in created])
         now = clock.now()
         base_seq = self._allot_seq(len(latest))
-        docs: dict[str, dict[str, Any]] = {}
-        kinds: dict[str, str] = {}
+        chunk = _Chunk(items, latest, created, now)
         for position, item in enumerate(latest.values()):
-            kinds[item.id], doc = self._doc_for(item, existing.get(item.id), now, base_seq + position)
+            chunk.kinds[item.id], doc = self._doc_for(item, existing.get(item.id), now, base_seq + position)
             if doc is not None:
-                docs[item.id] = doc
-        failed, refused = self._bulk_write(docs, created)
+                chunk.docs[item.id] = doc
+        return chunk
+
+    def _write(self, chunk: _Chunk) -> tuple[UpsertResult, bool]:
+        """Write a prepared chunk; the result, and whether every document was written as prepared."""
+        result = UpsertResult()
+        latest, kinds, docs, now = chunk.latest, chunk.kinds, dict(chunk.docs), chunk.now
+        failed, refused = self._bulk_write(docs, chunk.created)
         if refused:
             # Stored after all (changed beyond its bands, or by another process since the lookup): as above.
             again = self._existing(refused)
@@ -92,7 +157,7 @@ class Upserts(BulkWriting):
         # Report each input occurrence, as if the items had been upserted one after another, so
         # new + updated + unchanged + dead-lettered always equals the input.
         seen: dict[str, str] = {}
-        for raw in items:
+        for raw in chunk.items:
             if raw.id in failed:
                 result.dead_lettered.append((raw.id, failed[raw.id]))
                 continue
@@ -104,7 +169,7 @@ class Upserts(BulkWriting):
             else:
                 result.updated.append(raw.id)
             seen[raw.id] = fingerprint
-        return result
+        return result, not refused and not failed
 
     @staticmethod
     def _doc_for(item: Item, old: dict[str, Any] | None, now: datetime, seq: int) -> tuple[str, dict[str, Any] | None]:

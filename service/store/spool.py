@@ -14,7 +14,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,14 +128,25 @@ class SpoolingStore:
     def upsert(self, items: Sequence[Item]) -> UpsertResult:
         if not items:
             return UpsertResult()
+        return self._write(items, lambda: self.inner.upsert(items))
+
+    def _write(self, items: Sequence[Item], write: Callable[[], UpsertResult]) -> UpsertResult:
+        """Replay the spool, then ``write`` the items; spool them when the backend is unavailable."""
         with self._thread_lock:
             try:
                 self._replay_locked()
-                return self.inner.upsert(items)
+                return write()
             except StoreUnavailable as exc:
                 self._spool(items)
                 logger.warning("条目存储不可用（{}）：{} 条条目已暂存到数据库，恢复后由任一进程重放", exc, len(items))
                 return UpsertResult(spooled=[i.id for i in items])
+
+    def stage_upsert(self, items: Sequence[Item]) -> SpooledStage | None:
+        """The backend's staged upsert (see ElasticsearchStore.stage_upsert), spooled like ``upsert`` when the
+        backend is unavailable at send time; None when the backend stages nothing."""
+        stage = getattr(self.inner, "stage_upsert", None)
+        staged = stage(items) if stage is not None else None
+        return SpooledStage(self, items, staged) if staged is not None else None
 
     def health(self) -> dict[str, Any]:
         health = self.inner.health()
@@ -145,6 +156,29 @@ class SpoolingStore:
             logger.warning("无法统计暂存条目：{}", exc)
             health["spooled"] = None
         return health
+
+
+class SpooledStage:
+    """A staged upsert of the backend sent through the spool: replayed spool first, spooled on an outage."""
+
+    def __init__(self, spool: SpoolingStore, items: Sequence[Item], staged: Any) -> None:
+        self.spool = spool
+        self.items = items
+        self.staged = staged
+
+    @property
+    def exact(self) -> bool:
+        """Every document was written as shown (False when spooled instead)."""
+        return bool(self.staged.exact)
+
+    def send(self) -> UpsertResult:
+        try:
+            return self.spool._write(self.items, self.staged.send)
+        finally:
+            self.staged.withdraw()  # spooled or not sent: no longer shown as written
+
+    def withdraw(self) -> None:
+        self.staged.withdraw()
 
 
 def _read_lines(path: Path) -> list[str]:

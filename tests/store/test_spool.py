@@ -150,3 +150,32 @@ def test_a_cluster_that_keeps_refusing_writes_spools_them_instead_of_dead_letter
         )
         admin.close()
         store.close()
+
+
+def test_a_crawl_write_shown_to_lookups_is_spooled_and_withdrawn_when_the_cluster_goes(
+    es_settings, proxy: TcpProxy, ledger: Database
+) -> None:
+    """A crawl's write of new items shows its documents to the next lookups before it is sent (crawlers/pipelines.py);
+    when the cluster is gone by then, the items are spooled as by any write and lookups no longer see them."""
+    settings = es_settings.model_copy(update={"hosts": [proxy.url], "request_timeout": 20.0})
+    store = SpoolingStore(ElasticsearchStore(settings), ledger)
+    store.init()
+    items = [make_item(n, lsh=[n, 1000 + n]) for n in range(5)]
+    probe = {"probe": [0, 1, 2, 3, 4]}
+    assert store.lsh_candidates({i.id: i.lsh for i in items}) == {}  # new: the write may be staged
+    staged = store.stage_upsert(items)
+    assert staged is not None
+    assert {i.id for i in store.lsh_candidates(probe)["probe"]} == {i.id for i in items}
+
+    proxy.stop()
+    result = staged.send()
+    assert result.spooled == [i.id for i in items]
+    assert not staged.exact  # the crawl looks its next batch up again
+    assert store.pending() == 5
+
+    proxy.start()
+    assert store.lsh_candidates(probe) == {}  # spooled, not stored: no longer shown
+    assert store.replay() == 5
+    assert {i.id for i in store.lsh_candidates(probe)["probe"]} == {i.id for i in items}
+    assert store.count(ItemQuery()) == 5
+    store.close()
