@@ -47,6 +47,16 @@ class ChildWatch:
         self.killed: str | None = None  # "stopped" or "timeout"
 
     @property
+    def interrupted(self) -> bool:
+        """The stop came from Ctrl-C in ``yuqing crawl`` (``request_stop``), not from a stop of the service."""
+        return self._asked
+
+    @property
+    def why(self) -> str:
+        """How a stopped crawl's messages begin: the user interrupted it, or the service is stopping."""
+        return "已中断" if self._asked else "服务正在停止"
+
+    @property
     def stopping(self) -> bool:
         """The child was asked to stop (its results, if any, are of a partial crawl)."""
         return self.stop_by is not None
@@ -83,7 +93,9 @@ class ChildWatch:
     def check(self) -> None:
         """After the child ended: CrawlStopped or CrawlError when it was killed."""
         if self.killed == "stopped":
-            raise CrawlStopped(f"服务正在停止，抓取已在 {self.grace:g} 秒后终止")
+            raise CrawlStopped(
+                f"{self.why}：抓取进程 {self.grace:g} 秒内未结束，已强制终止；已写入的条目保留，未写入的下次抓取时补齐"
+            )
         if self.killed == "timeout":
             raise CrawlError(f"抓取超时（{self.timeout} 秒）")
 

@@ -103,7 +103,7 @@ def _run(
     result = _last_json_line(output)
     if result is None and watch.stopping:
         # Asked to stop before Scrapy was up: the signal ended it before it fetched anything.
-        raise CrawlStopped("服务正在停止，抓取进程在开始抓取前已结束")
+        raise CrawlStopped(f"{watch.why}：抓取进程在开始抓取前已结束")
     if result is None:
         raise CrawlError(f"抓取进程异常退出（代码 {returncode}）：{_tail(log_path, start)}")
     if not result.get("ok"):
@@ -114,6 +114,8 @@ def _run(
         raise CrawlError(str(result.get("error", "未知错误")))
     if watch.stopping:
         watch.stopped_in_time()
+        if check and watch.interrupted:
+            raise KeyboardInterrupt  # a check shows nothing of a partial fetch
         return _stopped_results(result["sources"], ids)
     return _record_health(settings, result["sources"])
 
@@ -122,7 +124,8 @@ def _run_child(settings: Settings, command: list[str], log: IO[bytes], watch: Ch
     """Run one crawl process to its end under ``watch``; its output and exit code.
 
     The child has a session of its own: a Ctrl-C at the terminal reaches only this process, which then asks
-    the child to stop once (a second signal would make Scrapy drop its last batch unwritten).
+    the child to stop once (a second signal would make Scrapy drop its last batch unwritten); a second Ctrl-C
+    here ends the child at once.
     """
     proc = subprocess.Popen(  # noqa: S603 - our own module, arguments are source ids
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=_child_env(), start_new_session=True
@@ -147,9 +150,9 @@ def _run_child(settings: Settings, command: list[str], log: IO[bytes], watch: Ch
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    # After a Ctrl-C the crawl ended (or was ended) like one stopped with the service: the caller reports what
+    # it wrote (counts marked ``stopped``) rather than only "interrupted".
     watch.check()
-    if interrupted:
-        raise KeyboardInterrupt
     return out.decode("utf-8", errors="replace"), proc.returncode
 
 

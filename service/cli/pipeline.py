@@ -7,17 +7,22 @@ import typer
 from service.cli.base import app, app_context, fail, rules_app, settings_of, sources_app
 from service.config_files import ConfigError
 
+# Exit code of a command ended by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+
 
 @app.command()
 def crawl(ctx: typer.Context, source_ids: list[str] = typer.Argument(None, help="来源 ID，省略则全部")) -> None:
     """立即抓取来源，输出每个来源的 新增/更新/跳过/错误 数。"""
-    from crawlers.runner import CrawlError, crawl_sources
+    from crawlers.runner import CrawlError, CrawlStopped, crawl_sources
 
     settings = settings_of(ctx)
     try:
         results = crawl_sources(settings, source_ids or [])
     except ConfigError as exc:
         fail(str(exc))
+    except CrawlStopped as exc:  # Ctrl-C, and the crawl did not end within its grace
+        fail(str(exc), INTERRUPTED)
     except CrawlError as exc:
         fail(f"抓取进程失败 (crawl process failed): {exc}", 1)
     if not results:
@@ -37,6 +42,8 @@ def crawl(ctx: typer.Context, source_ids: list[str] = typer.Argument(None, help=
         for sample in (counts.get("error_samples") or [])[:5]:
             typer.echo(f"  ! {sample.get('url', '')}: {sample.get('reason', '')}")
         failed = failed or bool(counts.get("errors")) or not counts.get("healthy", True)
+    if any(isinstance(c, dict) and c.get("stopped") for c in results.values()):
+        fail("已中断：本次抓取未完成，以上是已写入存储的条目，其余下次抓取时补齐", INTERRUPTED)
     if failed:
         raise typer.Exit(1)
 

@@ -74,10 +74,10 @@ class SlowSite:
         self.site.close()
 
 
-def _write_config(config: Path, base: str, delay: float) -> None:
+def _write_config(config: Path, base: str, delay: float, grace: float = GRACE) -> None:
     config.mkdir(exist_ok=True)
     (config / "settings.yaml").write_text(
-        f"scheduler:\n  crawl_niceness: 0\n  crawl_stop_seconds: {GRACE}\n", encoding="utf-8"
+        f"scheduler:\n  crawl_niceness: 0\n  crawl_stop_seconds: {grace:g}\n", encoding="utf-8"
     )
     (config / "sources.yaml").write_text(
         f"""crawl:
@@ -183,3 +183,65 @@ def test_stopping_run_mid_crawl_ends_within_seconds_and_loses_nothing(tmp_path: 
         alerts = conn.execute("SELECT item_id, count(*) FROM alerts GROUP BY item_id").fetchall()
     assert len(alerts) == ENTRIES, alerts
     assert all(count == 1 for _item, count in alerts), alerts
+
+
+@pytest.mark.parametrize("page_hangs", [True, False], ids=["killed-after-grace", "ends-by-itself"])
+def test_ctrl_c_in_yuqing_crawl_writes_what_was_fetched_and_says_so(tmp_path: Path, page_hangs: bool) -> None:
+    """Ctrl-C at the terminal reaches only the command (the crawl process has a session of its own): the command
+    asks the crawl to stop and the pages fetched are written. It ends within seconds, exit code 130, saying in
+    Chinese that it was interrupted (not that a service is stopping or that the crawl failed): with the counts
+    of what was written when the crawl ended by itself, or that it was ended after its grace."""
+    slow = SlowSite()
+    config, data = tmp_path / "config", tmp_path / "data"
+    # Ending by itself: the hanging page is answered right after the Ctrl-C, well within a long grace.
+    _write_config(config, slow.site.base, delay=1, grace=GRACE if page_hangs else 120)
+    env = {**os.environ, "YUQING_DATA_DIR": str(data)}
+    init = subprocess.run(
+        [sys.executable, "-m", "service.cli", "--config", str(config), "init"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert init.returncode == 0, init.stdout + init.stderr
+    log = (tmp_path / "crawl.out").open("w")
+    # A session of its own, like a command typed at a terminal: the SIGINT below goes to this process only.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "--config", str(config), "crawl", "slow-12345"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        waited = time.monotonic()
+        while not slow.hanging.wait(0.5):
+            assert proc.poll() is None, (tmp_path / "crawl.out").read_text()[-3000:]
+            assert time.monotonic() - waited < 240, (tmp_path / "crawl.out").read_text()[-3000:]
+        began = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        if not page_hangs:
+            slow.release.set()
+        proc.wait(timeout=STOP_BOUND + 60)
+        took = time.monotonic() - began
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+        slow.close()
+    output = (tmp_path / "crawl.out").read_text(encoding="utf-8")
+    assert took < STOP_BOUND, f"stop took {took:.1f} s\n{output[-3000:]}"
+    assert proc.returncode == 130, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert "已中断" in output, output[-3000:]
+    assert "服务正在停止" not in output, output[-3000:]
+    assert "抓取进程失败" not in output, output[-3000:]
+    stored = _stored(data)
+    assert 1 <= len(stored) < ENTRIES, stored
+    if page_hangs:
+        assert f"抓取进程 {GRACE} 秒内未结束，已强制终止" in output, output[-3000:]
+    else:
+        # The counts of what was written, then what the interruption means for the rest.
+        assert f"slow-12345: new={len(stored)} " in output, output[-3000:]
+        assert "已中断：本次抓取未完成" in output, output[-3000:]
