@@ -196,7 +196,7 @@ def _call(world: World, method: str, path: str, caller: str) -> int:
         url = path.replace("{source_id}", _new_source(world))
     if "{username}" in path:
         url = path.replace("{username}", _new_user(world))
-    today = clock.now().date().isoformat()
+    today = clock.to_local(clock.now()).date().isoformat()  # the export's days are Beijing days
     match (method, path):
         case ("POST", "/api/v1/auth/token"):
             kwargs["data"] = _credentials(world, caller)

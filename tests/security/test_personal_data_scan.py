@@ -61,7 +61,7 @@ def _department_view(world: World, ticket_id: int) -> dict[str, str]:
     """Every body the env department user can get that could show the work order."""
     env = world.headers("env1")
     get = world.client.get
-    today = clock.now().date().isoformat()
+    today = clock.to_local(clock.now()).date().isoformat()  # the export's days are Beijing days
     acted = world.client.post(
         f"/api/v1/tickets/{ticket_id}/actions", json={"action": "acknowledge", "note": f"已联系{PHONE}"}, headers=env
     )
