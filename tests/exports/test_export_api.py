@@ -67,6 +67,12 @@ def test_refusals(client: TestClient, users: Accounts) -> None:  # noqa: F811
     # Said the way every other date range is refused (items, tickets, audit log).
     assert backwards.json()["detail"] == "开始日期（from）2026-03-08 晚于结束日期（to）2026-03-02，请对调两个日期"
     assert client.get(URL, params={**WEEK, "format": "pdf"}, headers=officer).status_code == 422
+    # A mistyped department would give an empty ledger that reads as "no tickets that week".
+    typo = client.get(URL, params={**WEEK, "department": "evn"}, headers=officer)
+    assert typo.status_code == 422
+    assert typo.json()["detail"] == "部门（department）：departments.yaml 中没有责任单位 'evn'，也没有它的工单"
+    # One with tickets is exported even when departments.yaml no longer names it (the test config names none).
+    assert client.get(URL, params={**WEEK, "department": "water"}, headers=officer).status_code == 200
     assert client.get(URL, params={"from": "03/02/2026", "to": "2026-03-08"}, headers=officer).status_code == 422
 
 
