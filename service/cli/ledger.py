@@ -72,7 +72,7 @@ def export(
     from service.context import AppContext
     from service.db import DatabaseUnavailable
     from service.exports.ledger_rows import Names
-    from service.exports.service import FORMATS, export_ledger
+    from service.exports.service import FORMATS, export_ledger, known_department
     from service.exports.writers import ExportTooLarge
     from service.upgrade import migrate
 
@@ -88,11 +88,14 @@ def export(
     if fmt not in FORMATS:
         fail(f"--format: 应为 {' 或 '.join(FORMATS)}，收到 {fmt!r}")
     known = Names.load(settings.config_dir).departments
-    if department and known and department not in known:
-        fail(f"--department: departments.yaml 中没有责任单位 {department!r}（可选：{', '.join(sorted(known))}）")
     app_ctx = AppContext.create(settings)
     try:
         migrate(app_ctx)
+        if department and known and not known_department(app_ctx.db, known, department):
+            fail(
+                f"--department: departments.yaml 中没有责任单位 {department!r}，也没有它的工单"
+                f"（可选：{', '.join(sorted(known))}）"
+            )
         summary = export_ledger(
             app_ctx.db,
             settings,

@@ -17,7 +17,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
-from sqlalchemy import select
 from starlette.background import BackgroundTask
 
 from service import clock
@@ -26,10 +25,9 @@ from service.auth.deps import CurrentUser, department_filter, ensure_department_
 from service.context import AppContext
 from service.deps import CtxDep
 from service.exports.ledger_rows import Names, rows_from_tickets
-from service.exports.service import export_filename, export_ledger
+from service.exports.service import export_filename, export_ledger, known_department
 from service.exports.writers import csv_chunks
 from service.field_labels import field_label
-from service.ledger.models import Ticket
 from service.rules.config import current_departments
 
 router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
@@ -61,8 +59,8 @@ def export_ledger_file(
             raise HTTPException(422, f"{field_label(name)}：{day} 超出支持的日期范围（{MIN_YEAR}–{MAX_YEAR} 年）")
     if department:
         ensure_department_visible(principal, department, request)
-        if own is None and not _known_department(ctx, department):
-            # A typo would otherwise give an empty ledger that reads as "no tickets that week".
+        configured = {d.id for d in current_departments(ctx.settings.config_dir).departments}
+        if own is None and not known_department(ctx.db, configured, department):
             raise HTTPException(
                 422, f"{field_label('department')}：departments.yaml 中没有责任单位 {department!r}，也没有它的工单"
             )
@@ -105,14 +103,6 @@ def export_ledger_file(
         filename=filename,
         background=BackgroundTask(os.unlink, name),
     )
-
-
-def _known_department(ctx: AppContext, department: str) -> bool:
-    """In departments.yaml, or named by a ticket (a department removed since keeps its ledger)."""
-    if department in {d.id for d in current_departments(ctx.settings.config_dir).departments}:
-        return True
-    with ctx.db.session() as session:
-        return session.scalar(select(Ticket.id).where(Ticket.department == department).limit(1)) is not None
 
 
 def content_disposition_header(filename: str) -> str:

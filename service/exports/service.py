@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from loguru import logger
+from sqlalchemy import select
 
 from alerting.outbox import enqueue
 from service import clock
@@ -15,9 +17,20 @@ from service.exports.daily_brief import DailyBrief, build_daily_brief
 from service.exports.ledger_rows import Names, previous_week, rows_for_brief, rows_from_tickets
 from service.exports.summary import LedgerSummary
 from service.exports.writers import period_text, write_csv, write_xlsx
+from service.ledger.models import Ticket
 from service.settings import Settings
 
 FORMATS: tuple[str, ...] = ("xlsx", "csv")
+
+
+def known_department(db: Database, configured: Collection[str], department: str) -> bool:
+    """Whether ``department`` may be exported: configured, or named by a ticket (a department removed from
+    departments.yaml since keeps its ledger). A typo would otherwise give an empty ledger that reads as a
+    period without tickets."""
+    if department in configured:
+        return True
+    with db.session() as session:
+        return session.scalar(select(Ticket.id).where(Ticket.department == department).limit(1)) is not None
 
 
 def export_filename(date_from: date, date_to: date, fmt: str, department: str | None = None) -> str:

@@ -30,6 +30,7 @@ def test_export_writes_the_range_and_refuses_bad_input(tmp_path: Path, database_
     with db.session() as s:
         make_ticket(s, 1, T0, result=f"联系人{PHONE}")
         make_ticket(s, 2, T0, department="water")
+        make_ticket(s, 3, T0, department="old")  # a department removed from departments.yaml since
     db.dispose()
 
     def export(*args: str):
@@ -38,9 +39,9 @@ def test_export_writes_the_range_and_refuses_bad_input(tmp_path: Path, database_
     out = tmp_path / "out" / "ledger.xlsx"
     done = export("--from", "2026-03-02", "--to", "2026-03-02", "--format", "xlsx", "-o", str(out), "--per-department")
     assert done.returncode == 0, done.stderr
-    assert "已导出 2 件工单" in done.stdout
+    assert "已导出 3 件工单" in done.stdout
     wb = openpyxl.load_workbook(out)
-    assert wb.sheetnames == ["汇总", "台账", "市生态环境局", "市水务局"]
+    assert wb.sheetnames == ["汇总", "台账", "市生态环境局", "市水务局", "old"]
 
     csv_out = tmp_path / "water.csv"
     done = export(
@@ -50,6 +51,14 @@ def test_export_writes_the_range_and_refuses_bad_input(tmp_path: Path, database_
     with csv_out.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     assert [r[6] for r in rows[1:]] == ["市水务局"]
+    # The removed department keeps its ledger; a name neither configured nor on a ticket is a typo.
+    done = export("--from", "2026-03-02", "--to", "2026-03-08", "--department", "old", "-o", str(tmp_path / "o.xlsx"))
+    assert done.returncode == 0, done.stderr
+    assert "已导出 1 件工单" in done.stdout
+    typo = export("--from", "2026-03-02", "--to", "2026-03-08", "--department", "wtaer", "-o", str(tmp_path / "t.xlsx"))
+    assert typo.returncode == 2
+    assert "departments.yaml 中没有责任单位 'wtaer'，也没有它的工单" in typo.stderr
+    assert not (tmp_path / "t.xlsx").exists()
 
 
 def test_export_refuses_bad_input_with_one_line(tmp_path: Path) -> None:
