@@ -128,18 +128,20 @@ class SpoolingStore:
     def upsert(self, items: Sequence[Item]) -> UpsertResult:
         if not items:
             return UpsertResult()
-        return self._write(items, lambda: self.inner.upsert(items))
+        return self._write(items, lambda: self.inner.upsert(items))[0]
 
-    def _write(self, items: Sequence[Item], write: Callable[[], UpsertResult]) -> UpsertResult:
-        """Replay the spool, then ``write`` the items; spool them when the backend is unavailable."""
+    def _write(self, items: Sequence[Item], write: Callable[[], UpsertResult]) -> tuple[UpsertResult, int]:
+        """Replay the spool, then ``write`` the items; spool them when the backend is unavailable. The result,
+        and how many spooled items were replayed first."""
+        replayed = 0
         with self._thread_lock:
             try:
-                self._replay_locked()
-                return write()
+                replayed = self._replay_locked()
+                return write(), replayed
             except StoreUnavailable as exc:
                 self._spool(items)
                 logger.warning("条目存储不可用（{}）：{} 条条目已暂存到数据库，恢复后由任一进程重放", exc, len(items))
-                return UpsertResult(spooled=[i.id for i in items])
+                return UpsertResult(spooled=[i.id for i in items]), replayed
 
     def stage_upsert(self, items: Sequence[Item]) -> SpooledStage | None:
         """The backend's staged upsert (see ElasticsearchStore.stage_upsert), spooled like ``upsert`` when the
@@ -165,15 +167,18 @@ class SpooledStage:
         self.spool = spool
         self.items = items
         self.staged = staged
+        self.replayed = 0
 
     @property
     def exact(self) -> bool:
-        """Every document was written as shown (False when spooled instead)."""
-        return bool(self.staged.exact)
+        """Every document was written as shown (False when spooled instead), and nothing else before it: items
+        replayed from the spool were not shown to the lookups made beside this write."""
+        return bool(self.staged.exact) and not self.replayed
 
     def send(self) -> UpsertResult:
         try:
-            return self.spool._write(self.items, self.staged.send)
+            result, self.replayed = self.spool._write(self.items, self.staged.send)
+            return result
         finally:
             self.staged.withdraw()  # spooled or not sent: no longer shown as written
 
