@@ -54,7 +54,9 @@ def local_day(column: str, dialect: str) -> str:
     """SQL of the Asia/Shanghai calendar day of a UTC time column, as 'YYYY-MM-DD'."""
     if dialect == "postgresql":
         return f"to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"
-    return f"date({column}, '+8 hours')"  # Shanghai has kept UTC+8 without daylight saving since 1991
+    # Shanghai has kept UTC+8 without daylight saving since 1991. date() rounds to the millisecond: the text is
+    # cut to whole milliseconds first, or 23:59:59.9996 would be filed under the next day (and month).
+    return f"date(substr({column}, 1, 23), '+8 hours')"
 
 
 def pending(t: str, stage: str) -> str:

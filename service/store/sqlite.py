@@ -254,12 +254,14 @@ class SqliteStore(Writing):
         return self._conn().execute(f"SELECT count(*) FROM items{where}", params).fetchone()[0]  # noqa: S608
 
     def day_counts(self, start: datetime, days: int) -> list[int]:
-        # One range scan of the stored_at index, grouped by whole days since ``start``.
+        # One range scan of the stored_at index, grouped by whole days since ``start``. julianday() rounds to
+        # the millisecond, so the text is cut to whole milliseconds first (23:59:59.9996 rounded up was counted
+        # as the next day's), and the difference is taken in whole milliseconds before dividing.
         rows = (
             self._conn()
             .execute(
-                "SELECT CAST(julianday(substr(stored_at, 1, 26)) - julianday(:start) AS INTEGER) AS d, count(*)"
-                " FROM items WHERE stored_at >= :lo AND stored_at < :hi GROUP BY d",
+                "SELECT CAST(round((julianday(substr(stored_at, 1, 23)) - julianday(:start)) * 86400000) AS INTEGER)"
+                " / 86400000 AS d, count(*) FROM items WHERE stored_at >= :lo AND stored_at < :hi GROUP BY d",
                 {
                     "start": start.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
                     "lo": ts(start),

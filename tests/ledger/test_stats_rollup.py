@@ -246,3 +246,39 @@ def test_the_scheduled_sla_job_folds_the_recorded_changes(tmp_path, database_url
     finally:
         context.set_current(None)
         ctx.close()
+
+
+def test_a_ticket_of_the_last_millisecond_of_a_month_stays_in_that_day_and_month(
+    tmp_path, database_url, frozen
+) -> None:
+    """SQLite's date() rounds to the millisecond: 23:59:59.9996 on 28 February was rolled up into 1 March."""
+    ctx = make_ctx(tmp_path, database_url)
+    context.set_current(ctx)
+    try:
+        config = ledger_config(ctx.settings)
+        with ctx.db.session() as session:
+            open_or_attach(
+                session,
+                title="月末最后一刻的工单",
+                severity="normal",
+                department="env",
+                event_id="ev-last-ms",
+                discovered_at=MIDNIGHT - timedelta(microseconds=400),
+                items=[ItemRef(item_id="item-last-ms", source="demo-12345", channel="hotline", title="工单")],
+                policy=config.policy,
+            )
+        february, march = MIDNIGHT.date() - timedelta(days=1), MIDNIGHT.date()
+        for fold in (False, True):  # from the recorded change, then from the folded roll-up
+            with ctx.db.session() as session:
+                if fold:
+                    rollup.fold(session)
+                assert daily_counts(session, OFFICER, february, 2) == [1, 0]
+                for day in (february, march):
+                    one_day = {"date_from": day, "date_to": day}
+                    assert stats(session, OFFICER, **one_day) == live_stats(session, OFFICER, **one_day)
+                whole_february = {"date_from": date(2026, 2, 1), "date_to": february}
+                assert stats(session, OFFICER, **whole_february) == live_stats(session, OFFICER, **whole_february)
+                assert sum(row["total"] for row in stats(session, OFFICER, **whole_february)) == 1
+    finally:
+        context.set_current(None)
+        ctx.close()

@@ -371,3 +371,20 @@ def test_day_counts_count_items_by_the_local_day_they_were_first_stored(
     start = datetime(2026, 3, 1, tzinfo=SHANGHAI)
     assert store.day_counts(start, 5) == [0, 3, 1, 0, 1]
     assert store.day_counts(datetime(2026, 3, 3, tzinfo=SHANGHAI), 1) == [1]
+
+
+def test_day_counts_keep_an_item_stored_in_the_last_millisecond_of_a_local_day_on_that_day(
+    store: Store, frozen_clock: clock.FrozenClock
+) -> None:
+    from datetime import datetime
+
+    from service.clock import SHANGHAI
+
+    # SQLite's julianday() rounds to the millisecond: 23:59:59.9996 in Beijing was counted as the next day's
+    # item (or, on the trend's last day, not at all).
+    frozen_clock.set(datetime(2026, 3, 2, 23, 59, 59, 999600, tzinfo=SHANGHAI))
+    store.upsert([make_item(1)])
+    frozen_clock.set(datetime(2026, 3, 3, 0, 0, tzinfo=SHANGHAI))  # the next day's first instant is the next day's
+    store.upsert([make_item(2)])
+    assert store.day_counts(datetime(2026, 3, 1, tzinfo=SHANGHAI), 3) == [0, 1, 1]
+    assert store.day_counts(datetime(2026, 3, 2, tzinfo=SHANGHAI), 1) == [1]
