@@ -7,7 +7,8 @@ distinct complaints as a crawl delivers them (records with HTML fragments). Then
 side that goes first alternates), each into a fresh index:
 
 1. **pipeline**: the records through the crawl's own pipeline components, Clean -> Normalize -> Dedupe ->
-   Store, into an ``ElasticsearchStore`` (``init`` not timed). Per batch of ``crawl.batch_size`` (100) the
+   Store, into an ``ElasticsearchStore`` (``init`` not timed). Per batch of ``crawl.batch_size`` (500 into
+   Elasticsearch, ``--batch``) the
    store step makes one near-duplicate candidate lookup (``lsh_candidates``: one search for ids and versions,
    a second one only for documents the store does not hold) and one upsert (one bulk of ``create``), which runs
    on the pipeline's writer thread while the next batch is prepared and looked up (since 2026-11-30 17:40 the
@@ -48,6 +49,7 @@ from scrapy.utils.test import get_crawler  # noqa: E402
 from benchmarks.matching import make_item, place_pool  # noqa: E402
 from crawlers.items import RawItem  # noqa: E402
 from crawlers.pipelines import CleanPipeline, DedupePipeline, NormalizePipeline, Shared, StorePipeline, to_item  # noqa: E402
+from crawlers.sources import DEFAULT_BATCH  # noqa: E402
 from crawlers.text import html_to_text  # noqa: E402
 from service import clock  # noqa: E402
 from service.items import duplicates  # noqa: E402
@@ -57,7 +59,9 @@ from service.store.elasticsearch import ElasticsearchStore  # noqa: E402
 from service.store.es_layout import document, item_index_settings, item_mappings  # noqa: E402
 from tests.servers.elasticsearch import elasticsearch_server  # noqa: E402
 
-BATCH = 100  # crawl.batch_size's default: what the store step hands to the store at once
+# What the store step hands to the store at once: crawl.batch_size's default for Elasticsearch (500 since
+# 2026-11-30 18:40; the figures before were taken with 100, the default then for every store). --batch to compare.
+BATCH = DEFAULT_BATCH["elasticsearch"]
 
 
 def records(count: int) -> list[RawItem]:
@@ -104,7 +108,8 @@ def forget_caches() -> None:
 
 
 class Bench:
-    def __init__(self, url: str, username: str, password: str, raws: list[RawItem]) -> None:
+    def __init__(self, url: str, username: str, password: str, raws: list[RawItem], batch: int = BATCH) -> None:
+        self.batch = batch
         self.settings = {"hosts": [url], "username": username, "password": password, "request_timeout": 60.0}
         self.es = Elasticsearch([url], basic_auth=(username, password), request_timeout=60)
         self.raws = raws
@@ -123,7 +128,7 @@ class Bench:
         self.prefixes.append(prefix)
         store = ElasticsearchStore(ElasticsearchSettings(index_prefix=prefix, **self.settings))
         store.init()
-        crawler = get_crawler(settings_dict={"YUQING_STORE": Shared(store), "YUQING_BATCH_SIZE": BATCH})
+        crawler = get_crawler(settings_dict={"YUQING_STORE": Shared(store), "YUQING_BATCH_SIZE": self.batch})
         crawler.stats = MemoryStatsCollector(crawler)
         steps: list[Any] = [
             CleanPipeline.from_crawler(crawler),
@@ -181,10 +186,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=BATCH, help="items per store write (crawl.batch_size)")
     args = parser.parse_args()
     raws = records(args.items)
     with elasticsearch_server(write_queue_size=None) as server:
-        bench = Bench(server.url, server.username, server.password, raws)
+        bench = Bench(server.url, server.username, server.password, raws, args.batch)
         sides = {"pipeline": bench.pipeline, "raw_bulk": bench.raw}
         figures: dict[str, list[tuple[float, float, float]]] = {"pipeline": [], "raw_bulk": []}
         for name in sides:  # warm-up of the node and of both code paths, not counted
@@ -205,7 +211,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "documents": len(raws),
         "rounds": args.rounds,
-        "batch": BATCH,
+        "batch": args.batch,
         "load_average": [round(x, 1) for x in os.getloadavg()],
     }
     for name, runs in figures.items():

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.utils.asyncio import CallLaterResult, call_later
 from w3lib.url import canonicalize_url
 
 from crawlers.dates import parse_date
@@ -269,10 +270,20 @@ class StorePipeline:
     then upserted (on Elasticsearch while the next batch is prepared and looked up, see ``_Writes``).
     """
 
-    def __init__(self, crawler: Crawler, store: Store, batch_size: int, writes: _Writes | None = None) -> None:
+    def __init__(
+        self,
+        crawler: Crawler,
+        store: Store,
+        batch_size: int,
+        writes: _Writes | None = None,
+        batch_seconds: float | None = None,
+    ) -> None:
         self.crawler = crawler
         self.store = store
         self.batch_size = batch_size
+        # A batch not full after this many seconds is written anyway (crawl.batch_seconds).
+        self.batch_seconds = batch_seconds
+        self._due: CallLaterResult | None = None
         self.pending: dict[str, Item] = {}
         self.writes = writes if writes is not None else _Writes(store)
 
@@ -281,7 +292,13 @@ class StorePipeline:
         shared = crawler.settings.get("YUQING_STORE")
         if not isinstance(shared, Shared) or shared.value is None:
             raise NotConfigured("YUQING_STORE is not set: crawls that store items run through crawlers.crawl_process")
-        pipeline = cls(crawler, shared.value, crawler.settings.getint("YUQING_BATCH_SIZE", 100), shared.writes)
+        pipeline = cls(
+            crawler,
+            shared.value,
+            crawler.settings.getint("YUQING_BATCH_SIZE", 100),
+            shared.writes,
+            crawler.settings.getfloat("YUQING_BATCH_SECONDS", 5.0),
+        )
         crawler.signals.connect(pipeline.write_now, signal=STOP_REQUESTED)
         return pipeline
 
@@ -291,10 +308,23 @@ class StorePipeline:
         self.pending[item.id] = item
         if len(self.pending) >= self.batch_size:
             self.flush()
+        elif self._due is None and self.batch_seconds and self.crawler.crawling:
+            # Only in a running crawl: the timer needs the crawl's event loop.
+            self._due = call_later(self.batch_seconds, self._flush_due)
         return item
+
+    def _flush_due(self) -> None:
+        self._due = None
+        try:
+            self.flush()
+        except Exception as exc:  # a timer's error would otherwise surface as an English "Unhandled error"
+            logger.error("按时写入 %d 条条目失败：%s", len(self.pending), exc)
 
     def flush(self) -> None:
         """Write the pending batch; count new/updated/unchanged and dead-lettered items."""
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
         if not self.pending:
             return
         batch = list(self.pending.values())
