@@ -119,7 +119,6 @@ def run(settings: Settings, source_ids: list[str], check: bool = False, store_re
     # Before any spider class is built: render: browser sources pin their hosts when they are built.
     use_dns_servers(sources.crawl.dns_servers)
     scrapy_conf = scrapy_settings(sources.crawl, check_mode=check)
-    scrapy_conf["YUQING_BATCH_SIZE"] = sources.crawl.batch_for(settings.store.backend)
     scrapy_conf["YUQING_STORE"] = Shared(store)
     scrapy_conf["YUQING_TIMEZONE"] = settings.timezone
     scrapy_conf["LOG_INSTALL_ROOT_HANDLER"] = False

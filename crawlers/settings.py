@@ -72,6 +72,7 @@ def scrapy_settings(crawl: CrawlDefaults, check_mode: bool = False) -> dict[str,
             "crawlers.middlewares.RetryAfterMiddleware": 550,
         },
         "ITEM_PIPELINES": item_pipelines(check_mode),
+        "YUQING_BATCH_SIZE": crawl.batch_size,
         "YUQING_BATCH_SECONDS": crawl.batch_seconds,
         "HTTPCACHE_ENABLED": False,
     }

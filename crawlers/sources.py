@@ -161,12 +161,6 @@ class Source(Strict):
         return out
 
 
-# crawl.batch_size when sources.yaml sets none, by item store. Elasticsearch indexes a few large bulk requests
-# faster than many small ones (about 0.56 -> 0.68 of raw bulk going from 100 to 500, BENCHMARKS.md); SQLite holds
-# its one write lock for a batch's transaction, which the console's requests wait behind.
-DEFAULT_BATCH = {"sqlite": 100, "elasticsearch": 500}
-
-
 class CrawlDefaults(Strict):
     """Politeness and robustness knobs shared by all sources (``crawl:`` in sources.yaml)."""
 
@@ -177,9 +171,9 @@ class CrawlDefaults(Strict):
     retries: int = Field(default=2, ge=0, le=10)
     max_download_mb: float = Field(default=10.0, gt=0)
     user_agent: str = "Mozilla/5.0 (compatible; yuqing/0.1; +https://github.com/yuqing)"
-    # Items written to the store at once (one candidate lookup and one write per batch); None: as the store
-    # writes best (DEFAULT_BATCH).
-    batch_size: int | None = Field(default=None, ge=1, le=5000)
+    # Items written to the store at once (one candidate lookup and one write per batch). 500 instead of 100 into
+    # Elasticsearch measured no faster (BENCHMARKS.md, es_ingest.py --batch), so one default for both stores.
+    batch_size: int = Field(default=100, ge=1, le=5000)
     # Seconds an item waits at most for its batch to fill: a crawl with a politeness delay per page fills a batch
     # of 100 in minutes, and its first items would wait that long to be stored and matched.
     batch_seconds: float = Field(default=5.0, gt=0, le=3600)
@@ -192,10 +186,6 @@ class CrawlDefaults(Strict):
     render_timeout: float = Field(default=20.0, gt=0)
     # Resolvers for the crawl's name lookups ("10.0.0.53" or "10.0.0.53:5353"); empty: the system's.
     dns_servers: list[str] = Field(default_factory=list)
-
-    def batch_for(self, backend: str) -> int:
-        """Items per store write for the item store ``backend``: the configured batch_size, else its default."""
-        return self.batch_size or DEFAULT_BATCH.get(backend, 100)
 
     @field_validator("dns_servers")
     @classmethod

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 from crawlers.runner import crawl_sources
-from crawlers.sources import CrawlDefaults
 from tests.crawlers.conftest import make_settings
 from tests.crawlers.test_crawl_stop import ENTRIES, HANGING, SlowSite, _stored, _write_config
 
@@ -45,10 +44,3 @@ def test_a_slow_crawl_stores_its_first_items_before_its_batch_is_full(tmp_path: 
     assert results["slow-12345"]["new"] == ENTRIES
     after = _stored(tmp_path / "data")
     assert sorted(after) == sorted(f"GD{n:04d}" for n in range(1, ENTRIES + 1))
-
-
-def test_the_batch_follows_the_store_unless_sources_yaml_sets_one() -> None:
-    # Elasticsearch takes large bulks best; SQLite's write lock is held for a batch's transaction.
-    assert CrawlDefaults().batch_for("elasticsearch") == 500
-    assert CrawlDefaults().batch_for("sqlite") == 100
-    assert CrawlDefaults(batch_size=40).batch_for("elasticsearch") == 40
