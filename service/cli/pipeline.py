@@ -53,13 +53,15 @@ def sources_check(ctx: typer.Context, source_id: str) -> None:
     """抓取一个列表页和一个详情页，输出提取的字段，不保存。"""
     import json
 
-    from crawlers.runner import CrawlError, check_source
+    from crawlers.runner import CrawlError, CrawlStopped, check_source
 
     settings = settings_of(ctx, quiet=True)
     try:
         result = check_source(settings, source_id)
     except ConfigError as exc:
         fail(str(exc))
+    except CrawlStopped as exc:  # Ctrl-C, and the fetch did not end within its grace
+        fail(str(exc), INTERRUPTED)
     except CrawlError as exc:
         fail(f"抓取进程失败 (crawl process failed): {exc}", 1)
     selectors = result.pop("selectors", [])

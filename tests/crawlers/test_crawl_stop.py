@@ -245,3 +245,39 @@ def test_ctrl_c_in_yuqing_crawl_writes_what_was_fetched_and_says_so(tmp_path: Pa
         # The counts of what was written, then what the interruption means for the rest.
         assert f"slow-12345: new={len(stored)} " in output, output[-3000:]
         assert "已中断：本次抓取未完成" in output, output[-3000:]
+
+
+def test_ctrl_c_in_yuqing_sources_check_says_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check whose detail page hangs, interrupted at the terminal and ended after its grace: exit 130 and 已中断,
+    not 抓取进程失败."""
+    monkeypatch.setattr(sys.modules[__name__], "HANGING", 1)  # a check fetches a single detail page
+    slow = SlowSite()
+    config = tmp_path / "config"
+    _write_config(config, slow.site.base, delay=0)
+    env = {**os.environ, "YUQING_DATA_DIR": str(tmp_path / "data")}
+    log = (tmp_path / "check.out").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "--config", str(config), "sources", "check", "slow-12345"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        waited = time.monotonic()
+        while not slow.hanging.wait(0.5):
+            assert proc.poll() is None, (tmp_path / "check.out").read_text()[-3000:]
+            assert time.monotonic() - waited < 240, (tmp_path / "check.out").read_text()[-3000:]
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=STOP_BOUND + 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+        slow.close()
+    output = (tmp_path / "check.out").read_text(encoding="utf-8")
+    assert proc.returncode == 130, output[-3000:]
+    assert f"已中断：抓取进程 {GRACE} 秒内未结束" in output, output[-3000:]
+    assert "抓取进程失败" not in output, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
