@@ -185,6 +185,37 @@ def test_stopping_run_mid_crawl_ends_within_seconds_and_loses_nothing(tmp_path: 
     assert all(count == 1 for _item, count in alerts), alerts
 
 
+def _interrupted(slow: SlowSite, command: list[str], env: dict[str, str], out: Path, answer: bool) -> tuple[int, float]:
+    """Run a yuqing command as typed at a terminal, press Ctrl-C once the held page is asked for (``answer``: and
+    then answer it); its exit code and how long it took to end after the Ctrl-C. Its output goes to ``out``."""
+    log = out.open("w")
+    # A session of its own, like a command typed at a terminal: the SIGINT below goes to this process only.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", *command],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        waited = time.monotonic()
+        while not slow.hanging.wait(0.5):
+            assert proc.poll() is None, out.read_text()[-3000:]
+            assert time.monotonic() - waited < 240, out.read_text()[-3000:]
+        began = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        if answer:
+            slow.release.set()
+        proc.wait(timeout=STOP_BOUND + 60)
+        return proc.returncode, time.monotonic() - began
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+        slow.close()
+
+
 @pytest.mark.parametrize("page_hangs", [True, False], ids=["killed-after-grace", "ends-by-itself"])
 def test_ctrl_c_in_yuqing_crawl_writes_what_was_fetched_and_says_so(tmp_path: Path, page_hangs: bool) -> None:
     """Ctrl-C at the terminal reaches only the command (the crawl process has a session of its own): the command
@@ -204,35 +235,11 @@ def test_ctrl_c_in_yuqing_crawl_writes_what_was_fetched_and_says_so(tmp_path: Pa
         timeout=240,
     )
     assert init.returncode == 0, init.stdout + init.stderr
-    log = (tmp_path / "crawl.out").open("w")
-    # A session of its own, like a command typed at a terminal: the SIGINT below goes to this process only.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "--config", str(config), "crawl", "slow-12345"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        waited = time.monotonic()
-        while not slow.hanging.wait(0.5):
-            assert proc.poll() is None, (tmp_path / "crawl.out").read_text()[-3000:]
-            assert time.monotonic() - waited < 240, (tmp_path / "crawl.out").read_text()[-3000:]
-        began = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        if not page_hangs:
-            slow.release.set()
-        proc.wait(timeout=STOP_BOUND + 60)
-        took = time.monotonic() - began
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
-        slow.close()
-    output = (tmp_path / "crawl.out").read_text(encoding="utf-8")
+    out = tmp_path / "crawl.out"
+    code, took = _interrupted(slow, ["--config", str(config), "crawl", "slow-12345"], env, out, not page_hangs)
+    output = out.read_text(encoding="utf-8")
     assert took < STOP_BOUND, f"stop took {took:.1f} s\n{output[-3000:]}"
-    assert proc.returncode == 130, output[-3000:]
+    assert code == 130, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
     assert "已中断" in output, output[-3000:]
     assert "服务正在停止" not in output, output[-3000:]
@@ -255,29 +262,10 @@ def test_ctrl_c_in_yuqing_sources_check_says_interrupted(tmp_path: Path, monkeyp
     config = tmp_path / "config"
     _write_config(config, slow.site.base, delay=0)
     env = {**os.environ, "YUQING_DATA_DIR": str(tmp_path / "data")}
-    log = (tmp_path / "check.out").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "--config", str(config), "sources", "check", "slow-12345"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        waited = time.monotonic()
-        while not slow.hanging.wait(0.5):
-            assert proc.poll() is None, (tmp_path / "check.out").read_text()[-3000:]
-            assert time.monotonic() - waited < 240, (tmp_path / "check.out").read_text()[-3000:]
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=STOP_BOUND + 60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
-        slow.close()
-    output = (tmp_path / "check.out").read_text(encoding="utf-8")
-    assert proc.returncode == 130, output[-3000:]
+    out = tmp_path / "check.out"
+    code, _took = _interrupted(slow, ["--config", str(config), "sources", "check", "slow-12345"], env, out, False)
+    output = out.read_text(encoding="utf-8")
+    assert code == 130, output[-3000:]
     assert f"已中断：抓取进程 {GRACE} 秒内未结束" in output, output[-3000:]
     assert "抓取进程失败" not in output, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
