@@ -315,10 +315,11 @@ class StorePipeline:
 
     def _flush_due(self) -> None:
         self._due = None
+        held = len(self.pending)  # flush empties it before it can fail
         try:
             self.flush()
         except Exception as exc:  # a timer's error would otherwise surface as an English "Unhandled error"
-            logger.error("按时写入 %d 条条目失败：%s", len(self.pending), exc)
+            logger.error("按时写入 %d 条条目失败：%s", held, exc)
 
     def flush(self) -> None:
         """Write the pending batch; count new/updated/unchanged and dead-lettered items."""
