@@ -36,8 +36,12 @@ class ChildWatch:
     past the crawl's time limit.
     """
 
-    def __init__(self, ids: list[str], timeout: float | None, stop: threading.Event | None, grace: float) -> None:
+    def __init__(
+        self, ids: list[str], timeout: float | None, stop: threading.Event | None, grace: float, check: bool = False
+    ) -> None:
         self.ids = ids
+        # ``yuqing sources check`` fetches without storing: its messages must not speak of written items.
+        self.check_only = check
         self.timeout = timeout
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.stop = stop
@@ -74,17 +78,19 @@ class ChildWatch:
             self.stop_by = now + self.grace
             _signal(pid, STOP_SIGNAL)
             logger.info(
-                "正在停止：已通知抓取进程（来源 {}）停止，已抓到的条目写入存储后退出，最多等待 {:g} 秒",
+                "正在停止：已通知抓取进程（来源 {}）停止，{}，最多等待 {:g} 秒",
                 ", ".join(self.ids) or "全部",
+                "检查不保存条目" if self.check_only else "已抓到的条目写入存储后退出",
                 self.grace,
             )
         if self.stop_by is not None and now >= self.stop_by:
             self.killed = "stopped"
             _signal(pid, signal.SIGKILL)
             logger.warning(
-                "抓取进程（来源 {}）{:g} 秒内未结束，已强制终止：已写入的条目保留，未写入的下次抓取时补齐",
+                "抓取进程（来源 {}）{:g} 秒内未结束，已强制终止：{}",
                 ", ".join(self.ids) or "全部",
                 self.grace,
+                self._what_stays,
             )
         elif self.deadline is not None and now >= self.deadline:
             self.killed = "timeout"
@@ -93,15 +99,24 @@ class ChildWatch:
     def check(self) -> None:
         """After the child ended: CrawlStopped or CrawlError when it was killed."""
         if self.killed == "stopped":
-            raise CrawlStopped(
-                f"{self.why}：抓取进程 {self.grace:g} 秒内未结束，已强制终止；已写入的条目保留，未写入的下次抓取时补齐"
-            )
+            raise CrawlStopped(f"{self.why}：抓取进程 {self.grace:g} 秒内未结束，已强制终止；{self._what_stays}")
         if self.killed == "timeout":
             raise CrawlError(f"抓取超时（{self.timeout} 秒）")
 
+    @property
+    def _what_stays(self) -> str:
+        """What a killed child leaves behind: the items a crawl wrote; nothing for a check, which writes none."""
+        if self.check_only:
+            return "检查只抓取并显示提取结果，不保存任何条目，可重新运行检查"
+        return "已写入的条目保留，未写入的下次抓取时补齐"
+
     def stopped_in_time(self) -> None:
-        """Log that a child asked to stop ended by itself, its last batch written."""
-        logger.info("抓取进程（来源 {}）已按停止请求结束，已抓到的条目均已写入存储", ", ".join(self.ids) or "全部")
+        """Log that a child asked to stop ended by itself, its last batch written (a check writes nothing)."""
+        logger.info(
+            "抓取进程（来源 {}）已按停止请求结束，{}",
+            ", ".join(self.ids) or "全部",
+            "检查未保存任何条目" if self.check_only else "已抓到的条目均已写入存储",
+        )
 
 
 def _signal(pid: int, signum: int) -> None:

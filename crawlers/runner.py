@@ -91,7 +91,7 @@ def _run(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     if stop is not None and stop.is_set():
         raise CrawlStopped("服务正在停止，抓取未开始")
-    watch = ChildWatch(ids, timeout, stop, settings.scheduler.crawl_stop_seconds)
+    watch = ChildWatch(ids, timeout, stop, settings.scheduler.crawl_stop_seconds, check=check)
     if _use_hosts:
         start = log_path.stat().st_size if log_path.exists() else 0
         with _lent_host(settings, log_path) as host:

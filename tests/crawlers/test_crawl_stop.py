@@ -256,7 +256,7 @@ def test_ctrl_c_in_yuqing_crawl_writes_what_was_fetched_and_says_so(tmp_path: Pa
 
 def test_ctrl_c_in_yuqing_sources_check_says_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A check whose detail page hangs, interrupted at the terminal and ended after its grace: exit 130 and 已中断,
-    not 抓取进程失败."""
+    not 抓取进程失败; and it does not claim written items are kept (a check writes nothing), it says so."""
     monkeypatch.setattr(sys.modules[__name__], "HANGING", 1)  # a check fetches a single detail page
     slow = SlowSite()
     config = tmp_path / "config"
@@ -267,5 +267,8 @@ def test_ctrl_c_in_yuqing_sources_check_says_interrupted(tmp_path: Path, monkeyp
     output = out.read_text(encoding="utf-8")
     assert code == 130, output[-3000:]
     assert f"已中断：抓取进程 {GRACE} 秒内未结束" in output, output[-3000:]
+    assert "不保存任何条目" in output, output[-3000:]
+    assert "已写入的条目" not in output, output[-3000:]
+    assert "写入存储" not in output, output[-3000:]
     assert "抓取进程失败" not in output, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
