@@ -210,6 +210,9 @@ def start_console(
     env = {**os.environ, "YUQING_DATA_DIR": str(data), "YUQING_LOGGING__LEVEL": "WARNING"}
     # The pages wait on the scheduled crawls; niced crawls are starved on a loaded 2-core CI machine.
     env["YUQING_SCHEDULER__CRAWL_NICENESS"] = "0"
+    # Every test signs its users in anew: on a quick run the same user signed in more than the product's 10 a
+    # minute (per address and user) and later tests were refused with 429. The limit is tested in tests/auth.
+    env["YUQING_SECURITY__LOGIN_RATE_PER_MINUTE"] = "600"
     env.pop("YUQING_CONFIG_DIR", None)
     commands = {
         username: ["--config", str(config), "user", "add", username, "--role", role]
