@@ -161,6 +161,61 @@ def deadline(start: datetime, duration: Duration, calendar: WorkCalendar) -> dat
     return datetime.combine(day, END_OF_DAY, tzinfo=SHANGHAI).astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class Remaining:
+    """The time a stage has left at an instant, in the unit its deadline counts in, as users read it.
+
+    ``workdays`` is set for working-day stages only: whole working days after today up to the due day
+    (0: due today, or before the next working day), negative when late (working days after the due day
+    up to today; 0 with negative ``seconds``: late by less than a working day).
+    """
+
+    seconds: float
+    workdays: int | None
+    text: str
+
+
+def natural_left_text(seconds: float) -> str:
+    """The console's words for a natural-time stage, "剩 2天3小时" / "超期 45分钟" (as format.js formatLeft)."""
+    rest = abs(round(seconds))
+    days, rest = divmod(rest, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        text = f"{days}天{hours}小时"
+    elif hours:
+        text = f"{hours}小时{minutes}分钟"
+    else:
+        text = f"{minutes}分钟"
+    return f"超期 {text}" if seconds < 0 else f"剩 {text}"
+
+
+def remaining(due: datetime, now: datetime, duration: Duration, calendar: WorkCalendar) -> Remaining:
+    """What is left of a stage of ``duration`` due at ``due``, at ``now``.
+
+    Natural stages say hours and minutes. Working-day stages say working days, counted like their deadline
+    (Asia/Shanghai days of the calendar, holidays and 调休 working days included): "剩 2 个工作日" are the
+    working days after today up to the due day, "今日 23:59 到期" on the due day itself, "已超期 1 个工作日"
+    once a working day after the due day has begun.
+    """
+    due, now = ensure_aware(due), ensure_aware(now)
+    seconds = (due - now).total_seconds()
+    if not duration.working_days:
+        return Remaining(seconds, None, natural_left_text(seconds))
+    today, due_day = to_local(now).date(), to_local(due).date()
+    if seconds >= 0:
+        days = calendar.workdays_between(today, due_day)
+        if days:
+            text = f"剩 {days} 个工作日"
+        elif due_day == today:
+            text = f"今日 {to_local(due):%H:%M} 到期"
+        else:  # due on a later day off (an extension to a weekend): no whole working day is left
+            text = "剩 不足 1 个工作日"
+        return Remaining(seconds, days, text)
+    late = calendar.workdays_between(due_day, today)
+    return Remaining(seconds, -late, f"已超期 {late} 个工作日" if late else "已超期 不足 1 个工作日")
+
+
 def warn_time(start: datetime, due: datetime, warn_at: float, *, calendar: WorkCalendar | None = None) -> datetime:
     """The instant when ``warn_at`` (0..1) of the time from ``start`` to ``due`` is used up.
 
@@ -210,6 +265,10 @@ class SlaPolicy:
     def deadline(self, severity: Severity, stage: Stage, start: datetime) -> datetime:
         """The deadline of one stage counted from ``start``."""
         return deadline(start, self.config.duration(severity, stage), self.calendar)
+
+    def remaining(self, severity: Severity, stage: Stage, due: datetime, now: datetime) -> Remaining:
+        """What is left of ``stage`` due at ``due``, at ``now``, in the unit the severity's stage counts in."""
+        return remaining(due, now, self.config.duration(severity, stage), self.calendar)
 
     def deadlines_for(self, severity: Severity, discovered_at: datetime) -> dict[Stage, datetime]:
         """Deadlines of all stages of a ticket discovered at ``discovered_at``."""

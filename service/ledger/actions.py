@@ -125,8 +125,18 @@ def _check_handle(ticket: Ticket, given: ActionInput, config: LedgerConfig) -> N
 
 
 def _handle(step: Step) -> None:
-    """办理: the handle stage is met now, with its result (the note when no result is given)."""
-    step.values.update(handled=True, handle_met_at=step.now, result=text_or_none(step.given.result) or step.given.note)
+    """办理: the handle stage is met now, with its result (the note when no result is given).
+
+    The timeline entry keeps what a ledger shows of the handling: the result (the ticket's own ``result``
+    is cleared by 重新打开), the deadline it was measured against and whether it was met in time, and the
+    handler's department."""
+    ticket = step.ticket
+    result = text_or_none(step.given.result) or step.given.note
+    step.values.update(handled=True, handle_met_at=step.now, result=result)
+    due = ticket.due("handle")
+    step.detail = {"result": result, "handle_due": due.isoformat(), "on_time": step.now <= due}
+    if step.principal.department:
+        step.detail["department"] = step.principal.department
 
 
 def _check_respond(ticket: Ticket, given: ActionInput, config: LedgerConfig) -> None:

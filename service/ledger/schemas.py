@@ -11,7 +11,7 @@ from service.api_fields import InputDateTime, LocalDateTime
 from service.ledger import transitions
 from service.ledger.models import Ticket
 from service.ledger.related import RelatedTicket
-from service.ledger.service import allowed_actions_for, overdue, time_left
+from service.ledger.service import allowed_actions_for, overdue, remaining, time_left
 from service.ledger.timing import replied_before_discovery, stage_waived
 from service.masking import mask_for, note_reveal
 from service.principal import Principal
@@ -65,6 +65,18 @@ class TimelineRead(BaseModel):
             }
         return value
 
+    def masked_for(self, principal: Principal) -> TimelineRead:
+        """A copy with the free text (note, the 办理 result in ``detail``) masked for ``principal``."""
+        detail = self.detail
+        free = [key for key in TIMELINE_FREE_TEXT if isinstance(detail.get(key), str)]
+        if free:
+            detail = detail | {key: mask_for(principal, detail[key]) for key in free}
+        return self.model_copy(update={"note": mask_for(principal, self.note), "detail": detail})
+
+
+# Keys of a timeline entry's detail that hold what a person wrote (masked like the note).
+TIMELINE_FREE_TEXT = ("result",)
+
 
 class ExtensionRead(BaseModel):
     pending: bool
@@ -89,6 +101,16 @@ class TicketSummary(BaseModel):
     overdue: dict[str, bool]
     time_left: dict[str, float | None] = Field(
         description="seconds to each deadline; negative when past; null once met"
+    )
+    # The same time said as a user reads it, in the unit each stage's deadline counts in (sla.yaml): working
+    # days for wd stages (剩 2 个工作日, 今日 23:59 到期, 已超期 1 个工作日), hours and minutes otherwise.
+    time_left_workdays: dict[str, int | None] = Field(
+        default_factory=dict,
+        description="working-day stages: working days left after today up to the due day (0: due today); "
+        "negative: working days overdue; null for natural-time stages and once met",
+    )
+    time_left_text: dict[str, str | None] = Field(
+        default_factory=dict, description="剩余时间的中文表述（工作日时限按工作日）；null once met"
     )
     escalated: bool
     version: int
@@ -124,6 +146,7 @@ class TicketSummary(BaseModel):
                 reason=ticket.extension_reason,
                 stages=[s for s in (ticket.extension_stages or "").split(",") if s],
             )
+        left = remaining(ticket, now)
         return cls(
             id=ticket.id,
             title=ticket.title,
@@ -137,6 +160,8 @@ class TicketSummary(BaseModel):
             met=StageTimes(**{s: ticket.met(s) for s in STAGES}),
             overdue=overdue(ticket, now),
             time_left=time_left(ticket, now),
+            time_left_workdays={s: r.workdays if r else None for s, r in left.items()},
+            time_left_text={s: r.text if r else None for s, r in left.items()},
             escalated=ticket.escalated,
             version=ticket.version,
             result=ticket.result,
@@ -177,7 +202,7 @@ class TicketSummary(BaseModel):
                 )
                 for i in self.items
             ]
-            update["timeline"] = [e.model_copy(update={"note": mask_for(principal, e.note)}) for e in self.timeline]
+            update["timeline"] = [e.masked_for(principal) for e in self.timeline]
         return self.model_copy(update=update)
 
 

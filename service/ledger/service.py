@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from alerting.sla import SlaPolicy
+from alerting.sla import Remaining, SlaPolicy
 from service import clock
 from service.clock import SHANGHAI, ensure_aware
 from service.db_columns import insert_ignore
@@ -32,7 +32,7 @@ from service.ledger.timing import stage_late, stage_waived
 from service.ledger.transitions import Facts
 from service.principal import Principal
 from service.store.base import Item
-from service.vocabulary import SEVERITY_LABELS, STAGES, Severity
+from service.vocabulary import SEVERITY_LABELS, STAGES, Severity, is_severity
 
 # Statuses in which the acknowledge stage still counts: elsewhere it is met or waived (service.ledger.timing).
 ACK_NOT_WAIVED = ("new", "returned")
@@ -67,6 +67,24 @@ def time_left(ticket: Ticket, now: datetime | None = None) -> dict[str, float | 
         stage: None
         if ticket.met(stage) is not None or stage_waived(ticket.status, stage, None)
         else (ticket.due(stage) - now).total_seconds()
+        for stage in STAGES
+    }
+
+
+def remaining(
+    ticket: Ticket, now: datetime | None = None, policy: SlaPolicy | None = None
+) -> dict[str, Remaining | None]:
+    """Per stage: what is left, said in the unit the stage's deadline counts in (working days or natural
+    time, from the SLA policy of the ticket's severity); None once met (or waived), like ``time_left``."""
+    now = now or clock.now()
+    policy = policy or ledger_config().policy
+    severity = ticket.severity
+    if not is_severity(severity):  # the ledger stores only the four severities; nothing to count in otherwise
+        return dict.fromkeys(STAGES)
+    return {
+        stage: None
+        if ticket.met(stage) is not None or stage_waived(ticket.status, stage, None)
+        else policy.remaining(severity, stage, ticket.due(stage), now)
         for stage in STAGES
     }
 

@@ -241,3 +241,47 @@ def test_reopen_restarts_handle_and_respond(policy: SlaPolicy) -> None:
 def test_unknown_severity_is_a_clear_error(policy: SlaPolicy) -> None:
     with pytest.raises(ValueError, match="unknown severity 'urgent'"):
         policy.deadlines_for("urgent", sh(2026, 6, 8, 9, 0))  # type: ignore[arg-type]
+
+
+def test_time_left_of_a_working_day_stage_is_said_in_working_days_across_the_spring_festival(
+    policy: SlaPolicy,
+) -> None:
+    """A major ticket found on Friday 2026-02-13, the eve of the Spring Festival: 办理 (1wd) is due on Saturday
+    the 14th, a 调休 working day; 回应 (2wd) on Tuesday the 24th, after nine days off. What is left counts those
+    working days, not calendar days; 签收 (2h, natural time) keeps hours and minutes."""
+    found = sh(2026, 2, 13, 10)
+    dues = policy.deadlines_for("major", found)
+    assert dues["handle"] == end_of(date(2026, 2, 14))
+    assert dues["respond"] == end_of(date(2026, 2, 24))
+
+    def said(stage: str, at: datetime) -> tuple[int | None, str]:
+        left = policy.remaining("major", stage, dues[stage], at)
+        assert left.seconds == (dues[stage] - at).total_seconds()
+        return left.workdays, left.text
+
+    friday = sh(2026, 2, 13, 11)
+    assert said("acknowledge", friday) == (None, "剩 1小时0分钟")
+    assert said("acknowledge", sh(2026, 2, 14, 13, 30)) == (None, "超期 1天1小时")
+    assert said("handle", friday) == (1, "剩 1 个工作日")  # the 调休 Saturday
+    assert said("respond", friday) == (2, "剩 2 个工作日")  # 14th and 24th, not 11 calendar days
+    saturday = sh(2026, 2, 14, 9)
+    assert said("handle", saturday) == (0, "今日 23:59 到期")
+    assert said("respond", saturday) == (1, "剩 1 个工作日")
+    # Deep in the holiday no working day has passed since the Saturday deadline, none is left before the 24th.
+    holiday = sh(2026, 2, 20, 12)
+    assert said("handle", holiday) == (0, "已超期 不足 1 个工作日")
+    assert said("respond", holiday) == (1, "剩 1 个工作日")
+    after = sh(2026, 2, 25, 9)
+    assert said("handle", after) == (-2, "已超期 2 个工作日")  # the 24th and the 25th
+    assert said("respond", after) == (-1, "已超期 1 个工作日")
+    assert said("respond", sh(2026, 2, 28, 9)) == (-4, "已超期 4 个工作日")  # Saturday the 28th is worked
+
+
+def test_time_left_of_a_natural_stage_is_unchanged(policy: SlaPolicy) -> None:
+    """Natural-time stages read as before: days and hours, hours and minutes, or minutes; 超期 when past."""
+    found = sh(2026, 3, 2, 10)
+    due = policy.deadline("critical", "respond", found)  # 24h
+    assert policy.remaining("critical", "respond", due, found).text == "剩 1天0小时"
+    assert policy.remaining("critical", "respond", due, sh(2026, 3, 3, 9, 15)).text == "剩 45分钟"
+    assert policy.remaining("critical", "respond", due, sh(2026, 3, 3, 12, 30)).text == "超期 2小时30分钟"
+    assert policy.remaining("critical", "respond", due, found).workdays is None

@@ -4,7 +4,7 @@
 // sharp in print, and their labels are elements a test can measure (no two may overlap on a phone).
 import { api } from "./api.js";
 import { $, clear, departments, el, sourceName } from "./dom.js";
-import { CHANNELS, STAGES, currentStage, daysAgo, formatLeft, secondsLeft, shanghaiDay } from "./format.js";
+import { CHANNELS, STAGES, currentStage, daysAgo, leftText, secondsLeft, shanghaiDay } from "./format.js";
 
 const deptNames = departments();
 const charts = {};
@@ -249,7 +249,7 @@ async function renderOverdue() {
         el("td", { text: String(t.id) }),
         el("td", {}, el("a", { href: `/tickets/${Number(t.id)}`, text: t.title || "（无标题）" })),
         el("td", { text: deptNames.get(t.department) || t.department }),
-        el("td", { text: stage ? `${late}（${formatLeft(secondsLeft(t, stage))}）` : late }),
+        el("td", { text: stage ? `${late}（${leftText(t, stage)}）` : late }),
       ),
     );
   }

@@ -107,6 +107,20 @@ export function secondsLeft(ticket, stage) {
   return due ? (new Date(due) - Date.now()) / 1000 : null;
 }
 
+// A stage whose deadline counts in working days is said in working days, in the API's words
+// ("剩 2 个工作日", "今日 23:59 到期", "已超期 1 个工作日": the server knows the holiday calendar);
+// null for a stage counted in natural time.
+export function workdaysLeft(ticket, stage) {
+  const days = ticket.time_left_workdays && ticket.time_left_workdays[stage];
+  if (days === null || days === undefined) return null;
+  return (ticket.time_left_text && ticket.time_left_text[stage]) || null;
+}
+
+// What is left of a stage, in the unit its deadline counts in.
+export function leftText(ticket, stage) {
+  return workdaysLeft(ticket, stage) ?? formatLeft(secondsLeft(ticket, stage));
+}
+
 export function isOverdue(ticket) {
   const overdue = ticket.overdue || {};
   return Object.values(overdue).some(Boolean);

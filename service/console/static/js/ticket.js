@@ -9,9 +9,9 @@ import {
   STATUSES,
   actorName,
   currentStage,
-  formatLeft,
   formatTime,
-  secondsLeft,
+  leftText,
+  workdaysLeft,
 } from "./format.js";
 
 const ticketId = Number($("ticket").dataset.ticketId);
@@ -51,7 +51,6 @@ function fact(label, value) {
 
 function renderFacts() {
   const stage = currentStage(ticket);
-  const left = stage ? secondsLeft(ticket, stage) : null;
   const facts = $("t-facts");
   clear(facts);
   facts.append(
@@ -60,7 +59,7 @@ function renderFacts() {
     ...fact("责任单位", deptNames.get(ticket.department) || ticket.department),
     ...fact("发现时间", formatTime(ticket.discovered_at)),
     ...fact("发布时间", formatTime(ticket.published_at)),
-    ...fact("当前环节", stage ? `${STAGES[stage]}（${formatLeft(left)}）` : "—"),
+    ...fact("当前环节", stage ? `${STAGES[stage]}（${leftText(ticket, stage)}）` : "—"),
     ...fact("督办", ticket.escalated ? "是" : "否"),
   );
   if (ticket.replied_before_discovery) {
@@ -96,8 +95,8 @@ function renderDeadlines() {
     let state;
     if (stage === "acknowledge" && ticket.acknowledge_waived) state = "免签收（已公开回应）";
     else if (met) state = overdue ? "超期完成" : "按时完成";
-    else if (overdue) state = "已超期";
-    else state = formatLeft(ticket.deadlines ? (new Date(ticket.deadlines[stage]) - Date.now()) / 1000 : null);
+    else if (overdue) state = workdaysLeft(ticket, stage) || "已超期";
+    else state = leftText(ticket, stage);
     body.append(
       el(
         "tr",
@@ -220,9 +219,33 @@ function renderRelated() {
   merged.classList.toggle("hidden", notes.length === 0);
 }
 
+// 办理 in the ledger's words: who handled it (and for which department), when, against which deadline, and
+// the result. Entries recorded before the result was kept on the timeline show the ticket's current result
+// on its latest own 办理 entry (a reopen clears it). Everything goes in as text, never as markup.
+function handling(entry, latest) {
+  if (entry.action !== "handle") return null;
+  const d = entry.detail || {};
+  const result = d.result ?? (entry === latest ? ticket.result : null);
+  const dept = d.department ? `（${deptNames.get(d.department) || d.department}）` : "";
+  let when = formatTime(entry.at);
+  if (d.handle_due) when += `（${d.on_time === false ? "超期" : "按时"}，时限 ${formatTime(d.handle_due)}）`;
+  return el(
+    "dl",
+    { class: "handling" },
+    el("dt", { text: "办理人" }),
+    el("dd", { text: `${actorName(entry.actor)}${dept}` }),
+    el("dt", { text: "办理时间" }),
+    el("dd", { text: when }),
+    el("dt", { text: "办理结果" }),
+    el("dd", { class: "handled-result", text: result || "—" }),
+  );
+}
+
 function renderTimeline() {
   const list = $("t-timeline");
   clear(list);
+  const own = (ticket.timeline || []).filter((e) => e.action === "handle" && !e.from_ticket);
+  const latest = ticket.met && ticket.met.handle ? own[own.length - 1] : null;
   for (const entry of ticket.timeline || []) {
     const move =
       entry.from_status && entry.to_status && entry.from_status !== entry.to_status
@@ -239,7 +262,8 @@ function renderTimeline() {
         el("span", { class: "actor", text: actorName(entry.actor) }),
         move ? el("span", { class: "muted", text: ` ${move}` }) : null,
         changes(entry) ? el("div", { class: "change", text: changes(entry) }) : null,
-        entry.note ? el("div", { class: "note", text: entry.note }) : null,
+        handling(entry, latest),
+        entry.note && entry.note !== (entry.detail || {}).result ? el("div", { class: "note", text: entry.note }) : null,
         entry.response_url ? el("div", {}, externalLink(entry.response_url)) : null,
       ),
     );

@@ -1,7 +1,7 @@
 // A department's ticket queue: overdue first, then by the time left for the current stage.
 import { api } from "./api.js";
 import { $, clear, departments, el, externalLink } from "./dom.js";
-import { SEVERITIES, STAGES, STATUSES, currentStage, formatLeft, formatTime, isOverdue, secondsLeft } from "./format.js";
+import { SEVERITIES, STAGES, STATUSES, currentStage, formatTime, isOverdue, leftText, secondsLeft } from "./format.js";
 
 const deptNames = departments();
 const OPEN = new Set(["new", "acknowledged", "handled", "responded", "returned"]);
@@ -50,7 +50,7 @@ function row(ticket) {
     el("td", { text: deptNames.get(ticket.department) || ticket.department }),
     el("td", { text: STATUSES[ticket.status] || ticket.status }),
     el("td", { text: stage ? STAGES[stage] : "—" }),
-    el("td", { class: `left${left !== null && left < 0 ? " late" : ""}`, text: stage ? formatLeft(left) : "—" }),
+    el("td", { class: `left${left !== null && left < 0 ? " late" : ""}`, text: stage ? leftText(ticket, stage) : "—" }),
     el("td", { text: formatTime(ticket.discovered_at) }),
   );
   return tr;
