@@ -156,13 +156,24 @@ def _head(ticket: MonitoredTicket) -> str:
     return f"工单 #{ticket.id}「{ticket.title}」（{ticket.department}，{SEVERITY_LABELS.get(ticket.severity, '')}）"
 
 
-def _text(ticket: MonitoredTicket, stage: str, level: str, at: datetime) -> tuple[str, str]:
+def _span(ticket: MonitoredTicket, stage: str, due: datetime, at: datetime, policy: SlaPolicy) -> str:
+    """How far ``at`` is from the deadline ``due`` (before it, or after it for a late completion), in the unit
+    the stage counts in: "2 个工作日" for a working-day stage once a whole working day lies between, else
+    days, hours and minutes."""
+    left = policy.remaining(_severity(ticket), cast(Stage, stage), due, at)
+    if left.workdays:
+        return f"{abs(left.workdays)} 个工作日"
+    return _duration(abs(due - at))
+
+
+def _text(ticket: MonitoredTicket, stage: str, level: str, at: datetime, policy: SlaPolicy) -> tuple[str, str]:
     label = STAGE_LABELS[stage]
     due = ticket.due(stage)
     if level == "warning":
         return (
             f"【时限预警】{ticket.title}",
-            f"{_head(ticket)}的{label}时限将于 {_when(due)} 到期，剩余 {_duration(due - at)}，请尽快{label}。",
+            f"{_head(ticket)}的{label}时限将于 {_when(due)} 到期，剩余 {_span(ticket, stage, due, at, policy)}，"
+            f"请尽快{label}。",
         )
     if level == "breach":
         return (
@@ -183,7 +194,7 @@ def _text(ticket: MonitoredTicket, stage: str, level: str, at: datetime) -> tupl
         )
     return (
         f"【超期后完成】{ticket.title}",
-        f"{_head(ticket)}的{label}已于 {_when(met)} 完成，超出时限 {_duration(met - due)}。",
+        f"{_head(ticket)}的{label}已于 {_when(met)} 完成，超出时限 {_span(ticket, stage, due, met, policy)}。",
     )
 
 
@@ -318,7 +329,7 @@ def run_sla_check(
             page_ids = [t.id for t in tickets]
             if not apply:
                 by_id = {t.id: t for t in tickets}
-                report.notices.extend(_notice(by_id[i], stage, level, at) for i, stage, level in plan)
+                report.notices.extend(_notice(by_id[i], stage, level, at, config) for i, stage, level in plan)
                 continue
         failed: set[int] = set()
         for ticket_id, stage, level in plan:
@@ -351,7 +362,7 @@ def _raise(
         ticket = ledger.get(session, ticket_id)
         if ticket is None or (stage, level) not in due_notices(ticket, at, config):
             return None  # changed since the plan was made
-        notice = _notice(ticket, stage, level, at)
+        notice = _notice(ticket, stage, level, at, config)
         due, subject, body = notice.due_at, notice.subject, notice.body
         now = clock.now()
         inserted = insert_ignore(
@@ -386,6 +397,6 @@ def _raise(
         return notice
 
 
-def _notice(ticket: MonitoredTicket, stage: str, level: str, at: datetime) -> Notice:
-    subject, body = _text(ticket, stage, level, at)
+def _notice(ticket: MonitoredTicket, stage: str, level: str, at: datetime, config: LedgerConfig) -> Notice:
+    subject, body = _text(ticket, stage, level, at, config.policy)
     return Notice(ticket.id, stage, level, ticket.due(stage), ticket.department, subject, body)

@@ -80,6 +80,28 @@ def test_warning_then_breach_then_recovery_each_once(ctx, tmp_path, database_url
     assert outbox_kinds(ctx) == ["recovery", "sla_breach", "sla_warning"]
 
 
+def test_notices_of_working_day_stages_count_working_days(ctx, frozen) -> None:
+    """A normal ticket found on Monday 2026-03-02 10:00: 回应 (5wd) is due Monday 03-09 23:59:59 and warns on
+    Friday at 18:00 with one working day left (not "3天5小时"); done on Wednesday 03-11 it is 2 working days
+    late, 办理 (3wd, due Thursday 03-05) 4."""
+    config = ledger_config(ctx.settings)
+    with ctx.db.session() as s:
+        ticket_id = new_ticket(s, config, severity="normal", policy=config.policy).id
+        act(s, ticket_id, ENV_USER, "acknowledge", config=config)
+    friday = T0 + timedelta(days=4, hours=8, minutes=1)  # 2026-03-06 18:01 in Beijing
+    warning = next(n for n in run_sla_check(ctx, friday).notices if (n.stage, n.level) == ("respond", "warning"))
+    assert "回应时限将于 2026-03-09 23:59 到期，剩余 1 个工作日，" in warning.body, warning.body
+    run_sla_check(ctx, T0 + timedelta(days=8))  # the breaches, as the scheduled runs raise them
+    frozen.set(T0 + timedelta(days=9))
+    with ctx.db.session() as s:
+        act(s, ticket_id, ENV_USER, "handle", result="已整改", config=config)
+        act(s, ticket_id, ENV_USER, "respond", response_url="https://www.example.gov.cn/hd/1.html", config=config)
+    report = run_sla_check(ctx, T0 + timedelta(days=9, minutes=1))
+    late = {n.stage: n.body for n in report.notices if n.level == "recovery"}
+    assert "超出时限 4 个工作日。" in late["handle"], late
+    assert "超出时限 2 个工作日。" in late["respond"], late
+
+
 def test_a_breached_respond_on_a_critical_ticket_escalates_once(ctx, tmp_path, database_url, frozen) -> None:
     config = ledger_config(ctx.settings)
     with ctx.db.session() as s:
