@@ -63,13 +63,25 @@ def test_run_serves_health_and_hosts_the_scheduler(config_dir: Path, data_dir: P
         assert "another scheduler is running" in second.stderr
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        _, console = proc.communicate(timeout=30)
     # uvicorn re-raises the signal after a graceful shutdown, so -SIGTERM is the normal exit here.
     assert proc.returncode in (0, -15)
     # The JSON-lines log in the data dir carries uvicorn's records too (stdlib logging routed to loguru).
     records = [json.loads(line) for line in (data_dir / "logs" / "yuqing.jsonl").read_text().splitlines()]
     names = {r["record"]["name"] for r in records}
     assert "uvicorn.error" in names or any(n.startswith("uvicorn") for n in names)
+    # ...in Chinese, like the product's own lines: the start, the address, each request, the stop.
+    served = "\n".join(r["record"]["message"] for r in records if r["record"]["name"].startswith("uvicorn"))
+    for english in ("Started server process", "Uvicorn running on", "Application startup", "HTTP/1.1", "Shutting"):
+        assert english not in served, english
+        assert english not in console, english
+    assert f"服务进程已启动（进程号 {proc.pid}）" in served
+    assert f"服务已启动，监听 http://127.0.0.1:{port}" in console
+    assert "请求 GET /healthz 状态 200 客户端 127.0.0.1:" in served
+    assert "正在停止服务" in served
+    assert f"服务进程已结束（进程号 {proc.pid}）" in served
+    # The health checks (the console's banner polls every 30 s) stay out of the console's INFO output.
+    assert "/healthz" not in console
     messages = [r["record"]["message"] for r in records]
     assert any("scheduler started" in m for m in messages)
     assert any("scheduler stopped" in m for m in messages)  # graceful: the lease was released
