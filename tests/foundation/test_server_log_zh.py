@@ -54,7 +54,8 @@ async def app(scope: dict, receive: Any, send: Any) -> None:
                 return
     if scope["path"] == "/boom":
         raise ValueError("模板缺少字段 title")
-    await send({"type": "http.response.start", "status": 200, "headers": []})
+    status = int(dict(scope["headers"]).get(b"x-status", b"200"))
+    await send({"type": "http.response.start", "status": status, "headers": []})
     await send({"type": "http.response.body", "body": b"ok"})
 
 
@@ -77,7 +78,9 @@ def test_uvicorn_lines_are_chinese_with_their_details(records: list[dict[str, An
         time.sleep(0.05)
     base = f"http://127.0.0.1:{port}"
     assert httpx.get(f"{base}/api/v1/items?q=张三&page=2", timeout=60).status_code == 200
-    assert httpx.get(f"{base}/healthz", timeout=60).status_code == 200
+    for routine in ("/healthz", "/static/js/common.js", "/api/v1/alerts/stream?after=9"):
+        assert httpx.get(f"{base}{routine}", timeout=60).status_code == 200
+    assert httpx.get(f"{base}/healthz", params={"a": 1}, headers={"x-status": "404"}, timeout=60).status_code == 404
     assert httpx.get(f"{base}/boom", timeout=60).status_code == 500
     with socket.create_connection(("127.0.0.1", port), timeout=60) as raw:
         raw.sendall(b"NOT HTTP\x00\r\n\r\n")
@@ -104,6 +107,10 @@ def test_uvicorn_lines_are_chinese_with_their_details(records: list[dict[str, An
         "INFO 请求 GET /api/v1/items?q=*&page=* 状态 200 客户端 127.0.0.1:",
         # The console's banner asks /healthz every 30 s: kept in the file (DEBUG), not on the console.
         "DEBUG 请求 GET /healthz 状态 200 客户端 127.0.0.1:",
+        "DEBUG 请求 GET /static/js/common.js 状态 200 客户端 127.0.0.1:",
+        "DEBUG 请求 GET /api/v1/alerts/stream?after=* 状态 200 客户端 127.0.0.1:",
+        # A failing health check is worth seeing on the console.
+        "INFO 请求 GET /healthz?a=* 状态 404 客户端 127.0.0.1:",
         "WARNING 请求 GET /boom 状态 500 客户端 127.0.0.1:",
         "ERROR 处理请求时应用出错",
         "WARNING 收到无效的 HTTP 请求，已回复 400",
