@@ -136,7 +136,8 @@ def shingles_and_lead(text: str, lead: int) -> tuple[Shingles, np.ndarray]:
     if lead >= len(text):
         lead_hashes = crcs
     elif lead > SHINGLE:
-        lead_hashes = crcs[: lead - SHINGLE + 1]
+        # A copy: a view would keep the whole text's hashes alive in every remembered comparable.
+        lead_hashes = crcs[: lead - SHINGLE + 1].copy()
     else:
         lead_hashes = shingles(text[:lead]).hashes
     return Shingles(unique, crcs[first]), lead_hashes
