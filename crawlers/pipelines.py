@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -22,6 +21,7 @@ from w3lib.url import canonicalize_url
 from crawlers.dates import parse_date
 from crawlers.items import RawItem
 from crawlers.process_env import STOP_REQUESTED
+from crawlers.store_writes import StoreWrites
 from crawlers.text import html_to_text
 from service import clock
 from service.items.duplicates import assign_events, with_signature
@@ -39,7 +39,7 @@ class Shared:
     def __init__(self, value: Any) -> None:
         self.value = value
         # The store's write in flight, shared by the crawlers of this process (see StorePipeline).
-        self.writes = _Writes(value)
+        self.writes = StoreWrites(value)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Shared:
         return self
@@ -201,73 +201,13 @@ class DedupePipeline:
         return with_signature(item)
 
 
-class _Writes:
-    """One batch write in flight per store, on a thread of its own, while the crawl prepares the next batch.
-
-    A bulk write into Elasticsearch mostly waits for the cluster; meanwhile the crawl cleans, normalises, signs
-    and looks up the items of the next batch, so a crawl takes about the longer of the two instead of their sum.
-    Only for stores that say their writes overlap (``overlaps_writes``); others are written at once.
-
-    A batch's reposts of the batch in flight must still be found. A write of new items is staged
-    (``stage_upsert``): its documents are built in the crawl's thread and shown to the candidate lookups as
-    written until the cluster answers, so the next lookup runs beside it. Any other write is waited for
-    before the next lookup. When a staged write does not store exactly what it showed (a document refused,
-    the store unreachable and the batch spooled), the next batch is looked up again after it, as if it had
-    waited.
-    """
-
-    def __init__(self, store: Any) -> None:
-        self.overlap = bool(getattr(store, "overlaps_writes", False))
-        self.store = store
-        self.executor: ThreadPoolExecutor | None = None
-        self.pending: tuple[StorePipeline, list[Item], Future[UpsertResult], Any] | None = None
-
-    def shown(self) -> bool:
-        """Whether the write in flight (if any) shows its documents to candidate lookups."""
-        return self.pending is None or self.pending[3] is not None
-
-    def stage(self, batch: list[Item]) -> Any:
-        """The store's staged upsert of ``batch`` (documents shown to lookups from now on), or None."""
-        stage = getattr(self.store, "stage_upsert", None) if self.overlap else None
-        return stage(batch) if stage is not None else None
-
-    def write(self, pipeline: StorePipeline, batch: list[Item], staged: Any = None) -> None:
-        """Write ``batch`` for ``pipeline`` (``staged``: its staged upsert): in the background when the store
-        allows, else now."""
-        self.settle()
-        if not self.overlap:
-            pipeline.count(batch, lambda: self.store.upsert(batch))
-            return
-        if self.executor is None:
-            self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yuqing-store-write")
-        job = staged.send if staged is not None else partial(self.store.upsert, batch)
-        self.pending = (pipeline, batch, self.executor.submit(job), staged)
-
-    def settle(self) -> bool:
-        """Wait for the write in flight, if any, and count it into its crawl's stats; whether lookups made
-        beside it saw what it stored (True when none could: it showed nothing)."""
-        if self.pending is None:
-            return True
-        pipeline, batch, future, staged = self.pending
-        self.pending = None
-        pipeline.count(batch, future.result)
-        return staged is None or bool(staged.exact)
-
-    def close(self) -> None:
-        """Settle and let the writer thread go (the next write starts another)."""
-        self.settle()
-        if self.executor is not None:
-            self.executor.shutdown(wait=True)
-            self.executor = None
-
-
 class StorePipeline:
     """Batched writes through the Store protocol, counted into the crawler's stats.
 
     Built by Scrapy through ``from_crawler`` from the store the crawl process opened (``YUQING_STORE``);
     without one it raises NotConfigured and Scrapy leaves it out. Each batch is put into events with one
     candidate lookup in the store (service/items/duplicates.py: the batch is what makes it one lookup),
-    then upserted (on Elasticsearch while the next batch is prepared and looked up, see ``_Writes``).
+    then upserted (on Elasticsearch beside the crawl, see crawlers/store_writes.py).
     """
 
     def __init__(
@@ -275,7 +215,7 @@ class StorePipeline:
         crawler: Crawler,
         store: Store,
         batch_size: int,
-        writes: _Writes | None = None,
+        writes: StoreWrites | None = None,
         batch_seconds: float | None = None,
     ) -> None:
         self.crawler = crawler
@@ -285,7 +225,7 @@ class StorePipeline:
         self.batch_seconds = batch_seconds
         self._due: CallLaterResult | None = None
         self.pending: dict[str, Item] = {}
-        self.writes = writes if writes is not None else _Writes(store)
+        self.writes = writes if writes is not None else StoreWrites(store)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -322,7 +262,7 @@ class StorePipeline:
             logger.error("按时写入 %d 条条目失败：%s", held, exc)
 
     def flush(self) -> None:
-        """Write the pending batch; count new/updated/unchanged and dead-lettered items."""
+        """Hand the pending batch over to be grouped and written (on Elasticsearch beside the crawl)."""
         if self._due is not None:
             self._due.cancel()
             self._due = None
@@ -330,6 +270,20 @@ class StorePipeline:
             return
         batch = list(self.pending.values())
         self.pending.clear()
+        self.writes.submit(partial(self._store, batch))
+
+    def _store(self, batch: list[Item]) -> None:
+        """Put the batch into events and write it; a failure loses the batch for this run, counted as errors."""
+        try:
+            self._group_and_write(batch)
+        except Exception as exc:  # not the store being down (that spools): a defect, so with its traceback
+            logger.error("写入 %d 条条目到存储失败：%s", len(batch), exc, exc_info=True)
+            stats = self.crawler.stats
+            assert stats is not None
+            stats.inc_value("yuqing/errors_store", len(batch))
+            _record_error(self.crawler, "(store)", f"写入存储失败: {exc}")
+
+    def _group_and_write(self, batch: list[Item]) -> None:
         # The lookup sees every earlier batch's write: one in flight is waited for unless it shows its documents.
         if not self.writes.shown():
             self.writes.settle()
@@ -356,7 +310,7 @@ class StorePipeline:
         killed after its grace (crawlers.child_watch) loses only the pages that arrived after this."""
         held = len(self.pending)
         self.flush()
-        self.writes.settle()
+        self.writes.finish()
         logger.info("收到停止请求：已把抓到的 %d 条条目写入存储", held)
 
     def count(self, batch: list[Item], written: Callable[[], UpsertResult]) -> None:

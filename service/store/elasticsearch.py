@@ -87,7 +87,7 @@ class ElasticsearchStore(Backfills, CandidateLookups, WindowedPages):
 
     backend = "elasticsearch"
     # A bulk write mostly waits for the cluster: the crawl pipeline prepares and looks up its next batch
-    # meanwhile (crawlers/pipelines.py, _Writes); the lookups see the documents of a write of new items in
+    # meanwhile (crawlers/store_writes.py); the lookups see the documents of a write of new items in
     # flight (stage_upsert), and wait for any other write.
     overlaps_writes = True
 

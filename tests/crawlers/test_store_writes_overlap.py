@@ -151,3 +151,90 @@ def test_a_batch_is_looked_up_again_when_the_write_beside_it_stored_less(gated: 
     assert _order(gated) == ["lookup", "lookup", "write starts", "write done", "lookup", "write starts", "write done"]
     assert stats.get("yuqing/new") == 3
     assert stats.get("yuqing/dead_lettered") == 1
+
+
+class LookupGatedStore(ElasticsearchStore):
+    """The real store; its first candidate lookup waits until the test lets it go, the threads recorded."""
+
+    def __init__(self, settings: ElasticsearchSettings) -> None:
+        super().__init__(settings)
+        self.gate = threading.Event()
+        self.lookup_threads: set[int] = set()
+
+    def lsh_candidates(self, keys: Mapping[str, Sequence[int]], limit: int = 50) -> dict[str, list[Item]]:
+        self.lookup_threads.add(threading.get_ident())
+        if not self.gate.wait(GATE_SECONDS):
+            raise TimeoutError("the lookup waited for the crawl, which waited for the lookup")
+        return super().lsh_candidates(keys, limit=limit)
+
+
+def test_the_crawl_prepares_the_next_items_while_a_batch_is_looked_up(
+    shared_es_settings: ElasticsearchSettings,
+) -> None:
+    store = LookupGatedStore(shared_es_settings)
+    store.init()
+    try:
+        crawler = get_crawler(settings_dict={"YUQING_STORE": Shared(store), "YUQING_BATCH_SIZE": 2})
+        crawler.stats = MemoryStatsCollector(crawler)
+        steps: list[Any] = [CleanPipeline(crawler), NormalizePipeline(crawler), DedupePipeline()]
+        sink = StorePipeline.from_crawler(crawler)
+        raws = [
+            _raw(1, "化工厂夜间排放刺鼻气体", STORY),
+            _raw(2, "小区门口路灯不亮", OTHER),
+            _raw(3, "【转】居民反映化工厂夜里排放异味", f"来源：河西日报\n{STORY}"),
+            _raw(4, "公交站台破损", LAST),
+        ]
+        items = []
+        for n, raw in enumerate(raws):
+            value: Any = raw
+            for step in steps:
+                value = step.process_item(value)
+            # The first batch is handed over at the second item; its lookup is held until the third item is
+            # through. A crawl that looks the batch up itself would stop here (and the lookup time out).
+            sink.process_item(value)
+            items.append(value)
+            if n == 2:
+                assert not store.gate.is_set()
+                store.gate.set()
+        sink.close_spider()
+        stats = crawler.stats.get_stats()
+        assert threading.get_ident() not in store.lookup_threads
+        assert stats.get("yuqing/new") == 4
+        assert "yuqing/errors_store" not in stats
+        original, _other, repost, _last = items
+        # Grouped as before: the second batch's lookup saw the first batch's items.
+        assert store.get(repost.id).event_id == original.id
+    finally:
+        store.gate.set()
+        store.close()
+
+
+class BrokenLookupStore(ElasticsearchStore):
+    """The real store whose first candidate lookup fails with a defect (not the cluster being away)."""
+
+    def __init__(self, settings: ElasticsearchSettings) -> None:
+        super().__init__(settings)
+        self.lookups = 0
+
+    def lsh_candidates(self, keys: Mapping[str, Sequence[int]], limit: int = 50) -> dict[str, list[Item]]:
+        self.lookups += 1
+        if self.lookups == 1:
+            raise ValueError("坏的候选结果")
+        return super().lsh_candidates(keys, limit=limit)
+
+
+def test_a_batch_that_fails_beside_the_crawl_is_counted_and_the_crawl_goes_on(
+    shared_es_settings: ElasticsearchSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = BrokenLookupStore(shared_es_settings)
+    store.init()
+    try:
+        raws = [_raw(1, "化工厂夜间排放刺鼻气体", STORY), _raw(2, "小区门口路灯不亮", OTHER)]
+        raws.append(_raw(3, "公交站台破损", LAST))
+        _items, stats = _crawl(store, raws)
+    finally:
+        store.close()
+    # The first batch is lost for this run and says so in the crawl summary; the next one is stored.
+    assert stats.get("yuqing/errors_store") == 2
+    assert stats.get("yuqing/new") == 1
+    assert "写入 2 条条目到存储失败：坏的候选结果" in caplog.text
