@@ -246,7 +246,7 @@ class StorePipeline:
         if not isinstance(item, Item):
             return item
         self.pending[item.id] = item
-        if len(self.pending) >= self.batch_size:
+        if len(self.pending) >= self.batch_size and not self.writes.busy(len(self.pending), self.batch_size):
             self.flush()
         elif self._due is None and self.batch_seconds and self.crawler.crawling:
             # Only in a running crawl: the timer needs the crawl's event loop.

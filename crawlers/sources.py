@@ -171,8 +171,8 @@ class CrawlDefaults(Strict):
     retries: int = Field(default=2, ge=0, le=10)
     max_download_mb: float = Field(default=10.0, gt=0)
     user_agent: str = "Mozilla/5.0 (compatible; yuqing/0.1; +https://github.com/yuqing)"
-    # Items written to the store at once (one candidate lookup and one write per batch). 500 instead of 100 into
-    # Elasticsearch measured no faster (BENCHMARKS.md, es_ingest.py --batch), so one default for both stores.
+    # Items written to the store at once (one candidate lookup and one write per batch). Into Elasticsearch a
+    # batch grows up to five times this while the batch before is still in the air (crawlers/store_writes.py).
     batch_size: int = Field(default=100, ge=1, le=5000)
     # Seconds an item waits at most for its batch to fill: a crawl with a politeness delay per page fills a batch
     # of 100 in minutes, and its first items would wait that long to be stored and matched.

@@ -28,6 +28,9 @@ from typing import Any, Protocol
 
 from service.store.base import Item, UpsertResult
 
+# A batch grows to at most this many times crawl.batch_size while the batch before is in the air (see busy).
+GROWTH = 5
+
 
 class Counts(Protocol):
     """What a write is counted into (the crawl's store step)."""
@@ -56,6 +59,17 @@ class StoreWrites:
         if self.grouper is None:
             self.grouper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yuqing-store-group")
         self.grouping = self.grouper.submit(job)
+
+    def busy(self, held: int, batch_size: int) -> bool:
+        """Whether a full batch of ``held`` items had better grow than wait: the batch before is still being
+        grouped or written and the batch is under GROWTH times ``batch_size``.
+
+        When the cluster is what holds the crawl up, a batch of 100 made it answer twice as many requests as
+        needed (a bulk write and a lookup each): the cluster's cost per request is about that of 20 documents
+        (benchmarks/es_ingest.py). Grown batches make fewer requests exactly while the cluster is the slower
+        side; when it keeps up, batches stay at ``batch_size``, and items wait no longer for their batch.
+        """
+        return held < GROWTH * batch_size and self.grouping is not None and not self.grouping.done()
 
     def drain(self) -> None:
         """Wait until the batch handed over last is grouped and its write handed to the writer (errors raised)."""

@@ -238,3 +238,44 @@ def test_a_batch_that_fails_beside_the_crawl_is_counted_and_the_crawl_goes_on(
     assert stats.get("yuqing/errors_store") == 2
     assert stats.get("yuqing/new") == 1
     assert "写入 2 条条目到存储失败：坏的候选结果" in caplog.text
+
+
+class CountingGatedStore(LookupGatedStore):
+    """The gated store that records how many items each lookup asked for."""
+
+    def __init__(self, settings: ElasticsearchSettings) -> None:
+        super().__init__(settings)
+        self.asked: list[int] = []
+
+    def lsh_candidates(self, keys: Mapping[str, Sequence[int]], limit: int = 50) -> dict[str, list[Item]]:
+        self.asked.append(len(keys))
+        return super().lsh_candidates(keys, limit=limit)
+
+
+def test_while_the_cluster_is_busy_the_next_batch_grows_instead_of_stopping_the_crawl(
+    shared_es_settings: ElasticsearchSettings,
+) -> None:
+    store = CountingGatedStore(shared_es_settings)
+    store.init()
+    try:
+        crawler = get_crawler(settings_dict={"YUQING_STORE": Shared(store), "YUQING_BATCH_SIZE": 2})
+        crawler.stats = MemoryStatsCollector(crawler)
+        steps: list[Any] = [CleanPipeline(crawler), NormalizePipeline(crawler), DedupePipeline()]
+        sink = StorePipeline.from_crawler(crawler)
+        streets = ["幸福路", "和平路", "人民路", "解放路", "建设路", "胜利路", "光明街", "文化街", "新华路", "中山路"]
+        for n, street in enumerate(streets):
+            value: Any = _raw(n, f"{street}路灯不亮", f"{street}{n}号门口的路灯坏了{n + 2}天，晚上行人看不清路。")
+            for step in steps:
+                value = step.process_item(value)
+            # The first batch's lookup is held all along: the crawl goes on, its next batch grows (up to five
+            # times crawl.batch_size) instead of waiting for the cluster.
+            sink.process_item(value)
+        assert not store.gate.is_set()
+        store.gate.set()
+        sink.close_spider()
+        stats = crawler.stats.get_stats()
+        assert store.asked == [2, 8]
+        assert stats.get("yuqing/new") == 10
+    finally:
+        store.gate.set()
+        store.close()
