@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import TypedDict
 
 import typer
+from loguru import logger
 
 from service.cli.base import app, fail, settings_of
 from service.settings import Settings
@@ -117,7 +120,19 @@ def serve_product(settings: Settings, host: str | None, port: int | None, with_s
     # jieba's dictionary (a second or more of CPU) loads now, beside the start-up, instead of inside the
     # first ticket views, which would wait on it (seconds under load).
     threading.Thread(target=load_places, name="gazetteer-load", daemon=True).start()
-    server = uvicorn.Server(
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn re-raises a stop signal once it has served, and the process ends at once. The log file's
+            # sink writes from a queue: drained first, or its last lines (应用已停止, 服务进程已结束) were lost.
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    logger.complete()
+
+    server = Server(
         uvicorn.Config(
             api,
             host=host,
