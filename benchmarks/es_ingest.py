@@ -10,10 +10,10 @@ side that goes first alternates), each into a fresh index:
    Store, into an ``ElasticsearchStore`` (``init`` not timed). Per batch of ``crawl.batch_size`` (100,
    ``--batch``) the
    store step makes one near-duplicate candidate lookup (``lsh_candidates``: one search for ids and versions,
-   a second one only for documents the store does not hold) and one upsert (one bulk of ``create``), which runs
-   on the pipeline's writer thread while the next batch is prepared and looked up (since 2026-11-30 17:40 the
-   lookup sees the documents of the write in flight instead of waiting for it; the documents are built in the
-   crawl's thread).
+   a second one only for documents the store does not hold) and one upsert (one bulk of ``create``). Since
+   2026-11-30 20:00 each batch is looked up, grouped and staged on the store's grouping thread and written on its
+   writer thread (crawlers/store_writes.py) while the crawl's thread cleans and signs the next items, and a full
+   batch grows (up to five times) while the batch before is still in the air.
 2. **raw bulk**: ``elasticsearch.helpers.bulk`` of the documents the product writes for the same items
    (built once before the rounds with ``service.store.es_layout.document``) into an index with the same
    mappings and settings (the items index's sort order included, since 2026-11-30 09:00).
