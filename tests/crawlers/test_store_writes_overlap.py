@@ -82,19 +82,27 @@ def _raw(n: int, title: str, content: str, **fields: Any) -> RawItem:
     return RawItem(source="hotline", channel="hotline", url=url, title=title, content=content, **fields)
 
 
-def _crawl(store: ElasticsearchStore, raws: list[RawItem]) -> tuple[list[Item], dict[str, Any]]:
-    """The records through the crawl's pipeline in batches of two; the items and the crawl's stats."""
+def _pipeline(store: ElasticsearchStore) -> tuple[Any, list[Any], StorePipeline]:
+    """The crawl's pipeline into ``store`` in batches of two: the crawler, the steps before the store, the store."""
     crawler = get_crawler(settings_dict={"YUQING_STORE": Shared(store), "YUQING_BATCH_SIZE": 2})
     crawler.stats = MemoryStatsCollector(crawler)
     steps: list[Any] = [CleanPipeline(crawler), NormalizePipeline(crawler), DedupePipeline()]
-    sink = StorePipeline.from_crawler(crawler)
-    items = []
-    for raw in raws:
-        value: Any = raw
-        for step in steps:
-            value = step.process_item(value)
-        sink.process_item(value)
-        items.append(value)
+    return crawler, steps, StorePipeline.from_crawler(crawler)
+
+
+def _feed(steps: list[Any], sink: StorePipeline, raw: RawItem) -> Item:
+    """One record through the steps into the store step; the item."""
+    value: Any = raw
+    for step in steps:
+        value = step.process_item(value)
+    sink.process_item(value)
+    return value
+
+
+def _crawl(store: ElasticsearchStore, raws: list[RawItem]) -> tuple[list[Item], dict[str, Any]]:
+    """The records through the crawl's pipeline in batches of two; the items and the crawl's stats."""
+    crawler, steps, sink = _pipeline(store)
+    items = [_feed(steps, sink, raw) for raw in raws]
     sink.close_spider()
     return items, crawler.stats.get_stats()
 
@@ -174,10 +182,7 @@ def test_the_crawl_prepares_the_next_items_while_a_batch_is_looked_up(
     store = LookupGatedStore(shared_es_settings)
     store.init()
     try:
-        crawler = get_crawler(settings_dict={"YUQING_STORE": Shared(store), "YUQING_BATCH_SIZE": 2})
-        crawler.stats = MemoryStatsCollector(crawler)
-        steps: list[Any] = [CleanPipeline(crawler), NormalizePipeline(crawler), DedupePipeline()]
-        sink = StorePipeline.from_crawler(crawler)
+        crawler, steps, sink = _pipeline(store)
         raws = [
             _raw(1, "化工厂夜间排放刺鼻气体", STORY),
             _raw(2, "小区门口路灯不亮", OTHER),
@@ -186,13 +191,9 @@ def test_the_crawl_prepares_the_next_items_while_a_batch_is_looked_up(
         ]
         items = []
         for n, raw in enumerate(raws):
-            value: Any = raw
-            for step in steps:
-                value = step.process_item(value)
             # The first batch is handed over at the second item; its lookup is held until the third item is
             # through. A crawl that looks the batch up itself would stop here (and the lookup time out).
-            sink.process_item(value)
-            items.append(value)
+            items.append(_feed(steps, sink, raw))
             if n == 2:
                 assert not store.gate.is_set()
                 store.gate.set()
@@ -258,18 +259,13 @@ def test_while_the_cluster_is_busy_the_next_batch_grows_instead_of_stopping_the_
     store = CountingGatedStore(shared_es_settings)
     store.init()
     try:
-        crawler = get_crawler(settings_dict={"YUQING_STORE": Shared(store), "YUQING_BATCH_SIZE": 2})
-        crawler.stats = MemoryStatsCollector(crawler)
-        steps: list[Any] = [CleanPipeline(crawler), NormalizePipeline(crawler), DedupePipeline()]
-        sink = StorePipeline.from_crawler(crawler)
+        crawler, steps, sink = _pipeline(store)
         streets = ["幸福路", "和平路", "人民路", "解放路", "建设路", "胜利路", "光明街", "文化街", "新华路", "中山路"]
         for n, street in enumerate(streets):
-            value: Any = _raw(n, f"{street}路灯不亮", f"{street}{n}号门口的路灯坏了{n + 2}天，晚上行人看不清路。")
-            for step in steps:
-                value = step.process_item(value)
             # The first batch's lookup is held all along: the crawl goes on, its next batch grows (up to five
             # times crawl.batch_size) instead of waiting for the cluster.
-            sink.process_item(value)
+            story = f"{street}{n}号门口的路灯坏了{n + 2}天，晚上行人看不清路。"
+            _feed(steps, sink, _raw(n, f"{street}路灯不亮", story))
         assert not store.gate.is_set()
         store.gate.set()
         sink.close_spider()
