@@ -62,7 +62,8 @@ class StoreWrites:
 
     def busy(self, held: int, batch_size: int) -> bool:
         """Whether a full batch of ``held`` items had better grow than wait: the batch before is still being
-        grouped or written and the batch is under GROWTH times ``batch_size``.
+        grouped (its lookup, or its wait for the write in flight before its own is handed over) and the batch is
+        under GROWTH times ``batch_size``.
 
         When the cluster is what holds the crawl up, a batch of 100 made it answer twice as many requests as
         needed (a bulk write and a lookup each): the cluster's cost per request is about that of 20 documents
