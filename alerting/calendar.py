@@ -108,6 +108,8 @@ class WorkCalendar:
         self._has_data: dict[int, bool] = {}
         # The package scans its whole table on every call; the monitor asks about the same days a lot.
         self._days: dict[date, bool] = {}
+        # Per year: the working days from 1 January up to each day of it (for counting spans at once).
+        self._running: dict[int, list[int]] = {}
 
     @classmethod
     def from_overrides(cls, overrides: HolidayOverrides) -> WorkCalendar:
@@ -194,10 +196,25 @@ class WorkCalendar:
     def workdays_between(self, start: date, end: date) -> int:
         """How many working days lie after ``start`` up to and including ``end`` (0 when end <= start)."""
         first, last = _as_day(start), _as_day(end)
-        count = 0
-        day = first + timedelta(days=1)
-        while day <= last:
-            if self.is_workday(day):
-                count += 1
-            day += timedelta(days=1)
+        if last <= first:
+            return 0
+        # From running counts per year, not day by day: a ticket list says how late every overdue ticket is, and
+        # a page of tickets months overdue cost a second counted one day at a time.
+        count = self._through(last) - self._through(first)
+        for year in range(first.year, last.year):
+            count += self._year(year)[-1]
         return count
+
+    def _through(self, day: date) -> int:
+        """Working days from 1 January of ``day``'s year up to and including ``day``."""
+        return self._year(day.year)[day.timetuple().tm_yday - 1]
+
+    def _year(self, year: int) -> list[int]:
+        running = self._running.get(year)
+        if running is None:
+            first, total, running = date(year, 1, 1), 0, []
+            for offset in range(date(year, 12, 31).timetuple().tm_yday):
+                total += self.is_workday(first + timedelta(days=offset))
+                running.append(total)
+            self._running[year] = running
+        return running

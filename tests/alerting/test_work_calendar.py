@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -164,3 +164,15 @@ def test_a_coming_year_counts_as_configured_once_holidays_yaml_has_its_dates(
     filled.add_workdays(date(2040, 12, 28), 10)
     assert not [w for w in warnings if "2040" in w or "2041" in w]
     assert [w for w in warnings if "2042" in w]
+
+
+def test_spans_over_years_count_as_the_days_one_by_one() -> None:
+    """Counted from running counts per year (a ticket list asks how late each overdue ticket is): the same
+    answer as looking at every day, across holidays, 调休 days, leap years and a holidays.yaml override."""
+    cal = WorkCalendar(holidays=[date(2025, 3, 3)], workdays=[date(2026, 3, 7)])
+    days = [date(2023, 12, 30) + timedelta(days=n * 37) for n in range(32)]
+    for start in days:
+        for end in days:
+            one_by_one = sum(cal.is_workday(start + timedelta(days=n)) for n in range(1, (end - start).days + 1))
+            assert cal.workdays_between(start, end) == one_by_one, (start, end)
+    assert cal.workdays_between(date(2024, 2, 28), date(2024, 3, 1)) == 2  # 29 February counted
